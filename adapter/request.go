@@ -1,0 +1,133 @@
+// Package adapter runs ordinary net/http handlers on requests framed by the
+// codec: it builds the *http.Request, provides the http.ResponseWriter that
+// frames the response, and recovers handler panics — the only recover() in
+// waitron.
+package adapter
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+
+	"github.com/waitron/waitron/codec"
+)
+
+// Exchange is one complete, fully buffered request and where its response
+// goes. The engine fills it on the event loop and hands it to a worker.
+type Exchange struct {
+	Head    *codec.Head
+	Framing codec.Framing
+	Body    io.ReadCloser // nil when the request has no body
+	BodyLen int64         // decoded body length
+	Trailer []byte        // chunked trailer field lines, each ending in CRLF
+	Remote  net.Addr
+	Ctx     context.Context // the connection's context: ends when the client is gone
+	Out     Output
+}
+
+// errBadTarget is returned for a request-target that net/url cannot parse
+// although the codec accepted it; the fuzz differential keeps this rare.
+var errBadTarget = &codec.Error{Status: 400, Detail: "Request-target is invalid"}
+
+// newRequest builds the *http.Request a handler sees, following what
+// net/http's server does: Host moves from the header to r.Host (the
+// request-target's authority wins, RFC 9112 §3.2.2), field names are
+// canonical, and since the body is complete, ContentLength is its decoded
+// length and Transfer-Encoding is gone.
+func newRequest(ctx context.Context, x *Exchange) (*http.Request, error) {
+	h := x.Head
+	method := internMethod(h.MethodBytes())
+	target := string(h.TargetBytes())
+	var u *url.URL
+	if method == http.MethodConnect {
+		u = &url.URL{Host: target}
+	} else {
+		var err error
+		if u, err = url.ParseRequestURI(target); err != nil {
+			return nil, errBadTarget
+		}
+	}
+	header := make(http.Header, len(h.Fields))
+	for _, f := range h.Fields {
+		key := textproto.CanonicalMIMEHeaderKey(string(h.Bytes(f.Name)))
+		header[key] = append(header[key], string(h.Bytes(f.Value)))
+	}
+	r := &http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: h.Minor,
+		Header:     header,
+		Host:       u.Host,
+		RequestURI: target,
+		RemoteAddr: x.Remote.String(),
+		Close:      x.Framing.Close,
+		Body:       http.NoBody,
+	}
+	if h.Minor == 0 {
+		r.Proto = "HTTP/1.0"
+	}
+	if r.Host == "" && x.Framing.HasHost {
+		r.Host = string(h.Bytes(x.Framing.Host))
+	}
+	delete(header, "Host")
+	delete(header, "Transfer-Encoding")
+	if x.Body != nil {
+		r.Body = x.Body
+		r.ContentLength = x.BodyLen
+	}
+	if len(x.Trailer) > 0 {
+		r.Trailer = parseTrailer(x.Trailer)
+	}
+	return r.WithContext(ctx), nil
+}
+
+// parseTrailer turns validated "name: value\r\n" lines into a header.
+func parseTrailer(b []byte) http.Header {
+	t := http.Header{}
+	var head codec.Head
+	// The lines were validated by the codec; parse them as the fields of a
+	// minimal request so the same code splits names and values.
+	raw := append([]byte("GET / HTTP/1.0\r\n"), b...)
+	raw = append(raw, "\r\n"...)
+	if _, err := codec.ParseHead(raw, &head, len(raw)); err != nil {
+		return t
+	}
+	for _, f := range head.Fields {
+		key := textproto.CanonicalMIMEHeaderKey(string(head.Bytes(f.Name)))
+		t[key] = append(t[key], string(head.Bytes(f.Value)))
+	}
+	return t
+}
+
+// internMethod returns the common methods without allocating.
+func internMethod(m []byte) string {
+	switch string(m) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodOptions:
+		return http.MethodOptions
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodConnect:
+		return http.MethodConnect
+	}
+	return string(m)
+}
+
+// ErrClientGone is what Output.Send returns once the client can no longer
+// receive the response.
+var ErrClientGone = errors.New("waitron: client connection closed")

@@ -1,0 +1,357 @@
+package adapter
+
+// Life of a Write
+//
+// A handler's Write copies its bytes into the response's pending buffer
+// (a pooled 64 KiB slice). Nothing reaches the connection until one of:
+//
+//  1. the handler returns: the head is built with a Content-Length equal to
+//     the pending bytes (unless the handler declared one), and head and body
+//     leave together in one Output.Send marked last;
+//  2. the handler calls Flush (directly or via http.ResponseController): the
+//     head leaves with chunked framing on HTTP/1.1 — close-delimited on
+//     HTTP/1.0 — unless the handler declared a Content-Length;
+//  3. the pending buffer fills: an implicit Flush.
+//
+// Output.Send hands the slices to the event loop, which writes them with
+// writev and recycles them. Send blocks the handler while the connection
+// has more than outbuf_high_watermark bytes pending.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/internal/bufpool"
+)
+
+// Output is the connection side of a response; the engine implements it.
+type Output interface {
+	// Send queues bufs for writing, in order, and takes ownership of them
+	// (they come from bufpool and go back there once written). last marks
+	// the end of the response; keepAlive then says whether the connection
+	// may serve another request. Send may block while too much output is
+	// pending, and returns ErrClientGone once the client cannot receive.
+	Send(bufs [][]byte, last, keepAlive bool) error
+}
+
+// Config is what the adapter needs from the server's options.
+type Config struct {
+	Ident            string
+	ExposeTracebacks bool
+	Log              *slog.Logger
+	// AppendDate appends the current Date header value (cached by the server).
+	AppendDate func([]byte) []byte
+	// Draining reports whether the server is shutting down; responses then
+	// close their connection.
+	Draining func() bool
+}
+
+// ErrWriteAfterReturn is returned by Write and Flush once the handler has
+// returned: the response is complete and nothing more can be added.
+var ErrWriteAfterReturn = errors.New("waitron: write after the handler returned")
+
+type response struct {
+	cfg    *Config
+	req    *http.Request
+	out    Output
+	minor  int
+	isHead bool
+
+	header      http.Header
+	status      int
+	wroteHeader bool // a final (non-1xx) status is decided
+	headSent    bool // the head has been handed to Output
+	done        bool // the handler returned
+	failed      bool // Output reported the client gone
+
+	chunked    bool
+	closeAfter bool  // the connection closes after this response
+	declared   int64 // Content-Length set by the handler, or -1
+	written    int64 // body bytes the handler wrote (and we accepted)
+	pending    []byte
+}
+
+func newResponse(cfg *Config, req *http.Request, out Output, minor int) *response {
+	return &response{cfg: cfg, req: req, out: out, minor: minor, isHead: req.Method == http.MethodHead,
+		header: make(http.Header), declared: -1, closeAfter: req.Close}
+}
+
+// Header implements http.ResponseWriter.
+func (w *response) Header() http.Header { return w.header }
+
+// WriteHeader implements http.ResponseWriter. 1xx codes other than 101 are
+// sent at once as interim responses, as net/http does; the first other
+// code is the final status and later calls are ignored.
+func (w *response) WriteHeader(code int) {
+	if w.done || w.wroteHeader {
+		if !w.done {
+			w.cfg.Log.Warn("superfluous WriteHeader call", "status", code, "path", w.req.URL.Path)
+		}
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		b := codec.AppendStatusLine(bufpool.Get(), code)
+		b = codec.AppendHeader(b, w.header, nil)
+		b = append(b, "\r\n"...)
+		w.send([][]byte{b}, false)
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	if cl := w.header.Get("Content-Length"); cl != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64)
+		if err == nil && n >= 0 {
+			w.declared = n
+		} else {
+			w.cfg.Log.Warn("handler set an invalid Content-Length; ignored", "value", cl, "path", w.req.URL.Path)
+			w.header.Del("Content-Length")
+		}
+	}
+}
+
+// Write implements http.ResponseWriter.
+func (w *response) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, ErrWriteAfterReturn
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !codec.BodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.failed {
+		return 0, ErrClientGone
+	}
+	n := len(p)
+	var err error
+	if w.declared >= 0 && w.written+int64(n) > w.declared {
+		n = int(w.declared - w.written)
+		err = http.ErrContentLength
+	}
+	w.written += int64(n)
+	for rest := p[:n]; len(rest) > 0; {
+		if w.pending == nil {
+			w.pending = bufpool.Get()
+		}
+		k := copy(w.pending[len(w.pending):cap(w.pending)], rest)
+		w.pending = w.pending[:len(w.pending)+k]
+		rest = rest[k:]
+		if len(w.pending) == cap(w.pending) {
+			if ferr := w.flush(false); ferr != nil {
+				return n - len(rest), ferr
+			}
+		}
+	}
+	return n, err
+}
+
+// Flush implements http.Flusher.
+func (w *response) Flush() { _ = w.FlushError() }
+
+// FlushError sends the head and pending body now; http.ResponseController
+// finds it.
+func (w *response) FlushError() error {
+	if w.done {
+		return ErrWriteAfterReturn
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.flush(false)
+}
+
+// Hijack is not supported: the event loop owns the socket.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, http.ErrNotSupported
+}
+
+// flush hands the head (if not yet sent) and the pending body to Output.
+// final is true when the handler has returned.
+func (w *response) flush(final bool) error {
+	if w.failed {
+		return ErrClientGone
+	}
+	var bufs [][]byte
+	if !w.headSent {
+		bufs = append(bufs, w.appendHead(bufpool.Get(), final))
+		w.headSent = true
+	}
+	body := w.pending
+	w.pending = nil
+	if len(body) > 0 && (w.isHead || !codec.BodyAllowed(w.status)) {
+		bufpool.Put(body)
+		body = nil
+	}
+	if len(body) > 0 {
+		if w.chunked {
+			bufs = append(bufs, codec.AppendChunkSize(bufpool.Get(), len(body)), body, []byte("\r\n"))
+		} else {
+			bufs = append(bufs, body)
+		}
+	} else if body != nil {
+		bufpool.Put(body)
+	}
+	if final {
+		if w.chunked {
+			bufs = append(bufs, w.appendTrailer(bufpool.Get()))
+		}
+		if w.declared >= 0 && w.written < w.declared && !w.isHead && codec.BodyAllowed(w.status) {
+			w.cfg.Log.Warn("handler wrote fewer bytes than its Content-Length; closing the connection",
+				"written", w.written, "content_length", w.declared, "path", w.req.URL.Path)
+			w.closeAfter = true
+		}
+	}
+	if len(bufs) == 0 && !final {
+		return nil
+	}
+	return w.send(bufs, final)
+}
+
+func (w *response) send(bufs [][]byte, last bool) error {
+	if err := w.out.Send(bufs, last, !w.closeAfter); err != nil {
+		w.failed = true
+		return err
+	}
+	return nil
+}
+
+// appendHead builds the status line and header section, deciding the
+// framing (RFC 9112 §6.1, §6.3, §9.6) and the persistence of the connection.
+func (w *response) appendHead(b []byte, final bool) []byte {
+	h := w.header
+	if w.cfg.Draining != nil && w.cfg.Draining() {
+		w.closeAfter = true
+	}
+	if hasToken(h["Connection"], "close") {
+		w.closeAfter = true
+	}
+	bodyAllowed := codec.BodyAllowed(w.status)
+	trailers := w.declaredTrailers()
+	var contentLength int64 = -1
+	switch {
+	case !bodyAllowed:
+	case w.declared >= 0:
+	case final && len(trailers) == 0 && (!w.isHead || w.written > 0):
+		contentLength = w.written
+	case w.minor == 1:
+		w.chunked = true
+	default: // HTTP/1.0 without a length: the end of the body is the close
+		w.closeAfter = true
+	}
+	b = codec.AppendStatusLine(b, w.status)
+	b = codec.AppendHeader(b, h, func(k string) bool {
+		switch k {
+		case "Transfer-Encoding", "Trailer", "Connection":
+			return true
+		case "Content-Length":
+			return w.status < 200 || w.status == http.StatusNoContent
+		}
+		return strings.HasPrefix(k, http.TrailerPrefix)
+	})
+	if contentLength >= 0 {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, contentLength, 10)
+		b = append(b, "\r\n"...)
+	}
+	if bodyAllowed && w.written > 0 && !hasKey(h, "Content-Type") {
+		sniff := w.pending
+		if len(sniff) > 512 {
+			sniff = sniff[:512]
+		}
+		b = codec.AppendField(b, "Content-Type", http.DetectContentType(sniff))
+	}
+	if w.chunked {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		if len(trailers) > 0 {
+			b = codec.AppendField(b, "Trailer", strings.Join(trailers, ", "))
+		}
+	}
+	if !hasKey(h, "Date") && w.cfg.AppendDate != nil {
+		b = w.cfg.AppendDate(append(b, "Date: "...))
+		b = append(b, "\r\n"...)
+	}
+	if !hasKey(h, "Server") && w.cfg.Ident != "" {
+		b = codec.AppendField(b, "Server", w.cfg.Ident)
+	}
+	for _, v := range h["Connection"] {
+		if !hasToken([]string{v}, "close") && !hasToken([]string{v}, "keep-alive") {
+			b = codec.AppendField(b, "Connection", v)
+		}
+	}
+	switch {
+	case w.closeAfter:
+		b = append(b, "Connection: close\r\n"...)
+	case w.minor == 0:
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// declaredTrailers returns the trailer names the handler announced in the
+// Trailer header or by setting http.TrailerPrefix keys (net/http's rules).
+func (w *response) declaredTrailers() []string {
+	var names []string
+	for _, v := range w.header["Trailer"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				names = append(names, http.CanonicalHeaderKey(name))
+			}
+		}
+	}
+	for k := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			names = append(names, strings.TrimPrefix(k, http.TrailerPrefix))
+		}
+	}
+	return names
+}
+
+// appendTrailer appends the last chunk and the trailer section.
+func (w *response) appendTrailer(b []byte) []byte {
+	b = append(b, "0\r\n"...)
+	for _, v := range w.header["Trailer"] {
+		for _, name := range strings.Split(v, ",") {
+			name = http.CanonicalHeaderKey(strings.TrimSpace(name))
+			for _, val := range w.header[name] {
+				b = codec.AppendField(b, name, val)
+			}
+		}
+	}
+	for k, vs := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			for _, val := range vs {
+				b = codec.AppendField(b, name, val)
+			}
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// hasKey reports whether the handler set k, including to nil: net/http's
+// way of suppressing Date or Content-Type.
+func hasKey(h http.Header, k string) bool {
+	_, ok := h[k]
+	return ok
+}
+
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

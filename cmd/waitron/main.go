@@ -1,0 +1,202 @@
+// Command waitron serves a built-in application with waitron, taking every
+// supported waitress option as a --kebab-case flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/limits"
+)
+
+func main() {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sig, nil))
+}
+
+const usageLine = "usage: waitron [--app NAME] [options]   (waitron --help lists every option)"
+
+// apps are the built-in applications --app can choose.
+var apps = map[string]func() http.Handler{"target": targetapp.New}
+
+// run is the whole command: it parses args, serves until the first signal
+// on sig, then shuts down gracefully; a second signal forces the exit.
+// started, when not nil, receives the server once it listens (for tests).
+// It returns the process exit code.
+func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started chan<- *engine.Server) int {
+	opts := limits.Default()
+	fs, app := newFlagSet(&opts)
+	fs.SetOutput(io.Discard)
+	help := fs.BoolP("help", "h", false, "show this help and exit")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "waitron: %v\n%s\n", err, usageLine)
+		return 2
+	}
+	if *help {
+		printHelp(stdout, fs)
+		return 0
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "waitron: unexpected argument %q\n%s\n", fs.Arg(0), usageLine)
+		return 2
+	}
+	newApp, ok := apps[*app]
+	if !ok {
+		fmt.Fprintf(stderr, "waitron: unknown app %q (built in: %s)\n%s\n", *app, strings.Join(appNames(), ", "), usageLine)
+		return 2
+	}
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintf(stderr, "waitron: invalid options:\n  %s\n%s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "), usageLine)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := engine.New(newApp(), opts, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "waitron: %v\n", err)
+		return 1
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case <-srv.Ready():
+		if err := srv.ReadyErr(); err != nil {
+			fmt.Fprintf(stderr, "waitron: %v\n", <-served)
+			return 1
+		}
+	case err := <-served:
+		fmt.Fprintf(stderr, "waitron: %v\n", err)
+		return 1
+	}
+	if started != nil {
+		started <- srv
+	}
+	select {
+	case err := <-served:
+		log.Error("server stopped", "err", err)
+		return 1
+	case s := <-sig:
+		log.Info("shutting down: finishing requests in flight (send the signal again to force)", "signal", s.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-sig:
+			log.Warn("second signal: forcing shutdown")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err = srv.Shutdown(ctx)
+	cancel()
+	if serr := <-served; serr != nil && err == nil {
+		err = serr
+	}
+	if err != nil {
+		log.Error("shutdown", "err", err)
+		if errors.Is(err, context.Canceled) {
+			return 1
+		}
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// newFlagSet registers one flag per option of the table, plus --no-NAME for
+// booleans, so the command line cannot drift from the options.
+func newFlagSet(opts *limits.Options) (*pflag.FlagSet, *string) {
+	fs := pflag.NewFlagSet("waitron", pflag.ContinueOnError)
+	fs.SortFlags = false
+	app := fs.String("app", "target", "built-in application to serve: "+strings.Join(appNames(), ", "))
+	for _, opt := range limits.Table() {
+		name := strings.TrimPrefix(opt.Flag(), "--")
+		usage := opt.Doc
+		if opt.Unit != "" {
+			usage += " (" + opt.Unit + ")"
+		}
+		f := fs.VarPF(&optValue{opts: opts, name: opt.Name, kind: opt.Kind}, name, "", usage)
+		f.DefValue = opt.Default
+		if opt.Kind == limits.Bool {
+			f.NoOptDefVal = "true"
+			nf := fs.VarPF(&optValue{opts: opts, name: opt.Name, kind: opt.Kind, negate: true}, "no-"+name, "", "turn "+opt.Flag()+" off")
+			nf.NoOptDefVal = "true"
+		}
+	}
+	return fs, app
+}
+
+// optValue is a pflag.Value that parses through the option table.
+type optValue struct {
+	opts   *limits.Options
+	name   string
+	kind   limits.Kind
+	negate bool
+}
+
+func (v *optValue) String() string { return "" }
+func (v *optValue) Type() string {
+	switch v.kind {
+	case limits.Int:
+		return "int"
+	case limits.Bool:
+		return ""
+	case limits.List:
+		return "list"
+	}
+	return "string"
+}
+
+func (v *optValue) Set(s string) error {
+	if v.negate {
+		b, err := limits.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		s = fmt.Sprint(!b)
+	}
+	return v.opts.Set(v.name, s)
+}
+
+func printHelp(w io.Writer, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "waitron serves a built-in net/http application with waitress's serving model.\n\n%s\n\nOptions (defaults in brackets):\n", usageLine)
+	fs.VisitAll(func(f *pflag.Flag) {
+		if strings.HasPrefix(f.Name, "no-") {
+			return
+		}
+		name := "--" + f.Name
+		if f.Value.Type() != "" && f.Value.Type() != "bool" {
+			name += " " + strings.ToUpper(f.Value.Type())
+		}
+		if f.NoOptDefVal == "true" && f.Name != "help" {
+			name = "--[no-]" + f.Name
+		}
+		def := ""
+		if f.DefValue != "" && f.Name != "help" {
+			def = " [" + f.DefValue + "]"
+		}
+		fmt.Fprintf(w, "  %s%s\n      %s\n", name, def, f.Usage)
+	})
+}
+
+func appNames() []string {
+	var names []string
+	for n := range apps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/waitron/waitron/internal/bufpool"
+)
+
+// spoolHigh is how many body bytes may wait for the spooler before the
+// loop stops taking body bytes from the connection.
+const spoolHigh = 1 << 20
+
+// bodyBuffer collects a request body on the event loop: in memory up to
+// inbuf_overflow bytes, then in a temporary file. File I/O never happens on
+// the loop: past the limit a spooler goroutine writes the file from a queue
+// the loop fills without blocking; the worker waits for it before running
+// the handler.
+type bodyBuffer struct {
+	mem   []byte
+	limit int
+	n     int64
+	dir   string
+	sp    *spooler
+}
+
+type spooler struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	queue   [][]byte
+	queued  int  // bytes in queue
+	closed  bool // no more bytes will come
+	blocked bool // the loop found the queue full and waits for wake
+	wake    func()
+
+	aborted atomic.Bool
+	done    chan struct{}
+	file    *os.File
+	err     error
+}
+
+func newBody(limit int, dir string) *bodyBuffer { return &bodyBuffer{limit: limit, dir: dir} }
+
+// ready reports whether write may be called now. When it returns false the
+// spooler calls wake once it has caught up. Loop only.
+func (b *bodyBuffer) ready() bool {
+	if b.sp == nil {
+		return true
+	}
+	b.sp.mu.Lock()
+	defer b.sp.mu.Unlock()
+	if b.sp.queued < spoolHigh {
+		return true
+	}
+	b.sp.blocked = true
+	return false
+}
+
+// write takes all of p without blocking. Loop only; p may be reused once
+// write returns.
+func (b *bodyBuffer) write(p []byte, wake func()) {
+	b.n += int64(len(p))
+	if b.sp == nil && len(b.mem)+len(p) <= b.limit {
+		b.mem = append(b.mem, p...)
+		return
+	}
+	if b.sp == nil {
+		b.sp = &spooler{done: make(chan struct{}), wake: wake}
+		b.sp.cond.L = &b.sp.mu
+		first := b.mem
+		b.mem = nil
+		go b.sp.run(b.dir, first)
+	}
+	var chunks [][]byte
+	for len(p) > 0 {
+		c := bufpool.Get()
+		k := copy(c[:cap(c)], p)
+		chunks = append(chunks, c[:k])
+		p = p[k:]
+	}
+	sp := b.sp
+	sp.mu.Lock()
+	for _, c := range chunks {
+		sp.queue = append(sp.queue, c)
+		sp.queued += len(c)
+	}
+	sp.cond.Signal()
+	sp.mu.Unlock()
+}
+
+// finish marks the end of the body. Loop only.
+func (b *bodyBuffer) finish() {
+	if b.sp != nil {
+		b.sp.close()
+	}
+}
+
+// abort drops the body and removes any temporary file. Any goroutine.
+func (b *bodyBuffer) abort() {
+	if b.sp != nil {
+		b.sp.aborted.Store(true)
+		b.sp.close()
+	}
+}
+
+// reader waits for the body to be complete and returns it, positioned at
+// the start. Closing a file-backed reader removes the file. Worker only.
+func (b *bodyBuffer) reader() (io.ReadCloser, error) {
+	if b.sp == nil {
+		return io.NopCloser(bytes.NewReader(b.mem)), nil
+	}
+	<-b.sp.done
+	if b.sp.err != nil {
+		return nil, b.sp.err
+	}
+	if _, err := b.sp.file.Seek(0, io.SeekStart); err != nil {
+		b.sp.remove()
+		return nil, err
+	}
+	return &tempBody{File: b.sp.file, sp: b.sp}, nil
+}
+
+func (sp *spooler) close() {
+	sp.mu.Lock()
+	sp.closed = true
+	sp.cond.Signal()
+	sp.mu.Unlock()
+}
+
+func (sp *spooler) run(dir string, first []byte) {
+	defer close(sp.done)
+	f, err := os.CreateTemp(dir, "waitron-body-*")
+	sp.file, sp.err = f, err
+	if err == nil {
+		_, sp.err = f.Write(first)
+	}
+	sp.mu.Lock()
+	for {
+		for len(sp.queue) == 0 && !sp.closed {
+			sp.cond.Wait()
+		}
+		if len(sp.queue) == 0 {
+			break
+		}
+		batch := sp.queue
+		sp.queue = nil
+		sp.mu.Unlock()
+		n := 0
+		for _, c := range batch {
+			if sp.err == nil && !sp.aborted.Load() {
+				_, sp.err = f.Write(c)
+			}
+			n += len(c)
+			bufpool.Put(c)
+		}
+		sp.mu.Lock()
+		sp.queued -= n
+		if sp.blocked && sp.queued < spoolHigh {
+			sp.blocked = false
+			sp.mu.Unlock()
+			sp.wake()
+			sp.mu.Lock()
+		}
+	}
+	sp.mu.Unlock()
+	if sp.err != nil || sp.aborted.Load() {
+		sp.remove()
+	}
+}
+
+func (sp *spooler) remove() {
+	if sp.file != nil {
+		sp.file.Close()
+		os.Remove(sp.file.Name())
+	}
+}
+
+// tempBody is a spooled request body; Close removes its file.
+type tempBody struct {
+	*os.File
+	sp   *spooler
+	once sync.Once
+}
+
+func (t *tempBody) Close() error {
+	t.once.Do(t.sp.remove)
+	return nil
+}

@@ -1,0 +1,424 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/internal/bufpool"
+)
+
+type phase uint8
+
+const (
+	phaseHead    phase = iota // reading a request head
+	phaseLength               // reading a Content-Length body
+	phaseChunked              // reading a chunked body
+)
+
+// continue100 is the interim response to Expect: 100-continue (RFC 9110 §10.1.1).
+var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+// conn is the state of one client connection. Fields under "loop" are
+// touched only on the connection's event loop (gnet callbacks, AsyncWrite
+// callbacks and Execute runnables); workers use only Send and the atomics.
+type conn struct {
+	s      *Server
+	gc     gnet.Conn
+	remote net.Addr
+	ctx    context.Context // ends when the client is gone
+	cancel context.CancelCauseFunc
+
+	// loop
+	phase     phase
+	head      codec.Head
+	headBuf   []byte
+	framing   codec.Framing
+	body      *bodyBuffer
+	dec       codec.ChunkedDecoder
+	remaining int64
+	busy      bool   // a request is with a worker and its response is not complete
+	closing   bool   // no further request is read; the connection closes once output drains
+	reason    string // why the server is closing the connection
+	eof       bool   // the client half-closed; writes go through fb, input comes from saved
+	saved     []byte // input left when the client half-closed
+	lingering bool   // our side is shut down; input is discarded until EOF
+
+	// shared
+	closed   atomic.Bool  // gnet has closed the connection
+	queued   atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
+	buffered atomic.Int64 // gnet's outbound buffer at the last callback
+	fb       atomic.Pointer[fallback]
+}
+
+func newConn(s *Server, gc gnet.Conn) *conn {
+	c := &conn{s: s, gc: gc, remote: gc.RemoteAddr()}
+	local := gc.LocalAddr() // the listener's address; the accepted socket's is better
+	if sa, err := unix.Getsockname(gc.Fd()); err == nil {
+		if a := sockaddrToAddr(sa); a != nil {
+			local = a
+		}
+	}
+	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, local)
+	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	return c
+}
+
+// onTraffic runs when bytes arrived (or on Wake). Loop only.
+func (c *conn) onTraffic() {
+	defer c.guard()
+	if c.lingering || c.closing && !c.busy {
+		_, _ = c.gc.Discard(-1)
+		return
+	}
+	c.process()
+}
+
+// guard contains a panic in waitron's own loop-side code: it is logged and
+// the connection is closed, never the process. A panic here is a bug.
+func (c *conn) guard() {
+	if p := recover(); p != nil {
+		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.remote.String(), "panic", p)
+		c.closing = true
+		_ = c.gc.Close()
+	}
+}
+
+func (c *conn) input() []byte {
+	if c.eof {
+		return c.saved
+	}
+	b, _ := c.gc.Peek(-1)
+	return b
+}
+
+func (c *conn) consume(n int) {
+	if c.eof {
+		c.saved = c.saved[n:]
+		return
+	}
+	_, _ = c.gc.Discard(n)
+}
+
+// process parses and dispatches requests while none is being served.
+// Pipelined requests wait in gnet's buffer until the previous response is
+// complete, so responses go out in order. Loop only.
+func (c *conn) process() {
+	s := c.s
+	for !c.busy && !c.closing {
+		in := c.input()
+		if len(in) == 0 {
+			break
+		}
+		switch c.phase {
+		case phaseHead:
+			if s.draining.Load() {
+				c.closeWith("server shutting down")
+				return
+			}
+			n, err := codec.ParseHead(in, &c.head, s.opts.MaxRequestHeaderSize)
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			if n == 0 {
+				return
+			}
+			fr, err := c.head.Frame(s.opts.MaxRequestBodySize)
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			c.headBuf = append(c.headBuf[:0], in[:n]...)
+			c.head.Rebase(c.headBuf)
+			c.framing = fr
+			rest := len(in) - n
+			c.consume(n)
+			switch fr.Body {
+			case codec.BodyNone:
+				c.dispatch()
+			case codec.BodyLength:
+				c.body, c.remaining, c.phase = newBody(s.opts.InbufOverflow, s.tmpDir), fr.Length, phaseLength
+				if fr.Expect100 && int64(rest) < fr.Length {
+					c.write(continue100, false)
+				}
+			case codec.BodyChunked:
+				c.body, c.phase = newBody(s.opts.InbufOverflow, s.tmpDir), phaseChunked
+				c.dec = codec.ChunkedDecoder{Max: s.opts.MaxRequestBodySize, MaxTrailer: s.opts.MaxRequestHeaderSize}
+				if fr.Expect100 && rest == 0 {
+					c.write(continue100, false)
+				}
+			}
+		case phaseLength:
+			if !c.body.ready() {
+				return // the spooler wakes us
+			}
+			k := min(c.remaining, int64(len(in)), bufpool.Size)
+			c.body.write(in[:k], c.wake)
+			c.consume(int(k))
+			if c.remaining -= k; c.remaining == 0 {
+				c.dispatch()
+			}
+		case phaseChunked:
+			if !c.body.ready() {
+				return
+			}
+			// Offer at most one buffer's worth so a single write stays small;
+			// only a trailer line longer than that needs the whole input.
+			lim := in[:min(len(in), bufpool.Size)]
+			n, data, err := c.dec.Decode(lim)
+			if n == 0 && err == nil && len(lim) < len(in) {
+				n, data, err = c.dec.Decode(in)
+			}
+			if len(data) > 0 {
+				c.body.write(data, c.wake)
+			}
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			if n == 0 {
+				return
+			}
+			c.consume(n)
+			if c.dec.Done() {
+				c.dispatch()
+			}
+		}
+	}
+	if c.busy && !c.eof && c.gc.InboundBuffered() > c.pipelineLimit() {
+		c.s.log.Warn("closing connection: too many pipelined bytes while a request is served",
+			"remote", c.remote.String(), "buffered", c.gc.InboundBuffered())
+		c.abort("pipelined input over limit")
+	}
+}
+
+// pipelineLimit bounds the bytes a client may send ahead while its request
+// is served: gnet cannot stop reading, so past this the connection closes.
+func (c *conn) pipelineLimit() int {
+	return c.s.opts.MaxRequestHeaderSize + c.s.opts.InbufOverflow
+}
+
+// wake asks the loop to resume reading this connection. Any goroutine.
+func (c *conn) wake() { _ = c.gc.Wake(nil) }
+
+// dispatch hands the complete request to the worker pool. Loop only.
+func (c *conn) dispatch() {
+	x := &adapter.Exchange{Head: &c.head, Framing: c.framing, Remote: c.remote, Ctx: c.ctx, Out: c}
+	body := c.body
+	if body != nil {
+		body.finish()
+		x.BodyLen = body.n
+	}
+	if c.phase == phaseChunked {
+		x.Trailer = c.dec.Trailer
+	}
+	c.body, c.phase, c.busy = nil, phaseHead, true
+	c.s.inflight.Add(1)
+	c.s.disp.push(func() { c.s.serve(x, body) })
+}
+
+// serve runs on a worker: it waits for a spooled body, then runs the
+// handler through the adapter.
+func (s *Server) serve(x *adapter.Exchange, body *bodyBuffer) {
+	if body != nil && body.n > 0 {
+		rc, err := body.reader()
+		if err != nil {
+			s.log.Error("cannot read the spooled request body", "err", err)
+			_ = x.Out.Send([][]byte{adapter.ErrorResponse(bufpool.Get(), &s.acfg, 500,
+				"The request body could not be stored")}, true, false)
+			return
+		}
+		x.Body = rc
+	}
+	adapter.Serve(&s.acfg, s.handler, x)
+}
+
+// responseDone runs on the loop when the last bytes of a response were
+// handed to gnet (or the connection was found closed).
+func (c *conn) responseDone(keepAlive bool) {
+	defer c.guard()
+	c.busy = false
+	c.s.inflight.Add(-1)
+	c.head.Reset()
+	if !keepAlive {
+		c.closeWith("response closes the connection")
+		return
+	}
+	if c.closed.Load() && !c.eof {
+		return
+	}
+	c.process()
+	if c.eof && !c.busy && !c.closing {
+		c.closeWith("client half-closed and every complete request is answered")
+	}
+}
+
+// fail answers a protocol error with its status and closes: nothing sent
+// after the bad request is executed. Loop only.
+func (c *conn) fail(err error) {
+	var ce *codec.Error
+	if !errors.As(err, &ce) {
+		ce = &codec.Error{Status: 500, Detail: "Internal error"}
+	}
+	if c.body != nil {
+		c.body.abort()
+		c.body = nil
+	}
+	c.write(adapter.ErrorResponse(bufpool.Get(), &c.s.acfg, ce.Status, ce.Detail), true)
+	c.s.log.Debug("rejected request", "remote", c.remote.String(), "status", ce.Status, "reason", ce.Detail)
+	c.closeWith("bad request: " + ce.Detail)
+}
+
+// write sends b from the loop itself, recycling it to bufpool when
+// recycle is set. Loop only.
+func (c *conn) write(b []byte, recycle bool) {
+	if c.eof {
+		if fb := c.fb.Load(); fb != nil {
+			fb.enqueue([][]byte{append([]byte(nil), b...)})
+		}
+	} else {
+		_, _ = c.gc.Write(b)
+	}
+	if recycle {
+		bufpool.Put(b)
+	}
+}
+
+// closeWith stops reading requests and closes once output has drained.
+func (c *conn) closeWith(reason string) {
+	if c.closing {
+		return
+	}
+	c.closing, c.reason = true, reason
+	if c.eof {
+		if fb := c.fb.Load(); fb != nil {
+			fb.finish()
+		}
+		return
+	}
+	c.s.inflight.Add(1)
+	c.closeWhenDrained(time.Now())
+}
+
+// closeWhenDrained closes the connection once gnet's outbound buffer is
+// empty (gnet's Close drops pending output), polling from a timer since
+// gnet has no drained event. Then our write side is shut down and input is
+// discarded briefly, so a client still sending does not turn the close
+// into a reset that destroys the response (net/http's closeWriteAndWait).
+func (c *conn) closeWhenDrained(start time.Time) {
+	if c.closed.Load() {
+		c.s.inflight.Add(-1)
+		return
+	}
+	if c.gc.OutboundBuffered() > 0 && time.Since(start) < c.drainTimeout() {
+		delay := min(time.Since(start)/4+time.Millisecond, 50*time.Millisecond)
+		time.AfterFunc(delay, func() {
+			if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				c.closeWhenDrained(start)
+				return nil
+			})); err != nil {
+				c.s.inflight.Add(-1) // the engine is gone; so is the connection
+			}
+		})
+		return
+	}
+	c.s.inflight.Add(-1)
+	if c.gc.OutboundBuffered() > 0 {
+		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
+			"remote", c.remote.String(), "unsent", c.gc.OutboundBuffered())
+		_ = c.gc.Close()
+		return
+	}
+	if err := unix.Shutdown(c.gc.Fd(), unix.SHUT_WR); err != nil {
+		_ = c.gc.Close()
+		return
+	}
+	c.lingering = true
+	_, _ = c.gc.Discard(-1)
+	time.AfterFunc(lingerTime, func() { _ = c.gc.Close() })
+}
+
+// lingerTime is how long input is discarded after our side shut down.
+const lingerTime = 500 * time.Millisecond
+
+func (c *conn) drainTimeout() time.Duration {
+	return time.Duration(c.s.opts.ChannelTimeout) * time.Second
+}
+
+// abort closes at once, dropping pending output. Loop only.
+func (c *conn) abort(reason string) {
+	c.closing, c.reason = true, reason
+	c.cancel(errors.New(reason))
+	_ = c.gc.Close()
+}
+
+// onClose runs when gnet closes the connection: the client closed or reset
+// it, or we did. A client that only half-closed (EOF) while its request is
+// served still gets its response: the socket is duplicated before gnet
+// closes it and the rest of the output goes through a fallback writer.
+func (c *conn) onClose(err error) {
+	defer c.guard()
+	c.closed.Store(true)
+	if c.busy && !c.closing && errors.Is(err, io.EOF) && c.adoptHalfClosed() {
+		return
+	}
+	cause := errors.New("client connection closed")
+	if err != nil && !errors.Is(err, io.EOF) {
+		cause = err
+	}
+	c.cancel(cause)
+	if c.body != nil {
+		c.body.abort()
+		c.body = nil
+	}
+	if c.reason != "" {
+		c.s.log.Debug("connection closed", "remote", c.remote.String(), "reason", c.reason)
+	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		c.s.log.Debug("connection closed", "remote", c.remote.String(), "err", err)
+	}
+}
+
+// adoptHalfClosed keeps the socket of a half-closed client open past gnet's
+// close: it flushes what gnet holds, saves unread input, and starts a
+// fallback writer on a duplicate of the descriptor. It reports false when
+// that is impossible (output that cannot be flushed would leave a gap).
+func (c *conn) adoptHalfClosed() bool {
+	if c.gc.OutboundBuffered() > 0 {
+		_ = c.gc.Flush()
+		if c.gc.OutboundBuffered() > 0 {
+			c.reason = "client half-closed while a response could not be flushed"
+			return false
+		}
+	}
+	fd, err := c.gc.Dup()
+	if err != nil {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), "waitron-half-closed")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return false
+	}
+	if in, _ := c.gc.Peek(-1); len(in) > 0 {
+		c.saved = append([]byte(nil), in...)
+	}
+	c.eof = true
+	c.s.inflight.Add(1)
+	fb := newFallback(nc, c, c.drainTimeout())
+	c.fb.Store(fb)
+	go fb.run()
+	return true
+}

@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"sync"
+
+	"github.com/panjf2000/ants/v2"
+)
+
+// dispatcher is the server's task FIFO, drained by at most threads workers
+// from an ants pool. push never blocks, so the event loop can call it: the
+// queue is unbounded like waitress's (issue: load shedding comes with the
+// hostile-client work), and a worker is started only while fewer than
+// threads are running.
+type dispatcher struct {
+	mu      sync.Mutex
+	queue   []func()
+	head    int
+	active  int // workers draining the queue; never more than threads
+	threads int
+	pool    *ants.Pool
+}
+
+func newDispatcher(threads int) (*dispatcher, error) {
+	// The pool has room for twice threads goroutines: a worker that has just
+	// left drain() may not be back in the pool yet when the next one is
+	// submitted. active, not the pool size, bounds concurrency.
+	pool, err := ants.NewPool(2*threads, ants.WithNonblocking(true))
+	if err != nil {
+		return nil, err
+	}
+	return &dispatcher{threads: threads, pool: pool}, nil
+}
+
+// push queues t and starts a worker if one may start. Any goroutine.
+func (d *dispatcher) push(t func()) {
+	d.mu.Lock()
+	d.queue = append(d.queue, t)
+	start := d.active < d.threads
+	if start {
+		d.active++
+	}
+	d.mu.Unlock()
+	if start {
+		if err := d.pool.Submit(d.drain); err != nil {
+			// Only a released pool refuses; run the worker on its own
+			// goroutine rather than lose queued requests.
+			go d.drain()
+		}
+	}
+}
+
+// drain runs queued tasks until the queue is empty.
+func (d *dispatcher) drain() {
+	for {
+		d.mu.Lock()
+		if d.head == len(d.queue) {
+			d.queue, d.head = d.queue[:0], 0
+			d.active--
+			d.mu.Unlock()
+			return
+		}
+		t := d.queue[d.head]
+		d.queue[d.head] = nil
+		d.head++
+		d.mu.Unlock()
+		t()
+	}
+}
+
+// depth returns the number of queued tasks not yet started.
+func (d *dispatcher) depth() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.queue) - d.head
+}
+
+func (d *dispatcher) release() { d.pool.Release() }

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// listenURLs turns waitress-style listen entries into gnet listener URLs,
+// one per address (RFC 3986 brackets for IPv6). An entry is host:port split
+// on the last colon; "[v6]:port" keeps its brackets; an entry with several
+// colons and no brackets, or with no colon, is a host that takes
+// defaultPort. "*" (or an empty host) means every address of both
+// families, and a name resolves to all its addresses. IPv6 listeners are
+// v6-only (gnet forces it), so "*" gives two sockets. Duplicates (except
+// port 0) are dropped.
+func listenURLs(ctx context.Context, entries []string, defaultPort int) ([]string, error) {
+	var urls []string
+	seen := map[string]bool{}
+	add := func(ip netip.Addr, port int) {
+		ap := netip.AddrPortFrom(ip.Unmap(), uint16(port))
+		scheme := "tcp4"
+		if ap.Addr().Is6() {
+			scheme = "tcp6"
+		}
+		u := scheme + "://" + ap.String()
+		if port == 0 || !seen[u] {
+			seen[u] = true
+			urls = append(urls, u)
+		}
+	}
+	for _, e := range entries {
+		host, portStr := splitListen(e)
+		port := defaultPort
+		if portStr != "" {
+			p, err := strconv.Atoi(portStr)
+			if err != nil {
+				if p, err = net.DefaultResolver.LookupPort(ctx, "tcp", portStr); err != nil {
+					return nil, fmt.Errorf("listen %q: invalid port %q", e, portStr)
+				}
+			}
+			if p < 0 || p > 65535 {
+				return nil, fmt.Errorf("listen %q: port %d out of range", e, p)
+			}
+			port = p
+		}
+		switch {
+		case host == "*" || host == "":
+			add(netip.IPv4Unspecified(), port)
+			add(netip.IPv6Unspecified(), port)
+		default:
+			if ip, err := netip.ParseAddr(host); err == nil {
+				add(ip, port)
+				continue
+			}
+			ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			if err != nil || len(ips) == 0 {
+				return nil, fmt.Errorf("listen %q: cannot resolve host %q", e, host)
+			}
+			for _, ip := range ips {
+				add(ip, port)
+			}
+		}
+	}
+	return urls, nil
+}
+
+// splitListen splits a listen entry into host and port ("" when absent).
+func splitListen(e string) (host, port string) {
+	if strings.HasPrefix(e, "[") {
+		end := strings.IndexByte(e, ']')
+		if end < 0 {
+			return e, ""
+		}
+		host, rest := e[1:end], e[end+1:]
+		if p, ok := strings.CutPrefix(rest, ":"); ok {
+			return host, p
+		}
+		return host, ""
+	}
+	if strings.Count(e, ":") != 1 {
+		return e, ""
+	}
+	h, p, _ := strings.Cut(e, ":")
+	return h, p
+}

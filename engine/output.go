@@ -1,0 +1,209 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/bufpool"
+)
+
+// Send implements adapter.Output. Worker only. The slices go to the event
+// loop with AsyncWritev; its callback recycles them, and for the last
+// write of a response finishes the request on the loop. Send then blocks
+// while more than outbuf_high_watermark bytes are pending for the
+// connection (waitress's backpressure), polling gnet's outbound buffer
+// because gnet has no drained event.
+func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
+	if c.closed.Load() && c.fb.Load() == nil {
+		release(bufs)
+		if last {
+			c.finishOnLoop(keepAlive)
+		}
+		return adapter.ErrClientGone
+	}
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	c.queued.Add(int64(n))
+	err := c.gc.AsyncWritev(bufs, func(gc gnet.Conn, err error) error {
+		c.queued.Add(-int64(n))
+		if err != nil {
+			if fb := c.fb.Load(); fb != nil {
+				fb.enqueue(bufs) // half-closed client: the fallback writer sends them
+			} else {
+				release(bufs)
+			}
+		} else {
+			release(bufs)
+			c.buffered.Store(int64(gc.OutboundBuffered()))
+		}
+		if last {
+			c.responseDone(keepAlive)
+		}
+		return nil
+	})
+	if err != nil { // the engine has stopped
+		c.queued.Add(-int64(n))
+		release(bufs)
+		return adapter.ErrClientGone
+	}
+	return c.waitBelowWatermark()
+}
+
+// finishOnLoop completes a response whose connection is already closed.
+func (c *conn) finishOnLoop(keepAlive bool) {
+	if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		c.responseDone(keepAlive)
+		return nil
+	})); err != nil {
+		c.s.inflight.Add(-1) // the engine is gone: nothing else will finish it
+	}
+}
+
+// waitBelowWatermark blocks the worker while the connection has more than
+// outbuf_high_watermark bytes pending, or until the client is gone.
+func (c *conn) waitBelowWatermark() error {
+	limit := int64(c.s.opts.OutbufHighWatermark)
+	delay := time.Millisecond
+	for {
+		fb := c.fb.Load()
+		if c.closed.Load() && fb == nil {
+			return adapter.ErrClientGone
+		}
+		pending := c.queued.Load() + c.buffered.Load()
+		if fb != nil {
+			if fb.dead() {
+				return adapter.ErrClientGone
+			}
+			pending = c.queued.Load() + fb.pendingBytes()
+		}
+		if pending <= limit {
+			return nil
+		}
+		// Refresh gnet's figure on the loop, then back off.
+		refreshed := make(chan struct{})
+		if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			if !c.closed.Load() {
+				c.buffered.Store(int64(c.gc.OutboundBuffered()))
+			}
+			close(refreshed)
+			return nil
+		})); err != nil {
+			return adapter.ErrClientGone
+		}
+		select {
+		case <-refreshed:
+		case <-c.ctx.Done():
+			return adapter.ErrClientGone
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 20*time.Millisecond)
+	}
+}
+
+func release(bufs [][]byte) {
+	for _, b := range bufs {
+		bufpool.Put(b)
+	}
+}
+
+// fallback writes the rest of the output of a client that half-closed its
+// side, on a duplicate of the socket that gnet has already closed. It keeps
+// gnet's order: the loop enqueues in the order of AsyncWritev callbacks.
+type fallback struct {
+	nc      net.Conn
+	c       *conn
+	timeout time.Duration
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	queue    [][]byte
+	pending  int64
+	finished bool // no more output will come: close when the queue is empty
+	broken   bool
+}
+
+func newFallback(nc net.Conn, c *conn, timeout time.Duration) *fallback {
+	fb := &fallback{nc: nc, c: c, timeout: timeout}
+	fb.cond.L = &fb.mu
+	return fb
+}
+
+// enqueue takes ownership of bufs. Loop only (keeps the order).
+func (fb *fallback) enqueue(bufs [][]byte) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	if fb.broken {
+		release(bufs)
+		return
+	}
+	for _, b := range bufs {
+		fb.queue = append(fb.queue, b)
+		fb.pending += int64(len(b))
+	}
+	fb.cond.Signal()
+}
+
+// finish closes the connection once everything queued is written.
+func (fb *fallback) finish() {
+	fb.mu.Lock()
+	fb.finished = true
+	fb.cond.Signal()
+	fb.mu.Unlock()
+}
+
+func (fb *fallback) pendingBytes() int64 {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.pending
+}
+
+func (fb *fallback) dead() bool {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.broken
+}
+
+func (fb *fallback) run() {
+	defer fb.c.s.inflight.Add(-1)
+	defer fb.nc.Close()
+	fb.mu.Lock()
+	for {
+		for len(fb.queue) == 0 && !fb.finished {
+			fb.cond.Wait()
+		}
+		if len(fb.queue) == 0 {
+			fb.mu.Unlock()
+			_ = fb.nc.(interface{ CloseWrite() error }).CloseWrite()
+			return
+		}
+		batch := fb.queue
+		fb.queue = nil
+		fb.mu.Unlock()
+		n := int64(0)
+		for _, b := range batch {
+			n += int64(len(b))
+		}
+		_ = fb.nc.SetWriteDeadline(time.Now().Add(fb.timeout))
+		bufs := net.Buffers(append([][]byte(nil), batch...))
+		_, err := bufs.WriteTo(fb.nc)
+		release(batch)
+		fb.mu.Lock()
+		fb.pending -= n
+		if err != nil {
+			fb.broken = true
+			release(fb.queue)
+			fb.queue = nil
+			fb.mu.Unlock()
+			fb.c.cancel(errors.New("client gone: " + err.Error()))
+			return
+		}
+	}
+}

@@ -1,0 +1,251 @@
+// Package engine is the gnet glue: listeners, per-connection state owned by
+// the event loops, the dispatch queue and its worker pool, write-back with
+// backpressure, and shutdown.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/limits"
+)
+
+// Server serves an http.Handler with waitress's model on gnet event loops.
+// Create it with New, run it with Serve, stop it with Shutdown.
+type Server struct {
+	opts    limits.Options
+	handler http.Handler
+	log     *slog.Logger
+	acfg    adapter.Config
+	disp    *dispatcher
+	urls    []string
+
+	eng      gnet.Engine
+	ready    chan struct{}
+	readyErr error
+	addrs    []net.Addr
+	once     sync.Once
+
+	date     atomic.Pointer[[]byte]
+	draining atomic.Bool
+	stopping atomic.Bool
+	inflight atomic.Int64 // requests dispatched and not answered, and closes waiting for output to drain
+	conns    atomic.Int64
+	tmpDir   string
+}
+
+// New checks the options, resolves the listen addresses and prepares a
+// server; nothing listens until Serve.
+func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("waitron: the handler is nil")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	urls, err := listenURLs(context.Background(), o.ListenAddrs(), o.Port)
+	if err != nil {
+		return nil, err
+	}
+	disp, err := newDispatcher(o.Threads)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: o, handler: h, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir()}
+	s.refreshDate()
+	s.acfg = adapter.Config{
+		Ident:            o.Ident,
+		ExposeTracebacks: o.ExposeTracebacks,
+		Log:              log,
+		AppendDate:       func(b []byte) []byte { return append(b, *s.date.Load()...) },
+		Draining:         s.draining.Load,
+	}
+	return s, nil
+}
+
+// Serve listens and serves until Shutdown. It returns nil after Shutdown,
+// or an error if listening failed or the engine stopped on its own.
+func (s *Server) Serve() error {
+	h := &handler{s: s}
+	err := gnet.Rotate(h, s.urls,
+		gnet.WithMulticore(true),
+		gnet.WithLoadBalancing(gnet.LeastConnections),
+		gnet.WithReuseAddr(true),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReadBufferCap(s.opts.RecvBytes),
+		gnet.WithLogger(gnetLogger{s.log}),
+	)
+	s.disp.release()
+	s.once.Do(func() {
+		s.readyErr = err
+		if err == nil {
+			s.readyErr = errors.New("waitron: the engine stopped before it was ready")
+		}
+		close(s.ready)
+	})
+	if err != nil {
+		return fmt.Errorf("waitron: %w", err)
+	}
+	if !s.stopping.Load() {
+		return errors.New("waitron: the event loops stopped unexpectedly")
+	}
+	return nil
+}
+
+// Ready is closed once the server accepts connections (or failed to start;
+// see ReadyErr).
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// ReadyErr returns why the server failed to start, after Ready is closed.
+func (s *Server) ReadyErr() error { <-s.ready; return s.readyErr }
+
+// Addrs returns the addresses the server listens on, once Ready is closed.
+func (s *Server) Addrs() []net.Addr { <-s.ready; return s.addrs }
+
+// Shutdown stops accepting connections, stops reading new requests, lets
+// every request already being served finish and its response drain, then
+// stops the event loops. If ctx ends first, the remaining connections are
+// closed and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	<-s.ready
+	if s.readyErr != nil {
+		return nil
+	}
+	s.draining.Store(true)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+	for s.inflight.Load() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-tick.C:
+		}
+	}
+	s.stopping.Store(true)
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if serr := s.eng.Stop(stopCtx); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+func (s *Server) refreshDate() {
+	b := codec.AppendDate(nil, time.Now())
+	s.date.Store(&b)
+}
+
+// onReady runs once, from the first tick (gnet has no "started" event): it
+// learns the bound addresses and announces them.
+func (s *Server) onReady() {
+	s.once.Do(func() {
+		for _, u := range s.urls {
+			pu, err := url.Parse(u)
+			if err != nil {
+				continue
+			}
+			fd, err := s.eng.DupListener("tcp", pu.Host)
+			if err != nil {
+				s.log.Error("cannot inspect listener", "addr", pu.Host, "err", err)
+				continue
+			}
+			if sa, err := unix.Getsockname(fd); err == nil {
+				if a := sockaddrToAddr(sa); a != nil {
+					s.addrs = append(s.addrs, a)
+					s.log.Info("Serving on http://" + a.String())
+				}
+			}
+			unix.Close(fd)
+		}
+		close(s.ready)
+	})
+}
+
+// handler implements gnet.EventHandler. Every callback runs on an event
+// loop except OnTick (gnet's ticker goroutine) and OnBoot.
+type handler struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.s.eng = eng
+	return gnet.None
+}
+
+func (h *handler) OnTick() (time.Duration, gnet.Action) {
+	h.s.refreshDate()
+	h.s.onReady()
+	// The next tick comes at the next whole second, so Date changes on time.
+	return time.Until(time.Now().Truncate(time.Second).Add(time.Second)) + time.Millisecond, gnet.None
+}
+
+func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := h.s
+	if s.draining.Load() {
+		return nil, gnet.Close
+	}
+	c := newConn(s, gc)
+	gc.SetContext(c)
+	s.conns.Add(1)
+	return nil, gnet.None
+}
+
+func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
+	if c, ok := gc.Context().(*conn); ok {
+		c.onTraffic()
+	}
+	return gnet.None
+}
+
+func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
+	if c, ok := gc.Context().(*conn); ok {
+		h.s.conns.Add(-1)
+		c.onClose(err)
+	}
+	return gnet.None
+}
+
+func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *unix.SockaddrInet6:
+		ip := make(net.IP, 16)
+		copy(ip, a.Addr[:])
+		return &net.TCPAddr{IP: ip, Port: a.Port}
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: a.Name, Net: "unix"}
+	}
+	return nil
+}
+
+// gnetLogger sends gnet's own log lines to the server's logger instead of
+// gnet's process-global stdout logger.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...))) }

@@ -1,0 +1,176 @@
+// Package targetapp is the built-in "target" application of the waitron
+// command: a small set of endpoints for load generators and conformance
+// probes. It is a plain http.Handler, so the benchmark peers serve exactly
+// the same code.
+package targetapp
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+const index = `waitron target app
+/                  this list
+/plaintext         Hello, World! as text/plain
+/json              {"message":"Hello, World!"}
+/echo              the request body, with its Content-Type
+/request[/...]     the request as the handler saw it, as JSON
+/bytes/{n}         exactly n bytes with a Content-Length
+/stream/{n}?size=s n chunks of s bytes (default 1024), each flushed
+/delay/{ms}        answers after ms milliseconds (sooner if the client goes)
+/status/{code}     answers with that status
+/panic             the handler panics
+`
+
+var (
+	helloText = []byte("Hello, World!")
+	helloJSON = []byte(`{"message":"Hello, World!"}`)
+	pattern   = []byte("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+)
+
+// New returns the target application.
+func New() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, index)
+	})
+	mux.HandleFunc("/plaintext", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"text/plain"}
+		w.Write(helloText)
+	})
+	mux.HandleFunc("/json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"application/json"}
+		w.Write(helloJSON)
+	})
+	mux.HandleFunc("/echo", echo)
+	mux.HandleFunc("/request", describe)
+	mux.HandleFunc("/request/{rest...}", describe)
+	mux.HandleFunc("/bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
+		if err != nil || n < 0 {
+			http.Error(w, "n must be a non-negative integer", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		writePattern(w, n)
+	})
+	mux.HandleFunc("/stream/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, err1 := strconv.Atoi(r.PathValue("n"))
+		size, err2 := 1024, error(nil)
+		if s := r.URL.Query().Get("size"); s != "" {
+			size, err2 = strconv.Atoi(s)
+		}
+		if err1 != nil || err2 != nil || n < 0 || size < 0 {
+			http.Error(w, "n and size must be non-negative integers", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		rc := http.NewResponseController(w)
+		for i := 0; i < n; i++ {
+			if writePattern(w, int64(size)) != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/delay/{ms}", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.PathValue("ms"))
+		if err != nil || ms < 0 {
+			http.Error(w, "ms must be a non-negative integer", http.StatusBadRequest)
+			return
+		}
+		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "delayed "+strconv.Itoa(ms)+" ms\n")
+	})
+	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, err := strconv.Atoi(r.PathValue("code"))
+		if err != nil || code < 200 || code > 999 {
+			http.Error(w, "code must be an integer from 200 to 999", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(code)
+		if code != http.StatusNoContent && code != http.StatusNotModified {
+			io.WriteString(w, strconv.Itoa(code)+" "+http.StatusText(code)+"\n")
+		}
+	})
+	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) {
+		panic("the /panic endpoint panics on purpose")
+	})
+	return mux
+}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	} else {
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	if r.ContentLength >= 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(r.ContentLength, 10))
+	}
+	io.Copy(w, r.Body)
+}
+
+func writePattern(w io.Writer, n int64) error {
+	var buf [4096]byte
+	for i := range buf {
+		buf[i] = pattern[i%len(pattern)]
+	}
+	for n > 0 {
+		k := min(n, int64(len(buf)))
+		if _, err := w.Write(buf[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// RequestInfo is the JSON document /request answers with.
+type RequestInfo struct {
+	Method        string              `json:"method"`
+	RequestURI    string              `json:"request_uri"`
+	Path          string              `json:"path"`
+	RawPath       string              `json:"raw_path"`
+	Query         string              `json:"query"`
+	Proto         string              `json:"proto"`
+	Host          string              `json:"host"`
+	RemoteAddr    string              `json:"remote_addr"`
+	Scheme        string              `json:"scheme"`
+	ScriptName    string              `json:"script_name"` // the url_prefix stripped from Path; "" without one
+	ContentLength int64               `json:"content_length"`
+	BodyLength    int64               `json:"body_length"`
+	Headers       map[string][]string `json:"headers"`
+}
+
+func describe(w http.ResponseWriter, r *http.Request) {
+	n, _ := io.Copy(io.Discard, r.Body)
+	scheme := r.URL.Scheme
+	if scheme == "" {
+		scheme = "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+	}
+	info := RequestInfo{
+		Method: r.Method, RequestURI: r.RequestURI, Path: r.URL.Path, RawPath: r.URL.RawPath,
+		Query: r.URL.RawQuery, Proto: r.Proto, Host: r.Host, RemoteAddr: r.RemoteAddr, Scheme: scheme,
+		ContentLength: r.ContentLength, BodyLength: n, Headers: r.Header,
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(info)
+}

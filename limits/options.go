@@ -1,0 +1,263 @@
+// Package limits holds waitron's options once: each option's waitress name,
+// type, default, unit and documentation live in one table, and the Go API
+// (Options, Default, Set, Validate), the command line and docs/options.md
+// are all driven by it.
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Options is the complete configuration of a waitron server. The zero value
+// is not useful; start from Default().
+type Options struct {
+	Host                 string
+	Port                 int
+	Listen               []string
+	Threads              int
+	Ident                string
+	ExposeTracebacks     bool
+	MaxRequestHeaderSize int
+	MaxRequestBodySize   int64
+	InbufOverflow        int
+	OutbufHighWatermark  int
+	RecvBytes            int
+	ChannelTimeout       int
+
+	// given records the options set through Set (the command line or a
+	// config file), so conflicts can be judged the way waitress judges them:
+	// on what the user said, not on values that happen to equal a default.
+	given map[string]bool
+}
+
+// Kind is the type of an option's value, which decides how a string is
+// parsed and how the option appears on the command line.
+type Kind int
+
+const (
+	Int  Kind = iota // a decimal integer
+	Bool             // true/false, yes/no, on/off, 1/0
+	Str              // any string
+	List             // whitespace-separated strings
+)
+
+// Option describes one option. Get and Set reach its field in Options.
+type Option struct {
+	Name    string // waitress's spelling, e.g. max_request_body_size
+	Kind    Kind
+	Default string // the default as a user would write it
+	Unit    string // "bytes", "seconds", … for docs; empty when none
+	Doc     string
+	get     func(*Options) string
+	set     func(*Options, string) error
+}
+
+// Flag returns the option's command-line spelling, e.g. --max-request-body-size.
+func (o Option) Flag() string { return "--" + strings.ReplaceAll(o.Name, "_", "-") }
+
+// Table returns every option in documentation order.
+func Table() []Option { return table }
+
+var table = []Option{
+	strOpt("host", "0.0.0.0", "", "Host of the default listener; builds listen = host:port when host or port is given. Conflicts with listen.",
+		func(o *Options) *string { return &o.Host }),
+	intOpt("port", "8080", "", "Port of the default listener, and the port of listen entries that name none. Conflicts with listen.",
+		func(o *Options) *int { return &o.Port }),
+	listOpt("listen", "0.0.0.0:8080", "Space-separated host:port entries to listen on (repeatable on the command line). [v6]:port for IPv6, * for every address, a missing port means port.",
+		func(o *Options) *[]string { return &o.Listen }),
+	intOpt("threads", "4", "", "Size of the worker pool that runs handlers: never more handlers run at once.",
+		func(o *Options) *int { return &o.Threads }),
+	strOpt("ident", "waitron", "", "Server header value and the tag in server-generated error bodies; empty sends no Server header.",
+		func(o *Options) *string { return &o.Ident }),
+	boolOpt("expose_tracebacks", "false", "Put the panic value and stack in the body of the 500 sent when a handler panics.",
+		func(o *Options) *bool { return &o.ExposeTracebacks }),
+	intOpt("max_request_header_size", "262144", "bytes", "Largest request head (request line and fields, with their CRLFs); more is answered 431, also while the head is still arriving.",
+		func(o *Options) *int { return &o.MaxRequestHeaderSize }),
+	int64Opt("max_request_body_size", "1073741824", "bytes", "Largest request body, counted on decoded bytes; more is answered 413. A body of exactly this size is accepted.",
+		func(o *Options) *int64 { return &o.MaxRequestBodySize }),
+	intOpt("inbuf_overflow", "524288", "bytes", "Request bodies larger than this are spooled to a temporary file, removed when the request ends.",
+		func(o *Options) *int { return &o.InbufOverflow }),
+	intOpt("outbuf_high_watermark", "16777216", "bytes", "A handler's Write blocks while more than this many response bytes are pending for its connection.",
+		func(o *Options) *int { return &o.OutbufHighWatermark }),
+	intOpt("recv_bytes", "8192", "bytes", "Bytes read from a socket at a time (the event loop's read buffer; rounded up to a power of two, at least 1024).",
+		func(o *Options) *int { return &o.RecvBytes }),
+	intOpt("channel_timeout", "120", "seconds", "Longest time a connection may wait for a client to take its pending response before it is closed.",
+		func(o *Options) *int { return &o.ChannelTimeout }),
+}
+
+// Default returns the options with every default applied.
+func Default() Options {
+	var o Options
+	for _, opt := range table {
+		if err := opt.set(&o, opt.Default); err != nil {
+			panic("limits: bad default for " + opt.Name + ": " + err.Error())
+		}
+	}
+	o.given = nil
+	return o
+}
+
+// Lookup returns the option named name (waitress spelling; dashes are also
+// accepted) and whether it exists.
+func Lookup(name string) (Option, bool) {
+	name = strings.ReplaceAll(name, "-", "_")
+	for _, opt := range table {
+		if opt.Name == name {
+			return opt, true
+		}
+	}
+	return Option{}, false
+}
+
+// Set parses value for the option called name and records that the option
+// was given. Repeated list options accumulate, like --listen on the command
+// line.
+func (o *Options) Set(name, value string) error {
+	opt, ok := Lookup(name)
+	if !ok {
+		return fmt.Errorf("unknown option %q", name)
+	}
+	if opt.Kind == List && o.given[opt.Name] {
+		value = strings.Join(*listField(o, opt), " ") + " " + value
+	}
+	if err := opt.set(o, value); err != nil {
+		return fmt.Errorf("%s: %w", opt.Name, err)
+	}
+	if o.given == nil {
+		o.given = map[string]bool{}
+	}
+	o.given[opt.Name] = true
+	return nil
+}
+
+// Get returns the option's current value as a string.
+func (o *Options) Get(name string) string {
+	opt, ok := Lookup(name)
+	if !ok {
+		return ""
+	}
+	return opt.get(o)
+}
+
+// Given reports whether the option was set through Set.
+func (o *Options) Given(name string) bool { return o.given[name] }
+
+func listField(o *Options, opt Option) *[]string {
+	if opt.Name == "listen" {
+		return &o.Listen
+	}
+	panic("limits: no list field for " + opt.Name)
+}
+
+// Validate reports every problem with o at once, each naming the option as
+// the user spells it. It never changes a value.
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.given["listen"] && (o.given["host"] || o.given["port"]) {
+		bad("host or port may not be set if listen is set")
+	}
+	positive := map[string]int64{
+		"threads":                 int64(o.Threads),
+		"max_request_header_size": int64(o.MaxRequestHeaderSize),
+		"max_request_body_size":   o.MaxRequestBodySize,
+		"inbuf_overflow":          int64(o.InbufOverflow),
+		"outbuf_high_watermark":   int64(o.OutbufHighWatermark),
+		"recv_bytes":              int64(o.RecvBytes),
+		"channel_timeout":         int64(o.ChannelTimeout),
+	}
+	for _, opt := range table {
+		if v, ok := positive[opt.Name]; ok && v < 1 {
+			bad("%s must be at least 1, got %d", opt.Name, v)
+		}
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		bad("port must be between 0 and 65535, got %d", o.Port)
+	}
+	if len(o.Listen) == 0 {
+		bad("listen must name at least one address")
+	}
+	return errors.Join(errs...)
+}
+
+// ListenAddrs returns the host:port entries to listen on: listen, unless
+// host or port was given, in which case the single host:port.
+func (o *Options) ListenAddrs() []string {
+	if o.given["host"] || o.given["port"] || (len(o.Listen) == 1 && o.Listen[0] == "0.0.0.0:8080" &&
+		(o.Host != "0.0.0.0" || o.Port != 8080)) {
+		return []string{JoinHostPort(o.Host, o.Port)}
+	}
+	return o.Listen
+}
+
+// JoinHostPort joins a host and port, bracketing IPv6 literals.
+func JoinHostPort(host string, port int) string {
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+func strOpt(name, def, unit, doc string, f func(*Options) *string) Option {
+	return Option{Name: name, Kind: Str, Default: def, Unit: unit, Doc: doc,
+		get: func(o *Options) string { return *f(o) },
+		set: func(o *Options, v string) error { *f(o) = v; return nil }}
+}
+
+func intOpt(name, def, unit, doc string, f func(*Options) *int) Option {
+	return Option{Name: name, Kind: Int, Default: def, Unit: unit, Doc: doc,
+		get: func(o *Options) string { return strconv.Itoa(*f(o)) },
+		set: func(o *Options, v string) error {
+			n, err := parseInt(v, strconv.IntSize)
+			*f(o) = int(n)
+			return err
+		}}
+}
+
+func int64Opt(name, def, unit, doc string, f func(*Options) *int64) Option {
+	return Option{Name: name, Kind: Int, Default: def, Unit: unit, Doc: doc,
+		get: func(o *Options) string { return strconv.FormatInt(*f(o), 10) },
+		set: func(o *Options, v string) (err error) { *f(o), err = parseInt(v, 64); return err }}
+}
+
+func boolOpt(name, def, doc string, f func(*Options) *bool) Option {
+	return Option{Name: name, Kind: Bool, Default: def, Doc: doc,
+		get: func(o *Options) string { return strconv.FormatBool(*f(o)) },
+		set: func(o *Options, v string) (err error) { *f(o), err = ParseBool(v); return err }}
+}
+
+func listOpt(name, def, doc string, f func(*Options) *[]string) Option {
+	return Option{Name: name, Kind: List, Default: def, Doc: doc,
+		get: func(o *Options) string { return strings.Join(*f(o), " ") },
+		set: func(o *Options, v string) error { *f(o) = strings.Fields(v); return nil }}
+}
+
+// parseInt accepts what waitress's int() accepts — surrounding whitespace, a
+// sign and _ separators between digits — and nothing else.
+func parseInt(v string, bits int) (int64, error) {
+	s := strings.TrimSpace(v)
+	if strings.HasPrefix(s, "_") || strings.HasSuffix(s, "_") || strings.Contains(s, "__") {
+		return 0, fmt.Errorf("%q is not an integer", v)
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, bits)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an integer", v)
+	}
+	return n, nil
+}
+
+// ParseBool accepts waitress's true spellings (t, true, y, yes, on, 1) and
+// their false counterparts (f, false, n, no, off, 0), in any case. Anything
+// else is an error, where waitress would quietly read false.
+func ParseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "t", "true", "y", "yes", "on", "1":
+		return true, nil
+	case "f", "false", "n", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (use true/false, yes/no, on/off or 1/0)", v)
+}
