@@ -34,10 +34,10 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	if !run(cfg, h, w, req) {
 		return
 	}
-	w.done = true
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.done = true
 	_ = w.flush(true)
 }
 

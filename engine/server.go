@@ -45,6 +45,9 @@ type Server struct {
 	draining atomic.Bool
 	stopping atomic.Bool
 	inflight atomic.Int64 // requests dispatched and not answered, and closes waiting for output to drain
+	stopMu   sync.Mutex
+	stopped  bool
+	stopErr  error
 	conns    atomic.Int64
 	tmpDir   string
 }
@@ -130,6 +133,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.readyErr != nil {
 		return nil
 	}
+	s.stopMu.Lock() // a second Shutdown waits for the first and returns its result
+	defer s.stopMu.Unlock()
+	if s.stopped {
+		return s.stopErr
+	}
 	s.draining.Store(true)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -147,6 +155,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if serr := s.eng.Stop(stopCtx); serr != nil && err == nil {
 		err = serr
 	}
+	s.stopped, s.stopErr = true, err
 	return err
 }
 

@@ -1,0 +1,162 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/limits"
+)
+
+// ioTimeout bounds every read and write a test makes: a broken server makes
+// a test fail, never hang.
+const ioTimeout = 10 * time.Second
+
+// logBuffer collects the server's log lines for assertions.
+type logBuffer struct {
+	mu  chanMutex
+	buf bytes.Buffer
+}
+
+type chanMutex chan struct{}
+
+func (m chanMutex) lock()   { m <- struct{}{} }
+func (m chanMutex) unlock() { <-m }
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.lock()
+	defer l.mu.unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.lock()
+	defer l.mu.unlock()
+	return l.buf.String()
+}
+
+type testServer struct {
+	*engine.Server
+	addr string
+	logs *logBuffer
+}
+
+// start runs a server for h (the target app when nil) on 127.0.0.1:0 and
+// stops it when the test ends.
+func start(t *testing.T, h http.Handler, set ...string) *testServer {
+	t.Helper()
+	if h == nil {
+		h = targetapp.New()
+	}
+	o := limits.Default()
+	if err := o.Set("listen", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(set); i += 2 {
+		if err := o.Set(set[i], set[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := &logBuffer{mu: make(chanMutex, 1)}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := engine.New(h, o, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case <-srv.Ready():
+	case <-time.After(ioTimeout):
+		t.Fatal("server did not become ready")
+	}
+	if err := srv.ReadyErr(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(ioTimeout):
+			t.Error("Serve did not return after Shutdown")
+		}
+	})
+	return &testServer{Server: srv, addr: srv.Addrs()[0].String(), logs: logs}
+}
+
+func (s *testServer) dial(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.addr, ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// roundTrip sends raw and returns everything the server sends until it
+// closes the connection.
+func (s *testServer) roundTrip(t *testing.T, raw string) string {
+	t.Helper()
+	c := s.dial(t)
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading until close: %v (got %q)", err, b)
+	}
+	return string(b)
+}
+
+// expectResponse reads exactly one response of the length want implies
+// from r and compares it with want, whose Date values are written "X".
+func expectResponse(t *testing.T, r io.Reader, want string) {
+	t.Helper()
+	n := len(want) + strings.Count(want, "Date: X\r\n")*(len(http.TimeFormat)-1)
+	got := make([]byte, n)
+	if k, err := io.ReadFull(r, got); err != nil {
+		t.Fatalf("reading a response: %v\n got: %q\nwant: %q", err, got[:k], want)
+	}
+	expectEqual(t, "response", masked(string(got)), want)
+}
+
+// expectClosed checks the server sends nothing more and closes.
+func expectClosed(t *testing.T, r io.Reader) {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil || len(b) > 0 {
+		t.Fatalf("expected the connection to close with nothing more, got %q, err %v", b, err)
+	}
+}
+
+var dateRE = regexp.MustCompile(`Date: [^\r]*\r\n`)
+
+// masked replaces the Date value, the only part of a response that varies.
+func masked(s string) string { return dateRE.ReplaceAllString(s, "Date: X\r\n") }
+
+func crlf(lines ...string) string { return strings.Join(lines, "\r\n") }
+
+func expectEqual(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s:\n got: %q\nwant: %q", what, got, want)
+	}
+}
