@@ -1,0 +1,100 @@
+package limits
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/options.md")
+
+func TestOptionsDocCurrent(t *testing.T) {
+	const path = "../docs/options.md"
+	want := Markdown()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatal("docs/options.md is out of date: run go test ./limits -update")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	o := Default()
+	if err := o.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if o.Threads != 4 || o.Port != 8080 || o.Ident != "waitron" || o.MaxRequestBodySize != 1<<30 ||
+		o.InbufOverflow != 512<<10 || strings.Join(o.ListenAddrs(), " ") != "0.0.0.0:8080" {
+		t.Fatalf("defaults: %+v", o)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		set  []string
+		want []string // every message expected; none when empty
+	}{
+		{nil, nil},
+		{[]string{"threads", "0"}, []string{"threads must be at least 1, got 0"}},
+		{[]string{"threads", "-2", "recv_bytes", "0"}, []string{"threads must be at least 1", "recv_bytes must be at least 1"}},
+		{[]string{"port", "70000"}, []string{"port must be between 0 and 65535"}},
+		{[]string{"listen", "127.0.0.1:1", "host", "::1"}, []string{"host or port may not be set if listen is set"}},
+		{[]string{"host", "127.0.0.1", "port", "9"}, nil},
+	}
+	for _, tc := range cases {
+		o := Default()
+		for i := 0; i < len(tc.set); i += 2 {
+			if err := o.Set(tc.set[i], tc.set[i+1]); err != nil {
+				t.Fatalf("Set(%s, %s): %v", tc.set[i], tc.set[i+1], err)
+			}
+		}
+		err := o.Validate()
+		if len(tc.want) == 0 {
+			if err != nil {
+				t.Errorf("%v: unexpected %v", tc.set, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%v: no error", tc.set)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %q lacks %q", tc.set, err, w)
+			}
+		}
+	}
+}
+
+func TestParsing(t *testing.T) {
+	o := Default()
+	for _, ok := range [][2]string{{"threads", " 1_0 "}, {"expose_tracebacks", "YES"}, {"max-request-body-size", "+5"}} {
+		if err := o.Set(ok[0], ok[1]); err != nil {
+			t.Errorf("Set(%q, %q): %v", ok[0], ok[1], err)
+		}
+	}
+	if o.Threads != 10 || !o.ExposeTracebacks || o.MaxRequestBodySize != 5 {
+		t.Errorf("parsed: %+v", o)
+	}
+	for _, bad := range [][2]string{{"threads", "0x10"}, {"threads", "1__0"}, {"threads", ""}, {"expose_tracebacks", "nope"},
+		{"expose_tracebacks", "2"}, {"nonexistent", "1"}} {
+		if err := o.Set(bad[0], bad[1]); err == nil {
+			t.Errorf("Set(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+	o = Default()
+	o.Set("listen", "127.0.0.1:1")
+	o.Set("listen", "[::1]:2 localhost:3")
+	if got := strings.Join(o.ListenAddrs(), " "); got != "127.0.0.1:1 [::1]:2 localhost:3" {
+		t.Errorf("repeated listen: %q", got)
+	}
+}

@@ -1,0 +1,40 @@
+// Package waitron serves ordinary net/http handlers with Python waitress's
+// serving model: gnet event loops do all socket I/O, requests are read in
+// full by a strict HTTP/1.x codec, and a pool of Options.Threads workers
+// runs the handlers.
+//
+// Serve is the front door, like waitress.serve(app, **kw):
+//
+//	opts := limits.Default()
+//	opts.Listen = []string{"127.0.0.1:8080"}
+//	log.Fatal(waitron.Serve(handler, opts))
+//
+// NewServer gives control over shutdown.
+package waitron
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/limits"
+)
+
+// Server is a waitron server; see engine.Server.
+type Server = engine.Server
+
+// NewServer validates opts and prepares a server for h that logs to log
+// (slog.Default() when nil). Call Serve to run it and Shutdown to stop it.
+func NewServer(h http.Handler, opts limits.Options, log *slog.Logger) (*Server, error) {
+	return engine.New(h, opts, log)
+}
+
+// Serve runs h with opts until the server stops; it returns an error if
+// the options are invalid or serving failed.
+func Serve(h http.Handler, opts limits.Options) error {
+	s, err := NewServer(h, opts, nil)
+	if err != nil {
+		return err
+	}
+	return s.Serve()
+}
