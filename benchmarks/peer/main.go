@@ -1,0 +1,49 @@
+// Command peer serves the waitron target app with another server, for
+// benchmarks: net/http, or fasthttp (through fasthttpadaptor, since the
+// handler is a net/http handler; -native serves /plaintext and /json with
+// fasthttp's own API to show fasthttp at its best).
+package main
+
+import (
+	"flag"
+	"log"
+	"net/http"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/waitron/waitron/internal/targetapp"
+)
+
+func main() {
+	kind := flag.String("kind", "nethttp", "nethttp or fasthttp")
+	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
+	native := flag.Bool("native", true, "fasthttp: serve /plaintext and /json natively")
+	flag.Parse()
+	app := targetapp.New()
+	switch *kind {
+	case "nethttp":
+		log.Fatal((&http.Server{Addr: *addr, Handler: app}).ListenAndServe())
+	case "fasthttp":
+		adapted := fasthttpadaptor.NewFastHTTPHandler(app)
+		h := func(ctx *fasthttp.RequestCtx) {
+			if *native {
+				switch string(ctx.Path()) {
+				case "/plaintext":
+					ctx.SetContentType("text/plain")
+					ctx.SetBodyString("Hello, World!")
+					return
+				case "/json":
+					ctx.SetContentType("application/json")
+					ctx.SetBodyString(`{"message":"Hello, World!"}`)
+					return
+				}
+			}
+			adapted(ctx)
+		}
+		s := &fasthttp.Server{Handler: h, Name: "fasthttp", MaxRequestBodySize: 1 << 30}
+		log.Fatal(s.ListenAndServe(*addr))
+	default:
+		log.Fatalf("unknown -kind %q", *kind)
+	}
+}
