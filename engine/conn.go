@@ -325,6 +325,10 @@ func (c *conn) closeWhenDrained(start time.Time) {
 	if c.gc.OutboundBuffered() > 0 && time.Since(start) < c.drainTimeout() {
 		delay := min(time.Since(start)/4+time.Millisecond, 50*time.Millisecond)
 		time.AfterFunc(delay, func() {
+			if c.s.loopsGone.Load() {
+				c.s.inflight.Add(-1)
+				return
+			}
 			if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				c.closeWhenDrained(start)
 				return nil
@@ -347,7 +351,15 @@ func (c *conn) closeWhenDrained(start time.Time) {
 	}
 	c.lingering = true
 	_, _ = c.gc.Discard(-1)
-	time.AfterFunc(lingerTime, func() { _ = c.gc.Close() })
+	time.AfterFunc(lingerTime, c.closeAsync)
+}
+
+// closeAsync closes the connection from any goroutine, unless gnet has
+// already stopped (its queues are gone then; the connection too).
+func (c *conn) closeAsync() {
+	if !c.s.loopsGone.Load() {
+		_ = c.gc.Close()
+	}
 }
 
 // lingerTime is how long input is discarded after our side shut down.

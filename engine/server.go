@@ -41,15 +41,16 @@ type Server struct {
 	addrs    []net.Addr
 	once     sync.Once
 
-	date     atomic.Pointer[[]byte]
-	draining atomic.Bool
-	stopping atomic.Bool
-	inflight atomic.Int64 // requests dispatched and not answered, and closes waiting for output to drain
-	stopMu   sync.Mutex
-	stopped  bool
-	stopErr  error
-	conns    atomic.Int64
-	tmpDir   string
+	date      atomic.Pointer[[]byte]
+	draining  atomic.Bool
+	stopping  atomic.Bool
+	loopsGone atomic.Bool  // gnet has returned: no Async*/Close/Execute calls any more
+	inflight  atomic.Int64 // requests dispatched and not answered, and closes waiting for output to drain
+	stopMu    sync.Mutex
+	stopped   bool
+	stopErr   error
+	conns     atomic.Int64
+	tmpDir    string
 }
 
 // New checks the options, resolves the listen addresses and prepares a
@@ -97,6 +98,7 @@ func (s *Server) Serve() error {
 		gnet.WithReadBufferCap(s.opts.RecvBytes),
 		gnet.WithLogger(gnetLogger{s.log}),
 	)
+	s.loopsGone.Store(true)
 	s.disp.release()
 	s.once.Do(func() {
 		s.readyErr = err
