@@ -16,12 +16,22 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/limits"
 )
 
 // Server is a waitron server; see engine.Server.
 type Server = engine.Server
+
+// Info is what a handler can learn beyond *http.Request: the scheme,
+// server name and port, the url_prefix stripped from the path, and the
+// socket peer's address.
+type Info = adapter.Info
+
+// RequestInfo returns the Info of a request served by waitron (false for
+// requests from another server).
+func RequestInfo(r *http.Request) (Info, bool) { return adapter.RequestInfo(r) }
 
 // NewServer validates opts and prepares a server for h that logs to log
 // (slog.Default() when nil). Call Serve to run it and Shutdown to stop it.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strconv"
 
 	"github.com/waitron/waitron/codec"
 )
@@ -25,6 +26,7 @@ type Exchange struct {
 	BodyLen int64         // decoded body length
 	Trailer []byte        // chunked trailer field lines, each ending in CRLF
 	Remote  net.Addr
+	Local   net.Addr        // the address the client connected to
 	Ctx     context.Context // the connection's context: ends when the client is gone
 	Out     Output
 }
@@ -38,7 +40,7 @@ var errBadTarget = &codec.Error{Status: 400, Detail: "Request-target is invalid"
 // request-target's authority wins, RFC 9112 §3.2.2), field names are
 // canonical, and since the body is complete, ContentLength is its decoded
 // length and Transfer-Encoding is gone.
-func newRequest(ctx context.Context, x *Exchange) (*http.Request, error) {
+func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, error) {
 	h := x.Head
 	method := internMethod(h.MethodBytes())
 	target := string(h.TargetBytes())
@@ -84,7 +86,12 @@ func newRequest(ctx context.Context, x *Exchange) (*http.Request, error) {
 	if len(x.Trailer) > 0 {
 		r.Trailer = parseTrailer(x.Trailer)
 	}
-	return r.WithContext(ctx), nil
+	info := &Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr}
+	if a, ok := x.Local.(*net.TCPAddr); ok {
+		info.ServerPort = strconv.Itoa(a.Port)
+	}
+	stripPrefix(r, cfg.URLPrefix, info)
+	return r.WithContext(withInfo(ctx, info)), nil
 }
 
 // parseTrailer turns validated "name: value\r\n" lines into a header.

@@ -51,6 +51,9 @@ type Config struct {
 	// Draining reports whether the server is shutting down; responses then
 	// close their connection.
 	Draining func() bool
+	// URLScheme, ServerName and URLPrefix are the options of those names,
+	// reported through RequestInfo (URLPrefix is also stripped from paths).
+	URLScheme, ServerName, URLPrefix string
 }
 
 // ErrWriteAfterReturn is returned by Write and Flush once the handler has

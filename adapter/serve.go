@@ -22,7 +22,7 @@ import (
 func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	ctx, cancel := context.WithCancel(x.Ctx)
 	defer cancel()
-	req, err := newRequest(ctx, x)
+	req, err := newRequest(ctx, cfg, x)
 	if err != nil {
 		var ce *codec.Error
 		errors.As(err, &ce)

@@ -37,6 +37,7 @@ type conn struct {
 	s      *Server
 	gc     gnet.Conn
 	remote net.Addr
+	local  net.Addr
 	ctx    context.Context // ends when the client is gone
 	cancel context.CancelCauseFunc
 
@@ -70,6 +71,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 			local = a
 		}
 	}
+	c.local = local
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, local)
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	return c
@@ -215,7 +217,7 @@ func (c *conn) wake() { _ = c.gc.Wake(nil) }
 
 // dispatch hands the complete request to the worker pool. Loop only.
 func (c *conn) dispatch() {
-	x := &adapter.Exchange{Head: &c.head, Framing: c.framing, Remote: c.remote, Ctx: c.ctx, Out: c}
+	x := &adapter.Exchange{Head: &c.head, Framing: c.framing, Remote: c.remote, Local: c.local, Ctx: c.ctx, Out: c}
 	body := c.body
 	if body != nil {
 		body.finish()

@@ -17,10 +17,22 @@ import (
 // families, and a name resolves to all its addresses. IPv6 listeners are
 // v6-only (gnet forces it), so "*" gives two sockets. Duplicates (except
 // port 0) are dropped.
-func listenURLs(ctx context.Context, entries []string, defaultPort int) ([]string, error) {
+//
+// ipv4 and ipv6 choose the families: "*" and names expand only to enabled
+// families, and a literal of a disabled family is an error.
+func listenURLs(ctx context.Context, entries []string, defaultPort int, ipv4, ipv6 bool) ([]string, error) {
 	var urls []string
 	seen := map[string]bool{}
+	enabled := func(ip netip.Addr) bool {
+		if ip.Unmap().Is4() {
+			return ipv4
+		}
+		return ipv6
+	}
 	add := func(ip netip.Addr, port int) {
+		if !enabled(ip) {
+			return
+		}
 		ap := netip.AddrPortFrom(ip.Unmap(), uint16(port))
 		scheme := "tcp4"
 		if ap.Addr().Is6() {
@@ -53,6 +65,9 @@ func listenURLs(ctx context.Context, entries []string, defaultPort int) ([]strin
 			add(netip.IPv6Unspecified(), port)
 		default:
 			if ip, err := netip.ParseAddr(host); err == nil {
+				if !enabled(ip) {
+					return nil, fmt.Errorf("listen %q: the address family of %s is disabled (ipv4/ipv6)", e, host)
+				}
 				add(ip, port)
 				continue
 			}
@@ -60,8 +75,12 @@ func listenURLs(ctx context.Context, entries []string, defaultPort int) ([]strin
 			if err != nil || len(ips) == 0 {
 				return nil, fmt.Errorf("listen %q: cannot resolve host %q", e, host)
 			}
+			before := len(urls)
 			for _, ip := range ips {
 				add(ip, port)
+			}
+			if len(urls) == before {
+				return nil, fmt.Errorf("listen %q: host %q has no address of an enabled family (ipv4/ipv6)", e, host)
 			}
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/waitron/waitron/adapter"
 )
 
 const plaintextResp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: X\r\nServer: waitron\r\n\r\nHello, World!"
@@ -465,5 +467,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRequestInfo(t *testing.T) {
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, ok := adapter.RequestInfo(r)
+		fmt.Fprintf(w, "%v|%s|%s|%s|%s|%s|%s", ok, info.Scheme, info.ServerName, info.ServerPort, info.ScriptName, r.URL.Path, info.PeerAddr)
+	}), "server_name", "svc.example", "url_scheme", "https", "url_prefix", "/p")
+	c := s.dial(t)
+	_, port, _ := net.SplitHostPort(s.addr)
+	for _, tc := range []struct{ target, want string }{
+		{"/p", "true|https|svc.example|" + port + "|/p||" + c.LocalAddr().String()},
+		{"/p/x", "true|https|svc.example|" + port + "|/p|/x|" + c.LocalAddr().String()},
+		{"/px", "true|https|svc.example|" + port + "||/px|" + c.LocalAddr().String()},
+	} {
+		io.WriteString(c, "GET "+tc.target+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		expectResponse(t, c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\n%s", len(tc.want), tc.want))
 	}
 }

@@ -65,7 +65,7 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	urls, err := listenURLs(context.Background(), o.ListenAddrs(), o.Port)
+	urls, err := listenURLs(context.Background(), o.ListenAddrs(), o.Port, o.IPv4, o.IPv6)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +81,9 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 		Log:              log,
 		AppendDate:       func(b []byte) []byte { return append(b, *s.date.Load()...) },
 		Draining:         s.draining.Load,
+		URLScheme:        o.URLScheme,
+		ServerName:       o.ServerName,
+		URLPrefix:        o.URLPrefix,
 	}
 	return s, nil
 }

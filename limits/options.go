@@ -17,6 +17,8 @@ type Options struct {
 	Host                 string
 	Port                 int
 	Listen               []string
+	IPv4                 bool
+	IPv6                 bool
 	Threads              int
 	Ident                string
 	ExposeTracebacks     bool
@@ -26,6 +28,9 @@ type Options struct {
 	OutbufHighWatermark  int
 	RecvBytes            int
 	ChannelTimeout       int
+	URLScheme            string
+	URLPrefix            string
+	ServerName           string
 
 	// given records the options set through Set (the command line or a
 	// config file), so conflicts can be judged the way waitress judges them:
@@ -68,6 +73,10 @@ var table = []Option{
 		func(o *Options) *int { return &o.Port }),
 	listOpt("listen", "0.0.0.0:8080", "Space-separated host:port entries to listen on (repeatable on the command line). [v6]:port for IPv6, * for every address, a missing port means port.",
 		func(o *Options) *[]string { return &o.Listen }),
+	boolOpt("ipv4", "true", "Listen on IPv4 addresses: * and host names expand to their IPv4 addresses, and IPv4 literals are allowed.",
+		func(o *Options) *bool { return &o.IPv4 }),
+	boolOpt("ipv6", "true", "Listen on IPv6 addresses (always v6-only sockets): * and host names expand to their IPv6 addresses, and IPv6 literals are allowed.",
+		func(o *Options) *bool { return &o.IPv6 }),
 	intOpt("threads", "4", "", "Size of the worker pool that runs handlers: never more handlers run at once.",
 		func(o *Options) *int { return &o.Threads }),
 	strOpt("ident", "waitron", "", "Server header value and the tag in server-generated error bodies; empty sends no Server header.",
@@ -84,6 +93,12 @@ var table = []Option{
 		func(o *Options) *int { return &o.OutbufHighWatermark }),
 	intOpt("recv_bytes", "8192", "bytes", "Bytes read from a socket at a time (the event loop's read buffer; rounded up to a power of two, at least 1024).",
 		func(o *Options) *int { return &o.RecvBytes }),
+	strOpt("url_scheme", "http", "", "The scheme handlers see in RequestInfo(r).Scheme unless a trusted proxy says otherwise.",
+		func(o *Options) *string { return &o.URLScheme }),
+	prefixOpt("url_prefix", "", "Path prefix the application is mounted at (waitress's SCRIPT_NAME): stripped from r.URL.Path when the path is the prefix or under it, and reported as RequestInfo(r).ScriptName. Written with one leading and no trailing slash.",
+		func(o *Options) *string { return &o.URLPrefix }),
+	strOpt("server_name", "waitron.invalid", "", "The server name handlers see in RequestInfo(r).ServerName (not taken from Host) unless a trusted proxy reports a host.",
+		func(o *Options) *string { return &o.ServerName }),
 	intOpt("channel_timeout", "120", "seconds", "Longest time a connection may wait for a client to take its pending response before it is closed.",
 		func(o *Options) *int { return &o.ChannelTimeout }),
 }
@@ -180,6 +195,9 @@ func (o *Options) Validate() error {
 	if len(o.Listen) == 0 {
 		bad("listen must name at least one address")
 	}
+	if !o.IPv4 && !o.IPv6 {
+		bad("ipv4 and ipv6 may not both be false")
+	}
 	return errors.Join(errs...)
 }
 
@@ -227,6 +245,21 @@ func boolOpt(name, def, doc string, f func(*Options) *bool) Option {
 	return Option{Name: name, Kind: Bool, Default: def, Doc: doc,
 		get: func(o *Options) string { return strconv.FormatBool(*f(o)) },
 		set: func(o *Options, v string) (err error) { *f(o), err = ParseBool(v); return err }}
+}
+
+// prefixOpt parses like waitress's slash_fixed_str: surrounding whitespace
+// and slashes go, and a non-empty value gets one leading slash.
+func prefixOpt(name, def, doc string, f func(*Options) *string) Option {
+	return Option{Name: name, Kind: Str, Default: def, Doc: doc,
+		get: func(o *Options) string { return *f(o) },
+		set: func(o *Options, v string) error {
+			v = strings.Trim(strings.TrimSpace(v), "/")
+			if v != "" {
+				v = "/" + v
+			}
+			*f(o) = v
+			return nil
+		}}
 }
 
 func listOpt(name, def, doc string, f func(*Options) *[]string) Option {

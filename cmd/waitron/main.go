@@ -38,31 +38,16 @@ var apps = map[string]func() http.Handler{"target": targetapp.New}
 // started, when not nil, receives the server once it listens (for tests).
 // It returns the process exit code.
 func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started chan<- *engine.Server) int {
-	opts := limits.Default()
-	fs, app := newFlagSet(&opts)
-	fs.SetOutput(io.Discard)
-	help := fs.BoolP("help", "h", false, "show this help and exit")
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "waitron: %v\n%s\n", err, usageLine)
+	opts, app, help, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "waitron: %s\n%s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "), usageLine)
 		return 2
 	}
-	if *help {
-		printHelp(stdout, fs)
+	if help != nil {
+		printHelp(stdout, help)
 		return 0
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "waitron: unexpected argument %q\n%s\n", fs.Arg(0), usageLine)
-		return 2
-	}
-	newApp, ok := apps[*app]
-	if !ok {
-		fmt.Fprintf(stderr, "waitron: unknown app %q (built in: %s)\n%s\n", *app, strings.Join(appNames(), ", "), usageLine)
-		return 2
-	}
-	if err := opts.Validate(); err != nil {
-		fmt.Fprintf(stderr, "waitron: invalid options:\n  %s\n%s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "), usageLine)
-		return 2
-	}
+	newApp := apps[app]
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := engine.New(newApp(), opts, log)
 	if err != nil {
@@ -139,6 +124,42 @@ func newFlagSet(opts *limits.Options) (*pflag.FlagSet, *string) {
 	return fs, app
 }
 
+// parseArgs turns the command line (and the config file it names) into
+// options. It returns the flag set when --help was asked for.
+func parseArgs(args []string) (limits.Options, string, *pflag.FlagSet, error) {
+	opts := limits.Default()
+	fs, app := newFlagSet(&opts)
+	config := fs.String("config", "", "read options from the [server:main] section of this PasteDeploy-style .ini file; flags override it")
+	fs.SetOutput(io.Discard)
+	help := fs.BoolP("help", "h", false, "show this help and exit")
+	if err := fs.Parse(args); err != nil {
+		return opts, "", nil, err
+	}
+	if *help {
+		return opts, "", fs, nil
+	}
+	if fs.NArg() > 0 {
+		return opts, "", nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *config != "" {
+		fileOpts := limits.Default()
+		if err := fileOpts.LoadConfig(*config); err != nil {
+			return opts, "", nil, err
+		}
+		if err := fileOpts.Override(&opts); err != nil {
+			return opts, "", nil, err
+		}
+		opts = fileOpts
+	}
+	if _, ok := apps[*app]; !ok {
+		return opts, "", nil, fmt.Errorf("unknown app %q (built in: %s)", *app, strings.Join(appNames(), ", "))
+	}
+	if err := opts.Validate(); err != nil {
+		return opts, "", nil, fmt.Errorf("invalid options:\n%w", err)
+	}
+	return opts, *app, nil, nil
+}
+
 // optValue is a pflag.Value that parses through the option table.
 type optValue struct {
 	opts   *limits.Options
@@ -185,7 +206,11 @@ func printHelp(w io.Writer, fs *pflag.FlagSet) {
 			name = "--[no-]" + f.Name
 		}
 		def := ""
-		if f.DefValue != "" && f.Name != "help" {
+		switch {
+		case f.Name == "help" || f.Name == "config":
+		case f.DefValue == "":
+			def = ` [""]`
+		default:
 			def = " [" + f.DefValue + "]"
 		}
 		fmt.Fprintf(w, "  %s%s\n      %s\n", name, def, f.Usage)

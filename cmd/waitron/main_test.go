@@ -25,7 +25,11 @@ func TestHelpListsEveryOption(t *testing.T) {
 		if !strings.Contains(out.String(), strings.TrimPrefix(opt.Flag(), "--")) {
 			t.Errorf("--help does not list %s", opt.Flag())
 		}
-		if opt.Kind != limits.Bool && !strings.Contains(out.String(), "["+opt.Default+"]") {
+		def := opt.Default
+		if def == "" {
+			def = `""`
+		}
+		if opt.Kind != limits.Bool && !strings.Contains(out.String(), "["+def+"]") {
 			t.Errorf("--help does not show the default of %s (%s)", opt.Flag(), opt.Default)
 		}
 	}

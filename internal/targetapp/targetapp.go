@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/waitron/waitron/adapter"
 )
 
 const index = `waitron target app
@@ -157,7 +159,10 @@ type RequestInfo struct {
 
 func describe(w http.ResponseWriter, r *http.Request) {
 	n, _ := io.Copy(io.Discard, r.Body)
-	scheme := r.URL.Scheme
+	scheme, scriptName := r.URL.Scheme, ""
+	if info, ok := adapter.RequestInfo(r); ok {
+		scheme, scriptName = info.Scheme, info.ScriptName
+	}
 	if scheme == "" {
 		scheme = "http"
 		if r.TLS != nil {
@@ -167,7 +172,7 @@ func describe(w http.ResponseWriter, r *http.Request) {
 	info := RequestInfo{
 		Method: r.Method, RequestURI: r.RequestURI, Path: r.URL.Path, RawPath: r.URL.RawPath,
 		Query: r.URL.RawQuery, Proto: r.Proto, Host: r.Host, RemoteAddr: r.RemoteAddr, Scheme: scheme,
-		ContentLength: r.ContentLength, BodyLength: n, Headers: r.Header,
+		ScriptName: scriptName, ContentLength: r.ContentLength, BodyLength: n, Headers: r.Header,
 	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
