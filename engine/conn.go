@@ -65,6 +65,9 @@ type conn struct {
 
 func newConn(s *Server, gc gnet.Conn) *conn {
 	c := &conn{s: s, gc: gc, remote: gc.RemoteAddr()}
+	if c.remote == nil || c.remote.String() == "" {
+		c.remote = &net.UnixAddr{Name: "@", Net: "unix"} // an unnamed unix peer, as net/http reports it
+	}
 	local := gc.LocalAddr() // the listener's address; the accepted socket's is better
 	if sa, err := unix.Getsockname(gc.Fd()); err == nil {
 		if a := sockaddrToAddr(sa); a != nil {

@@ -58,8 +58,17 @@ func start(t *testing.T, h http.Handler, set ...string) *testServer {
 		h = targetapp.New()
 	}
 	o := limits.Default()
-	if err := o.Set("listen", "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
+	ownAddr := false
+	for i := 0; i+1 < len(set); i += 2 {
+		switch set[i] {
+		case "listen", "host", "port", "unix_socket":
+			ownAddr = true
+		}
+	}
+	if !ownAddr {
+		if err := o.Set("listen", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := 0; i+1 < len(set); i += 2 {
 		if err := o.Set(set[i], set[i+1]); err != nil {
@@ -102,7 +111,11 @@ func start(t *testing.T, h http.Handler, set ...string) *testServer {
 
 func (s *testServer) dial(t *testing.T) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", s.addr, ioTimeout)
+	network := "tcp"
+	if _, ok := s.Addrs()[0].(*net.UnixAddr); ok {
+		network = "unix"
+	}
+	c, err := net.DialTimeout(network, s.addr, ioTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

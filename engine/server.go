@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,14 +60,21 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("waitron: the handler is nil")
 	}
-	if err := o.Validate(); err != nil {
+	err := o.Validate()
+	if err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	urls, err := listenURLs(context.Background(), o.ListenAddrs(), o.Port, o.IPv4, o.IPv6)
-	if err != nil {
+	var urls []string
+	if o.UnixSocket != "" {
+		u, err := unixURL(o.UnixSocket)
+		if err != nil {
+			return nil, err
+		}
+		urls = []string{u}
+	} else if urls, err = listenURLs(context.Background(), o.ListenAddrs(), o.Port, o.IPv4, o.IPv6); err != nil {
 		return nil, err
 	}
 	disp, err := newDispatcher(o.Threads)
@@ -178,6 +186,11 @@ func (s *Server) onReady() {
 			if err != nil {
 				continue
 			}
+			if pu.Scheme == "unix" {
+				s.addrs = append(s.addrs, &net.UnixAddr{Name: pu.Path, Net: "unix"})
+				s.log.Info("Serving on unix:" + pu.Path)
+				continue
+			}
 			fd, err := s.eng.DupListener("tcp", pu.Host)
 			if err != nil {
 				s.log.Error("cannot inspect listener", "addr", pu.Host, "err", err)
@@ -204,6 +217,14 @@ type handler struct {
 
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	h.s.eng = eng
+	if p := h.s.opts.UnixSocket; p != "" {
+		// The socket exists now (gnet binds before OnBoot); until this chmod
+		// it has the process umask's mode.
+		if err := os.Chmod(p, h.s.opts.UnixSocketPerms); err != nil {
+			h.s.log.Error("cannot apply unix_socket_perms; stopping", "path", p, "err", err)
+			return gnet.Shutdown
+		}
+	}
 	return gnet.None
 }
 
@@ -238,6 +259,20 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		c.onClose(err)
 	}
 	return gnet.None
+}
+
+// unixURL checks a unix_socket path and returns its gnet URL. gnet removes
+// whatever is at the path before binding, so anything but a stale socket
+// is refused here.
+func unixURL(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("unix_socket %q: %w", p, err)
+	}
+	if fi, err := os.Lstat(abs); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		return "", fmt.Errorf("unix_socket %q exists and is not a socket; refusing to replace it", p)
+	}
+	return (&url.URL{Scheme: "unix", Path: abs}).String(), nil
 }
 
 func sockaddrToAddr(sa unix.Sockaddr) net.Addr {

@@ -7,6 +7,7 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -19,6 +20,8 @@ type Options struct {
 	Listen               []string
 	IPv4                 bool
 	IPv6                 bool
+	UnixSocket           string
+	UnixSocketPerms      os.FileMode
 	Threads              int
 	Ident                string
 	ExposeTracebacks     bool
@@ -77,6 +80,19 @@ var table = []Option{
 		func(o *Options) *bool { return &o.IPv4 }),
 	boolOpt("ipv6", "true", "Listen on IPv6 addresses (always v6-only sockets): * and host names expand to their IPv6 addresses, and IPv6 literals are allowed.",
 		func(o *Options) *bool { return &o.IPv6 }),
+	strOpt("unix_socket", "", "", "Path of a unix-domain socket to listen on instead of TCP. A socket file already there is replaced; any other file there is an error. Removed on shutdown. Conflicts with host, port and listen.",
+		func(o *Options) *string { return &o.UnixSocket }),
+	Option{Name: "unix_socket_perms", Kind: Str, Default: "600", Doc: "Permission bits (octal) of the unix_socket file, applied right after it is created.",
+		get: func(o *Options) string { return strconv.FormatUint(uint64(o.UnixSocketPerms), 8) },
+		set: func(o *Options, v string) error {
+			s := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(v), "0o"), "0O")
+			n, err := strconv.ParseUint(s, 8, 32)
+			if err != nil {
+				return fmt.Errorf("%q is not an octal permission", v)
+			}
+			o.UnixSocketPerms = os.FileMode(n)
+			return nil
+		}},
 	intOpt("threads", "4", "", "Size of the worker pool that runs handlers: never more handlers run at once.",
 		func(o *Options) *int { return &o.Threads }),
 	strOpt("ident", "waitron", "", "Server header value and the tag in server-generated error bodies; empty sends no Server header.",
@@ -174,6 +190,17 @@ func (o *Options) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if o.given["listen"] && (o.given["host"] || o.given["port"]) {
 		bad("host or port may not be set if listen is set")
+	}
+	if o.UnixSocket != "" {
+		if o.given["host"] || o.given["port"] {
+			bad("unix_socket may not be set if host or port is set")
+		}
+		if o.given["listen"] {
+			bad("unix_socket may not be set if listen is set")
+		}
+	}
+	if o.UnixSocketPerms > 0o777 {
+		bad("unix_socket_perms must be between 000 and 777, got %o", o.UnixSocketPerms)
 	}
 	positive := map[string]int64{
 		"threads":                 int64(o.Threads),

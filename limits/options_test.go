@@ -48,6 +48,13 @@ func TestValidate(t *testing.T) {
 		{[]string{"port", "70000"}, []string{"port must be between 0 and 65535"}},
 		{[]string{"listen", "127.0.0.1:1", "host", "::1"}, []string{"host or port may not be set if listen is set"}},
 		{[]string{"host", "127.0.0.1", "port", "9"}, nil},
+		{[]string{"unix_socket", "/tmp/x.sock", "port", "1"}, []string{"unix_socket may not be set if host or port is set"}},
+		{[]string{"unix_socket", "/tmp/x.sock", "listen", "127.0.0.1:1"}, []string{"unix_socket may not be set if listen is set"}},
+		{[]string{"unix_socket_perms", "1777"}, []string{"unix_socket_perms must be between 000 and 777"}},
+		{[]string{"ipv4", "false", "ipv6", "off"}, []string{"ipv4 and ipv6 may not both be false"}},
+		// Every problem at once.
+		{[]string{"threads", "0", "listen", "127.0.0.1:1", "port", "2", "ipv4", "no", "ipv6", "no"},
+			[]string{"threads must be at least 1", "host or port may not be set if listen is set", "ipv4 and ipv6 may not both be false"}},
 	}
 	for _, tc := range cases {
 		o := Default()
