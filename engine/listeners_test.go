@@ -3,8 +3,10 @@ package engine_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,4 +60,34 @@ func TestUnixSocketRefusesOtherFiles(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != "keep me" {
 		t.Fatal("the file was touched")
 	}
+}
+
+// TestBacklog reads the listening socket's accept-queue length back from
+// the kernel (ss reports it as Send-Q for listeners).
+func TestBacklog(t *testing.T) {
+	ss := requireTool(t, "ss")
+	s := start(t, nil, "backlog", "37")
+	_, port, _ := net.SplitHostPort(s.addr)
+	out, err := exec.Command(ss, "-ltnH", "sport = :"+port).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v\n%s", err, out)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) < 3 || fields[0] != "LISTEN" || fields[2] != "37" {
+		t.Fatalf("ss -ltn for port %s: %q, want Send-Q 37", port, out)
+	}
+}
+
+// requireTool finds an external program; under CI (CI=true) a missing one
+// fails the test instead of skipping it, since .ci/run installs it.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required under CI: %v", name, err)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
 }

@@ -186,17 +186,24 @@ func (s *Server) onReady() {
 			if err != nil {
 				continue
 			}
+			network, addr := "tcp", pu.Host
 			if pu.Scheme == "unix" {
-				s.addrs = append(s.addrs, &net.UnixAddr{Name: pu.Path, Net: "unix"})
-				s.log.Info("Serving on unix:" + pu.Path)
-				continue
+				network, addr = "unix", pu.Path
 			}
-			fd, err := s.eng.DupListener("tcp", pu.Host)
+			fd, err := s.eng.DupListener(network, addr)
 			if err != nil {
-				s.log.Error("cannot inspect listener", "addr", pu.Host, "err", err)
+				s.log.Error("cannot inspect listener", "addr", addr, "err", err)
 				continue
 			}
-			if sa, err := unix.Getsockname(fd); err == nil {
+			// gnet listens with somaxconn; listen() again on the same socket
+			// only changes its queue length.
+			if err := unix.Listen(fd, s.opts.Backlog); err != nil {
+				s.log.Error("cannot apply backlog", "addr", addr, "err", err)
+			}
+			if network == "unix" {
+				s.addrs = append(s.addrs, &net.UnixAddr{Name: addr, Net: "unix"})
+				s.log.Info("Serving on unix:" + addr)
+			} else if sa, err := unix.Getsockname(fd); err == nil {
 				if a := sockaddrToAddr(sa); a != nil {
 					s.addrs = append(s.addrs, a)
 					s.log.Info("Serving on http://" + a.String())

@@ -30,6 +30,7 @@ type Options struct {
 	InbufOverflow        int
 	OutbufHighWatermark  int
 	RecvBytes            int
+	Backlog              int
 	ChannelTimeout       int
 	URLScheme            string
 	URLPrefix            string
@@ -107,6 +108,8 @@ var table = []Option{
 		func(o *Options) *int { return &o.InbufOverflow }),
 	intOpt("outbuf_high_watermark", "16777216", "bytes", "A handler's Write blocks while more than this many response bytes are pending for its connection.",
 		func(o *Options) *int { return &o.OutbufHighWatermark }),
+	intOpt("backlog", "1024", "", "Length of each listening socket's accept queue (the kernel caps it at net.core.somaxconn).",
+		func(o *Options) *int { return &o.Backlog }),
 	intOpt("recv_bytes", "8192", "bytes", "Bytes read from a socket at a time (the event loop's read buffer; rounded up to a power of two, at least 1024).",
 		func(o *Options) *int { return &o.RecvBytes }),
 	strOpt("url_scheme", "http", "", "The scheme handlers see in RequestInfo(r).Scheme unless a trusted proxy says otherwise.",
@@ -209,6 +212,7 @@ func (o *Options) Validate() error {
 		"inbuf_overflow":          int64(o.InbufOverflow),
 		"outbuf_high_watermark":   int64(o.OutbufHighWatermark),
 		"recv_bytes":              int64(o.RecvBytes),
+		"backlog":                 int64(o.Backlog),
 		"channel_timeout":         int64(o.ChannelTimeout),
 	}
 	for _, opt := range table {
