@@ -49,12 +49,14 @@ type conn struct {
 	body      *bodyBuffer
 	dec       codec.ChunkedDecoder
 	remaining int64
-	busy      bool   // a request is with a worker and its response is not complete
-	closing   bool   // no further request is read; the connection closes once output drains
-	reason    string // why the server is closing the connection
-	eof       bool   // the client half-closed; writes go through fb, input comes from saved
-	saved     []byte // input left when the client half-closed
-	lingering bool   // our side is shut down; input is discarded until EOF
+	busy      bool      // a request is with a worker and its response is not complete
+	closing   bool      // no further request is read; the connection closes once output drains
+	reason    string    // why the server is closing the connection
+	eof       bool      // the client half-closed; writes go through fb, input comes from saved
+	saved     []byte    // input left when the client half-closed
+	lingering bool      // our side is shut down; input is discarded until EOF
+	active    time.Time // last sign of life: bytes in, a response handed over, output draining
+	outSeen   int       // gnet's outbound buffer at the last sweep
 
 	// shared
 	closed   atomic.Bool  // gnet has closed the connection
@@ -75,6 +77,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 		}
 	}
 	c.local = local
+	c.active = time.Now()
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, local)
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	return c
@@ -83,6 +86,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 // onTraffic runs when bytes arrived (or on Wake). Loop only.
 func (c *conn) onTraffic() {
 	defer c.guard()
+	c.active = time.Now()
 	if c.lingering || c.closing && !c.busy {
 		_, _ = c.gc.Discard(-1)
 		return
@@ -257,6 +261,7 @@ func (c *conn) responseDone(keepAlive bool) {
 	c.busy = false
 	c.s.inflight.Add(-1)
 	c.head.Reset()
+	c.active = time.Now()
 	if !keepAlive {
 		c.closeWith("response closes the connection")
 		return
@@ -372,6 +377,25 @@ const lingerTime = 500 * time.Millisecond
 
 func (c *conn) drainTimeout() time.Duration {
 	return time.Duration(c.s.opts.ChannelTimeout) * time.Second
+}
+
+// sweep closes the connection if it has been idle for channel_timeout:
+// no request in flight and no bytes moving either way (output draining
+// to a slow reader counts as movement). Loop only.
+func (c *conn) sweep(now time.Time, idle time.Duration) {
+	if c.closed.Load() || c.busy || c.eof {
+		return
+	}
+	if out := c.gc.OutboundBuffered(); out != c.outSeen {
+		c.outSeen, c.active = out, now
+		return
+	}
+	if now.Sub(c.active) < idle {
+		return
+	}
+	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.remote.String(),
+		"unsent", c.gc.OutboundBuffered())
+	c.abort("idle for channel_timeout")
 }
 
 // abort closes at once, dropping pending output. Loop only.

@@ -486,3 +486,26 @@ func TestRequestInfo(t *testing.T) {
 		expectResponse(t, c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\n%s", len(tc.want), tc.want))
 	}
 }
+
+// TestIdleConnectionsClosed: with channel_timeout=1 and cleanup_interval=1,
+// a connection that never sends, one stuck in a partial head, and an idle
+// keep-alive are closed without a response, while a request that runs
+// longer than the timeout is answered.
+func TestIdleConnectionsClosed(t *testing.T) {
+	s := start(t, nil, "channel_timeout", "1", "cleanup_interval", "1")
+	silent := s.dial(t)
+	partial := s.dial(t)
+	io.WriteString(partial, "GET /plaintext HTTP/1.1\r\nHo")
+	keepAlive := s.dial(t)
+	io.WriteString(keepAlive, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, keepAlive, plaintextResp)
+	slow := s.dial(t)
+	io.WriteString(slow, "GET /delay/2500 HTTP/1.1\r\nHost: a\r\n\r\n")
+	for name, c := range map[string]net.Conn{"silent": silent, "partial head": partial, "idle keep-alive": keepAlive} {
+		b, err := io.ReadAll(c) // bounded by the connection's deadline
+		if err != nil || len(b) != 0 {
+			t.Errorf("%s: %q, %v; want a close with nothing sent", name, b, err)
+		}
+	}
+	expectResponse(t, slow, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\nDate: X\r\nServer: waitron\r\n\r\ndelayed 2500 ms\n")
+}

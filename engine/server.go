@@ -52,6 +52,8 @@ type Server struct {
 	stopErr   error
 	conns     atomic.Int64
 	tmpDir    string
+	loops     sync.Map  // gnet.EventLoop → *loopConns
+	lastSweep time.Time // OnTick goroutine only
 }
 
 // New checks the options, resolves the listen addresses and prepares a
@@ -238,6 +240,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	h.s.refreshDate()
 	h.s.onReady()
+	h.s.maybeSweep(time.Now())
 	// The next tick comes at the next whole second, so Date changes on time.
 	return time.Until(time.Now().Truncate(time.Second).Add(time.Second)) + time.Millisecond, gnet.None
 }
@@ -250,6 +253,7 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c := newConn(s, gc)
 	gc.SetContext(c)
 	s.conns.Add(1)
+	s.loopConnsOf(gc).set[c] = struct{}{}
 	return nil, gnet.None
 }
 
@@ -263,9 +267,48 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c, ok := gc.Context().(*conn); ok {
 		h.s.conns.Add(-1)
+		delete(h.s.loopConnsOf(gc).set, c)
 		c.onClose(err)
 	}
 	return gnet.None
+}
+
+// loopConns is the set of connections of one event loop; only that loop
+// touches it, so it needs no lock.
+type loopConns struct {
+	loop gnet.EventLoop
+	set  map[*conn]struct{}
+}
+
+// loopConnsOf returns the set of gc's loop. Loop only.
+func (s *Server) loopConnsOf(gc gnet.Conn) *loopConns {
+	el := gc.EventLoop()
+	if v, ok := s.loops.Load(el); ok {
+		return v.(*loopConns)
+	}
+	v, _ := s.loops.LoadOrStore(el, &loopConns{loop: el, set: map[*conn]struct{}{}})
+	return v.(*loopConns)
+}
+
+// maybeSweep closes idle connections every cleanup_interval: each loop
+// sweeps its own connections, so no connection state is touched off-loop.
+// OnTick goroutine only.
+func (s *Server) maybeSweep(now time.Time) {
+	if now.Sub(s.lastSweep) < time.Duration(s.opts.CleanupInterval)*time.Second || s.loopsGone.Load() {
+		return
+	}
+	s.lastSweep = now
+	idle := time.Duration(s.opts.ChannelTimeout) * time.Second
+	s.loops.Range(func(_, v any) bool {
+		lc := v.(*loopConns)
+		_ = lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			for c := range lc.set {
+				c.sweep(now, idle)
+			}
+			return nil
+		}))
+		return true
+	})
 }
 
 // unixURL checks a unix_socket path and returns its gnet URL. gnet removes

@@ -32,6 +32,7 @@ type Options struct {
 	RecvBytes            int
 	Backlog              int
 	ChannelTimeout       int
+	CleanupInterval      int
 	URLScheme            string
 	URLPrefix            string
 	ServerName           string
@@ -118,8 +119,10 @@ var table = []Option{
 		func(o *Options) *string { return &o.URLPrefix }),
 	strOpt("server_name", "waitron.invalid", "", "The server name handlers see in RequestInfo(r).ServerName (not taken from Host) unless a trusted proxy reports a host.",
 		func(o *Options) *string { return &o.ServerName }),
-	intOpt("channel_timeout", "120", "seconds", "Longest time a connection may wait for a client to take its pending response before it is closed.",
+	intOpt("channel_timeout", "120", "seconds", "A connection with no request in flight and no traffic either way for this long is closed (an idle keep-alive, a stalled partial request, a client that stopped reading). Also bounds how long a close waits for a non-reading client to take the last response.",
 		func(o *Options) *int { return &o.ChannelTimeout }),
+	intOpt("cleanup_interval", "30", "seconds", "How often idle connections are looked for (channel_timeout): a connection is closed between channel_timeout and channel_timeout + cleanup_interval after it fell idle.",
+		func(o *Options) *int { return &o.CleanupInterval }),
 }
 
 // Default returns the options with every default applied.
@@ -214,6 +217,7 @@ func (o *Options) Validate() error {
 		"recv_bytes":              int64(o.RecvBytes),
 		"backlog":                 int64(o.Backlog),
 		"channel_timeout":         int64(o.ChannelTimeout),
+		"cleanup_interval":        int64(o.CleanupInterval),
 	}
 	for _, opt := range table {
 		if v, ok := positive[opt.Name]; ok && v < 1 {
