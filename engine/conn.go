@@ -56,7 +56,10 @@ type conn struct {
 	saved     []byte    // input left when the client half-closed
 	lingering bool      // our side is shut down; input is discarded until EOF
 	active    time.Time // last sign of life: bytes in, a response handed over, output draining
-	outSeen   int       // gnet's outbound buffer at the last sweep
+	parked    bool      // over connection_limit: not read until a slot frees
+	parkedAt  time.Time
+	refused   bool // over connection_limit and the wait queue: answered 503
+	outSeen   int  // gnet's outbound buffer at the last sweep
 
 	// shared
 	closed   atomic.Bool  // gnet has closed the connection
@@ -90,6 +93,12 @@ func (c *conn) onTraffic() {
 	if c.lingering || c.closing && !c.busy {
 		_, _ = c.gc.Discard(-1)
 		return
+	}
+	if c.parked {
+		if c.gc.InboundBuffered() > c.pipelineLimit() {
+			c.abort("sent too much while waiting for a connection slot")
+		}
+		return // read once a slot frees
 	}
 	c.process()
 }
@@ -384,6 +393,14 @@ func (c *conn) drainTimeout() time.Duration {
 // to a slow reader counts as movement). Loop only.
 func (c *conn) sweep(now time.Time, idle time.Duration) {
 	if c.closed.Load() || c.busy || c.eof {
+		return
+	}
+	if c.parked {
+		if now.Sub(c.parkedAt) >= idle {
+			c.s.unparkRemove(c)
+			c.parked, c.refused = false, true
+			c.refuseOverload("No connection slot became free in time (connection_limit, channel_timeout)")
+		}
 		return
 	}
 	if out := c.gc.OutboundBuffered(); out != c.outSeen {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -508,4 +509,42 @@ func TestIdleConnectionsClosed(t *testing.T) {
 		}
 	}
 	expectResponse(t, slow, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\nDate: X\r\nServer: waitron\r\n\r\ndelayed 2500 ms\n")
+}
+
+// TestConnectionLimit: with connection_limit=2 a third client waits,
+// unread, until a slot frees and is then served; with backlog=1 a fourth
+// is refused with a 503 at once. Each transition is logged once.
+func TestConnectionLimit(t *testing.T) {
+	s := start(t, nil, "connection_limit", "2", "backlog", "1")
+	get := "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"
+	first, second := s.dial(t), s.dial(t)
+	for _, c := range []net.Conn{first, second} {
+		io.WriteString(c, get)
+		expectResponse(t, c, plaintextResp)
+	}
+	third := s.dial(t)
+	io.WriteString(third, get)
+	// Not answered while both slots are taken.
+	third.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := third.Read(make([]byte, 1)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("third client answered while over the limit: n=%d err=%v", n, err)
+	}
+	third.SetReadDeadline(time.Now().Add(ioTimeout))
+	fourth := s.dial(t)
+	got, err := io.ReadAll(fourth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEqual(t, "fourth client", masked(string(got)),
+		errorResp(503, "Too many clients are waiting for a connection slot (connection_limit, backlog)"))
+	first.Close() // frees a slot: the third client is served
+	expectResponse(t, third, plaintextResp)
+	second.Close()
+	waitFor(t, "the resume log line", func() bool {
+		return strings.Contains(s.logs.String(), "dropped below the connection limit")
+	})
+	logs := s.logs.String()
+	if strings.Count(logs, "reached the connection limit") != 1 {
+		t.Errorf("want one limit warning:\n%s", logs)
+	}
 }

@@ -52,7 +52,8 @@ type Server struct {
 	stopErr   error
 	conns     atomic.Int64
 	tmpDir    string
-	loops     sync.Map  // gnet.EventLoop → *loopConns
+	loops     sync.Map // gnet.EventLoop → *loopConns
+	adm       admission
 	lastSweep time.Time // OnTick goroutine only
 }
 
@@ -254,6 +255,10 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	gc.SetContext(c)
 	s.conns.Add(1)
 	s.loopConnsOf(gc).set[c] = struct{}{}
+	if _, refuse := s.admit(c); refuse {
+		c.refused = true
+		c.refuseOverload("Too many clients are waiting for a connection slot (connection_limit, backlog)")
+	}
 	return nil, gnet.None
 }
 
@@ -268,6 +273,13 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c, ok := gc.Context().(*conn); ok {
 		h.s.conns.Add(-1)
 		delete(h.s.loopConnsOf(gc).set, c)
+		switch {
+		case c.refused:
+		case c.parked:
+			h.s.unparkRemove(c)
+		default:
+			h.s.release()
+		}
 		c.onClose(err)
 	}
 	return gnet.None

@@ -31,6 +31,7 @@ type Options struct {
 	OutbufHighWatermark  int
 	RecvBytes            int
 	Backlog              int
+	ConnectionLimit      int
 	ChannelTimeout       int
 	CleanupInterval      int
 	URLScheme            string
@@ -111,6 +112,8 @@ var table = []Option{
 		func(o *Options) *int { return &o.OutbufHighWatermark }),
 	intOpt("backlog", "1024", "", "Length of each listening socket's accept queue (the kernel caps it at net.core.somaxconn).",
 		func(o *Options) *int { return &o.Backlog }),
+	intOpt("connection_limit", "100", "", "Most client connections served at once (listeners are not counted). Further clients are accepted but wait, unread, for a free slot in arrival order; at most backlog of them wait, each at most channel_timeout, and beyond that a client gets 503 and is closed.",
+		func(o *Options) *int { return &o.ConnectionLimit }),
 	intOpt("recv_bytes", "8192", "bytes", "Bytes read from a socket at a time (the event loop's read buffer; rounded up to a power of two, at least 1024).",
 		func(o *Options) *int { return &o.RecvBytes }),
 	strOpt("url_scheme", "http", "", "The scheme handlers see in RequestInfo(r).Scheme unless a trusted proxy says otherwise.",
@@ -216,6 +219,7 @@ func (o *Options) Validate() error {
 		"outbuf_high_watermark":   int64(o.OutbufHighWatermark),
 		"recv_bytes":              int64(o.RecvBytes),
 		"backlog":                 int64(o.Backlog),
+		"connection_limit":        int64(o.ConnectionLimit),
 		"channel_timeout":         int64(o.ChannelTimeout),
 		"cleanup_interval":        int64(o.CleanupInterval),
 	}

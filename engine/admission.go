@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/bufpool"
+)
+
+// admission enforces connection_limit. gnet always accepts, so a client
+// over the limit is accepted and parked: it is not read until a slot frees
+// (waitress leaves such clients in the kernel's accept queue). At most
+// backlog clients are parked, each at most channel_timeout; beyond either
+// bound the client gets a 503 and is closed.
+type admission struct {
+	mu      sync.Mutex
+	active  int     // client connections being served
+	parked  []*conn // waiting for a slot, oldest first
+	limited bool    // the limit has been reached and not yet relieved
+}
+
+// admit decides for a new connection: serve it, park it, or refuse it.
+// Loop only (the connection's).
+func (s *Server) admit(c *conn) (serve, refuse bool) {
+	a := &s.adm
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.active < s.opts.ConnectionLimit && len(a.parked) == 0 {
+		a.active++
+		return true, false
+	}
+	if !a.limited {
+		a.limited = true
+		s.log.Warn("total open connections reached the connection limit; new clients wait for a free slot",
+			"connection_limit", s.opts.ConnectionLimit)
+	}
+	if len(a.parked) >= s.opts.Backlog {
+		return false, true
+	}
+	c.parked, c.parkedAt = true, time.Now()
+	a.parked = append(a.parked, c)
+	return false, false
+}
+
+// release frees the slot of a served connection that closed and hands it
+// to the oldest parked client still open. Loop only (the closed one's).
+func (s *Server) release() {
+	a := &s.adm
+	a.mu.Lock()
+	a.active--
+	var next *conn
+	for len(a.parked) > 0 && next == nil {
+		next, a.parked = a.parked[0], a.parked[1:]
+		if next.closed.Load() {
+			next = nil
+		}
+	}
+	if next != nil {
+		a.active++
+	} else if a.limited && a.active < s.opts.ConnectionLimit {
+		a.limited = false
+		s.log.Info("open connections dropped below the connection limit; serving new clients at once again")
+	}
+	a.mu.Unlock()
+	if next != nil {
+		s.unpark(next)
+	}
+}
+
+// unpark starts serving a parked connection on its own loop.
+func (s *Server) unpark(c *conn) {
+	if s.loopsGone.Load() {
+		return
+	}
+	err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		c.parked = false
+		if c.closed.Load() { // it went away meanwhile: pass the slot on
+			s.release()
+			return nil
+		}
+		c.active = time.Now()
+		c.process()
+		return nil
+	}))
+	if err != nil {
+		s.release()
+	}
+}
+
+// unparkRemove drops a parked connection that closed. Loop only.
+func (s *Server) unparkRemove(c *conn) {
+	a := &s.adm
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, p := range a.parked {
+		if p == c {
+			a.parked = append(a.parked[:i], a.parked[i+1:]...)
+			return
+		}
+	}
+}
+
+// refuseOverload answers 503 and closes. Loop only.
+func (c *conn) refuseOverload(why string) {
+	c.write(adapter.ErrorResponse(bufpool.Get(), &c.s.acfg, 503, why), true)
+	c.closeWith("connection_limit: " + why)
+}
