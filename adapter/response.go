@@ -3,7 +3,7 @@ package adapter
 // Life of a Write
 //
 // A handler's Write copies its bytes into the response's pending buffer
-// (a pooled 64 KiB slice). Nothing reaches the connection until one of:
+// (send_bytes long; a pooled 64 KiB slice by default). Nothing reaches the connection until one of:
 //
 //  1. the handler returns: the head is built with a Content-Length equal to
 //     the pending bytes (unless the handler declared one), and head and body
@@ -54,6 +54,9 @@ type Config struct {
 	// URLScheme, ServerName and URLPrefix are the options of those names,
 	// reported through RequestInfo (URLPrefix is also stripped from paths).
 	URLScheme, ServerName, URLPrefix string
+	// SendBytes is the size of the pieces a response is handed over in
+	// (send_bytes); output up to this size gets a Content-Length.
+	SendBytes int
 }
 
 // ErrWriteAfterReturn is returned by Write and Flush once the handler has
@@ -144,17 +147,19 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	w.written += int64(n)
 	for rest := p[:n]; len(rest) > 0; {
-		if w.pending == nil {
-			w.pending = bufpool.Get()
-		}
-		k := copy(w.pending[len(w.pending):cap(w.pending)], rest)
-		w.pending = w.pending[:len(w.pending)+k]
-		rest = rest[k:]
-		if len(w.pending) == cap(w.pending) {
+		// A full buffer is flushed only when more bytes come, so output of
+		// exactly send_bytes still gets a Content-Length.
+		if w.pending != nil && len(w.pending) == cap(w.pending) {
 			if ferr := w.flush(false); ferr != nil {
 				return n - len(rest), ferr
 			}
 		}
+		if w.pending == nil {
+			w.pending = w.newBuffer()
+		}
+		k := copy(w.pending[len(w.pending):cap(w.pending)], rest)
+		w.pending = w.pending[:len(w.pending)+k]
+		rest = rest[k:]
 	}
 	return n, err
 }
@@ -174,6 +179,15 @@ func (w *response) FlushError() error {
 	return w.flush(false)
 }
 
+// newBuffer returns an empty buffer of send_bytes capacity, pooled when
+// that is the pool's size.
+func (w *response) newBuffer() []byte {
+	if n := w.cfg.SendBytes; n > 0 && n != bufpool.Size {
+		return make([]byte, 0, n)
+	}
+	return bufpool.Get()
+}
+
 // Hijack is not supported: the event loop owns the socket.
 func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nil, nil, http.ErrNotSupported
@@ -183,6 +197,9 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // final is true when the handler has returned.
 func (w *response) flush(final bool) error {
 	if w.failed {
+		if final { // the connection still has to learn the response is over
+			_ = w.out.Send(nil, true, false)
+		}
 		return ErrClientGone
 	}
 	var bufs [][]byte

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -429,12 +428,19 @@ func (c *conn) abort(reason string) {
 func (c *conn) onClose(err error) {
 	defer c.guard()
 	c.closed.Store(true)
-	if c.busy && !c.closing && errors.Is(err, io.EOF) && c.adoptHalfClosed() {
-		return
+	if c.busy && !c.closing && errors.Is(err, io.EOF) {
+		if c.s.opts.ChannelRequestLookahead > 0 {
+			// Taken as gone; what the handler still writes goes out anyway.
+			c.cancel(errClientClosed)
+		}
+		if c.adoptHalfClosed() {
+			return
+		}
 	}
-	cause := errors.New("client connection closed")
+	cause := errClientClosed
 	if err != nil && !errors.Is(err, io.EOF) {
 		cause = err
+		c.logSocketError("socket error", err)
 	}
 	c.cancel(cause)
 	if c.body != nil {
@@ -443,8 +449,19 @@ func (c *conn) onClose(err error) {
 	}
 	if c.reason != "" {
 		c.s.log.Debug("connection closed", "remote", c.remote.String(), "reason", c.reason)
-	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
-		c.s.log.Debug("connection closed", "remote", c.remote.String(), "err", err)
+	}
+}
+
+// errClientClosed is the cause of a request context ended by the client.
+var errClientClosed = errors.New("client closed the connection")
+
+// logSocketError logs a socket-level failure as a warning, or at debug
+// level with log_socket_errors off.
+func (c *conn) logSocketError(msg string, err error) {
+	if c.s.opts.LogSocketErrors {
+		c.s.log.Warn(msg, "remote", c.remote.String(), "err", err)
+	} else {
+		c.s.log.Debug(msg, "remote", c.remote.String(), "err", err)
 	}
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 	"time"
@@ -202,7 +201,8 @@ func (fb *fallback) run() {
 			release(fb.queue)
 			fb.queue = nil
 			fb.mu.Unlock()
-			fb.c.cancel(errors.New("client gone: " + err.Error()))
+			fb.c.logSocketError("socket error writing to a half-closed client", err)
+			fb.c.cancel(err)
 			return
 		}
 	}

@@ -548,3 +548,64 @@ func TestConnectionLimit(t *testing.T) {
 		t.Errorf("want one limit warning:\n%s", logs)
 	}
 }
+
+// TestLookaheadCancelsOnClose: with channel_request_lookahead > 0 a client
+// that closes its side while its request runs is taken as gone.
+func TestLookaheadCancelsOnClose(t *testing.T) {
+	cause := make(chan error, 1)
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			cause <- context.Cause(r.Context())
+		case <-time.After(ioTimeout):
+			cause <- nil
+		}
+	}), "channel_request_lookahead", "1")
+	c := s.dial(t)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	c.(*net.TCPConn).CloseWrite()
+	if err := <-cause; err == nil || !strings.Contains(err.Error(), "client closed") {
+		t.Fatalf("context cause %v, want the client's close", err)
+	}
+}
+
+func TestSendBytes(t *testing.T) {
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		io.WriteString(w, strings.Repeat("s", n))
+	}), "send_bytes", "16")
+	c := s.dial(t)
+	io.WriteString(c, "GET /?n=16 HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nssssssssssssssss")
+	io.WriteString(c, "GET /?n=20 HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\nDate: X\r\nServer: waitron\r\n\r\n10\r\nssssssssssssssss\r\n4\r\nssss\r\n0\r\n\r\n")
+}
+
+// TestLogSocketErrors: a client that resets while its response is being
+// written is a socket error, logged as a warning unless log_socket_errors
+// is off.
+func TestLogSocketErrors(t *testing.T) {
+	for _, on := range []string{"true", "false"} {
+		t.Run(on, func(t *testing.T) {
+			s := start(t, nil, "log_socket_errors", on)
+			c := s.dial(t)
+			io.WriteString(c, "GET /bytes/50000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+			io.ReadFull(c, make([]byte, 1000))
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			waitFor(t, "the socket error to be logged", func() bool { return strings.Contains(s.logs.String(), "socket error") })
+			warned := strings.Contains(s.logs.String(), `level=WARN msg="socket error`)
+			if warned != (on == "true") {
+				t.Fatalf("log_socket_errors=%s, warning logged: %v\n%s", on, warned, s.logs.String())
+			}
+		})
+	}
+}
+
+func TestCompatibilityNotes(t *testing.T) {
+	s := start(t, nil, "asyncore_use_poll", "true", "asyncore_loop_timeout", "2")
+	logs := s.logs.String()
+	if !strings.Contains(logs, "asyncore_use_poll has no effect") || !strings.Contains(logs, "asyncore_loop_timeout sets how often maintenance may run") {
+		t.Fatalf("no startup notes:\n%s", logs)
+	}
+}

@@ -95,13 +95,30 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 		URLScheme:        o.URLScheme,
 		ServerName:       o.ServerName,
 		URLPrefix:        o.URLPrefix,
+		SendBytes:        o.SendBytes,
 	}
 	return s, nil
+}
+
+// notes logs what the compatibility options mean here when they are set.
+func (s *Server) notes() {
+	if s.opts.Given("asyncore_use_poll") {
+		s.log.Info("note: asyncore_use_poll has no effect: gnet always uses epoll, which has no select() descriptor limit")
+	}
+	if s.opts.Given("asyncore_loop_timeout") {
+		s.log.Info("note: asyncore_loop_timeout sets how often maintenance may run here: idle connections are looked for at most every max(cleanup_interval, asyncore_loop_timeout) seconds",
+			"asyncore_loop_timeout", s.opts.AsyncoreLoopTimeout)
+	}
+	if s.opts.Given("send_bytes") {
+		s.log.Info("note: send_bytes is the size of the pieces responses are handed over in; output up to it gets a Content-Length",
+			"send_bytes", s.opts.SendBytes)
+	}
 }
 
 // Serve listens and serves until Shutdown. It returns nil after Shutdown,
 // or an error if listening failed or the engine stopped on its own.
 func (s *Server) Serve() error {
+	s.notes()
 	h := &handler{s: s}
 	err := gnet.Rotate(h, s.urls,
 		gnet.WithMulticore(true),
@@ -306,7 +323,8 @@ func (s *Server) loopConnsOf(gc gnet.Conn) *loopConns {
 // sweeps its own connections, so no connection state is touched off-loop.
 // OnTick goroutine only.
 func (s *Server) maybeSweep(now time.Time) {
-	if now.Sub(s.lastSweep) < time.Duration(s.opts.CleanupInterval)*time.Second || s.loopsGone.Load() {
+	every := time.Duration(max(s.opts.CleanupInterval, s.opts.AsyncoreLoopTimeout)) * time.Second
+	if now.Sub(s.lastSweep) < every || s.loopsGone.Load() {
 		return
 	}
 	s.lastSweep = now

@@ -15,28 +15,33 @@ import (
 // Options is the complete configuration of a waitron server. The zero value
 // is not useful; start from Default().
 type Options struct {
-	Host                 string
-	Port                 int
-	Listen               []string
-	IPv4                 bool
-	IPv6                 bool
-	UnixSocket           string
-	UnixSocketPerms      os.FileMode
-	Threads              int
-	Ident                string
-	ExposeTracebacks     bool
-	MaxRequestHeaderSize int
-	MaxRequestBodySize   int64
-	InbufOverflow        int
-	OutbufHighWatermark  int
-	RecvBytes            int
-	Backlog              int
-	ConnectionLimit      int
-	ChannelTimeout       int
-	CleanupInterval      int
-	URLScheme            string
-	URLPrefix            string
-	ServerName           string
+	Host                    string
+	Port                    int
+	Listen                  []string
+	IPv4                    bool
+	IPv6                    bool
+	UnixSocket              string
+	UnixSocketPerms         os.FileMode
+	Threads                 int
+	Ident                   string
+	ExposeTracebacks        bool
+	MaxRequestHeaderSize    int
+	MaxRequestBodySize      int64
+	InbufOverflow           int
+	OutbufHighWatermark     int
+	RecvBytes               int
+	Backlog                 int
+	ConnectionLimit         int
+	SendBytes               int
+	ChannelRequestLookahead int
+	LogSocketErrors         bool
+	AsyncoreLoopTimeout     int
+	AsyncoreUsePoll         bool
+	ChannelTimeout          int
+	CleanupInterval         int
+	URLScheme               string
+	URLPrefix               string
+	ServerName              string
 
 	// given records the options set through Set (the command line or a
 	// config file), so conflicts can be judged the way waitress judges them:
@@ -114,6 +119,16 @@ var table = []Option{
 		func(o *Options) *int { return &o.Backlog }),
 	intOpt("connection_limit", "100", "", "Most client connections served at once (listeners are not counted). Further clients are accepted but wait, unread, for a free slot in arrival order; at most backlog of them wait, each at most channel_timeout, and beyond that a client gets 503 and is closed.",
 		func(o *Options) *int { return &o.ConnectionLimit }),
+	intOpt("send_bytes", "65536", "bytes", "Size of the pieces a response leaves the handler in: a handler that returns having written no more than this (without flushing) gets a Content-Length; longer output is sent as it reaches this size. (waitress's deprecated default of 1 would chunk every response.)",
+		func(o *Options) *int { return &o.SendBytes }),
+	intOpt("channel_request_lookahead", "0", "", "With a value above 0, a client that closes its connection while its request runs is taken as gone: the request's context is cancelled (waitress's client_disconnected). With 0, that close is taken as a half-close and the response is still delivered. Pipelined input is always read (gnet cannot pause) and bounded in bytes.",
+		func(o *Options) *int { return &o.ChannelRequestLookahead }),
+	boolOpt("log_socket_errors", "true", "Log socket errors (resets, broken pipes, failed writes) as warnings; when false they are logged at debug level.",
+		func(o *Options) *bool { return &o.LogSocketErrors }),
+	intOpt("asyncore_loop_timeout", "1", "seconds", "Accepted for waitress compatibility. Here: the tick on which idle connections are looked for runs at most this often (Date is refreshed every second regardless). A startup note says so when set.",
+		func(o *Options) *int { return &o.AsyncoreLoopTimeout }),
+	boolOpt("asyncore_use_poll", "false", "Accepted for waitress compatibility. It has no effect: gnet always uses epoll, which has no select() descriptor limit. A startup note says so when set.",
+		func(o *Options) *bool { return &o.AsyncoreUsePoll }),
 	intOpt("recv_bytes", "8192", "bytes", "Bytes read from a socket at a time (the event loop's read buffer; rounded up to a power of two, at least 1024).",
 		func(o *Options) *int { return &o.RecvBytes }),
 	strOpt("url_scheme", "http", "", "The scheme handlers see in RequestInfo(r).Scheme unless a trusted proxy says otherwise.",
@@ -220,6 +235,8 @@ func (o *Options) Validate() error {
 		"recv_bytes":              int64(o.RecvBytes),
 		"backlog":                 int64(o.Backlog),
 		"connection_limit":        int64(o.ConnectionLimit),
+		"send_bytes":              int64(o.SendBytes),
+		"asyncore_loop_timeout":   int64(o.AsyncoreLoopTimeout),
 		"channel_timeout":         int64(o.ChannelTimeout),
 		"cleanup_interval":        int64(o.CleanupInterval),
 	}
@@ -227,6 +244,9 @@ func (o *Options) Validate() error {
 		if v, ok := positive[opt.Name]; ok && v < 1 {
 			bad("%s must be at least 1, got %d", opt.Name, v)
 		}
+	}
+	if o.ChannelRequestLookahead < 0 {
+		bad("channel_request_lookahead must be at least 0, got %d", o.ChannelRequestLookahead)
 	}
 	if o.Port < 0 || o.Port > 65535 {
 		bad("port must be between 0 and 65535, got %d", o.Port)
