@@ -90,6 +90,11 @@ func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, e
 	if a, ok := x.Local.(*net.TCPAddr); ok {
 		info.ServerPort = strconv.Itoa(a.Port)
 	}
+	if cfg.Proxy != nil {
+		if err := cfg.Proxy.apply(r, info, x.Remote, cfg.Log); err != nil {
+			return nil, &codec.Error{Status: http.StatusBadRequest, Detail: err.Error()}
+		}
+	}
 	stripPrefix(r, cfg.URLPrefix, info)
 	return r.WithContext(withInfo(ctx, info)), nil
 }

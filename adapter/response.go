@@ -54,6 +54,8 @@ type Config struct {
 	// URLScheme, ServerName and URLPrefix are the options of those names,
 	// reported through RequestInfo (URLPrefix is also stripped from paths).
 	URLScheme, ServerName, URLPrefix string
+	// Proxy applies the trusted_proxy options; nil applies nothing.
+	Proxy *Proxy
 	// SendBytes is the size of the pieces a response is handed over in
 	// (send_bytes); output up to this size gets a Content-Length.
 	SendBytes int

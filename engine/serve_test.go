@@ -609,3 +609,21 @@ func TestCompatibilityNotes(t *testing.T) {
 		t.Fatalf("no startup notes:\n%s", logs)
 	}
 }
+
+func TestTrustedProxyOnTheWire(t *testing.T) {
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, _ := adapter.RequestInfo(r)
+		fmt.Fprintf(w, "%s %s %s %s", r.RemoteAddr, r.Host, info.Scheme, r.Header.Get("X-Forwarded-For"))
+	}), "trusted_proxy", "127.0.0.1", "trusted_proxy_headers", "x-forwarded-for x-forwarded-proto x-forwarded-host")
+	c := s.dial(t)
+	_, port, _ := net.SplitHostPort(c.LocalAddr().String())
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: internal\r\nX-Forwarded-For: 10.1.1.1, 192.0.2.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\n\r\n")
+	body := "192.0.2.7:" + port + " shop.example https 192.0.2.7"
+	expectResponse(t, c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\n%s", len(body), body))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: internal\r\nX-Forwarded-Proto: gopher\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, errorResp(400, `Header "X-Forwarded-Proto" malformed.`))
+	expectClosed(t, c)
+	if !strings.Contains(s.logs.String(), `Malformed proxy header \"X-Forwarded-Proto\"`) {
+		t.Errorf("malformed header not logged:\n%s", s.logs.String())
+	}
+}

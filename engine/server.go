@@ -80,6 +80,11 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	} else if urls, err = listenURLs(context.Background(), o.ListenAddrs(), o.Port, o.IPv4, o.IPv6); err != nil {
 		return nil, err
 	}
+	proxy, err := adapter.NewProxy(o.TrustedProxy, o.TrustedProxyCount, o.TrustedProxyHeaders,
+		o.ClearUntrustedProxyHeaders, o.LogUntrustedProxyHeaders)
+	if err != nil {
+		return nil, err
+	}
 	disp, err := newDispatcher(o.Threads)
 	if err != nil {
 		return nil, err
@@ -96,6 +101,7 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 		ServerName:       o.ServerName,
 		URLPrefix:        o.URLPrefix,
 		SendBytes:        o.SendBytes,
+		Proxy:            proxy,
 	}
 	return s, nil
 }
@@ -108,6 +114,9 @@ func (s *Server) notes() {
 	if s.opts.Given("asyncore_loop_timeout") {
 		s.log.Info("note: asyncore_loop_timeout sets how often maintenance may run here: idle connections are looked for at most every max(cleanup_interval, asyncore_loop_timeout) seconds",
 			"asyncore_loop_timeout", s.opts.AsyncoreLoopTimeout)
+	}
+	if s.opts.TrustedProxy != "" && len(s.opts.TrustedProxyHeaders) == 0 {
+		s.log.Warn("trusted_proxy is set without trusted_proxy_headers: only X-Forwarded-Proto is trusted (as in waitress); name the headers to trust")
 	}
 	if s.opts.Given("send_bytes") {
 		s.log.Info("note: send_bytes is the size of the pieces responses are handed over in; output up to it gets a Content-Length",

@@ -7,7 +7,9 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,33 +17,38 @@ import (
 // Options is the complete configuration of a waitron server. The zero value
 // is not useful; start from Default().
 type Options struct {
-	Host                    string
-	Port                    int
-	Listen                  []string
-	IPv4                    bool
-	IPv6                    bool
-	UnixSocket              string
-	UnixSocketPerms         os.FileMode
-	Threads                 int
-	Ident                   string
-	ExposeTracebacks        bool
-	MaxRequestHeaderSize    int
-	MaxRequestBodySize      int64
-	InbufOverflow           int
-	OutbufHighWatermark     int
-	RecvBytes               int
-	Backlog                 int
-	ConnectionLimit         int
-	SendBytes               int
-	ChannelRequestLookahead int
-	LogSocketErrors         bool
-	AsyncoreLoopTimeout     int
-	AsyncoreUsePoll         bool
-	ChannelTimeout          int
-	CleanupInterval         int
-	URLScheme               string
-	URLPrefix               string
-	ServerName              string
+	Host                       string
+	Port                       int
+	Listen                     []string
+	IPv4                       bool
+	IPv6                       bool
+	UnixSocket                 string
+	UnixSocketPerms            os.FileMode
+	Threads                    int
+	Ident                      string
+	ExposeTracebacks           bool
+	MaxRequestHeaderSize       int
+	MaxRequestBodySize         int64
+	InbufOverflow              int
+	OutbufHighWatermark        int
+	RecvBytes                  int
+	Backlog                    int
+	ConnectionLimit            int
+	SendBytes                  int
+	ChannelRequestLookahead    int
+	LogSocketErrors            bool
+	AsyncoreLoopTimeout        int
+	AsyncoreUsePoll            bool
+	ChannelTimeout             int
+	CleanupInterval            int
+	URLScheme                  string
+	TrustedProxy               string
+	TrustedProxyCount          int
+	TrustedProxyHeaders        []string
+	ClearUntrustedProxyHeaders bool
+	LogUntrustedProxyHeaders   bool
+	URLPrefix                  string
+	ServerName                 string
 
 	// given records the options set through Set (the command line or a
 	// config file), so conflicts can be judged the way waitress judges them:
@@ -131,6 +138,20 @@ var table = []Option{
 		func(o *Options) *bool { return &o.AsyncoreUsePoll }),
 	intOpt("recv_bytes", "8192", "bytes", "Bytes read from a socket at a time (the event loop's read buffer; rounded up to a power of two, at least 1024).",
 		func(o *Options) *int { return &o.RecvBytes }),
+	strOpt("trusted_proxy", "", "", "Peers allowed to supply proxy headers: an address, or several addresses and CIDR ranges separated by spaces or commas, \"localhost\" for unix-socket peers, or * for every peer (waitress takes one address or *).",
+		func(o *Options) *string { return &o.TrustedProxy }),
+	intOpt("trusted_proxy_count", "1", "", "How many of the rightmost X-Forwarded-For, X-Forwarded-Host and Forwarded elements come from trusted proxies; the leftmost of those is used. Needs trusted_proxy.",
+		func(o *Options) *int { return &o.TrustedProxyCount }),
+	Option{Name: "trusted_proxy_headers", Kind: List, Default: "", Doc: "Proxy headers to use from a trusted proxy, space-separated: x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-forwarded-by, forwarded (not together with any x-forwarded-*). Empty with trusted_proxy set means x-forwarded-proto. Needs trusted_proxy.",
+		get: func(o *Options) string { return strings.Join(o.TrustedProxyHeaders, " ") },
+		set: func(o *Options, v string) error {
+			o.TrustedProxyHeaders = strings.Fields(strings.ToLower(v))
+			return nil
+		}},
+	boolOpt("clear_untrusted_proxy_headers", "true", "Remove the proxy headers (Forwarded, X-Forwarded-For/-Host/-Proto/-Port/-By) that were not used from a trusted proxy before the handler sees the request, also when trusted_proxy is not set.",
+		func(o *Options) *bool { return &o.ClearUntrustedProxyHeaders }),
+	boolOpt("log_untrusted_proxy_headers", "false", "Log a warning naming the untrusted proxy headers that were removed.",
+		func(o *Options) *bool { return &o.LogUntrustedProxyHeaders }),
 	strOpt("url_scheme", "http", "", "The scheme handlers see in RequestInfo(r).Scheme unless a trusted proxy says otherwise.",
 		func(o *Options) *string { return &o.URLScheme }),
 	prefixOpt("url_prefix", "", "Path prefix the application is mounted at (waitress's SCRIPT_NAME): stripped from r.URL.Path when the path is the prefix or under it, and reported as RequestInfo(r).ScriptName. Written with one leading and no trailing slash.",
@@ -223,6 +244,7 @@ func (o *Options) Validate() error {
 			bad("unix_socket may not be set if listen is set")
 		}
 	}
+	o.validateProxy(bad)
 	if o.UnixSocketPerms > 0o777 {
 		bad("unix_socket_perms must be between 000 and 777, got %o", o.UnixSocketPerms)
 	}
@@ -258,6 +280,48 @@ func (o *Options) Validate() error {
 		bad("ipv4 and ipv6 may not both be false")
 	}
 	return errors.Join(errs...)
+}
+
+// knownProxyHeaders are the values trusted_proxy_headers accepts.
+var knownProxyHeaders = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-by", "forwarded"}
+
+// validateProxy applies waitress's rules for the trusted_proxy options,
+// and checks each trusted_proxy entry is an address, a CIDR range,
+// "localhost" or "*".
+func (o *Options) validateProxy(bad func(string, ...any)) {
+	if o.TrustedProxy == "" {
+		if o.given["trusted_proxy_count"] {
+			bad("trusted_proxy_count has no meaning without setting trusted_proxy")
+		}
+		if len(o.TrustedProxyHeaders) > 0 {
+			bad("trusted_proxy_headers has no meaning without setting trusted_proxy")
+		}
+	}
+	if o.TrustedProxyCount < 1 {
+		bad("trusted_proxy_count must be at least 1, got %d", o.TrustedProxyCount)
+	}
+	for _, e := range strings.FieldsFunc(o.TrustedProxy, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		if e == "*" || e == "localhost" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(e); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(strings.Trim(e, "[]")); err != nil {
+			bad("trusted_proxy: %q is not an address, a CIDR range, localhost or *", e)
+		}
+	}
+	forwarded, xforwarded := false, false
+	for _, h := range o.TrustedProxyHeaders {
+		if !slices.Contains(knownProxyHeaders, h) {
+			bad("Received unknown trusted_proxy_headers value (%s) expected one of %s", h, strings.Join(knownProxyHeaders, ", "))
+		}
+		forwarded = forwarded || h == "forwarded"
+		xforwarded = xforwarded || strings.HasPrefix(h, "x-forwarded-")
+	}
+	if forwarded && xforwarded {
+		bad("The Forwarded proxy header and the X-Forwarded-{By,Host,Proto,Port,For} headers are mutually exclusive. Can't trust both!")
+	}
 }
 
 // ListenAddrs returns the host:port entries to listen on: listen, unless

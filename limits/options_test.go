@@ -52,6 +52,13 @@ func TestValidate(t *testing.T) {
 		{[]string{"unix_socket", "/tmp/x.sock", "listen", "127.0.0.1:1"}, []string{"unix_socket may not be set if listen is set"}},
 		{[]string{"unix_socket_perms", "1777"}, []string{"unix_socket_perms must be between 000 and 777"}},
 		{[]string{"ipv4", "false", "ipv6", "off"}, []string{"ipv4 and ipv6 may not both be false"}},
+		{[]string{"trusted_proxy_count", "2"}, []string{"trusted_proxy_count has no meaning without setting trusted_proxy"}},
+		{[]string{"trusted_proxy_headers", "x-forwarded-for"}, []string{"trusted_proxy_headers has no meaning without setting trusted_proxy"}},
+		{[]string{"trusted_proxy", "127.0.0.1", "trusted_proxy_headers", "x-real-ip"}, []string{"Received unknown trusted_proxy_headers value (x-real-ip)"}},
+		{[]string{"trusted_proxy", "*", "trusted_proxy_headers", "Forwarded X-Forwarded-For"}, []string{"mutually exclusive"}},
+		{[]string{"trusted_proxy", "10.0.0.0/8 ::1 localhost", "trusted_proxy_count", "2", "trusted_proxy_headers", "forwarded"}, nil},
+		{[]string{"trusted_proxy", "10.0.0.0/33 proxy.example"}, []string{`"10.0.0.0/33" is not an address`, `"proxy.example" is not an address`}},
+		{[]string{"trusted_proxy", "*", "trusted_proxy_count", "0"}, []string{"trusted_proxy_count must be at least 1"}},
 		// Every problem at once.
 		{[]string{"threads", "0", "listen", "127.0.0.1:1", "port", "2", "ipv4", "no", "ipv6", "no"},
 			[]string{"threads must be at least 1", "host or port may not be set if listen is set", "ipv4 and ipv6 may not both be false"}},
