@@ -65,6 +65,7 @@ type conn struct {
 	queued   atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
 	buffered atomic.Int64 // gnet's outbound buffer at the last callback
 	fb       atomic.Pointer[fallback]
+	spool    atomic.Pointer[outSpool] // response output overflowing to a file
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {

@@ -30,6 +30,27 @@ func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
 	for _, b := range bufs {
 		n += len(b)
 	}
+	spooled, err := c.spoolSend(bufs, n, last, keepAlive)
+	if err != nil {
+		c.s.log.Error("cannot spool response output; closing the connection", "err", err)
+		if last {
+			c.finishOnLoop(false)
+		}
+		c.closeAsync()
+		return adapter.ErrClientGone
+	}
+	if !spooled {
+		if err := c.sendDirect(bufs, n, last, keepAlive); err != nil {
+			return err
+		}
+	}
+	return c.waitBelowWatermark()
+}
+
+// sendDirect hands bufs to gnet. Its callback, on the loop, recycles them
+// (or passes them to the fallback writer of a half-closed client) and, for
+// the last bytes of a response, finishes the request.
+func (c *conn) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
 	c.queued.Add(int64(n))
 	err := c.gc.AsyncWritev(bufs, func(gc gnet.Conn, err error) error {
 		c.queued.Add(-int64(n))
@@ -53,7 +74,17 @@ func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
 		release(bufs)
 		return adapter.ErrClientGone
 	}
-	return c.waitBelowWatermark()
+	return nil
+}
+
+// pendingOut returns the bytes handed over but not yet on the wire: queued
+// for the loop, plus gnet's outbound buffer (or the fallback writer's queue
+// for a half-closed client). Any goroutine; gnet's figure may lag.
+func (c *conn) pendingOut() int64 {
+	if fb := c.fb.Load(); fb != nil {
+		return c.queued.Load() + fb.pendingBytes()
+	}
+	return c.queued.Load() + c.buffered.Load()
 }
 
 // finishOnLoop completes a response whose connection is already closed.
@@ -76,12 +107,12 @@ func (c *conn) waitBelowWatermark() error {
 		if c.closed.Load() && fb == nil {
 			return adapter.ErrClientGone
 		}
-		pending := c.queued.Load() + c.buffered.Load()
-		if fb != nil {
-			if fb.dead() {
-				return adapter.ErrClientGone
-			}
-			pending = c.queued.Load() + fb.pendingBytes()
+		if fb != nil && fb.dead() {
+			return adapter.ErrClientGone
+		}
+		pending := c.pendingOut()
+		if sp := c.spool.Load(); sp != nil {
+			pending += sp.spooled()
 		}
 		if pending <= limit {
 			return nil

@@ -627,3 +627,61 @@ func TestTrustedProxyOnTheWire(t *testing.T) {
 		t.Errorf("malformed header not logged:\n%s", s.logs.String())
 	}
 }
+
+// TestOutbufOverflowSpoolsToDisk: output for a client that is not reading
+// goes to a temporary file past outbuf_overflow, so the handler finishes
+// (it is under outbuf_high_watermark) without holding 8 MiB in memory;
+// the client then receives every byte, in order, and the file is removed.
+func TestOutbufOverflowSpoolsToDisk(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	const size = 8 << 20
+	returned := make(chan struct{})
+	var once sync.Once
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/small" {
+			return
+		}
+		defer once.Do(func() { close(returned) })
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		buf := make([]byte, 64<<10)
+		for i := 0; i < size/len(buf); i++ {
+			for j := range buf {
+				buf[j] = byte(i + j)
+			}
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+	}), "outbuf_overflow", "262144")
+	c := s.dial(t)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-returned
+	if names, _ := filepath.Glob(filepath.Join(dir, "waitron-out-*")); len(names) != 1 {
+		t.Fatalf("spool files while the client is not reading: %v", names)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != size {
+		t.Fatalf("read %d bytes: %v", len(body), err)
+	}
+	for i := 0; i < size/(64<<10); i++ {
+		for j := 0; j < 64<<10; j++ {
+			if body[i*(64<<10)+j] != byte(i+j) {
+				t.Fatalf("byte %d differs", i*(64<<10)+j)
+			}
+		}
+	}
+	// The connection is still usable, and the file is gone.
+	io.WriteString(c, "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("next request: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	waitFor(t, "the spool file to be removed", func() bool { n, _ := filepath.Glob(filepath.Join(dir, "waitron-out-*")); return len(n) == 0 })
+}

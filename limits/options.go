@@ -31,6 +31,7 @@ type Options struct {
 	MaxRequestBodySize         int64
 	InbufOverflow              int
 	OutbufHighWatermark        int
+	OutbufOverflow             int
 	RecvBytes                  int
 	Backlog                    int
 	ConnectionLimit            int
@@ -120,6 +121,8 @@ var table = []Option{
 		func(o *Options) *int64 { return &o.MaxRequestBodySize }),
 	intOpt("inbuf_overflow", "524288", "bytes", "Request bodies larger than this are spooled to a temporary file, removed when the request ends.",
 		func(o *Options) *int { return &o.InbufOverflow }),
+	intOpt("outbuf_overflow", "1048576", "bytes", "Response output pending for a connection beyond this goes to a temporary file, fed to the client as it reads and removed afterwards; memory per slow reader stays near this.",
+		func(o *Options) *int { return &o.OutbufOverflow }),
 	intOpt("outbuf_high_watermark", "16777216", "bytes", "A handler's Write blocks while more than this many response bytes are pending for its connection.",
 		func(o *Options) *int { return &o.OutbufHighWatermark }),
 	intOpt("backlog", "1024", "", "Length of each listening socket's accept queue (the kernel caps it at net.core.somaxconn).",
@@ -254,6 +257,7 @@ func (o *Options) Validate() error {
 		"max_request_body_size":   o.MaxRequestBodySize,
 		"inbuf_overflow":          int64(o.InbufOverflow),
 		"outbuf_high_watermark":   int64(o.OutbufHighWatermark),
+		"outbuf_overflow":         int64(o.OutbufOverflow),
 		"recv_bytes":              int64(o.RecvBytes),
 		"backlog":                 int64(o.Backlog),
 		"connection_limit":        int64(o.ConnectionLimit),

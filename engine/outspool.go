@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/waitron/waitron/internal/bufpool"
+)
+
+// outSpool holds response bytes of one connection in a temporary file once
+// more than outbuf_overflow bytes are pending (waitress's output overflow).
+// The worker appends; a feeder goroutine hands the file's contents to gnet
+// as the client drains, so memory per connection stays near
+// outbuf_overflow. While a spool exists, every byte of the connection's
+// output — the end of the response included — goes through it, in order.
+type outSpool struct {
+	c    *conn
+	file *os.File
+
+	mu        sync.Mutex
+	wOff      int64 // bytes appended
+	rOff      int64 // bytes handed to gnet
+	last      bool  // the response's last bytes are in
+	keepAlive bool
+	closed    bool // the feeder finished; append must go direct again
+	wake      chan struct{}
+}
+
+// spoolSend appends bufs to the connection's spool, creating it when
+// pending output would pass outbuf_overflow. It reports false when the
+// bytes should go straight to gnet instead. Worker only.
+func (c *conn) spoolSend(bufs [][]byte, n int, last, keepAlive bool) (bool, error) {
+	sp := c.spool.Load()
+	if sp == nil {
+		if n == 0 || c.pendingOut()+int64(n) <= int64(c.s.opts.OutbufOverflow) {
+			return false, nil
+		}
+		f, err := os.CreateTemp(c.s.tmpDir, "waitron-out-*")
+		if err != nil {
+			c.s.log.Warn("cannot spool response output; keeping it in memory", "err", err)
+			return false, nil
+		}
+		sp = &outSpool{c: c, file: f, wake: make(chan struct{}, 1)}
+		c.spool.Store(sp)
+		go sp.feed()
+	}
+	sp.mu.Lock()
+	if sp.closed {
+		sp.mu.Unlock()
+		c.spool.CompareAndSwap(sp, nil)
+		return c.spoolSend(bufs, n, last, keepAlive)
+	}
+	for _, b := range bufs {
+		if _, err := sp.file.WriteAt(b, sp.wOff); err != nil {
+			sp.mu.Unlock()
+			release(bufs)
+			return true, err
+		}
+		sp.wOff += int64(len(b))
+	}
+	if last {
+		sp.last, sp.keepAlive = true, keepAlive
+	}
+	sp.mu.Unlock()
+	release(bufs)
+	select {
+	case sp.wake <- struct{}{}:
+	default:
+	}
+	return true, nil
+}
+
+// spooled returns the bytes in the file not yet handed to gnet.
+func (sp *outSpool) spooled() int64 {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.wOff - sp.rOff
+}
+
+// feed moves the file's bytes into gnet while less than half of
+// outbuf_overflow is pending there, then ends the response if its end was
+// spooled. It closes and removes the file when it is empty again.
+func (sp *outSpool) feed() {
+	c := sp.c
+	defer func() {
+		sp.file.Close()
+		os.Remove(sp.file.Name())
+	}()
+	low := int64(c.s.opts.OutbufOverflow / 2)
+	delay := time.Millisecond
+	for {
+		if c.closed.Load() && c.fb.Load() == nil || c.s.loopsGone.Load() {
+			sp.abort()
+			return
+		}
+		if c.pendingOut() > low {
+			c.refreshBuffered()
+			time.Sleep(delay)
+			delay = min(2*delay, 20*time.Millisecond)
+			continue
+		}
+		delay = time.Millisecond
+		sp.mu.Lock()
+		avail := sp.wOff - sp.rOff
+		if avail == 0 {
+			if sp.last {
+				sp.closed = true
+				keepAlive := sp.keepAlive
+				sp.mu.Unlock()
+				c.spool.CompareAndSwap(sp, nil)
+				c.sendDirect(nil, 0, true, keepAlive)
+				return
+			}
+			sp.mu.Unlock()
+			select {
+			case <-sp.wake:
+			case <-time.After(50 * time.Millisecond): // re-check the connection
+			}
+			continue
+		}
+		chunk := bufpool.Get()[:min(avail, bufpool.Size)]
+		off := sp.rOff
+		sp.mu.Unlock()
+		k, err := sp.file.ReadAt(chunk, off)
+		if err != nil && k < len(chunk) {
+			c.s.log.Error("cannot read spooled response output; closing the connection", "err", err)
+			bufpool.Put(chunk)
+			sp.abort()
+			c.closeAsync()
+			return
+		}
+		sp.mu.Lock()
+		sp.rOff += int64(k)
+		sp.mu.Unlock()
+		c.sendDirect([][]byte{chunk[:k]}, k, false, true)
+	}
+}
+
+// abort drops what is left; if the response's end was spooled, the
+// connection still learns the response is over.
+func (sp *outSpool) abort() {
+	sp.mu.Lock()
+	sp.closed = true
+	last, keepAlive := sp.last, sp.keepAlive
+	sp.mu.Unlock()
+	sp.c.spool.CompareAndSwap(sp, nil)
+	if last {
+		sp.c.finishOnLoop(keepAlive)
+	}
+}
+
+// refreshBuffered updates the figure for gnet's outbound buffer from the
+// loop. Any goroutine.
+func (c *conn) refreshBuffered() {
+	if c.s.loopsGone.Load() {
+		return
+	}
+	_ = c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if !c.closed.Load() {
+			c.buffered.Store(int64(c.gc.OutboundBuffered()))
+		}
+		return nil
+	}))
+}
