@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/limits"
 )
 
@@ -90,4 +92,69 @@ func requireTool(t *testing.T, name string) string {
 		t.Skipf("%s not installed", name)
 	}
 	return p
+}
+
+// TestSocketsFromGo: listeners made by the caller are served, reported by
+// Addrs, and closed at shutdown.
+func TestSocketsFromGo(t *testing.T) {
+	var lns []net.Listener
+	for i := 0; i < 2; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+	}
+	o := limits.Default()
+	o.Sockets = lns
+	srv, err := engine.New(targetapp.New(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	<-srv.Ready()
+	if len(srv.Addrs()) != 2 {
+		t.Fatalf("Addrs = %v", srv.Addrs())
+	}
+	for _, ln := range lns {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+		expectResponse(t, c, plaintextResp)
+		c.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lns[0].Accept(); err == nil {
+		t.Fatal("listener still open after Shutdown")
+	}
+}
+
+func TestSocketsRules(t *testing.T) {
+	tcp, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer tcp.Close()
+	ux, _ := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
+	defer ux.Close()
+	o := limits.Default()
+	o.Sockets = []net.Listener{tcp, ux}
+	if _, err := engine.New(targetapp.New(), o, nil); err == nil || !strings.Contains(err.Error(), "may not be mixed") {
+		t.Fatalf("mixed sockets: %v", err)
+	}
+	o = limits.Default()
+	o.Sockets = []net.Listener{tcp}
+	o.Set("port", "1")
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "host or port may not be set if sockets is set") {
+		t.Fatalf("sockets with port: %v", err)
+	}
+	o = limits.Default()
+	o.Set("sockets", "fd:3")
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), `only "systemd"`) {
+		t.Fatalf("sockets=fd:3: %v", err)
+	}
 }

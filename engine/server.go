@@ -54,7 +54,10 @@ type Server struct {
 	tmpDir    string
 	loops     sync.Map // gnet.EventLoop → *loopConns
 	adm       admission
-	lastSweep time.Time // OnTick goroutine only
+
+	sockets        []net.Listener // adopted listeners (the sockets option)
+	placeholderDir string         // holds gnet\'s private listener when only sockets are served
+	lastSweep      time.Time      // OnTick goroutine only
 }
 
 // New checks the options, resolves the listen addresses and prepares a
@@ -70,8 +73,23 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	var urls []string
-	if o.UnixSocket != "" {
+	var urls, sockets = []string(nil), o.Sockets
+	placeholderDir := ""
+	if o.SocketsFrom == "systemd" {
+		if sockets, err = systemdListeners(); err != nil {
+			return nil, err
+		}
+	}
+	if len(sockets) > 0 {
+		if err := checkSockets(sockets); err != nil {
+			return nil, err
+		}
+		u, dir, err := placeholderURL()
+		if err != nil {
+			return nil, err
+		}
+		urls, placeholderDir = []string{u}, dir
+	} else if o.UnixSocket != "" {
 		u, err := unixURL(o.UnixSocket)
 		if err != nil {
 			return nil, err
@@ -89,7 +107,8 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, handler: h, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir()}
+	s := &Server{opts: o, handler: h, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir(),
+		sockets: sockets, placeholderDir: placeholderDir}
 	s.refreshDate()
 	s.acfg = adapter.Config{
 		Ident:            o.Ident,
@@ -181,6 +200,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return s.stopErr
 	}
 	s.draining.Store(true)
+	for _, ln := range s.sockets {
+		ln.Close() // stops the accept loops
+	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var err error
@@ -210,6 +232,11 @@ func (s *Server) refreshDate() {
 // learns the bound addresses and announces them.
 func (s *Server) onReady() {
 	s.once.Do(func() {
+		if len(s.sockets) > 0 {
+			s.startSockets()
+			close(s.ready)
+			return
+		}
 		for _, u := range s.urls {
 			pu, err := url.Parse(u)
 			if err != nil {
@@ -253,6 +280,9 @@ type handler struct {
 
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	h.s.eng = eng
+	if h.s.placeholderDir != "" {
+		os.RemoveAll(h.s.placeholderDir) // bound already; now nobody can connect to it
+	}
 	if p := h.s.opts.UnixSocket; p != "" {
 		// The socket exists now (gnet binds before OnBoot); until this chmod
 		// it has the process umask's mode.

@@ -7,6 +7,7 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -17,11 +18,16 @@ import (
 // Options is the complete configuration of a waitron server. The zero value
 // is not useful; start from Default().
 type Options struct {
-	Host                       string
-	Port                       int
-	Listen                     []string
-	IPv4                       bool
-	IPv6                       bool
+	Host   string
+	Port   int
+	Listen []string
+	IPv4   bool
+	IPv6   bool
+	// Sockets are listeners made elsewhere that the server adopts (and closes
+	// at shutdown); set from Go. From strings, "systemd" takes the sockets
+	// of systemd socket activation (SocketsFrom).
+	Sockets                    []net.Listener
+	SocketsFrom                string
 	UnixSocket                 string
 	UnixSocketPerms            os.FileMode
 	Threads                    int
@@ -96,6 +102,8 @@ var table = []Option{
 		func(o *Options) *bool { return &o.IPv4 }),
 	boolOpt("ipv6", "true", "Listen on IPv6 addresses (always v6-only sockets): * and host names expand to their IPv6 addresses, and IPv6 literals are allowed.",
 		func(o *Options) *bool { return &o.IPv6 }),
+	strOpt("sockets", "", "", "Already-bound sockets to serve on instead of host/port/listen/unix_socket: from Go, listeners in Options.Sockets; as a string, \"systemd\" for systemd socket activation (LISTEN_FDS, LISTEN_PID). All Internet or all UNIX stream sockets.",
+		func(o *Options) *string { return &o.SocketsFrom }),
 	strOpt("unix_socket", "", "", "Path of a unix-domain socket to listen on instead of TCP. A socket file already there is replaced; any other file there is an error. Removed on shutdown. Conflicts with host, port and listen.",
 		func(o *Options) *string { return &o.UnixSocket }),
 	Option{Name: "unix_socket_perms", Kind: Str, Default: "600", Doc: "Permission bits (octal) of the unix_socket file, applied right after it is created.",
@@ -238,6 +246,20 @@ func (o *Options) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if o.given["listen"] && (o.given["host"] || o.given["port"]) {
 		bad("host or port may not be set if listen is set")
+	}
+	if len(o.Sockets) > 0 || o.SocketsFrom != "" {
+		if o.given["listen"] {
+			bad("socket may not be set if listen is set")
+		}
+		if o.given["host"] || o.given["port"] {
+			bad("host or port may not be set if sockets is set")
+		}
+		if o.UnixSocket != "" {
+			bad("unix_socket may not be set if sockets is set")
+		}
+	}
+	if o.SocketsFrom != "" && o.SocketsFrom != "systemd" {
+		bad("sockets: only \"systemd\" can be given as text (listeners are given from Go), got %q", o.SocketsFrom)
 	}
 	if o.UnixSocket != "" {
 		if o.given["host"] || o.given["port"] {

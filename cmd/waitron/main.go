@@ -24,9 +24,12 @@ import (
 
 func main() {
 	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signalNotify(sig)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sig, nil))
 }
+
+// signalNotify delivers SIGINT and SIGTERM to sig.
+func signalNotify(sig chan<- os.Signal) { signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM) }
 
 const usageLine = "usage: waitron [--app NAME] [options]   (waitron --help lists every option)"
 
