@@ -158,3 +158,36 @@ func TestSocketsRules(t *testing.T) {
 		t.Fatalf("sockets=fd:3: %v", err)
 	}
 }
+
+// TestHostPortAndListeners: host and port build the listener; several
+// listen entries give one listener and one Serving line each.
+func TestHostPortAndListeners(t *testing.T) {
+	s := start(t, nil, "host", "127.0.0.1", "port", "0")
+	c := s.dial(t)
+	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, plaintextResp)
+
+	entries := "127.0.0.1:0 127.0.0.2:0"
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil { // IPv6 loopback, where the machine has it
+		ln.Close()
+		entries += " [::1]:0"
+	}
+	s = start(t, nil, "listen", entries)
+	addrs := s.Addrs()
+	if len(addrs) != len(strings.Fields(entries)) {
+		t.Fatalf("listeners %v for %q", addrs, entries)
+	}
+	for _, a := range addrs {
+		if strings.Count(s.logs.String(), "Serving on http://"+a.String()) != 1 {
+			t.Errorf("no single Serving line for %s:\n%s", a, s.logs.String())
+		}
+		c, err := net.DialTimeout("tcp", a.String(), ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+		expectResponse(t, c, plaintextResp)
+		c.Close()
+	}
+}

@@ -51,6 +51,7 @@ type Server struct {
 	stopped   bool
 	stopErr   error
 	conns     atomic.Int64
+	reads     atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
 	tmpDir    string
 	loops     sync.Map // gnet.EventLoop → *loopConns
 	adm       admission
@@ -319,6 +320,7 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
+	h.s.reads.Add(1)
 	if c, ok := gc.Context().(*conn); ok {
 		c.onTraffic()
 	}
