@@ -196,25 +196,17 @@ func (p *Proxy) parse(r *http.Request, info *Info, log *slog.Logger) (map[string
 		set("x-forwarded-host", []string{lastRaw(v, p.count)})
 	}
 	if p.headers["x-forwarded-proto"] {
-		v, _ := header(r, "x-forwarded-proto")
-		u, err := undquote(v)
-		if err == nil && strings.Contains(u, ",") {
-			err = errMultiple
-		}
+		u, err := singleValue(r, "X-Forwarded-Proto")
 		if err != nil {
-			return nil, &malformedHeader{"X-Forwarded-Proto", err.Error(), v}
+			return nil, err
 		}
 		fwdProto = u
 		delete(untrusted, "x-forwarded-proto")
 	}
 	if p.headers["x-forwarded-port"] {
-		v, _ := header(r, "x-forwarded-port")
-		u, err := undquote(v)
-		if err == nil && strings.Contains(u, ",") {
-			err = errMultiple
-		}
+		u, err := singleValue(r, "X-Forwarded-Port")
 		if err != nil {
-			return nil, &malformedHeader{"X-Forwarded-Port", err.Error(), v}
+			return nil, err
 		}
 		fwdPort = u
 		delete(untrusted, "x-forwarded-port")
@@ -325,6 +317,20 @@ func (p *Proxy) parse(r *http.Request, info *Info, log *slog.Logger) (map[string
 		r.RemoteAddr = net.JoinHostPort(addr, port)
 	}
 	return untrusted, nil
+}
+
+// singleValue reads a proxy header that must hold one (possibly quoted)
+// value; a missing header is "".
+func singleValue(r *http.Request, name string) (string, error) {
+	v, _ := header(r, name)
+	u, err := undquote(v)
+	if err == nil && strings.Contains(u, ",") {
+		err = errMultiple
+	}
+	if err != nil {
+		return "", &malformedHeader{name, err.Error(), v}
+	}
+	return u, nil
 }
 
 var errMultiple = errors.New("Unspecified behavior for multiple values found in header")

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/internal/testutil"
 	"github.com/waitron/waitron/limits"
 )
 
@@ -21,33 +21,10 @@ import (
 // a test fail, never hang.
 const ioTimeout = 10 * time.Second
 
-// logBuffer collects the server's log lines for assertions.
-type logBuffer struct {
-	mu  chanMutex
-	buf bytes.Buffer
-}
-
-type chanMutex chan struct{}
-
-func (m chanMutex) lock()   { m <- struct{}{} }
-func (m chanMutex) unlock() { <-m }
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.lock()
-	defer l.mu.unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.lock()
-	defer l.mu.unlock()
-	return l.buf.String()
-}
-
 type testServer struct {
 	*engine.Server
 	addr string
-	logs *logBuffer
+	logs *testutil.SyncBuffer
 }
 
 // start runs a server for h (the target app when nil) on 127.0.0.1:0 and
@@ -75,7 +52,7 @@ func start(t *testing.T, h http.Handler, set ...string) *testServer {
 			t.Fatal(err)
 		}
 	}
-	logs := &logBuffer{mu: make(chanMutex, 1)}
+	logs := &testutil.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := engine.New(h, o, log)
 	if err != nil {

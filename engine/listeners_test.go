@@ -14,6 +14,7 @@ import (
 
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/internal/testutil"
 	"github.com/waitron/waitron/limits"
 )
 
@@ -67,7 +68,7 @@ func TestUnixSocketRefusesOtherFiles(t *testing.T) {
 // TestBacklog reads the listening socket's accept-queue length back from
 // the kernel (ss reports it as Send-Q for listeners).
 func TestBacklog(t *testing.T) {
-	ss := requireTool(t, "ss")
+	ss := testutil.RequireTool(t, "ss")
 	s := start(t, nil, "backlog", "37")
 	_, port, _ := net.SplitHostPort(s.addr)
 	out, err := exec.Command(ss, "-ltnH", "sport = :"+port).CombinedOutput()
@@ -78,20 +79,6 @@ func TestBacklog(t *testing.T) {
 	if len(fields) < 3 || fields[0] != "LISTEN" || fields[2] != "37" {
 		t.Fatalf("ss -ltn for port %s: %q, want Send-Q 37", port, out)
 	}
-}
-
-// requireTool finds an external program; under CI (CI=true) a missing one
-// fails the test instead of skipping it, since .ci/run installs it.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
 }
 
 // TestSocketsFromGo: listeners made by the caller are served, reported by

@@ -7,12 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/testutil"
 	"github.com/waitron/waitron/limits"
 )
 
@@ -78,7 +78,7 @@ func startCommand(t *testing.T, args ...string) string {
 	sig := make(chan os.Signal, 2)
 	started := make(chan *engine.Server, 1)
 	exit := make(chan int, 1)
-	var errb syncBuffer
+	var errb testutil.SyncBuffer
 	go func() {
 		exit <- run(append([]string{"--listen", "127.0.0.1:0"}, args...), io.Discard, &errb, sig, started)
 	}()
@@ -143,22 +143,8 @@ func TestServeWithGoClient(t *testing.T) {
 	}
 }
 
-// requireTool finds an external client; under CI (CI=true) a missing tool
-// fails the test instead of skipping it, since .ci/run installs it.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 func TestServeWithCurl(t *testing.T) {
-	curl := requireTool(t, "curl")
+	curl := testutil.RequireTool(t, "curl")
 	addr := startCommand(t)
 	out, err := exec.Command(curl, "-sS", "--max-time", "10", "-i",
 		"http://"+addr+"/plaintext", "http://"+addr+"/json",
@@ -180,7 +166,7 @@ func TestServeWithCurl(t *testing.T) {
 }
 
 func TestServeWithPython(t *testing.T) {
-	py := requireTool(t, "python3")
+	py := testutil.RequireTool(t, "python3")
 	addr := startCommand(t)
 	host, port, _ := strings.Cut(addr, ":")
 	script := `
@@ -206,21 +192,4 @@ print(r.status, "HEAD", r.getheader("Content-Length"), len(r.read()))
 	if string(out) != want {
 		t.Fatalf("python http.client:\n got: %q\nwant: %q", out, want)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/waitron/waitron/internal/testutil"
 )
 
 // TestMain lets the test binary stand in for the command: with
@@ -27,7 +29,7 @@ func TestMain(m *testing.M) {
 // with LISTEN_FDS=1 and LISTEN_PID set to the command's own pid (sh execs
 // it, keeping its pid), as systemd does.
 func TestSystemdSocketActivation(t *testing.T) {
-	sh := requireTool(t, "sh")
+	sh := testutil.RequireTool(t, "sh")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
