@@ -55,6 +55,11 @@ type conn struct {
 	saved     []byte    // input left when the client half-closed
 	lingering bool      // our side is shut down; input is discarded until EOF
 	active    time.Time // last sign of life: bytes in, a response handed over, output draining
+	headSince time.Time // when the request head being read started (zero: none)
+	bodySince time.Time // when the request body being read started
+	bodyGot   int64     // body bytes taken so far
+	sentSeen  int64     // bytes the client had taken at the last deadline check
+	sentAt    time.Time // when that figure last moved
 	parked    bool      // over connection_limit: not read until a slot frees
 	parkedAt  time.Time
 	refused   bool // over connection_limit and the wait queue: answered 503
@@ -66,6 +71,7 @@ type conn struct {
 	buffered atomic.Int64 // gnet's outbound buffer at the last callback
 	fb       atomic.Pointer[fallback]
 	spool    atomic.Pointer[outSpool] // response output overflowing to a file
+	handed   atomic.Int64             // bytes gnet has taken (written or buffered)
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
@@ -81,6 +87,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 	}
 	c.local = local
 	c.active = time.Now()
+	c.headSince, c.sentAt = c.active, c.active
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, local)
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	return c
@@ -145,6 +152,9 @@ func (c *conn) process() {
 				c.closeWith("server shutting down")
 				return
 			}
+			if c.headSince.IsZero() {
+				c.headSince = time.Now()
+			}
 			n, err := codec.ParseHead(in, &c.head, s.opts.MaxRequestHeaderSize)
 			if err != nil {
 				c.fail(err)
@@ -161,6 +171,8 @@ func (c *conn) process() {
 			c.headBuf = append(c.headBuf[:0], in[:n]...)
 			c.head.Rebase(c.headBuf)
 			c.framing = fr
+			c.headSince = time.Time{}
+			c.bodySince, c.bodyGot = time.Now(), 0
 			rest := len(in) - n
 			c.consume(n)
 			switch fr.Body {
@@ -185,6 +197,7 @@ func (c *conn) process() {
 			k := min(c.remaining, int64(len(in)), bufpool.Size)
 			c.body.write(in[:k], c.wake)
 			c.consume(int(k))
+			c.bodyGot += k
 			if c.remaining -= k; c.remaining == 0 {
 				c.dispatch()
 			}
@@ -201,6 +214,7 @@ func (c *conn) process() {
 			}
 			if len(data) > 0 {
 				c.body.write(data, c.wake)
+				c.bodyGot += int64(len(data))
 			}
 			if err != nil {
 				c.fail(err)
@@ -308,6 +322,7 @@ func (c *conn) write(b []byte, recycle bool) {
 			fb.enqueue([][]byte{append([]byte(nil), b...)})
 		}
 	} else {
+		c.handed.Add(int64(len(b)))
 		_, _ = c.gc.Write(b)
 	}
 	if recycle {
@@ -493,7 +508,7 @@ func (c *conn) adoptHalfClosed() bool {
 	}
 	c.eof = true
 	c.s.inflight.Add(1)
-	fb := newFallback(nc, c, c.drainTimeout())
+	fb := newFallback(nc, c, seconds(c.s.opts.SendTimeout))
 	c.fb.Store(fb)
 	go fb.run()
 	return true

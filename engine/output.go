@@ -62,6 +62,7 @@ func (c *conn) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
 			}
 		} else {
 			release(bufs)
+			c.handed.Add(int64(n))
 			c.buffered.Store(int64(gc.OutboundBuffered()))
 		}
 		if last {

@@ -176,6 +176,10 @@ func (s *Server) Serve() error {
 	return nil
 }
 
+// Conns returns the number of open client connections, parked ones
+// included. Any goroutine.
+func (s *Server) Conns() int64 { return s.conns.Load() }
+
 // Ready is closed once the server accepts connections (or failed to start;
 // see ReadyErr).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -298,7 +302,9 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	h.s.refreshDate()
 	h.s.onReady()
-	h.s.maybeSweep(time.Now())
+	now := time.Now()
+	h.s.maybeSweep(now)
+	h.s.checkDeadlines(now)
 	// The next tick comes at the next whole second, so Date changes on time.
 	return time.Until(time.Now().Truncate(time.Second).Add(time.Second)) + time.Millisecond, gnet.None
 }

@@ -48,6 +48,10 @@ type Options struct {
 	AsyncoreUsePoll            bool
 	ChannelTimeout             int
 	CleanupInterval            int
+	RequestHeaderTimeout       int
+	RequestBodyTimeout         int
+	RequestBodyMinRate         int
+	SendTimeout                int
 	URLScheme                  string
 	TrustedProxy               string
 	TrustedProxyCount          int
@@ -171,6 +175,14 @@ var table = []Option{
 		func(o *Options) *string { return &o.ServerName }),
 	intOpt("channel_timeout", "120", "seconds", "A connection with no request in flight and no traffic either way for this long is closed (an idle keep-alive, a stalled partial request, a client that stopped reading). Also bounds how long a close waits for a non-reading client to take the last response.",
 		func(o *Options) *int { return &o.ChannelTimeout }),
+	intOpt("request_header_timeout", "60", "seconds", "A request head must arrive in full within this time, counted from the connection's start (first request) or from its first byte (later requests); otherwise 408 and close. Not in waitress, whose single idle timer lets a slowloris client hold a slot forever.",
+		func(o *Options) *int { return &o.RequestHeaderTimeout }),
+	intOpt("request_body_timeout", "60", "seconds", "A request body may not stall longer than this between two reads; otherwise 408 and close. Not in waitress.",
+		func(o *Options) *int { return &o.RequestBodyTimeout }),
+	intOpt("request_body_min_rate", "1024", "bytes/second", "After request_body_timeout seconds, a request body must have averaged at least this rate; otherwise 408 and close, so trickled bodies cannot hold connection slots. 0 turns the rate check off. Not in waitress.",
+		func(o *Options) *int { return &o.RequestBodyMinRate }),
+	intOpt("send_timeout", "60", "seconds", "A connection with response bytes pending whose client takes none for this long is closed; a handler blocked writing to it is released with an error. Not in waitress, where such a client pins a worker forever.",
+		func(o *Options) *int { return &o.SendTimeout }),
 	intOpt("cleanup_interval", "30", "seconds", "How often idle connections are looked for (channel_timeout): a connection is closed between channel_timeout and channel_timeout + cleanup_interval after it fell idle.",
 		func(o *Options) *int { return &o.CleanupInterval }),
 }
@@ -287,11 +299,17 @@ func (o *Options) Validate() error {
 		"asyncore_loop_timeout":   int64(o.AsyncoreLoopTimeout),
 		"channel_timeout":         int64(o.ChannelTimeout),
 		"cleanup_interval":        int64(o.CleanupInterval),
+		"request_header_timeout":  int64(o.RequestHeaderTimeout),
+		"request_body_timeout":    int64(o.RequestBodyTimeout),
+		"send_timeout":            int64(o.SendTimeout),
 	}
 	for _, opt := range table {
 		if v, ok := positive[opt.Name]; ok && v < 1 {
 			bad("%s must be at least 1, got %d", opt.Name, v)
 		}
+	}
+	if o.RequestBodyMinRate < 0 {
+		bad("request_body_min_rate must be at least 0, got %d", o.RequestBodyMinRate)
 	}
 	if o.ChannelRequestLookahead < 0 {
 		bad("channel_request_lookahead must be at least 0, got %d", o.ChannelRequestLookahead)

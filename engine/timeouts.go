@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/bufpool"
+)
+
+// The timeouts waitress lacks (its §4.16-4.17): a request head must arrive
+// within request_header_timeout; a body may not stall longer than
+// request_body_timeout and must keep request_body_min_rate; a client that
+// takes no response bytes for send_timeout is dropped, which also frees a
+// handler blocked writing to it. Each event loop checks its own
+// connections once a second.
+
+func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// checkDeadlines asks every loop to check its connections. OnTick
+// goroutine only.
+func (s *Server) checkDeadlines(now time.Time) {
+	if s.loopsGone.Load() {
+		return
+	}
+	s.loops.Range(func(_, v any) bool {
+		lc := v.(*loopConns)
+		_ = lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			for c := range lc.set {
+				c.checkDeadlines(now)
+			}
+			return nil
+		}))
+		return true
+	})
+}
+
+// checkDeadlines enforces the timeouts on one connection. Loop only.
+func (c *conn) checkDeadlines(now time.Time) {
+	if c.closed.Load() || c.eof || c.parked || c.lingering {
+		return
+	}
+	o := &c.s.opts
+	if !c.busy && !c.closing {
+		switch c.phase {
+		case phaseHead:
+			if !c.headSince.IsZero() && now.Sub(c.headSince) > seconds(o.RequestHeaderTimeout) {
+				// A client that sent nothing at all is simply closed.
+				c.timeout("request head not complete within request_header_timeout", c.gc.InboundBuffered() > 0)
+				return
+			}
+		case phaseLength, phaseChunked:
+			elapsed := now.Sub(c.bodySince)
+			switch {
+			case now.Sub(c.active) > seconds(o.RequestBodyTimeout):
+				c.timeout("request body stalled longer than request_body_timeout", true)
+				return
+			case o.RequestBodyMinRate > 0 && elapsed > seconds(o.RequestBodyTimeout) &&
+				float64(c.bodyGot) < elapsed.Seconds()*float64(o.RequestBodyMinRate):
+				c.timeout("request body slower than request_body_min_rate", true)
+				return
+			}
+		}
+	}
+	out := c.gc.OutboundBuffered()
+	sent := c.handed.Load() - int64(out)
+	if out == 0 || sent != c.sentSeen {
+		c.sentSeen, c.sentAt = sent, now
+		return
+	}
+	if now.Sub(c.sentAt) > seconds(o.SendTimeout) {
+		c.s.log.Info("closing connection: the client took no response bytes within send_timeout",
+			"remote", c.remote.String(), "unsent", out)
+		c.abort("send_timeout")
+	}
+}
+
+// timeout answers 408 (when the client sent part of a request) and
+// closes. Loop only.
+func (c *conn) timeout(reason string, respond bool) {
+	c.s.log.Info("closing connection: "+reason, "remote", c.remote.String())
+	if c.body != nil {
+		c.body.abort()
+		c.body = nil
+	}
+	if respond {
+		c.write(adapter.ErrorResponse(bufpool.Get(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")"), true)
+	}
+	c.closeWith(reason)
+}
