@@ -26,7 +26,7 @@ type admission struct {
 // admit decides for a new connection: serve it, park it, or refuse it.
 // Loop only (the connection's).
 func (s *Server) admit(c *conn) (serve, refuse bool) {
-	a := &s.adm
+	a := &c.gen.adm
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.active < s.opts.ConnectionLimit && len(a.parked) == 0 {
@@ -46,10 +46,10 @@ func (s *Server) admit(c *conn) (serve, refuse bool) {
 	return false, false
 }
 
-// release frees the slot of a served connection that closed and hands it
-// to the oldest parked client still open. Loop only (the closed one's).
-func (s *Server) release() {
-	a := &s.adm
+// release frees a slot of generation g (a served connection closed) and
+// hands it to the oldest parked client still open. Loop only.
+func (s *Server) release(g *generation) {
+	a := &g.adm
 	a.mu.Lock()
 	a.active--
 	var next *conn
@@ -79,7 +79,7 @@ func (s *Server) unpark(c *conn) {
 	err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		c.parked = false
 		if c.closed.Load() { // it went away meanwhile: pass the slot on
-			s.release()
+			s.release(c.gen)
 			return nil
 		}
 		c.active = time.Now()
@@ -87,13 +87,13 @@ func (s *Server) unpark(c *conn) {
 		return nil
 	}))
 	if err != nil {
-		s.release()
+		s.release(c.gen)
 	}
 }
 
 // unparkRemove drops a parked connection that closed. Loop only.
 func (s *Server) unparkRemove(c *conn) {
-	a := &s.adm
+	a := &c.gen.adm
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i, p := range a.parked {

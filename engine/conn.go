@@ -38,6 +38,7 @@ type conn struct {
 	remote net.Addr
 	local  net.Addr
 	ctx    context.Context // ends when the client is gone
+	gen    *generation     // the run of the event loops this connection belongs to
 	cancel context.CancelCauseFunc
 
 	// loop
@@ -75,7 +76,7 @@ type conn struct {
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
-	c := &conn{s: s, gc: gc, remote: gc.RemoteAddr()}
+	c := &conn{s: s, gc: gc, remote: gc.RemoteAddr(), gen: s.gen.Load()}
 	if c.remote == nil || c.remote.String() == "" {
 		c.remote = &net.UnixAddr{Name: "@", Net: "unix"} // an unnamed unix peer, as net/http reports it
 	}
@@ -257,7 +258,7 @@ func (c *conn) dispatch() {
 		x.Trailer = c.dec.Trailer
 	}
 	c.body, c.phase, c.busy = nil, phaseHead, true
-	c.s.inflight.Add(1)
+	c.gen.inflight.Add(1)
 	c.s.disp.push(func() { c.s.serve(x, body) })
 }
 
@@ -282,7 +283,7 @@ func (s *Server) serve(x *adapter.Exchange, body *bodyBuffer) {
 func (c *conn) responseDone(keepAlive bool) {
 	defer c.guard()
 	c.busy = false
-	c.s.inflight.Add(-1)
+	c.gen.inflight.Add(-1)
 	c.head.Reset()
 	c.active = time.Now()
 	if !keepAlive {
@@ -342,7 +343,7 @@ func (c *conn) closeWith(reason string) {
 		}
 		return
 	}
-	c.s.inflight.Add(1)
+	c.gen.inflight.Add(1)
 	c.closeWhenDrained(time.Now())
 }
 
@@ -353,26 +354,26 @@ func (c *conn) closeWith(reason string) {
 // into a reset that destroys the response (net/http's closeWriteAndWait).
 func (c *conn) closeWhenDrained(start time.Time) {
 	if c.closed.Load() {
-		c.s.inflight.Add(-1)
+		c.gen.inflight.Add(-1)
 		return
 	}
 	if c.gc.OutboundBuffered() > 0 && time.Since(start) < c.drainTimeout() {
 		delay := min(time.Since(start)/4+time.Millisecond, 50*time.Millisecond)
 		time.AfterFunc(delay, func() {
 			if c.s.loopsGone.Load() {
-				c.s.inflight.Add(-1)
+				c.gen.inflight.Add(-1)
 				return
 			}
 			if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				c.closeWhenDrained(start)
 				return nil
 			})); err != nil {
-				c.s.inflight.Add(-1) // the engine is gone; so is the connection
+				c.gen.inflight.Add(-1) // the engine is gone; so is the connection
 			}
 		})
 		return
 	}
-	c.s.inflight.Add(-1)
+	c.gen.inflight.Add(-1)
 	if c.gc.OutboundBuffered() > 0 {
 		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
 			"remote", c.remote.String(), "unsent", c.gc.OutboundBuffered())
@@ -507,7 +508,7 @@ func (c *conn) adoptHalfClosed() bool {
 		c.saved = append([]byte(nil), in...)
 	}
 	c.eof = true
-	c.s.inflight.Add(1)
+	c.gen.inflight.Add(1)
 	fb := newFallback(nc, c, seconds(c.s.opts.SendTimeout))
 	c.fb.Store(fb)
 	go fb.run()

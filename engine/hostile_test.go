@@ -3,6 +3,7 @@ package engine_test
 import (
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -107,5 +108,69 @@ func TestStalledReader(t *testing.T) {
 	expectResponse(t, other, plaintextResp)
 	waitFor(t, "the send_timeout log line", func() bool {
 		return strings.Contains(s.logs.String(), "the client took no response bytes within send_timeout")
+	})
+}
+
+// TestPipeliningFlood: while a request is served, a client that keeps
+// pipelining is cut off once it has queued more than
+// max_request_header_size + inbuf_overflow bytes, with the reason logged;
+// the request already running still completes for others to see.
+func TestPipeliningFlood(t *testing.T) {
+	s := start(t, nil, "max_request_header_size", "8192", "inbuf_overflow", "65536")
+	c := s.dial(t)
+	io.WriteString(c, "GET /delay/300 HTTP/1.1\r\nHost: a\r\n\r\n")
+	req := []byte("GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	flood := make(chan int64, 1)
+	go func() {
+		var n int64
+		for n < 64<<20 { // bounded: 64 MiB at most
+			k, err := c.Write(req)
+			n += int64(k)
+			if err != nil {
+				break
+			}
+		}
+		flood <- n
+	}()
+	io.Copy(io.Discard, c) // until the server closes
+	if n := <-flood; n >= 64<<20 {
+		t.Fatalf("the server took all %d bytes of the flood", n)
+	}
+	waitFor(t, "the reason to be logged", func() bool {
+		return strings.Contains(s.logs.String(), "too many pipelined bytes while a request is served")
+	})
+}
+
+// TestUploadFlood: 16 clients upload 2 MiB each at once with
+// inbuf_overflow=64 KiB; every body is spooled to disk, echoed back intact,
+// and no temporary file is left.
+func TestUploadFlood(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	s := start(t, nil, "inbuf_overflow", "65536", "threads", "4")
+	const size = 2 << 20
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for i := 0; i < 16; i++ {
+		c := s.dial(t)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			body := strings.Repeat(string(rune('a'+i)), size)
+			go io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 2097152\r\n\r\n"+body)
+			b, err := io.ReadAll(c)
+			if err != nil || !strings.HasSuffix(string(b), body) {
+				errs <- "client " + string(rune('a'+i)) + ": bad echo"
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	waitFor(t, "every spool file to be removed", func() bool {
+		n, _ := filepath.Glob(filepath.Join(dir, "*"))
+		return len(n) == 0
 	})
 }

@@ -94,7 +94,7 @@ func (c *conn) finishOnLoop(keepAlive bool) {
 		c.responseDone(keepAlive)
 		return nil
 	})); err != nil {
-		c.s.inflight.Add(-1) // the engine is gone: nothing else will finish it
+		c.gen.inflight.Add(-1) // the engine is gone: nothing else will finish it
 	}
 }
 
@@ -203,7 +203,7 @@ func (fb *fallback) dead() bool {
 }
 
 func (fb *fallback) run() {
-	defer fb.c.s.inflight.Add(-1)
+	defer fb.c.gen.inflight.Add(-1)
 	defer fb.nc.Close()
 	fb.mu.Lock()
 	for {

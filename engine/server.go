@@ -45,16 +45,15 @@ type Server struct {
 	date      atomic.Pointer[[]byte]
 	draining  atomic.Bool
 	stopping  atomic.Bool
-	loopsGone atomic.Bool  // gnet has returned: no Async*/Close/Execute calls any more
-	inflight  atomic.Int64 // requests dispatched and not answered, and closes waiting for output to drain
+	loopsGone atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
+	gen       atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
+	started   atomic.Bool                // the current run's first tick has happened
 	stopMu    sync.Mutex
 	stopped   bool
 	stopErr   error
-	conns     atomic.Int64
 	reads     atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
 	tmpDir    string
 	loops     sync.Map // gnet.EventLoop → *loopConns
-	adm       admission
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served
@@ -138,6 +137,16 @@ func (s *Server) notes() {
 	if s.opts.TrustedProxy != "" && len(s.opts.TrustedProxyHeaders) == 0 {
 		s.log.Warn("trusted_proxy is set without trusted_proxy_headers: only X-Forwarded-Proto is trusted (as in waitress); name the headers to trust")
 	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil {
+		// Clients served and waiting, a spool file for each request body and
+		// response, and a margin for listeners and the runtime.
+		need := uint64(s.opts.ConnectionLimit)*3 + uint64(s.opts.Backlog) + 64
+		if lim.Cur < need {
+			s.log.Warn("the open-file limit is below what connection_limit and backlog may need; a connection flood can exhaust it (gnet then stops accepting and waitron restarts it)",
+				"limit", lim.Cur, "may_need", need)
+		}
+	}
 	if s.opts.Given("send_bytes") {
 		s.log.Info("note: send_bytes is the size of the pieces responses are handed over in; output up to it gets a Content-Length",
 			"send_bytes", s.opts.SendBytes)
@@ -145,40 +154,81 @@ func (s *Server) notes() {
 }
 
 // Serve listens and serves until Shutdown. It returns nil after Shutdown,
-// or an error if listening failed or the engine stopped on its own.
+// or an error if listening failed. gnet stops its whole engine on an
+// accept error such as EMFILE (too many open files) — the connections it
+// holds are closed — so Serve supervises it: when the event loops stop
+// without Shutdown, it logs why and starts them again on the same
+// addresses, backing off up to 5 s between attempts.
 func (s *Server) Serve() error {
 	s.notes()
-	h := &handler{s: s}
-	err := gnet.Rotate(h, s.urls,
-		gnet.WithMulticore(true),
-		gnet.WithLoadBalancing(gnet.LeastConnections),
-		gnet.WithReuseAddr(true),
-		gnet.WithTicker(true),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithReadBufferCap(s.opts.RecvBytes),
-		gnet.WithLogger(gnetLogger{s.log}),
-	)
-	s.loopsGone.Store(true)
-	s.disp.release()
-	s.once.Do(func() {
-		s.readyErr = err
-		if err == nil {
-			s.readyErr = errors.New("waitron: the engine stopped before it was ready")
+	defer s.disp.release()
+	delay := 100 * time.Millisecond
+	for restarts := 0; ; restarts++ {
+		s.gen.Store(&generation{})
+		s.loops.Clear()
+		s.started.Store(false)
+		s.loopsGone.Store(false)
+		if s.placeholderDir != "" {
+			os.MkdirAll(s.placeholderDir, 0o700) // OnBoot removed it after the previous bind
 		}
-		close(s.ready)
-	})
-	if err != nil {
-		return fmt.Errorf("waitron: %w", err)
+		err := gnet.Rotate(&handler{s: s}, s.urls,
+			gnet.WithMulticore(true),
+			gnet.WithLoadBalancing(gnet.LeastConnections),
+			gnet.WithReuseAddr(true),
+			gnet.WithTicker(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReadBufferCap(s.opts.RecvBytes),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+		s.loopsGone.Store(true)
+		if restarts == 0 && !s.isReady() {
+			s.once.Do(func() {
+				s.readyErr = err
+				if err == nil {
+					s.readyErr = errors.New("waitron: the engine stopped before it was ready")
+				}
+				close(s.ready)
+			})
+			if err != nil {
+				return fmt.Errorf("waitron: %w", err)
+			}
+			return s.readyErr
+		}
+		if s.stopping.Load() {
+			return nil
+		}
+		s.log.Error("the event loops stopped on their own (gnet stops when accept fails, e.g. with EMFILE: too many open files); restarting them",
+			"err", err, "restart", restarts+1, "in", delay.String())
+		time.Sleep(delay)
+		delay = min(2*delay, 5*time.Second)
+		if s.stopping.Load() {
+			return nil
+		}
 	}
-	if !s.stopping.Load() {
-		return errors.New("waitron: the event loops stopped unexpectedly")
+}
+
+// generation counts what one run of the event loops has in flight, so
+// requests lost with a dead engine do not hold up a later Shutdown.
+// Admission (connection_limit) and the connection count are per run too:
+// connections of a dead engine must not hold slots of the next one.
+type generation struct {
+	inflight atomic.Int64
+	conns    atomic.Int64
+	adm      admission
+}
+
+func (s *Server) isReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
 	}
-	return nil
 }
 
 // Conns returns the number of open client connections, parked ones
 // included. Any goroutine.
-func (s *Server) Conns() int64 { return s.conns.Load() }
+func (s *Server) Conns() int64 { return s.gen.Load().conns.Load() }
 
 // Ready is closed once the server accepts connections (or failed to start;
 // see ReadyErr).
@@ -211,7 +261,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var err error
-	for s.inflight.Load() > 0 && err == nil {
+	for s.gen.Load().inflight.Load() > 0 && err == nil {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -233,47 +283,63 @@ func (s *Server) refreshDate() {
 	s.date.Store(&b)
 }
 
-// onReady runs once, from the first tick (gnet has no "started" event): it
-// learns the bound addresses and announces them.
-func (s *Server) onReady() {
-	s.once.Do(func() {
-		if len(s.sockets) > 0 {
-			s.startSockets()
-			close(s.ready)
-			return
+// onStart runs at the first tick of each run of the event loops (gnet has
+// no "started" event): it applies backlog to every listener and, the first
+// time, learns the bound addresses, pins port 0 to the port the kernel
+// chose (so a restart binds the same one), announces them and signals
+// Ready.
+func (s *Server) onStart() {
+	first := !s.isReady()
+	var urls []string
+	for _, u := range s.urls {
+		pu, err := url.Parse(u)
+		if err != nil {
+			continue
 		}
-		for _, u := range s.urls {
-			pu, err := url.Parse(u)
-			if err != nil {
-				continue
-			}
-			network, addr := "tcp", pu.Host
-			if pu.Scheme == "unix" {
-				network, addr = "unix", pu.Path
-			}
-			fd, err := s.eng.DupListener(network, addr)
-			if err != nil {
-				s.log.Error("cannot inspect listener", "addr", addr, "err", err)
-				continue
-			}
-			// gnet listens with somaxconn; listen() again on the same socket
-			// only changes its queue length.
-			if err := unix.Listen(fd, s.opts.Backlog); err != nil {
-				s.log.Error("cannot apply backlog", "addr", addr, "err", err)
-			}
-			if network == "unix" {
+		network, addr := "tcp", pu.Host
+		if pu.Scheme == "unix" {
+			network, addr = "unix", pu.Path
+		}
+		fd, err := s.eng.DupListener(network, addr)
+		if err != nil {
+			s.log.Error("cannot inspect listener", "addr", addr, "err", err)
+			urls = append(urls, u)
+			continue
+		}
+		// gnet listens with somaxconn; listen() again on the same socket
+		// only changes its queue length.
+		if err := unix.Listen(fd, s.opts.Backlog); err != nil {
+			s.log.Error("cannot apply backlog", "addr", addr, "err", err)
+		}
+		switch {
+		case network == "unix":
+			urls = append(urls, u)
+			if first && len(s.sockets) == 0 {
 				s.addrs = append(s.addrs, &net.UnixAddr{Name: addr, Net: "unix"})
 				s.log.Info("Serving on unix:" + addr)
-			} else if sa, err := unix.Getsockname(fd); err == nil {
-				if a := sockaddrToAddr(sa); a != nil {
-					s.addrs = append(s.addrs, a)
-					s.log.Info("Serving on http://" + a.String())
-				}
 			}
-			unix.Close(fd)
+		default:
+			sa, err := unix.Getsockname(fd)
+			a := sockaddrToAddr(sa)
+			if err != nil || a == nil {
+				urls = append(urls, u)
+				break
+			}
+			urls = append(urls, pu.Scheme+"://"+a.String())
+			if first {
+				s.addrs = append(s.addrs, a)
+				s.log.Info("Serving on http://" + a.String())
+			}
 		}
-		close(s.ready)
-	})
+		unix.Close(fd)
+	}
+	s.urls = urls
+	if first {
+		if len(s.sockets) > 0 {
+			s.startSockets()
+		}
+		s.once.Do(func() { close(s.ready) })
+	}
 }
 
 // handler implements gnet.EventHandler. Every callback runs on an event
@@ -301,7 +367,9 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	h.s.refreshDate()
-	h.s.onReady()
+	if h.s.started.CompareAndSwap(false, true) {
+		h.s.onStart()
+	}
 	now := time.Now()
 	h.s.maybeSweep(now)
 	h.s.checkDeadlines(now)
@@ -316,7 +384,7 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	c := newConn(s, gc)
 	gc.SetContext(c)
-	s.conns.Add(1)
+	c.gen.conns.Add(1)
 	s.loopConnsOf(gc).set[c] = struct{}{}
 	if _, refuse := s.admit(c); refuse {
 		c.refused = true
@@ -335,14 +403,14 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 
 func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c, ok := gc.Context().(*conn); ok {
-		h.s.conns.Add(-1)
+		c.gen.conns.Add(-1)
 		delete(h.s.loopConnsOf(gc).set, c)
 		switch {
 		case c.refused:
 		case c.parked:
 			h.s.unparkRemove(c)
 		default:
-			h.s.release()
+			h.s.release(c.gen)
 		}
 		c.onClose(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,12 @@ import (
 // WAITRON_TEST_MAIN=1 it runs run() on its arguments and exits.
 func TestMain(m *testing.M) {
 	if os.Getenv("WAITRON_TEST_MAIN") == "1" {
+		if n, err := strconv.ParseUint(os.Getenv("WAITRON_TEST_NOFILE"), 10, 64); err == nil {
+			lim := syscall.Rlimit{Cur: n, Max: n}
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+				panic(err)
+			}
+		}
 		sig := make(chan os.Signal, 2)
 		signalNotify(sig)
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sig, nil))
