@@ -72,7 +72,8 @@ type response struct {
 	minor  int
 	isHead bool
 
-	header      http.Header
+	header      http.Header // the handler's map
+	sent        http.Header // its snapshot at WriteHeader: what goes on the wire
 	status      int
 	wroteHeader bool // a final (non-1xx) status is decided
 	headSent    bool // the head has been handed to Output
@@ -116,13 +117,15 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	if cl := w.header.Get("Content-Length"); cl != "" {
+	// Like net/http, later changes to the map have no effect (trailers aside).
+	w.sent = w.header.Clone()
+	if cl := w.sent.Get("Content-Length"); cl != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64)
 		if err == nil && n >= 0 {
 			w.declared = n
 		} else {
 			w.cfg.Log.Warn("handler set an invalid Content-Length; ignored", "value", cl, "path", w.req.URL.Path)
-			w.header.Del("Content-Length")
+			w.sent.Del("Content-Length")
 		}
 	}
 }
@@ -251,7 +254,7 @@ func (w *response) send(bufs [][]byte, last bool) error {
 // appendHead builds the status line and header section, deciding the
 // framing (RFC 9112 §6.1, §6.3, §9.6) and the persistence of the connection.
 func (w *response) appendHead(b []byte, final bool) []byte {
-	h := w.header
+	h := w.sent
 	if w.cfg.Draining != nil && w.cfg.Draining() {
 		w.closeAfter = true
 	}
@@ -324,14 +327,14 @@ func (w *response) appendHead(b []byte, final bool) []byte {
 // Trailer header or by setting http.TrailerPrefix keys (net/http's rules).
 func (w *response) declaredTrailers() []string {
 	var names []string
-	for _, v := range w.header["Trailer"] {
+	for _, v := range w.sent["Trailer"] {
 		for _, name := range strings.Split(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {
 				names = append(names, http.CanonicalHeaderKey(name))
 			}
 		}
 	}
-	for k := range w.header {
+	for k := range w.sent {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			names = append(names, strings.TrimPrefix(k, http.TrailerPrefix))
 		}
@@ -342,7 +345,7 @@ func (w *response) declaredTrailers() []string {
 // appendTrailer appends the last chunk and the trailer section.
 func (w *response) appendTrailer(b []byte) []byte {
 	b = append(b, "0\r\n"...)
-	for _, v := range w.header["Trailer"] {
+	for _, v := range w.sent["Trailer"] {
 		for _, name := range strings.Split(v, ",") {
 			name = http.CanonicalHeaderKey(strings.TrimSpace(name))
 			for _, val := range w.header[name] {

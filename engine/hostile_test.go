@@ -1,8 +1,10 @@
 package engine_test
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -173,4 +175,96 @@ func TestUploadFlood(t *testing.T) {
 		n, _ := filepath.Glob(filepath.Join(dir, "*"))
 		return len(n) == 0
 	})
+}
+
+// TestResetsDuringAccept: clients that reset right after connecting, or
+// after a partial request, leave no connection, no busy loop and no leak
+// behind (waitress CVE-2024-49769), and others are still served.
+func TestResetsDuringAccept(t *testing.T) {
+	s := start(t, nil)
+	for i := 0; i < 300; i++ {
+		c, err := net.DialTimeout("tcp", s.addr, ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\npartial")
+		}
+		c.(*net.TCPConn).SetLinger(0) // close with RST
+		c.Close()
+	}
+	waitFor(t, "every reset connection to be gone", func() bool { return s.Conns() == 0 })
+	c := s.dial(t)
+	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, plaintextResp)
+}
+
+// TestClientGoneMidRequest: a client that resets while its handler runs
+// cancels the handler's context; the worker returns and nothing leaks
+// (the package's goleak check runs after all tests).
+func TestClientGoneMidRequest(t *testing.T) {
+	s := start(t, nil, "threads", "1")
+	for i := 0; i < 20; i++ {
+		c := s.dial(t)
+		io.WriteString(c, "GET /delay/60000 HTTP/1.1\r\nHost: a\r\n\r\n")
+		time.Sleep(10 * time.Millisecond) // let the handler start
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+	// With one worker, this is served only if every delayed handler ended.
+	c := s.dial(t)
+	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, plaintextResp)
+}
+
+// TestHandlerFaults covers handlers that break their own promises.
+func TestHandlerFaults(t *testing.T) {
+	late := make(chan error, 1)
+	release := make(chan struct{})
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/more": // writes past its own Content-Length: cut at the length
+			w.Header().Set("Content-Length", "5")
+			_, err := io.WriteString(w, "hello world")
+			w.Header().Set("X-Ignored", fmt.Sprint(err)) // too late to show up
+			if err != http.ErrContentLength {
+				panic(fmt.Sprint("Write past Content-Length returned ", err))
+			}
+		case "/fewer": // writes less than its Content-Length: the connection closes
+			w.Header().Set("Content-Length", "10")
+			io.WriteString(w, "hello")
+		case "/late": // keeps the ResponseWriter and writes after returning
+			go func() {
+				<-release
+				_, err := w.Write([]byte("too late"))
+				late <- err
+			}()
+		case "/forever": // never returns (until the test ends): only its worker is lost
+			<-release
+		}
+	}), "threads", "2")
+	defer close(release)
+
+	c := s.dial(t)
+	io.WriteString(c, "GET /more HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nhello")
+	io.WriteString(c, "GET /late HTTP/1.1\r\nHost: a\r\n\r\n") // still usable after /more
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: X\r\nServer: waitron\r\n\r\n")
+	release <- struct{}{}
+	if err := <-late; err == nil || !strings.Contains(err.Error(), "write after the handler returned") {
+		t.Errorf("write after return: %v", err)
+	}
+
+	got := s.roundTrip(t, "GET /fewer HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectEqual(t, "fewer bytes than Content-Length", masked(got),
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nhello")
+	if !strings.Contains(s.logs.String(), "handler wrote fewer bytes than its Content-Length") {
+		t.Error("short response not logged")
+	}
+
+	stuck := s.dial(t)
+	io.WriteString(stuck, "GET /forever HTTP/1.1\r\nHost: a\r\n\r\n")
+	c2 := s.dial(t)
+	io.WriteString(c2, "GET /more HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c2, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nhello")
 }
