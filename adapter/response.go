@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/waitron/waitron/codec"
 	"github.com/waitron/waitron/internal/bufpool"
@@ -77,7 +78,7 @@ type response struct {
 	status      int
 	wroteHeader bool // a final (non-1xx) status is decided
 	headSent    bool // the head has been handed to Output
-	done        bool // the handler returned
+	done        atomic.Bool // the handler returned; read by writes from stray goroutines
 	failed      bool // Output reported the client gone
 
 	chunked    bool
@@ -99,8 +100,8 @@ func (w *response) Header() http.Header { return w.header }
 // sent at once as interim responses, as net/http does; the first other
 // code is the final status and later calls are ignored.
 func (w *response) WriteHeader(code int) {
-	if w.done || w.wroteHeader {
-		if !w.done {
+	if w.done.Load() || w.wroteHeader {
+		if !w.done.Load() {
 			w.cfg.Log.Warn("superfluous WriteHeader call", "status", code, "path", w.req.URL.Path)
 		}
 		return
@@ -132,7 +133,7 @@ func (w *response) WriteHeader(code int) {
 
 // Write implements http.ResponseWriter.
 func (w *response) Write(p []byte) (int, error) {
-	if w.done {
+	if w.done.Load() {
 		return 0, ErrWriteAfterReturn
 	}
 	if !w.wroteHeader {
@@ -175,7 +176,7 @@ func (w *response) Flush() { _ = w.FlushError() }
 // FlushError sends the head and pending body now; http.ResponseController
 // finds it.
 func (w *response) FlushError() error {
-	if w.done {
+	if w.done.Load() {
 		return ErrWriteAfterReturn
 	}
 	if !w.wroteHeader {

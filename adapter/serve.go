@@ -37,7 +37,7 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	w.done = true
+	w.done.Store(true)
 	_ = w.flush(true)
 }
 
@@ -49,7 +49,7 @@ func run(cfg *Config, h http.Handler, w *response, req *http.Request) (ok bool) 
 			return
 		}
 		p := recover()
-		w.done = true
+		w.done.Store(true)
 		if p != http.ErrAbortHandler {
 			cfg.Log.Error("panic serving request", "path", req.URL.Path, "remote", req.RemoteAddr,
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
