@@ -76,10 +76,10 @@ type response struct {
 	header      http.Header // the handler's map
 	sent        http.Header // its snapshot at WriteHeader: what goes on the wire
 	status      int
-	wroteHeader bool // a final (non-1xx) status is decided
-	headSent    bool // the head has been handed to Output
+	wroteHeader bool        // a final (non-1xx) status is decided
+	headSent    bool        // the head has been handed to Output
 	done        atomic.Bool // the handler returned; read by writes from stray goroutines
-	failed      bool // Output reported the client gone
+	failed      bool        // Output reported the client gone
 
 	chunked    bool
 	closeAfter bool  // the connection closes after this response
