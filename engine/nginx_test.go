@@ -1,0 +1,173 @@
+package engine_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waitron/waitron/internal/testutil"
+)
+
+// smuggling payloads: each hides a request to /smuggled where a server
+// disagreeing with nginx about framing would see one request more than
+// nginx forwarded.
+var smuggling = map[string]string{
+	"CL.TE": "POST /cl-te HTTP/1.1\r\nHost: a\r\nContent-Length: 52\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n",
+	"TE.CL": "POST /te-cl HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n2e\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nX: yyyyyyy\r\n\r\n0\r\n\r\n",
+	"TE.TE": "POST /te-te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: cow\r\nContent-Length: 4\r\n\r\n5c\r\nGET /smuggled HTTP/1.1\r\n\r\n0\r\n\r\n",
+	"TE space colon": "POST /te-space HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+	"double CL": "POST /double-cl HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 41\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+	"chunk ext": "POST /chunk-ext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;\"\r\nxx\r\n0\r\n\r\nGET /pipelined HTTP/1.1\r\nHost: a\r\n\r\n",
+}
+
+// TestBehindNginx puts a real nginx (Debian package nginx-light) in front
+// of waitron and sends it the codec's whole corpus plus the smuggling
+// payloads, each followed by one more request. nginx re-frames what it
+// forwards; the two agree on framing when waitron runs exactly as many
+// requests as nginx accepted (a smuggled one would be one more) and never
+// answers nginx with an error (nginx would send 502).
+func TestBehindNginx(t *testing.T) {
+	nginx := testutil.RequireTool(t, "nginx")
+	var mu sync.Mutex
+	var seen []string
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}), "max_request_header_size", "8192", "max_request_body_size", "1048576")
+	addr := startNginx(t, nginx, s.addr)
+
+	cases := map[string]string{}
+	for name, raw := range smuggling {
+		cases["smuggling/"+name] = raw
+	}
+	files, _ := filepath.Glob("../codec/testdata/*.http")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		raw, _, _ := bytes.Cut(b, []byte("\n----------\n"))
+		cases["corpus/"+strings.TrimSuffix(filepath.Base(f), ".http")] = string(raw)
+	}
+	for name, raw := range cases {
+		t.Run(name, func(t *testing.T) {
+			mu.Lock()
+			seen = seen[:0]
+			mu.Unlock()
+			statuses := exchange(t, addr, raw+"GET /follow-up HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+			mu.Lock()
+			got := strings.Join(seen, ", ")
+			mu.Unlock()
+			for _, st := range statuses {
+				if st == http.StatusBadGateway {
+					t.Fatalf("nginx got an error from waitron (they disagree): statuses %v, waitron ran [%s]", statuses, got)
+				}
+			}
+			ran200 := 0
+			for _, st := range statuses {
+				if st == 200 {
+					ran200++
+				}
+			}
+			if n := len(strings.Split(got, ", ")); got != "" && n != ran200 || got == "" && ran200 != 0 {
+				t.Fatalf("nginx answered %v but waitron ran [%s]", statuses, got)
+			}
+		})
+	}
+}
+
+// exchange sends raw to addr and returns the statuses of the responses,
+// read until nginx closes. nginx answers an HTTP/0.9 request with a bare
+// body; that counts as a 200.
+func exchange(t *testing.T, addr, raw string) []int {
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	go io.WriteString(c, raw)
+	br := bufio.NewReader(c)
+	var statuses []int
+	for {
+		if b, _ := br.Peek(5); len(b) > 0 && !bytes.HasPrefix([]byte("HTTP/"), b) {
+			io.Copy(io.Discard, br)
+			return append(statuses, 200)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return statuses
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
+	}
+}
+
+func startNginx(t *testing.T, nginx, upstream string) string {
+	dir := t.TempDir()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	conf := fmt.Sprintf(`worker_processes 1;
+error_log %[1]s/error.log;
+pid %[1]s/nginx.pid;
+daemon off;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  keepalive_timeout 5s;
+  upstream waitron { server %[2]s; keepalive 4; }
+  server {
+    listen %[3]s;
+    location / {
+      proxy_pass http://waitron;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`, dir, upstream, addr)
+	path := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(path, []byte(conf), 0o600)
+	cmd := exec.Command(nginx, "-p", dir, "-c", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitFor(t, "nginx to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
