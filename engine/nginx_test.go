@@ -22,12 +22,12 @@ import (
 // disagreeing with nginx about framing would see one request more than
 // nginx forwarded.
 var smuggling = map[string]string{
-	"CL.TE": "POST /cl-te HTTP/1.1\r\nHost: a\r\nContent-Length: 52\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n",
-	"TE.CL": "POST /te-cl HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n2e\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nX: yyyyyyy\r\n\r\n0\r\n\r\n",
-	"TE.TE": "POST /te-te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: cow\r\nContent-Length: 4\r\n\r\n5c\r\nGET /smuggled HTTP/1.1\r\n\r\n0\r\n\r\n",
+	"CL.TE":          "POST /cl-te HTTP/1.1\r\nHost: a\r\nContent-Length: 52\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n",
+	"TE.CL":          "POST /te-cl HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n2e\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nX: yyyyyyy\r\n\r\n0\r\n\r\n",
+	"TE.TE":          "POST /te-te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: cow\r\nContent-Length: 4\r\n\r\n5c\r\nGET /smuggled HTTP/1.1\r\n\r\n0\r\n\r\n",
 	"TE space colon": "POST /te-space HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
-	"double CL": "POST /double-cl HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 41\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
-	"chunk ext": "POST /chunk-ext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;\"\r\nxx\r\n0\r\n\r\nGET /pipelined HTTP/1.1\r\nHost: a\r\n\r\n",
+	"double CL":      "POST /double-cl HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 41\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+	"chunk ext":      "POST /chunk-ext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;\"\r\nxx\r\n0\r\n\r\nGET /pipelined HTTP/1.1\r\nHost: a\r\n\r\n",
 }
 
 // TestBehindNginx puts a real nginx (Debian package nginx-light) in front
