@@ -88,18 +88,19 @@ func (h *Head) Frame(maxBody int64) (Framing, error) {
 		case 17:
 			if equalFold(name, "transfer-encoding") {
 				haveTE = true
-				empty := true
+				// RFC 9110 §5.6.1 lets a recipient skip empty list
+				// elements, but a front proxy that does not would frame
+				// "Transfer-Encoding: ,chunked" differently; refuse them.
+				if hasEmptyElement(value) {
+					return f, ErrTEInvalid
+				}
 				forEachToken(value, func(tok []byte) {
-					empty = false
 					if equalFold(tok, "chunked") {
 						chunked++
 					} else {
 						otherCoding = true
 					}
 				})
-				if empty {
-					return f, ErrTEInvalid
-				}
 			}
 		}
 	}
@@ -157,6 +158,25 @@ func parseContentLength(v []byte) (int64, error) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, nil
+}
+
+// hasEmptyElement reports whether a comma-separated list has an element that
+// is empty or only whitespace, including an empty value.
+func hasEmptyElement(v []byte) bool {
+	for {
+		i := bytes.IndexByte(v, ',')
+		el := v
+		if i >= 0 {
+			el = v[:i]
+		}
+		if len(bytes.Trim(el, " \t")) == 0 {
+			return true
+		}
+		if i < 0 {
+			return false
+		}
+		v = v[i+1:]
+	}
 }
 
 // forEachToken calls fn for each non-empty element of a comma-separated
