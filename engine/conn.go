@@ -43,8 +43,11 @@ type conn struct {
 
 	// loop
 	phase     phase
-	head      codec.Head
-	headBuf   []byte
+	cur       *headSlot   // where the request being read is parsed (nil: both slots in use)
+	serving   *headSlot   // the head of the request with the worker
+	free      []*headSlot // slots not in use (at most two per connection exist)
+	next      *request    // a complete request read while another is served
+	aheadErr  error       // a protocol error found while reading ahead, answered in turn
 	framing   codec.Framing
 	body      *bodyBuffer
 	dec       codec.ChunkedDecoder
@@ -137,12 +140,29 @@ func (c *conn) consume(n int) {
 	_, _ = c.gc.Discard(n)
 }
 
-// process parses and dispatches requests while none is being served.
-// Pipelined requests wait in gnet's buffer until the previous response is
-// complete, so responses go out in order. Loop only.
+// headSlot holds a request head and the bytes its spans point into. A
+// connection has at most two: one with the worker, one being parsed.
+type headSlot struct {
+	head codec.Head
+	buf  []byte
+}
+
+// request is a complete request not yet handed to a worker.
+type request struct {
+	x    *adapter.Exchange
+	body *bodyBuffer
+	slot *headSlot
+}
+
+// process parses requests and dispatches them in order. While one is
+// served it reads one more ahead, so a client that sends its next request
+// (and body, spooled like any other) as soon as it has read a response is
+// not mistaken for a flood; later pipelined requests wait in gnet's
+// buffer, and a protocol error found ahead is answered in turn, after the
+// response being sent. Loop only.
 func (c *conn) process() {
 	s := c.s
-	for !c.busy && !c.closing {
+	for !c.closing && c.next == nil && c.aheadErr == nil {
 		in := c.input()
 		if len(in) == 0 {
 			break
@@ -150,13 +170,18 @@ func (c *conn) process() {
 		switch c.phase {
 		case phaseHead:
 			if s.draining.Load() {
-				c.closeWith("server shutting down")
+				if !c.busy {
+					c.closeWith("server shutting down")
+				}
 				return
 			}
 			if c.headSince.IsZero() {
 				c.headSince = time.Now()
 			}
-			n, err := codec.ParseHead(in, &c.head, s.opts.MaxRequestHeaderSize)
+			if c.cur == nil {
+				c.cur = c.takeSlot()
+			}
+			n, err := codec.ParseHead(in, &c.cur.head, s.opts.MaxRequestHeaderSize)
 			if err != nil {
 				c.fail(err)
 				return
@@ -164,13 +189,13 @@ func (c *conn) process() {
 			if n == 0 {
 				return
 			}
-			fr, err := c.head.Frame(s.opts.MaxRequestBodySize)
+			fr, err := c.cur.head.Frame(s.opts.MaxRequestBodySize)
 			if err != nil {
 				c.fail(err)
 				return
 			}
-			c.headBuf = append(c.headBuf[:0], in[:n]...)
-			c.head.Rebase(c.headBuf)
+			c.cur.buf = append(c.cur.buf[:0], in[:n]...)
+			c.cur.head.Rebase(c.cur.buf)
 			c.framing = fr
 			c.headSince = time.Time{}
 			c.bodySince, c.bodyGot = time.Now(), 0
@@ -181,13 +206,13 @@ func (c *conn) process() {
 				c.dispatch()
 			case codec.BodyLength:
 				c.body, c.remaining, c.phase = newBody(s.opts.InbufOverflow, s.tmpDir), fr.Length, phaseLength
-				if fr.Expect100 && int64(rest) < fr.Length {
+				if fr.Expect100 && int64(rest) < fr.Length && !c.busy {
 					c.write(continue100, false)
 				}
 			case codec.BodyChunked:
 				c.body, c.phase = newBody(s.opts.InbufOverflow, s.tmpDir), phaseChunked
 				c.dec = codec.ChunkedDecoder{Max: s.opts.MaxRequestBodySize, MaxTrailer: s.opts.MaxRequestHeaderSize}
-				if fr.Expect100 && rest == 0 {
+				if fr.Expect100 && rest == 0 && !c.busy {
 					c.write(continue100, false)
 				}
 			}
@@ -246,20 +271,41 @@ func (c *conn) pipelineLimit() int {
 // wake asks the loop to resume reading this connection. Any goroutine.
 func (c *conn) wake() { _ = c.gc.Wake(nil) }
 
-// dispatch hands the complete request to the worker pool. Loop only.
+// takeSlot returns a free head slot, making one if there is none. Loop only.
+func (c *conn) takeSlot() *headSlot {
+	if n := len(c.free); n > 0 {
+		sl := c.free[n-1]
+		c.free = c.free[:n-1]
+		return sl
+	}
+	return new(headSlot)
+}
+
+// dispatch hands the request just read to the worker pool, or keeps it as
+// c.next while another is served. Loop only.
 func (c *conn) dispatch() {
-	x := &adapter.Exchange{Head: &c.head, Framing: c.framing, Remote: c.remote, Local: c.local, Ctx: c.ctx, Out: c}
-	body := c.body
-	if body != nil {
-		body.finish()
-		x.BodyLen = body.n
+	x := &adapter.Exchange{Head: &c.cur.head, Framing: c.framing, Remote: c.remote, Local: c.local, Ctx: c.ctx, Out: c}
+	r := &request{x: x, body: c.body, slot: c.cur}
+	if r.body != nil {
+		r.body.finish()
+		x.BodyLen = r.body.n
 	}
 	if c.phase == phaseChunked {
 		x.Trailer = c.dec.Trailer
 	}
-	c.body, c.phase, c.busy = nil, phaseHead, true
+	c.body, c.phase, c.cur = nil, phaseHead, nil
+	if c.busy {
+		c.next = r
+		return
+	}
+	c.start(r)
+}
+
+// start gives a complete request to a worker. Loop only.
+func (c *conn) start(r *request) {
+	c.busy, c.serving = true, r.slot
 	c.gen.inflight.Add(1)
-	c.s.disp.push(func() { c.s.serve(x, body) })
+	c.s.disp.push(func() { c.s.serve(r.x, r.body) })
 }
 
 // serve runs on a worker: it waits for a spooled body, then runs the
@@ -284,7 +330,10 @@ func (c *conn) responseDone(keepAlive bool) {
 	defer c.guard()
 	c.busy = false
 	c.gen.inflight.Add(-1)
-	c.head.Reset()
+	if sl := c.serving; sl != nil {
+		sl.head.Reset()
+		c.free, c.serving = append(c.free, sl), nil
+	}
 	c.active = time.Now()
 	if !keepAlive {
 		c.closeWith("response closes the connection")
@@ -293,6 +342,24 @@ func (c *conn) responseDone(keepAlive bool) {
 	if c.closed.Load() && !c.eof {
 		return
 	}
+	if err := c.aheadErr; err != nil {
+		c.aheadErr = nil
+		c.fail(err)
+		return
+	}
+	if r := c.next; r != nil {
+		c.next = nil
+		c.start(r)
+	} else if c.phase != phaseHead {
+		// The body clock starts when the request is first in line; one
+		// waiting for 100 Continue gets it now.
+		c.bodySince, c.active = time.Now(), time.Now()
+		if c.framing.Expect100 && c.bodyGot == 0 {
+			c.write(continue100, false)
+		}
+	} else if !c.headSince.IsZero() {
+		c.headSince = time.Now()
+	}
 	c.process()
 	if c.eof && !c.busy && !c.closing {
 		c.closeWith("client half-closed and every complete request is answered")
@@ -300,15 +367,17 @@ func (c *conn) responseDone(keepAlive bool) {
 }
 
 // fail answers a protocol error with its status and closes: nothing sent
-// after the bad request is executed. Loop only.
+// after the bad request is executed. Found while another request is
+// served, the error waits for that response. Loop only.
 func (c *conn) fail(err error) {
+	c.dropBody()
+	if c.busy {
+		c.aheadErr = err
+		return
+	}
 	var ce *codec.Error
 	if !errors.As(err, &ce) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
-	}
-	if c.body != nil {
-		c.body.abort()
-		c.body = nil
 	}
 	c.write(adapter.ErrorResponse(bufpool.Get(), &c.s.acfg, ce.Status, ce.Detail), true)
 	c.s.log.Debug("rejected request", "remote", c.remote.String(), "status", ce.Status, "reason", ce.Detail)
@@ -460,12 +529,21 @@ func (c *conn) onClose(err error) {
 		c.logSocketError("socket error", err)
 	}
 	c.cancel(cause)
+	c.dropBody()
+	if c.next != nil && c.next.body != nil {
+		c.next.body.abort()
+	}
+	c.next = nil
+	if c.reason != "" {
+		c.s.log.Debug("connection closed", "remote", c.remote.String(), "reason", c.reason)
+	}
+}
+
+// dropBody removes the body being read, with its spool file. Loop only.
+func (c *conn) dropBody() {
 	if c.body != nil {
 		c.body.abort()
 		c.body = nil
-	}
-	if c.reason != "" {
-		c.s.log.Debug("connection closed", "remote", c.remote.String(), "reason", c.reason)
 	}
 }
 

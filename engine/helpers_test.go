@@ -2,10 +2,12 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -149,4 +151,43 @@ func expectEqual(t *testing.T, what, got, want string) {
 	if got != want {
 		t.Fatalf("%s:\n got: %q\nwant: %q", what, got, want)
 	}
+}
+
+// serverRead waits until the server has read everything c sent: the
+// client's send queue and the server socket's receive queue are both
+// empty, as /proc/net/tcp reports them (IPv4 loopback only), or the
+// server has closed the connection.
+func serverRead(t *testing.T, c net.Conn) {
+	t.Helper()
+	hexAddr := func(a net.Addr) string {
+		ta := a.(*net.TCPAddr)
+		ip := ta.IP.To4()
+		return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ta.Port)
+	}
+	client, server := hexAddr(c.LocalAddr()), hexAddr(c.RemoteAddr())
+	waitFor(t, "the server to read what was sent", func() bool {
+		b, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			t.Fatalf("reading /proc/net/tcp: %v", err)
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 5 {
+				continue
+			}
+			local, remote, queues := f[1], f[2], f[4] // tx_queue:rx_queue
+			tx, rx, _ := strings.Cut(queues, ":")
+			switch {
+			case local == client && remote == server:
+				if strings.Trim(tx, "0") != "" {
+					return false
+				}
+			case local == server && remote == client:
+				if strings.Trim(rx, "0") != "" {
+					return false
+				}
+			}
+		}
+		return true // both queues empty, or the connection is gone, which the caller will find
+	})
 }

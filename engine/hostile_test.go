@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -267,4 +268,81 @@ func TestHandlerFaults(t *testing.T) {
 	c2 := s.dial(t)
 	io.WriteString(c2, "GET /more HTTP/1.1\r\nHost: a\r\n\r\n")
 	expectResponse(t, c2, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nhello")
+}
+
+// TestNextRequestWhileHandlerFinishes: a client that sends its next request
+// with a large body as soon as it has read a response, while the handler
+// of that response has not returned yet, is served rather than taken for a
+// pipelining flood; the body beyond inbuf_overflow goes to disk.
+func TestNextRequestWhileHandlerFinishes(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		w.Write(b)
+		if r.URL.Path == "/first" {
+			w.(http.Flusher).Flush()
+			<-release // the response is complete on the wire; the handler lingers
+		}
+	})
+	s := start(t, h, "max_request_header_size", "8192", "inbuf_overflow", "65536")
+	c := s.dial(t)
+	io.WriteString(c, "POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nok")
+	body := strings.Repeat("n", 1<<20) // far over max_request_header_size + inbuf_overflow
+	sent := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(c, "POST /second HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n"+body)
+		sent <- err
+	}()
+	if err := <-sent; err != nil {
+		t.Fatalf("sending the second request: %v", err)
+	}
+	serverRead(t, c) // all of it is with the server while the first handler runs
+	free()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("second response: %v", err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || err != nil || string(got) != body {
+		t.Fatalf("second response: %s, %d body bytes, %v", resp.Status, len(got), err)
+	}
+	if strings.Contains(s.logs.String(), "too many pipelined bytes") {
+		t.Error("the second request was taken for a flood")
+	}
+}
+
+// TestReadAheadWaitsItsTurn: a request read while another is served gets
+// its 100 Continue only once the response before it is complete, and a
+// malformed request read ahead is answered 400 after that response.
+func TestReadAheadWaitsItsTurn(t *testing.T) {
+	s := start(t, nil)
+	c := s.dial(t)
+	io.WriteString(c, "GET /delay/200 HTTP/1.1\r\nHost: a\r\n\r\n"+
+		"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first response: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	expectResponse(t, br, "HTTP/1.1 100 Continue\r\n\r\n")
+	io.WriteString(c, "hello")
+	expectResponse(t, br, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: application/octet-stream\r\nDate: X\r\nServer: waitron\r\n\r\nhello")
+
+	c = s.dial(t)
+	io.WriteString(c, "GET /delay/200 HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	br = bufio.NewReader(c)
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first response: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	rest, _ := io.ReadAll(br)
+	expectEqual(t, "after the delayed response", masked(string(rest)), errorResp(400, "Content-Length is invalid"))
 }

@@ -81,10 +81,7 @@ func (c *conn) checkDeadlines(now time.Time) {
 // closes. Loop only.
 func (c *conn) timeout(reason string, respond bool) {
 	c.s.log.Info("closing connection: "+reason, "remote", c.remote.String())
-	if c.body != nil {
-		c.body.abort()
-		c.body = nil
-	}
+	c.dropBody()
 	if respond {
 		c.write(adapter.ErrorResponse(bufpool.Get(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")"), true)
 	}
