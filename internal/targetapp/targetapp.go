@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -25,6 +26,7 @@ const index = `waitron target app
 /delay/{ms}        answers after ms milliseconds (sooner if the client goes)
 /status/{code}     answers with that status
 /panic             the handler panics
+/runtime           goroutines and heap of the serving process, as JSON
 `
 
 var (
@@ -106,6 +108,13 @@ func New() http.Handler {
 		if code != http.StatusNoContent && code != http.StatusNotModified {
 			io.WriteString(w, strconv.Itoa(code)+" "+http.StatusText(code)+"\n")
 		}
+	})
+	mux.HandleFunc("/runtime", func(w http.ResponseWriter, r *http.Request) {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]uint64{"goroutines": uint64(runtime.NumGoroutine()),
+			"heap_alloc": m.HeapAlloc, "heap_inuse": m.HeapInuse, "num_gc": uint64(m.NumGC)})
 	})
 	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) {
 		panic("the /panic endpoint panics on purpose")
