@@ -37,8 +37,18 @@ func RequestInfo(r *http.Request) (Info, bool) {
 	return *i, true
 }
 
-func withInfo(ctx context.Context, i *Info) context.Context {
-	return context.WithValue(ctx, infoKey{}, i)
+// infoCtx carries a request's Info: one allocation where Info plus
+// context.WithValue would take two.
+type infoCtx struct {
+	context.Context
+	info Info
+}
+
+func (c *infoCtx) Value(key any) any {
+	if _, ok := key.(infoKey); ok {
+		return &c.info
+	}
+	return c.Context.Value(key)
 }
 
 // stripPrefix removes url_prefix from r.URL like http.StripPrefix: a path

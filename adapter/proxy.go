@@ -29,6 +29,7 @@ type Proxy struct {
 	headers  map[string]bool
 	clear    bool
 	logUntr  bool
+	canon    []string // ProxyHeaders in canonical form, in the same order
 }
 
 // NewProxy compiles the options. trusted may be "*", or addresses and CIDR
@@ -38,6 +39,9 @@ type Proxy struct {
 // x-forwarded-proto, as in waitress.
 func NewProxy(trusted string, count int, headers []string, clear, logUntrusted bool) (*Proxy, error) {
 	p := &Proxy{count: count, headers: map[string]bool{}, clear: clear, logUntr: logUntrusted}
+	for _, h := range ProxyHeaders {
+		p.canon = append(p.canon, http.CanonicalHeaderKey(h))
+	}
 	if p.count < 1 {
 		p.count = 1
 	}
@@ -112,10 +116,7 @@ func (m *malformedHeader) Error() string { return fmt.Sprintf("%s: %s", m.header
 // error naming the header (never its value) when a trusted header is
 // malformed.
 func (p *Proxy) apply(r *http.Request, info *Info, peer net.Addr, log *slog.Logger) error {
-	untrusted := map[string]bool{}
-	for _, h := range ProxyHeaders {
-		untrusted[h] = true
-	}
+	var untrusted map[string]bool // nil: none is trusted
 	if p.trusts(peer) {
 		var err error
 		untrusted, err = p.parse(r, info, log)
@@ -127,9 +128,9 @@ func (p *Proxy) apply(r *http.Request, info *Info, peer net.Addr, log *slog.Logg
 	}
 	if p.clear {
 		var removed []string
-		for _, h := range ProxyHeaders {
-			key := http.CanonicalHeaderKey(h)
-			if untrusted[h] && r.Header[key] != nil {
+		for i, h := range ProxyHeaders {
+			key := p.canon[i]
+			if (untrusted == nil || untrusted[h]) && r.Header[key] != nil {
 				delete(r.Header, key)
 				removed = append(removed, key)
 			}

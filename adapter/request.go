@@ -27,6 +27,10 @@ type Exchange struct {
 	Trailer []byte        // chunked trailer field lines, each ending in CRLF
 	Remote  net.Addr
 	Local   net.Addr        // the address the client connected to
+	// RemoteStr and LocalPort are Remote.String() and Local's port ("" for
+	// a unix socket), computed once per connection; empty means compute.
+	RemoteStr string
+	LocalPort string
 	Ctx     context.Context // the connection's context: ends when the client is gone
 	Out     Output
 }
@@ -42,8 +46,12 @@ var errBadTarget = &codec.Error{Status: 400, Detail: "Request-target is invalid"
 // length and Transfer-Encoding is gone.
 func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, error) {
 	h := x.Head
+	// One string holds the whole head; the target and field values are
+	// substrings of it, so they cost one allocation together.
+	raw := string(h.Raw())
+	str := func(s codec.Span) string { return raw[s.Off : s.Off+s.Len] }
 	method := internMethod(h.MethodBytes())
-	target := string(h.TargetBytes())
+	target := str(h.Target)
 	var u *url.URL
 	if method == http.MethodConnect {
 		u = &url.URL{Host: target}
@@ -54,9 +62,19 @@ func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, e
 		}
 	}
 	header := make(http.Header, len(h.Fields))
-	for _, f := range h.Fields {
-		key := textproto.CanonicalMIMEHeaderKey(string(h.Bytes(f.Name)))
-		header[key] = append(header[key], string(h.Bytes(f.Value)))
+	values := make([]string, len(h.Fields)) // one backing array, as net/textproto does
+	for i, f := range h.Fields {
+		key := canonicalKey(h.Bytes(f.Name), str(f.Name))
+		if vs := header[key]; vs != nil {
+			header[key] = append(vs, str(f.Value))
+			continue
+		}
+		values[i] = str(f.Value)
+		header[key] = values[i : i+1 : i+1]
+	}
+	remote := x.RemoteStr
+	if remote == "" {
+		remote = x.Remote.String()
 	}
 	r := &http.Request{
 		Method:     method,
@@ -67,7 +85,7 @@ func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, e
 		Header:     header,
 		Host:       u.Host,
 		RequestURI: target,
-		RemoteAddr: x.Remote.String(),
+		RemoteAddr: remote,
 		Close:      x.Framing.Close,
 		Body:       http.NoBody,
 	}
@@ -75,7 +93,7 @@ func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, e
 		r.Proto = "HTTP/1.0"
 	}
 	if r.Host == "" && x.Framing.HasHost {
-		r.Host = string(h.Bytes(x.Framing.Host))
+		r.Host = str(x.Framing.Host)
 	}
 	delete(header, "Host")
 	delete(header, "Transfer-Encoding")
@@ -86,8 +104,9 @@ func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, e
 	if len(x.Trailer) > 0 {
 		r.Trailer = parseTrailer(x.Trailer)
 	}
-	info := &Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr}
-	if a, ok := x.Local.(*net.TCPAddr); ok {
+	ic := &infoCtx{Context: ctx, info: Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr, ServerPort: x.LocalPort}}
+	info := &ic.info
+	if a, ok := x.Local.(*net.TCPAddr); ok && x.LocalPort == "" {
 		info.ServerPort = strconv.Itoa(a.Port)
 	}
 	if cfg.Proxy != nil {
@@ -96,7 +115,7 @@ func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, e
 		}
 	}
 	stripPrefix(r, cfg.URLPrefix, info)
-	return r.WithContext(withInfo(ctx, info)), nil
+	return r.WithContext(ic), nil
 }
 
 // parseTrailer turns validated "name: value\r\n" lines into a header.
@@ -116,6 +135,47 @@ func parseTrailer(b []byte) http.Header {
 	}
 	return t
 }
+
+// canonicalKey returns the canonical form of a field name (name as bytes
+// and as a string sharing the head's memory). Common names come from a
+// table without allocating; others are canonicalized as net/http does.
+func canonicalKey(b []byte, s string) string {
+	if len(b) <= maxCommonLen {
+		var buf [maxCommonLen]byte
+		k := buf[:len(b)]
+		upper := true
+		for i, c := range b {
+			if upper && 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			} else if !upper && 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			k[i] = c
+			upper = c == '-'
+		}
+		if v, ok := commonKeys[string(k)]; ok {
+			return v
+		}
+	}
+	return textproto.CanonicalMIMEHeaderKey(s)
+}
+
+const maxCommonLen = 32
+
+// commonKeys are the field names requests usually carry.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Connection", "Content-Encoding", "Content-Length", "Content-Type", "Cookie", "Date",
+		"Expect", "Forwarded", "Host", "If-Match", "If-Modified-Since", "If-None-Match", "If-Range",
+		"If-Unmodified-Since", "Origin", "Pragma", "Range", "Referer", "Te", "Trailer", "Transfer-Encoding",
+		"Upgrade", "User-Agent", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port",
+		"X-Forwarded-Proto", "X-Forwarded-By", "X-Real-Ip", "X-Request-Id", "Sec-Fetch-Mode", "Sec-Fetch-Site",
+		"Sec-Fetch-Dest", "Upgrade-Insecure-Requests", "Keep-Alive", "Dnt", "Priority"} {
+		m[k] = k
+	}
+	return m
+}()
 
 // internMethod returns the common methods without allocating.
 func internMethod(m []byte) string {

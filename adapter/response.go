@@ -73,13 +73,23 @@ type response struct {
 	minor  int
 	isHead bool
 
-	header      http.Header // the handler's map
-	sent        http.Header // its snapshot at WriteHeader: what goes on the wire
-	status      int
-	wroteHeader bool        // a final (non-1xx) status is decided
-	headSent    bool        // the head has been handed to Output
-	done        atomic.Bool // the handler returned; read by writes from stray goroutines
-	failed      bool        // Output reported the client gone
+	header http.Header // the handler's map
+	// At WriteHeader the map's fields are written out (after the status
+	// line) into headBuf, and what the rest of the head depends on is
+	// noted, so later changes to the map have no effect, as in net/http
+	// (trailers aside), without copying the map.
+	headBuf        []byte
+	hasContentType bool
+	hasDate        bool
+	hasServer      bool
+	connection     []string // the handler's Connection values
+	trailerField   []string // the handler's Trailer values
+	trailers       []string // every declared trailer name
+	status         int
+	wroteHeader    bool        // a final (non-1xx) status is decided
+	headSent       bool        // the head has been handed to Output
+	done           atomic.Bool // the handler returned; read by writes from stray goroutines
+	failed         bool        // Output reported the client gone
 
 	chunked    bool
 	closeAfter bool  // the connection closes after this response
@@ -118,21 +128,55 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	// Like net/http, later changes to the map have no effect (trailers aside).
-	w.sent = w.header.Clone()
-	if cl := w.sent.Get("Content-Length"); cl != "" {
+	h := w.header
+	skip := skipFraming
+	if code < 200 || code == http.StatusNoContent {
+		skip = skipFramingAndLength
+	}
+	if cl := h.Get("Content-Length"); cl != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64)
 		if err == nil && n >= 0 {
 			w.declared = n
 		} else {
 			w.cfg.Log.Warn("handler set an invalid Content-Length; ignored", "value", cl, "path", w.req.URL.Path)
-			w.sent.Del("Content-Length")
+			skip = skipFramingAndLength
 		}
 	}
+	w.hasContentType, w.hasDate, w.hasServer = hasKey(h, "Content-Type"), hasKey(h, "Date"), hasKey(h, "Server")
+	if v := h["Connection"]; len(v) > 0 {
+		w.connection = append([]string(nil), v...)
+		if hasToken(v, "close") {
+			w.closeAfter = true
+		}
+	}
+	if v := h["Trailer"]; len(v) > 0 {
+		w.trailerField = append([]string(nil), v...)
+	}
+	w.trailers = declaredTrailers(h)
+	w.headBuf = codec.AppendHeader(codec.AppendStatusLine(bufpool.Get(), code), h, skip)
 }
 
+// skipFraming leaves out of the head the fields waitron sets itself.
+func skipFraming(k string) bool {
+	switch k {
+	case "Transfer-Encoding", "Trailer", "Connection":
+		return true
+	}
+	return strings.HasPrefix(k, http.TrailerPrefix)
+}
+
+// skipFramingAndLength also leaves out Content-Length (not allowed with
+// 1xx and 204, or invalid).
+func skipFramingAndLength(k string) bool { return k == "Content-Length" || skipFraming(k) }
+
 // Write implements http.ResponseWriter.
-func (w *response) Write(p []byte) (int, error) {
+func (w *response) Write(p []byte) (int, error) { return write(w, p) }
+
+// WriteString implements io.StringWriter, so io.WriteString and
+// fmt.Fprint do not copy the string first.
+func (w *response) WriteString(s string) (int, error) { return write(w, s) }
+
+func write[S string | []byte](w *response, p S) (int, error) {
 	if w.done.Load() {
 		return 0, ErrWriteAfterReturn
 	}
@@ -210,7 +254,7 @@ func (w *response) flush(final bool) error {
 	}
 	var bufs [][]byte
 	if !w.headSent {
-		bufs = append(bufs, w.appendHead(bufpool.Get(), final))
+		bufs = append(bufs, w.appendHead(final))
 		w.headSent = true
 	}
 	body := w.pending
@@ -252,18 +296,16 @@ func (w *response) send(bufs [][]byte, last bool) error {
 	return nil
 }
 
-// appendHead builds the status line and header section, deciding the
+// appendHead completes the head begun at WriteHeader, deciding the
 // framing (RFC 9112 §6.1, §6.3, §9.6) and the persistence of the connection.
-func (w *response) appendHead(b []byte, final bool) []byte {
-	h := w.sent
+func (w *response) appendHead(final bool) []byte {
+	b := w.headBuf
+	w.headBuf = nil
 	if w.cfg.Draining != nil && w.cfg.Draining() {
 		w.closeAfter = true
 	}
-	if hasToken(h["Connection"], "close") {
-		w.closeAfter = true
-	}
 	bodyAllowed := codec.BodyAllowed(w.status)
-	trailers := w.declaredTrailers()
+	trailers := w.trailers
 	var contentLength int64 = -1
 	switch {
 	case !bodyAllowed:
@@ -275,22 +317,12 @@ func (w *response) appendHead(b []byte, final bool) []byte {
 	default: // HTTP/1.0 without a length: the end of the body is the close
 		w.closeAfter = true
 	}
-	b = codec.AppendStatusLine(b, w.status)
-	b = codec.AppendHeader(b, h, func(k string) bool {
-		switch k {
-		case "Transfer-Encoding", "Trailer", "Connection":
-			return true
-		case "Content-Length":
-			return w.status < 200 || w.status == http.StatusNoContent
-		}
-		return strings.HasPrefix(k, http.TrailerPrefix)
-	})
 	if contentLength >= 0 {
 		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, contentLength, 10)
 		b = append(b, "\r\n"...)
 	}
-	if bodyAllowed && w.written > 0 && !hasKey(h, "Content-Type") {
+	if bodyAllowed && w.written > 0 && !w.hasContentType {
 		sniff := w.pending
 		if len(sniff) > 512 {
 			sniff = sniff[:512]
@@ -303,14 +335,14 @@ func (w *response) appendHead(b []byte, final bool) []byte {
 			b = codec.AppendField(b, "Trailer", strings.Join(trailers, ", "))
 		}
 	}
-	if !hasKey(h, "Date") && w.cfg.AppendDate != nil {
+	if !w.hasDate && w.cfg.AppendDate != nil {
 		b = w.cfg.AppendDate(append(b, "Date: "...))
 		b = append(b, "\r\n"...)
 	}
-	if !hasKey(h, "Server") && w.cfg.Ident != "" {
+	if !w.hasServer && w.cfg.Ident != "" {
 		b = codec.AppendField(b, "Server", w.cfg.Ident)
 	}
-	for _, v := range h["Connection"] {
+	for _, v := range w.connection {
 		if !hasToken([]string{v}, "close") && !hasToken([]string{v}, "keep-alive") {
 			b = codec.AppendField(b, "Connection", v)
 		}
@@ -326,16 +358,16 @@ func (w *response) appendHead(b []byte, final bool) []byte {
 
 // declaredTrailers returns the trailer names the handler announced in the
 // Trailer header or by setting http.TrailerPrefix keys (net/http's rules).
-func (w *response) declaredTrailers() []string {
+func declaredTrailers(h http.Header) []string {
 	var names []string
-	for _, v := range w.sent["Trailer"] {
+	for _, v := range h["Trailer"] {
 		for _, name := range strings.Split(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {
 				names = append(names, http.CanonicalHeaderKey(name))
 			}
 		}
 	}
-	for k := range w.sent {
+	for k := range h {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			names = append(names, strings.TrimPrefix(k, http.TrailerPrefix))
 		}
@@ -346,7 +378,7 @@ func (w *response) declaredTrailers() []string {
 // appendTrailer appends the last chunk and the trailer section.
 func (w *response) appendTrailer(b []byte) []byte {
 	b = append(b, "0\r\n"...)
-	for _, v := range w.sent["Trailer"] {
+	for _, v := range w.trailerField {
 		for _, name := range strings.Split(v, ",") {
 			name = http.CanonicalHeaderKey(strings.TrimSpace(name))
 			for _, val := range w.header[name] {

@@ -58,6 +58,10 @@ func run(cfg *Config, h http.Handler, w *response, req *http.Request) (ok bool) 
 			bufpool.Put(w.pending)
 			w.pending = nil
 		}
+		if w.headBuf != nil {
+			bufpool.Put(w.headBuf)
+			w.headBuf = nil
+		}
 		if w.headSent || w.failed || p == http.ErrAbortHandler {
 			_ = w.out.Send(nil, true, false) // abort: close after what was sent
 			return

@@ -1,15 +1,22 @@
 // Command benchmarks measures waitron against net/http and fasthttp serving
-// the same target app, in the same run, on this machine: each workload runs
-// against each server in turn (A B C A B C …) and the medians and ratios
-// to net/http are printed as a Markdown table.
+// the same target app, and a raw gnet server with fixed answers as the
+// ceiling, in the same run on this machine. Each workload runs against each
+// server in turn (A B C D A B C D …, -rounds times); the medians and their
+// ratios to net/http and fasthttp go into docs/benchmarks.md (between its
+// generated-results markers) with a chart, docs/benchmarks.svg.
 //
-//	go run ./benchmarks -rounds 3 -duration 10s
+//	go run ./benchmarks                         # everything, 3 rounds of 10 s
+//	go run ./benchmarks -only plaintext,pipelined -rounds 5
+//	go run ./benchmarks -profile /tmp/prof      # CPU profile of waitron per workload
 //
-// Load comes from wrk (Debian package wrk). Every server listens on
-// 127.0.0.1 and is stopped at the end of its turn.
+// Load comes from wrk (Debian package wrk) when it is installed, otherwise
+// from the Go load generator in load.go; idle memory and latency at a fixed
+// rate always use the Go generator. Every server listens on 127.0.0.1 and
+// is stopped at the end of its turn.
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -25,37 +32,93 @@ import (
 	"time"
 )
 
+var (
+	rounds   = flag.Int("rounds", 3, "rounds per workload and server")
+	duration = flag.Duration("duration", 10*time.Second, "length of each measured run")
+	threads  = flag.Int("threads", 4, "waitron --threads (waitress's default is 4)")
+	only     = flag.String("only", "", "comma-separated workloads to run (default: all)")
+	useWrk   = flag.Bool("wrk", true, "use wrk when it is installed")
+	profile  = flag.String("profile", "", "directory for a CPU profile of waitron in each workload (WAITRON_CPUPROFILE)")
+	write    = flag.String("write", "docs/benchmarks.md", "file whose generated section receives the results (empty: print only)")
+	idleN    = flag.Int("idle", 10000, "connections for the idle-memory workload")
+)
+
+// server is one server under test.
 type server struct {
 	name string
-	cmd  func(bin, addr string) *exec.Cmd
+	args func(bin, addr string) []string
 }
 
-var servers = []server{
-	{"waitron", func(bin, addr string) *exec.Cmd {
-		return exec.Command(filepath.Join(bin, "waitron"), "--listen", addr, "--threads", strconv.Itoa(*threads))
-	}},
-	{"net/http", func(bin, addr string) *exec.Cmd {
-		return exec.Command(filepath.Join(bin, "peer"), "-kind", "nethttp", "-addr", addr)
-	}},
-	{"fasthttp", func(bin, addr string) *exec.Cmd {
-		return exec.Command(filepath.Join(bin, "peer"), "-kind", "fasthttp", "-addr", addr)
-	}},
+func waitron(extra ...string) func(bin, addr string) []string {
+	return func(bin, addr string) []string {
+		// connection_limit is raised so that the 10,000 idle connections
+		// and 256 slow clients are served, not parked (waitress's default
+		// is 100); everything else is waitron's default.
+		return append([]string{filepath.Join(bin, "waitron"), "--listen", addr, "--threads", strconv.Itoa(*threads),
+			"--connection-limit", "20000"}, extra...)
+	}
+}
+
+func peer(kind string) func(bin, addr string) []string {
+	return func(bin, addr string) []string {
+		return []string{filepath.Join(bin, "peer"), "-kind", kind, "-addr", addr}
+	}
 }
 
 var (
-	rounds   = flag.Int("rounds", 3, "rounds per workload and server")
-	duration = flag.Duration("duration", 10*time.Second, "wrk duration per run")
-	conns    = flag.Int("c", 64, "wrk connections")
-	wrkT     = flag.Int("t", 1, "wrk threads")
-	threads  = flag.Int("threads", 4, "waitron --threads")
-	path     = flag.String("path", "/plaintext", "path to request")
+	srvWaitron  = server{"waitron", waitron()}
+	srvNetHTTP  = server{"net/http", peer("nethttp")}
+	srvFastHTTP = server{"fasthttp", peer("fasthttp")}
+	srvRaw      = server{"raw gnet (ceiling)", peer("raw")}
+	srvWaitron6 = server{"waitron threads=64", func(bin, addr string) []string {
+		return append(waitron()(bin, addr), "--threads", "64")
+	}}
+	standard = []server{srvWaitron, srvNetHTTP, srvFastHTTP, srvRaw}
 )
+
+// workload is one kind of load.
+type workload struct {
+	name, title string
+	unit        string // what the figure counts; higher is better unless lowerBetter
+	lowerBetter bool
+	servers     []server
+	spec        loadSpec
+	run         func(w workload, addr string, pid int) (float64, string) // nil: closed-loop load
+}
+
+func workloads() []workload {
+	return []workload{
+		{name: "plaintext", title: "keep-alive plaintext, 64 connections", unit: "req/s", servers: standard,
+			spec: loadSpec{path: "/plaintext", conns: 64}},
+		{name: "json", title: "keep-alive JSON, 64 connections", unit: "req/s", servers: standard,
+			spec: loadSpec{path: "/json", conns: 64}},
+		{name: "pipelined", title: "pipelined ×16, 64 connections", unit: "req/s", servers: standard,
+			spec: loadSpec{path: "/plaintext", conns: 64, pipeline: 16}},
+		{name: "newconn", title: "new connection per request, 64 at a time", unit: "req/s", servers: standard,
+			spec: loadSpec{path: "/plaintext", conns: 64, close: true}},
+		{name: "upload", title: "1 MiB POST echoed back, 16 connections", unit: "req/s", servers: standard,
+			spec: loadSpec{path: "/echo", conns: 16, body: 1 << 20}},
+		{name: "slow", title: "handler sleeping 10 ms, 256 connections", unit: "req/s",
+			servers: []server{srvWaitron, srvWaitron6, srvNetHTTP, srvFastHTTP},
+			spec:    loadSpec{path: "/delay/10", conns: 256}},
+		{name: "idle", title: fmt.Sprintf("%d idle keep-alive connections", *idleN), unit: "KB per connection",
+			lowerBetter: true, servers: standard, run: runIdle},
+		{name: "latency", title: "p99 latency at half net/http's keep-alive peak, 64 connections", unit: "ms p99",
+			lowerBetter: true, servers: standard, run: runLatency},
+	}
+}
+
+// result is the figures of one workload against one server.
+type result struct {
+	values []float64
+	notes  []string
+}
 
 func main() {
 	flag.Parse()
-	if _, err := exec.LookPath("wrk"); err != nil {
-		fmt.Fprintln(os.Stderr, "wrk is required: apt-get install wrk")
-		os.Exit(1)
+	wrkPath := ""
+	if p, err := exec.LookPath("wrk"); err == nil && *useWrk {
+		wrkPath = p
 	}
 	bin, err := os.MkdirTemp("", "waitron-bench-")
 	check(err)
@@ -67,33 +130,72 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	results := map[string][]float64{}
-	for r := 0; r < *rounds; r++ {
-		for _, s := range servers {
-			rps := measure(bin, s)
-			fmt.Fprintf(os.Stderr, "round %d %-9s %10.0f req/s\n", r+1, s.name, rps)
-			results[s.name] = append(results[s.name], rps)
+	if *profile != "" {
+		check(os.MkdirAll(*profile, 0o755))
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(*only, ",") {
+		if n != "" {
+			want[n] = true
 		}
 	}
-	base := median(results["net/http"])
-	fmt.Printf("| server | req/s (median of %d) | runs | ratio to net/http |\n|---|---|---|---|\n", *rounds)
-	for _, s := range servers {
-		m := median(results[s.name])
-		var runs []string
-		for _, v := range results[s.name] {
-			runs = append(runs, fmt.Sprintf("%.0f", v))
+	var ran []workload
+	all := map[string]map[string]*result{}
+	for _, w := range workloads() {
+		if len(want) > 0 && !want[w.name] {
+			continue
 		}
-		fmt.Printf("| %s | %.0f | %s | %.2f× |\n", s.name, m, strings.Join(runs, ", "), m/base)
+		if w.name == "latency" {
+			// The fixed rate is half net/http's keep-alive peak, measured
+			// now if the plaintext workload did not run.
+			peak := 0.0
+			if r := all["plaintext"]; r != nil {
+				peak = median(r["net/http"].values)
+			} else {
+				for i := 0; i < *rounds; i++ {
+					v, _ := measure(bin, wrkPath, workloads()[0], srvNetHTTP, false)
+					peak = max(peak, v)
+				}
+			}
+			latencyRate = peak / 2
+		}
+		ran = append(ran, w)
+		all[w.name] = map[string]*result{}
+		for r := 0; r < *rounds; r++ {
+			for _, s := range w.servers {
+				res := all[w.name][s.name]
+				if res == nil {
+					res = &result{}
+					all[w.name][s.name] = res
+				}
+				v, note := measure(bin, wrkPath, w, s, *profile != "" && r == 0 && s.name == "waitron")
+				fmt.Fprintf(os.Stderr, "%-10s round %d %-20s %12.1f %s %s\n", w.name, r+1, s.name, v, w.unit, note)
+				res.values = append(res.values, v)
+				if note != "" {
+					res.notes = append(res.notes, note)
+				}
+			}
+		}
 	}
-	fmt.Printf("\nwrk -t%d -c%d -d%s http://127.0.0.1:PORT%s; waitron --threads %d; %s, GOMAXPROCS=%d\n",
-		*wrkT, *conns, *duration, *path, *threads, runtime.Version(), runtime.GOMAXPROCS(0))
+	report := render(ran, all, wrkPath)
+	fmt.Print(report)
+	if *write != "" {
+		check(writeSection(*write, report))
+		check(os.WriteFile(strings.TrimSuffix(*write, ".md")+".svg", chart(ran, all), 0o644))
+	}
 }
 
-var rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-
-func measure(bin string, s server) float64 {
+// measure starts s, runs w against it once and stops it.
+func measure(bin, wrkPath string, w workload, s server, prof bool) (float64, string) {
 	addr := freeAddr()
-	cmd := s.cmd(bin, addr)
+	args := s.args(bin, addr)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = os.Environ()
+	if prof {
+		cmd.Env = append(cmd.Env, "WAITRON_CPUPROFILE="+filepath.Join(*profile, "waitron-"+w.name+".pprof"))
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	check(cmd.Start())
 	defer func() {
 		cmd.Process.Signal(os.Interrupt)
@@ -101,22 +203,42 @@ func measure(bin string, s server) float64 {
 		go func() { done <- cmd.Wait() }()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(15 * time.Second):
 			cmd.Process.Kill()
 			<-done
 		}
 	}()
 	waitListening(addr)
-	ctx, cancel := context.WithTimeout(context.Background(), *duration+30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(*wrkT), "-c", strconv.Itoa(*conns),
-		"-d", duration.String(), "http://"+addr+*path).CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "wrk against %s: %v\n%s", s.name, err, out)
-		os.Exit(1)
+	if w.run != nil {
+		return w.run(w, addr, cmd.Process.Pid)
 	}
-	if strings.Contains(string(out), "Non-2xx") || strings.Contains(string(out), "Socket errors") {
-		fmt.Fprintf(os.Stderr, "warning: %s:\n%s", s.name, out)
+	if wrkPath != "" {
+		return runWrk(wrkPath, w.spec, addr)
+	}
+	st := closedLoop(w.spec, addr, *duration)
+	note := ""
+	if st.errors > 0 {
+		note = fmt.Sprintf("%d errors", st.errors)
+	}
+	return float64(st.responses) / st.elapsed.Seconds(), note
+}
+
+var rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// runWrk drives spec with wrk, one thread (the server gets the other core).
+func runWrk(wrkPath string, spec loadSpec, addr string) (float64, string) {
+	dir, err := os.MkdirTemp("", "waitron-wrk-")
+	check(err)
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "load.lua")
+	check(os.WriteFile(script, []byte(wrkScript(spec)), 0o644))
+	ctx, cancel := context.WithTimeout(context.Background(), *duration+60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, wrkPath, "-t1", "-c", strconv.Itoa(spec.conns), "-d", duration.String(),
+		"--timeout", "10s", "-s", script, "http://"+addr+spec.path).CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "wrk: %v\n%s", err, out)
+		os.Exit(1)
 	}
 	m := rpsRE.FindSubmatch(out)
 	if m == nil {
@@ -124,7 +246,155 @@ func measure(bin string, s server) float64 {
 		os.Exit(1)
 	}
 	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
+	note := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "Non-2xx") || strings.HasPrefix(line, "Socket errors") {
+			note = strings.TrimSpace(note + "; " + line)
+		}
+	}
+	return v, strings.TrimPrefix(note, "; ")
+}
+
+// wrkScript is the Lua that makes wrk send spec's requests.
+func wrkScript(spec loadSpec) string {
+	var b strings.Builder
+	if spec.body > 0 {
+		fmt.Fprintf(&b, "wrk.method = \"POST\"\nwrk.body = string.rep(\"x\", %d)\nwrk.headers[\"Content-Type\"] = \"application/octet-stream\"\n", spec.body)
+	}
+	if spec.close {
+		b.WriteString("wrk.headers[\"Connection\"] = \"close\"\n")
+	}
+	if spec.pipeline > 1 {
+		fmt.Fprintf(&b, "init = function(args)\n  local r = {}\n  for i = 1, %d do r[i] = wrk.format(nil, %q) end\n  req = table.concat(r)\nend\nrequest = function() return req end\n", spec.pipeline, spec.path)
+	}
+	return b.String()
+}
+
+func render(ran []workload, all map[string]map[string]*result, wrkPath string) string {
+	var b strings.Builder
+	gen := "wrk -t1 (" + wrkVersion(wrkPath) + ")"
+	if wrkPath == "" {
+		gen = "the Go load generator (benchmarks/load.go)"
+	}
+	fmt.Fprintf(&b, "Generated by `go run ./benchmarks %s` on %s at commit %s.\n\n", strings.Join(os.Args[1:], " "),
+		time.Now().UTC().Format("2006-01-02"), commit())
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s, GOMAXPROCS=%d. Load: %s; idle memory and latency use the Go generator. Medians of %d rounds of %s; waitron runs with `--threads %d --connection-limit 20000`.\n\n",
+		cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), runtime.GOMAXPROCS(0), gen, *rounds, *duration, *threads)
+	b.WriteString("| workload | server | median | runs | × net/http | × fasthttp |\n|---|---|---|---|---|---|\n")
+	for _, w := range ran {
+		rs := all[w.name]
+		base, fast := median(rs["net/http"].values), 0.0
+		if f := rs["fasthttp"]; f != nil {
+			fast = median(f.values)
+		}
+		for _, s := range w.servers {
+			r := rs[s.name]
+			m := median(r.values)
+			var runs []string
+			for _, v := range r.values {
+				runs = append(runs, format(v))
+			}
+			ratio := func(x float64) string {
+				if x == 0 || m == 0 {
+					return "–"
+				}
+				if w.lowerBetter {
+					return fmt.Sprintf("%.2f×", x/m) // how many times better than x
+				}
+				return fmt.Sprintf("%.2f×", m/x)
+			}
+			notes := ""
+			if len(r.notes) > 0 {
+				notes = " (" + strings.Join(uniq(r.notes), "; ") + ")"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s %s | %s%s | %s | %s |\n", w.title, s.name, format(m), w.unit,
+				strings.Join(runs, ", "), notes, ratio(base), ratio(fast))
+		}
+	}
+	b.WriteString("\nRatios are always \"how many times better than\": for KB per connection and latency, a lower figure gives a higher ratio.\n")
+	return b.String()
+}
+
+func format(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+const (
+	beginMark = "<!-- results: generated by go run ./benchmarks; do not edit by hand -->"
+	endMark   = "<!-- end of results -->"
+)
+
+// writeSection replaces the generated section of path (or appends one).
+func writeSection(path, section string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	block := beginMark + "\n" + section + "\n![ratios to net/http](" + filepath.Base(strings.TrimSuffix(path, ".md")) + ".svg)\n" + endMark
+	s := string(old)
+	i, j := strings.Index(s, beginMark), strings.Index(s, endMark)
+	if i >= 0 && j > i {
+		s = s[:i] + block + s[j+len(endMark):]
+	} else {
+		s = strings.TrimRight(s, "\n") + "\n\n" + block + "\n"
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+func wrkVersion(p string) string {
+	if p == "" {
+		return ""
+	}
+	out, _ := exec.Command(p, "-v").CombinedOutput()
+	line, _, _ := strings.Cut(string(out), " [")
+	return strings.TrimSpace(line)
+}
+
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); len(st) > 0 {
+		c += " (with uncommitted changes)"
+	}
+	return c
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
 }
 
 func freeAddr() string {

@@ -36,6 +36,10 @@ func (h *Head) Reset() {
 // h.Len bytes the head was parsed from.
 func (h *Head) Rebase(b []byte) { h.buf = b }
 
+// Raw returns the buffer the spans refer to (the head as given to
+// ParseHead or Rebase).
+func (h *Head) Raw() []byte { return h.buf }
+
 // Bytes returns the bytes s refers to.
 func (h *Head) Bytes(s Span) []byte { return h.buf[s.Off : s.Off+s.Len] }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,8 @@ type conn struct {
 	gc     gnet.Conn
 	remote net.Addr
 	local  net.Addr
+	// remote as a string and local's port, made once for every request
+	remoteStr, localPort string
 	ctx    context.Context // ends when the client is gone
 	gen    *generation     // the run of the event loops this connection belongs to
 	cancel context.CancelCauseFunc
@@ -44,7 +47,7 @@ type conn struct {
 	// loop
 	phase     phase
 	cur       *headSlot   // where the request being read is parsed (nil: both slots in use)
-	serving   *headSlot   // the head of the request with the worker
+	serving   []*headSlot // the heads of the requests with the worker
 	free      []*headSlot // slots not in use (at most two per connection exist)
 	next      *request    // a complete request read while another is served
 	aheadErr  error       // a protocol error found while reading ahead, answered in turn
@@ -90,6 +93,10 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 		}
 	}
 	c.local = local
+	c.remoteStr = c.remote.String()
+	if a, ok := local.(*net.TCPAddr); ok {
+		c.localPort = strconv.Itoa(a.Port)
+	}
 	c.active = time.Now()
 	c.headSince, c.sentAt = c.active, c.active
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, local)
@@ -133,6 +140,9 @@ func (c *conn) input() []byte {
 }
 
 func (c *conn) consume(n int) {
+	if n <= 0 {
+		return // gnet's Discard(0) would drop the whole buffer
+	}
 	if c.eof {
 		c.saved = c.saved[n:]
 		return
@@ -271,6 +281,12 @@ func (c *conn) pipelineLimit() int {
 // wake asks the loop to resume reading this connection. Any goroutine.
 func (c *conn) wake() { _ = c.gc.Wake(nil) }
 
+// exchange starts the Exchange of a request parsed into head. Loop only.
+func (c *conn) exchange(head *codec.Head, fr codec.Framing) *adapter.Exchange {
+	return &adapter.Exchange{Head: head, Framing: fr, Remote: c.remote, Local: c.local,
+		RemoteStr: c.remoteStr, LocalPort: c.localPort, Ctx: c.ctx}
+}
+
 // takeSlot returns a free head slot, making one if there is none. Loop only.
 func (c *conn) takeSlot() *headSlot {
 	if n := len(c.free); n > 0 {
@@ -284,7 +300,8 @@ func (c *conn) takeSlot() *headSlot {
 // dispatch hands the request just read to the worker pool, or keeps it as
 // c.next while another is served. Loop only.
 func (c *conn) dispatch() {
-	x := &adapter.Exchange{Head: &c.cur.head, Framing: c.framing, Remote: c.remote, Local: c.local, Ctx: c.ctx, Out: c}
+	x := c.exchange(&c.cur.head, c.framing)
+	x.Out = c
 	r := &request{x: x, body: c.body, slot: c.cur}
 	if r.body != nil {
 		r.body.finish()
@@ -301,11 +318,23 @@ func (c *conn) dispatch() {
 	c.start(r)
 }
 
-// start gives a complete request to a worker. Loop only.
+// start gives a complete request to a worker, with the bodiless requests
+// pipelined right behind it, if any: one worker serves them in turn and
+// their responses leave in one write (see batch). Loop only.
 func (c *conn) start(r *request) {
-	c.busy, c.serving = true, r.slot
+	c.busy = true
+	c.serving = append(c.serving[:0], r.slot)
 	c.gen.inflight.Add(1)
-	c.s.disp.push(func() { c.s.serve(r.x, r.body) })
+	var more []*request
+	if r.body == nil && !r.x.Framing.Close {
+		more = c.gatherPipelined()
+	}
+	if len(more) == 0 {
+		c.s.disp.push(func() { c.s.serve(r.x, r.body) })
+		return
+	}
+	rs := append([]*request{r}, more...)
+	c.s.disp.push(func() { c.s.serveBatch(c, rs) })
 }
 
 // serve runs on a worker: it waits for a spooled body, then runs the
@@ -330,10 +359,14 @@ func (c *conn) responseDone(keepAlive bool) {
 	defer c.guard()
 	c.busy = false
 	c.gen.inflight.Add(-1)
-	if sl := c.serving; sl != nil {
+	for i, sl := range c.serving {
 		sl.head.Reset()
-		c.free, c.serving = append(c.free, sl), nil
+		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots go
+			c.free = append(c.free, sl)
+		}
+		c.serving[i] = nil
 	}
+	c.serving = c.serving[:0]
 	c.active = time.Now()
 	if !keepAlive {
 		c.closeWith("response closes the connection")

@@ -346,3 +346,61 @@ func TestReadAheadWaitsItsTurn(t *testing.T) {
 	rest, _ := io.ReadAll(br)
 	expectEqual(t, "after the delayed response", masked(string(rest)), errorResp(400, "Content-Length is invalid"))
 }
+
+// TestPipelinedBurst: a burst of pipelined requests (more than one worker
+// batch, with a body and a HEAD among them) is answered in order, and
+// nothing after a request that asks to close is executed.
+func TestPipelinedBurst(t *testing.T) {
+	var ran sync.Map
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ran.Store(r.URL.RawQuery, true)
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.RawQuery, b)
+	})
+	s := start(t, h)
+	c := s.dial(t)
+	var burst strings.Builder
+	var want []string
+	for i := 0; i < 70; i++ {
+		switch {
+		case i == 40:
+			fmt.Fprintf(&burst, "POST /?%d HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody", i)
+			want = append(want, fmt.Sprintf("POST %d body", i))
+		case i == 50:
+			fmt.Fprintf(&burst, "HEAD /?%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+			want = append(want, "")
+		case i == 60:
+			fmt.Fprintf(&burst, "GET /?%d HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", i)
+			want = append(want, fmt.Sprintf("GET %d ", i))
+		default:
+			fmt.Fprintf(&burst, "GET /?%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+			if i < 60 {
+				want = append(want, fmt.Sprintf("GET %d ", i))
+			}
+		}
+	}
+	io.WriteString(c, burst.String())
+	br := bufio.NewReader(c)
+	for i, w := range want {
+		method := "GET"
+		if i == 50 {
+			method = "HEAD"
+		}
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != w {
+			t.Fatalf("response %d: %q, want %q", i, b, w)
+		}
+	}
+	if rest, _ := io.ReadAll(br); len(rest) > 0 {
+		t.Fatalf("bytes after the closing response: %q", rest)
+	}
+	for i := 61; i < 70; i++ {
+		if _, ok := ran.Load(fmt.Sprint(i)); ok {
+			t.Errorf("request %d, after Connection: close, was executed", i)
+		}
+	}
+}

@@ -1,5 +1,6 @@
 // Command peer serves the waitron target app with another server, for
-// benchmarks: net/http, or fasthttp (through fasthttpadaptor, since the
+// benchmarks: net/http, a raw gnet server with fixed answers (the ceiling),
+// or fasthttp (through fasthttpadaptor, since the
 // handler is a net/http handler; -native serves /plaintext and /json with
 // fasthttp's own API to show fasthttp at its best).
 package main
@@ -16,7 +17,7 @@ import (
 )
 
 func main() {
-	kind := flag.String("kind", "nethttp", "nethttp or fasthttp")
+	kind := flag.String("kind", "nethttp", "nethttp, fasthttp or raw (gnet with fixed answers: the ceiling)")
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
 	native := flag.Bool("native", true, "fasthttp: serve /plaintext and /json natively")
 	flag.Parse()
@@ -43,6 +44,8 @@ func main() {
 		}
 		s := &fasthttp.Server{Handler: h, Name: "fasthttp", MaxRequestBodySize: 1 << 30}
 		log.Fatal(s.ListenAndServe(*addr))
+	case "raw":
+		log.Fatal(serveRaw(*addr))
 	default:
 		log.Fatalf("unknown -kind %q", *kind)
 	}

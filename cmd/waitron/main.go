@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -25,7 +26,31 @@ import (
 func main() {
 	sig := make(chan os.Signal, 2)
 	signalNotify(sig)
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sig, nil))
+	stop := startProfile(os.Getenv("WAITRON_CPUPROFILE"), os.Stderr)
+	code := run(os.Args[1:], os.Stdout, os.Stderr, sig, nil)
+	stop()
+	os.Exit(code)
+}
+
+// startProfile writes a CPU profile of the whole run to path (the
+// WAITRON_CPUPROFILE environment variable) when it is set, for
+// `go tool pprof`. The returned function ends it.
+func startProfile(path string, stderr io.Writer) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "waitron: WAITRON_CPUPROFILE: %v\n", err)
+		os.Exit(2)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // signalNotify delivers SIGINT and SIGTERM to sig.

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// loadSpec describes the requests of a closed-loop workload.
+type loadSpec struct {
+	path     string
+	conns    int
+	pipeline int  // requests written at once per connection (0 or 1: none)
+	close    bool // a new connection per request
+	body     int  // POST body size (0: GET)
+}
+
+func (s loadSpec) request() []byte {
+	var b bytes.Buffer
+	if s.body > 0 {
+		fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n", s.path, s.body)
+	} else {
+		fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n", s.path)
+	}
+	if s.close {
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(bytes.Repeat([]byte("x"), s.body))
+	one := b.Bytes()
+	return bytes.Repeat(one, max(1, s.pipeline))
+}
+
+type loadStats struct {
+	responses, errors int64
+	elapsed           time.Duration
+}
+
+// closedLoop runs spec for d: every connection sends its request (or
+// pipelined batch) as soon as the previous answer is read. It is the
+// fallback when wrk is not installed.
+func closedLoop(spec loadSpec, addr string, d time.Duration) loadStats {
+	req := spec.request()
+	depth := max(1, spec.pipeline)
+	var mu sync.Mutex
+	var total loadStats
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for i := 0; i < spec.conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var n, errs int64
+			var c net.Conn
+			var br *bufio.Reader
+			for time.Now().Before(deadline) {
+				if c == nil {
+					var err error
+					if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+						errs++
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					br = bufio.NewReaderSize(c, 64<<10)
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				ok := true
+				if _, err := c.Write(req); err != nil {
+					ok = false
+				}
+				for k := 0; k < depth && ok; k++ {
+					status, closed, err := readResponse(br)
+					switch {
+					case err != nil || status != 200:
+						errs++
+						ok = false
+					default:
+						n++
+						if closed {
+							ok = false
+						}
+					}
+				}
+				if !ok || spec.close {
+					c.Close()
+					c = nil
+				}
+			}
+			if c != nil {
+				c.Close()
+			}
+			mu.Lock()
+			total.responses += n
+			total.errors += errs
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	total.elapsed = time.Since(start)
+	return total
+}
+
+// readResponse reads one response and discards its body; closed reports
+// that the server will close the connection after it.
+func readResponse(br *bufio.Reader) (status int, closed bool, err error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, false, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, false, fmt.Errorf("bad status line %q", line)
+	}
+	status, _ = strconv.Atoi(string(line[9:12]))
+	length, chunked := int64(-1), false
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break
+		}
+		k, v, _ := bytes.Cut(line, []byte(":"))
+		v = bytes.TrimSpace(v)
+		switch strings.ToLower(string(k)) {
+		case "content-length":
+			length, _ = strconv.ParseInt(string(v), 10, 64)
+		case "transfer-encoding":
+			chunked = bytes.EqualFold(v, []byte("chunked"))
+		case "connection":
+			closed = bytes.EqualFold(v, []byte("close"))
+		}
+	}
+	switch {
+	case chunked:
+		for {
+			line, err = br.ReadSlice('\n')
+			if err != nil {
+				return 0, false, err
+			}
+			size, _, _ := bytes.Cut(bytes.TrimSpace(line), []byte(";"))
+			n, err := strconv.ParseInt(string(size), 16, 64)
+			if err != nil {
+				return 0, false, err
+			}
+			if _, err := br.Discard(int(n) + 2); err != nil {
+				return 0, false, err
+			}
+			if n == 0 {
+				return status, closed, nil
+			}
+		}
+	case length >= 0:
+		_, err = br.Discard(int(length))
+	case closed:
+		_, err = io.Copy(io.Discard, br)
+	}
+	return status, closed, err
+}
+
+// runIdle opens *idleN keep-alive connections, makes one request on each
+// and leaves them open, then reports how much the server's resident
+// memory grew per connection.
+func runIdle(_ workload, addr string, pid int) (float64, string) {
+	warm := loadSpec{path: "/plaintext", conns: 8}
+	closedLoop(warm, addr, time.Second)
+	time.Sleep(time.Second)
+	before := rssKB(pid)
+	conns := make([]net.Conn, *idleN)
+	var failed int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan int)
+	req := []byte("GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+				if err == nil {
+					c.SetDeadline(time.Now().Add(30 * time.Second))
+					if _, err = c.Write(req); err == nil {
+						var status int
+						status, _, err = readResponse(bufio.NewReaderSize(c, 512))
+						if err == nil && status != 200 {
+							err = errors.New("status " + strconv.Itoa(status))
+						}
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					failed++
+					mu.Unlock()
+				}
+				conns[i] = c
+			}
+		}()
+	}
+	for i := range conns {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	time.Sleep(2 * time.Second)
+	after := rssKB(pid)
+	for _, c := range conns {
+		if c != nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0) // no TIME_WAIT pile-up across rounds
+			}
+			c.Close()
+		}
+	}
+	note := fmt.Sprintf("RSS %d → %d KB", before, after)
+	if failed > 0 {
+		note += fmt.Sprintf(", %d connections failed", failed)
+	}
+	return float64(after-before) / float64(*idleN), note
+}
+
+func rssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// latencyRate is the fixed request rate of the latency workload.
+var latencyRate float64
+
+// runLatency sends requests at latencyRate over 64 keep-alive connections,
+// each on its own schedule, and reports the 99th percentile of the time
+// from when a request was due to when its response was read (so a server
+// that falls behind is charged for the wait: no coordinated omission). The
+// first second is warm-up.
+func runLatency(_ workload, addr string, _ int) (float64, string) {
+	const conns = 64
+	interval := time.Duration(float64(time.Second) * conns / latencyRate)
+	req := []byte("GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	start := time.Now().Add(50 * time.Millisecond)
+	warm, end := start.Add(time.Second), start.Add(time.Second+*duration)
+	var mu sync.Mutex
+	var all []time.Duration
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			var lat []time.Duration
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			defer c.Close()
+			br := bufio.NewReaderSize(c, 4096)
+			due := start.Add(interval * time.Duration(i) / conns)
+			for due.Before(end) {
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := c.Write(req); err != nil {
+					errs.Add(1)
+					break
+				}
+				if status, _, err := readResponse(br); err != nil || status != 200 {
+					errs.Add(1)
+					break
+				}
+				if !due.Before(warm) {
+					lat = append(lat, time.Since(due))
+				}
+				due = due.Add(interval)
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	if len(all) == 0 {
+		return 0, "no responses"
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	pct := func(p float64) time.Duration { return all[min(len(all)-1, int(p*float64(len(all))))] }
+	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
+	note := fmt.Sprintf("%.0f req/s; p50 %s, p99.9 %s ms", float64(len(all))/duration.Seconds(), ms(pct(0.5)), ms(pct(0.999)))
+	if n := errs.Load(); n > 0 {
+		note += fmt.Sprintf(", %d errors", n)
+	}
+	return float64(pct(0.99)) / 1e6, note
+}

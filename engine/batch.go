@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"github.com/waitron/waitron/codec"
+)
+
+// maxBatch bounds the pipelined requests handed to a worker at once.
+const maxBatch = 32
+
+// batchFlush is how much output of finished responses a batch holds back
+// before writing it anyway.
+const batchFlush = 64 << 10
+
+// gatherPipelined takes the complete, bodiless requests that follow in the
+// input (a pipelining client's burst), so that one worker serves them in
+// turn and their responses leave in one write instead of one write and
+// two goroutine hand-offs each. It stops at the first request that is
+// incomplete, has a body, asks to close, or does not parse; that one is
+// left to the normal path (read ahead, or answered in turn). Loop only.
+func (c *conn) gatherPipelined() []*request {
+	var rs []*request
+	s := c.s
+	for len(rs) < maxBatch-1 && !s.draining.Load() {
+		in := c.input()
+		if len(in) == 0 {
+			break
+		}
+		sl := c.takeSlot()
+		n, err := codec.ParseHead(in, &sl.head, s.opts.MaxRequestHeaderSize)
+		var fr codec.Framing
+		if err == nil && n > 0 {
+			fr, err = sl.head.Frame(s.opts.MaxRequestBodySize)
+		}
+		if err != nil || n == 0 || fr.Body != codec.BodyNone {
+			sl.head.Reset()
+			c.free = append(c.free, sl)
+			break
+		}
+		sl.buf = append(sl.buf[:0], in[:n]...)
+		sl.head.Rebase(sl.buf)
+		c.consume(n)
+		rs = append(rs, &request{x: c.exchange(&sl.head, fr), slot: sl})
+		c.serving = append(c.serving, sl)
+		if fr.Close {
+			break
+		}
+	}
+	return rs
+}
+
+// serveBatch serves pipelined requests of one connection in turn on one
+// worker. Worker only.
+func (s *Server) serveBatch(c *conn, rs []*request) {
+	b := &batch{c: c}
+	for i, r := range rs {
+		if b.finished {
+			break // the connection closes (or is gone): the rest are not executed
+		}
+		b.final = i == len(rs)-1
+		r.x.Out = b
+		s.serve(r.x, r.body)
+	}
+}
+
+// batch is the Output of the requests of a batch. The complete responses
+// of all but the last are held back (up to batchFlush bytes) and written
+// with the next output, so a burst of pipelined requests is answered with
+// one write; the last response ends the batch on the connection, which
+// then counts as one request in flight.
+type batch struct {
+	c        *conn
+	pending  [][]byte
+	size     int
+	final    bool // the request being served is the batch's last
+	finished bool // the connection has seen the end of the batch
+}
+
+func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
+	gone := b.c.closed.Load() && b.c.fb.Load() == nil // a half-closed client still gets its responses
+	if last && keepAlive && !b.final && !gone {
+		b.pending = append(b.pending, bufs...)
+		for _, x := range bufs {
+			b.size += len(x)
+		}
+		if b.size < batchFlush {
+			return nil
+		}
+		bufs, last = nil, false // write what is held, the batch goes on
+	}
+	all := append(b.pending, bufs...)
+	b.pending, b.size = nil, 0
+	if last {
+		b.finished = true
+	}
+	return b.c.Send(all, last, keepAlive)
+}
