@@ -26,13 +26,13 @@ type Exchange struct {
 	BodyLen int64         // decoded body length
 	Trailer []byte        // chunked trailer field lines, each ending in CRLF
 	Remote  net.Addr
-	Local   net.Addr        // the address the client connected to
+	Local   net.Addr // the address the client connected to
 	// RemoteStr and LocalPort are Remote.String() and Local's port ("" for
 	// a unix socket), computed once per connection; empty means compute.
 	RemoteStr string
 	LocalPort string
-	Ctx     context.Context // the connection's context: ends when the client is gone
-	Out     Output
+	Ctx       context.Context // the connection's context: ends when the client is gone
+	Out       Output
 }
 
 // errBadTarget is returned for a request-target that net/url cannot parse

@@ -40,9 +40,9 @@ type conn struct {
 	local  net.Addr
 	// remote as a string and local's port, made once for every request
 	remoteStr, localPort string
-	ctx    context.Context // ends when the client is gone
-	gen    *generation     // the run of the event loops this connection belongs to
-	cancel context.CancelCauseFunc
+	ctx                  context.Context // ends when the client is gone
+	gen                  *generation     // the run of the event loops this connection belongs to
+	cancel               context.CancelCauseFunc
 
 	// loop
 	phase     phase
