@@ -42,7 +42,19 @@ type spooler struct {
 	err     error
 }
 
-func newBody(limit int, dir string) *bodyBuffer { return &bodyBuffer{limit: limit, dir: dir} }
+// newBody starts a body of expected bytes (-1: unknown, as with chunked).
+// A body known to fit in memory gets its buffer at once rather than by
+// doubling; one known not to goes to the file from its first byte.
+func newBody(limit int, dir string, expected int64) *bodyBuffer {
+	b := &bodyBuffer{limit: limit, dir: dir}
+	switch {
+	case expected > int64(limit):
+		b.limit = 0 // bound for the file anyway: no memory copy first
+	case expected > 0:
+		b.mem = make([]byte, 0, expected)
+	}
+	return b
+}
 
 // ready reports whether write may be called now. When it returns false the
 // spooler calls wake once it has caught up. Loop only.

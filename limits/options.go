@@ -151,7 +151,7 @@ var table = []Option{
 		func(o *Options) *int { return &o.AsyncoreLoopTimeout }),
 	boolOpt("asyncore_use_poll", "false", "Accepted for waitress compatibility. It has no effect: gnet always uses epoll, which has no select() descriptor limit. A startup note says so when set.",
 		func(o *Options) *bool { return &o.AsyncoreUsePoll }),
-	intOpt("recv_bytes", "8192", "bytes", "Bytes read from a socket at a time (the event loop's read buffer; rounded up to a power of two, at least 1024).",
+	intOpt("recv_bytes", "65536", "bytes", "Bytes read from a socket at a time: the size of each event loop's read buffer (one per loop, not per connection; rounded up to a power of two, at least 1024). waitress's default is 8192; 65536 (gnet's own) takes an upload in an eighth of the reads.",
 		func(o *Options) *int { return &o.RecvBytes }),
 	strOpt("trusted_proxy", "", "", "Peers allowed to supply proxy headers: an address, or several addresses and CIDR ranges separated by spaces or commas, \"localhost\" for unix-socket peers, or * for every peer (waitress takes one address or *).",
 		func(o *Options) *string { return &o.TrustedProxy }),
