@@ -44,7 +44,7 @@ var errBadTarget = &codec.Error{Status: 400, Detail: "Request-target is invalid"
 // request-target's authority wins, RFC 9112 §3.2.2), field names are
 // canonical, and since the body is complete, ContentLength is its decoded
 // length and Transfer-Encoding is gone.
-func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, error) {
+func newRequest(ctx *reqCtx, cfg *Config, x *Exchange) (*http.Request, error) {
 	h := x.Head
 	// One string holds the whole head; the target and field values are
 	// substrings of it, so they cost one allocation together.
@@ -104,8 +104,8 @@ func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, e
 	if len(x.Trailer) > 0 {
 		r.Trailer = parseTrailer(x.Trailer)
 	}
-	ic := &infoCtx{Context: ctx, info: Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr, ServerPort: x.LocalPort}}
-	info := &ic.info
+	ctx.info = Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr, ServerPort: x.LocalPort}
+	info := &ctx.info
 	if a, ok := x.Local.(*net.TCPAddr); ok && x.LocalPort == "" {
 		info.ServerPort = strconv.Itoa(a.Port)
 	}
@@ -115,7 +115,7 @@ func newRequest(ctx context.Context, cfg *Config, x *Exchange) (*http.Request, e
 		}
 	}
 	stripPrefix(r, cfg.URLPrefix, info)
-	return r.WithContext(ic), nil
+	return r.WithContext(ctx), nil
 }
 
 // parseTrailer turns validated "name: value\r\n" lines into a header.

@@ -20,8 +20,8 @@ import (
 // ExposeTracebacks); after, the connection is closed, which the client sees
 // as a truncated response. http.ErrAbortHandler aborts without a log line.
 func Serve(cfg *Config, h http.Handler, x *Exchange) {
-	ctx, cancel := context.WithCancel(x.Ctx)
-	defer cancel()
+	ctx := &reqCtx{parent: x.Ctx}
+	defer ctx.cancel(context.Canceled)
 	req, err := newRequest(ctx, cfg, x)
 	if err != nil {
 		var ce *codec.Error

@@ -1,0 +1,6 @@
+//go:build race
+
+package adapter
+
+// raceAllocs is what the race detector adds to TestRequestPathAllocs.
+const raceAllocs = 1
