@@ -6,8 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,15 +36,14 @@ var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 // touched only on the connection's event loop (gnet callbacks, AsyncWrite
 // callbacks and Execute runnables); workers use only Send and the atomics.
 type conn struct {
-	s      *Server
-	gc     gnet.Conn
-	remote net.Addr
-	local  net.Addr
-	// remote as a string and local's port, made once for every request
-	remoteStr, localPort string
-	ctx                  context.Context // ends when the client is gone
-	gen                  *generation     // the run of the event loops this connection belongs to
-	cancel               context.CancelCauseFunc
+	s         *Server
+	gc        gnet.Conn
+	remote    net.Addr
+	remoteStr string          // remote as a string, made once for every request
+	local     *localAddr      // shared by the connections to the same address
+	ctx       context.Context // ends when the client is gone
+	gen       *generation     // the run of the event loops this connection belongs to
+	cancel    context.CancelCauseFunc
 
 	// loop
 	phase     phase
@@ -53,7 +54,7 @@ type conn struct {
 	aheadErr  error       // a protocol error found while reading ahead, answered in turn
 	framing   codec.Framing
 	body      *bodyBuffer
-	dec       codec.ChunkedDecoder
+	dec       *codec.ChunkedDecoder // the chunked body being read
 	remaining int64
 	busy      bool      // a request is with a worker and its response is not complete
 	closing   bool      // no further request is read; the connection closes once output drains
@@ -81,25 +82,54 @@ type conn struct {
 	handed   atomic.Int64             // bytes gnet has taken (written or buffered)
 }
 
+// localAddr is the address a client connected to, and its port as a
+// string; connections to the same address share one.
+type localAddr struct {
+	addr net.Addr
+	port string
+}
+
+// localOf returns the local address of gc's socket. gnet reports the
+// listener's, which is the socket's unless the listener is a wildcard;
+// only then is the socket asked. Interned per address. Loop only.
+func (s *Server) localOf(gc gnet.Conn) *localAddr {
+	var key netip.AddrPort
+	if la, ok := gc.LocalAddr().(*net.TCPAddr); ok && la.Port != 0 && !la.IP.IsUnspecified() {
+		key = la.AddrPort()
+	} else {
+		sa, err := unix.Getsockname(gc.Fd())
+		switch a := sa.(type) {
+		case *unix.SockaddrInet4:
+			key = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+		case *unix.SockaddrInet6:
+			key = netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
+		default: // a unix socket (or no answer): no port
+			addr := gc.LocalAddr()
+			if err == nil {
+				if a := sockaddrToAddr(sa); a != nil {
+					addr = a
+				}
+			}
+			return &localAddr{addr: addr}
+		}
+	}
+	if v, ok := s.locals.Load(key); ok {
+		return v.(*localAddr)
+	}
+	v, _ := s.locals.LoadOrStore(key, &localAddr{addr: net.TCPAddrFromAddrPort(key), port: strconv.Itoa(int(key.Port()))})
+	return v.(*localAddr)
+}
+
 func newConn(s *Server, gc gnet.Conn) *conn {
 	c := &conn{s: s, gc: gc, remote: gc.RemoteAddr(), gen: s.gen.Load()}
 	if c.remote == nil || c.remote.String() == "" {
 		c.remote = &net.UnixAddr{Name: "@", Net: "unix"} // an unnamed unix peer, as net/http reports it
 	}
-	local := gc.LocalAddr() // the listener's address; the accepted socket's is better
-	if sa, err := unix.Getsockname(gc.Fd()); err == nil {
-		if a := sockaddrToAddr(sa); a != nil {
-			local = a
-		}
-	}
-	c.local = local
+	c.local = s.localOf(gc)
 	c.remoteStr = c.remote.String()
-	if a, ok := local.(*net.TCPAddr); ok {
-		c.localPort = strconv.Itoa(a.Port)
-	}
 	c.active = time.Now()
 	c.headSince, c.sentAt = c.active, c.active
-	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, local)
+	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, c.local.addr)
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	return c
 }
@@ -221,7 +251,7 @@ func (c *conn) process() {
 				}
 			case codec.BodyChunked:
 				c.body, c.phase = newBody(s.opts.InbufOverflow, s.tmpDir, -1), phaseChunked
-				c.dec = codec.ChunkedDecoder{Max: s.opts.MaxRequestBodySize, MaxTrailer: s.opts.MaxRequestHeaderSize}
+				c.dec = &codec.ChunkedDecoder{Max: s.opts.MaxRequestBodySize, MaxTrailer: s.opts.MaxRequestHeaderSize}
 				if fr.Expect100 && rest == 0 && !c.busy {
 					c.write(continue100, false)
 				}
@@ -283,8 +313,8 @@ func (c *conn) wake() { _ = c.gc.Wake(nil) }
 
 // exchange starts the Exchange of a request parsed into head. Loop only.
 func (c *conn) exchange(head *codec.Head, fr codec.Framing) *adapter.Exchange {
-	return &adapter.Exchange{Head: head, Framing: fr, Remote: c.remote, Local: c.local,
-		RemoteStr: c.remoteStr, LocalPort: c.localPort, Ctx: c.ctx}
+	return &adapter.Exchange{Head: head, Framing: fr, Remote: c.remote, Local: c.local.addr,
+		RemoteStr: c.remoteStr, LocalPort: c.local.port, Ctx: c.ctx}
 }
 
 // takeSlot returns a free head slot, making one if there is none. Loop only.
@@ -294,7 +324,20 @@ func (c *conn) takeSlot() *headSlot {
 		c.free = c.free[:n-1]
 		return sl
 	}
-	return new(headSlot)
+	return slotPool.Get().(*headSlot)
+}
+
+// slotPool holds the head slots of idle connections: a connection waiting
+// for its next request keeps none.
+var slotPool = sync.Pool{New: func() any { return new(headSlot) }}
+
+// releaseSlots gives the free slots back to slotPool. Loop only.
+func (c *conn) releaseSlots() {
+	for i, sl := range c.free {
+		slotPool.Put(sl)
+		c.free[i] = nil
+	}
+	c.free = c.free[:0]
 }
 
 // dispatch hands the request just read to the worker pool, or keeps it as
@@ -309,6 +352,7 @@ func (c *conn) dispatch() {
 	}
 	if c.phase == phaseChunked {
 		x.Trailer = c.dec.Trailer
+		c.dec = nil
 	}
 	c.body, c.phase, c.cur = nil, phaseHead, nil
 	if c.busy {
@@ -396,6 +440,9 @@ func (c *conn) responseDone(keepAlive bool) {
 	c.process()
 	if c.eof && !c.busy && !c.closing {
 		c.closeWith("client half-closed and every complete request is answered")
+	}
+	if !c.busy {
+		c.releaseSlots()
 	}
 }
 

@@ -54,6 +54,7 @@ type Server struct {
 	reads     atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
 	tmpDir    string
 	loops     sync.Map // gnet.EventLoop → *loopConns
+	locals    sync.Map // netip.AddrPort → *localAddr
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served
