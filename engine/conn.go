@@ -46,32 +46,33 @@ type conn struct {
 	cancel    context.CancelCauseFunc
 
 	// loop
-	phase     phase
-	cur       *headSlot   // where the request being read is parsed (nil: both slots in use)
-	serving   []*headSlot // the heads of the requests with the worker
-	free      []*headSlot // slots not in use (at most two per connection exist)
-	next      *request    // a complete request read while another is served
-	aheadErr  error       // a protocol error found while reading ahead, answered in turn
-	framing   codec.Framing
-	body      *bodyBuffer
-	dec       *codec.ChunkedDecoder // the chunked body being read
-	remaining int64
-	busy      bool      // a request is with a worker and its response is not complete
-	closing   bool      // no further request is read; the connection closes once output drains
-	reason    string    // why the server is closing the connection
-	eof       bool      // the client half-closed; writes go through fb, input comes from saved
-	saved     []byte    // input left when the client half-closed
-	lingering bool      // our side is shut down; input is discarded until EOF
-	active    time.Time // last sign of life: bytes in, a response handed over, output draining
-	headSince time.Time // when the request head being read started (zero: none)
-	bodySince time.Time // when the request body being read started
-	bodyGot   int64     // body bytes taken so far
-	sentSeen  int64     // bytes the client had taken at the last deadline check
-	sentAt    time.Time // when that figure last moved
-	parked    bool      // over connection_limit: not read until a slot frees
-	parkedAt  time.Time
-	refused   bool // over connection_limit and the wait queue: answered 503
-	outSeen   int  // gnet's outbound buffer at the last sweep
+	phase      phase
+	cur        *headSlot   // where the request being read is parsed (nil: both slots in use)
+	serving    []*headSlot // the heads of the requests with the worker
+	free       []*headSlot // slots not in use (at most two per connection exist)
+	next       *request    // a complete request read while another is served
+	aheadErr   error       // a protocol error found while reading ahead, answered in turn
+	framing    codec.Framing
+	body       *bodyBuffer
+	dec        *codec.ChunkedDecoder // the chunked body being read
+	remaining  int64
+	busy       bool      // a request is with a worker and its response is not complete
+	peerCloses bool      // the client said its last request closes the connection
+	closing    bool      // no further request is read; the connection closes once output drains
+	reason     string    // why the server is closing the connection
+	eof        bool      // the client half-closed; writes go through fb, input comes from saved
+	saved      []byte    // input left when the client half-closed
+	lingering  bool      // our side is shut down; input is discarded until EOF
+	active     time.Time // last sign of life: bytes in, a response handed over, output draining
+	headSince  time.Time // when the request head being read started (zero: none)
+	bodySince  time.Time // when the request body being read started
+	bodyGot    int64     // body bytes taken so far
+	sentSeen   int64     // bytes the client had taken at the last deadline check
+	sentAt     time.Time // when that figure last moved
+	parked     bool      // over connection_limit: not read until a slot frees
+	parkedAt   time.Time
+	refused    bool // over connection_limit and the wait queue: answered 503
+	outSeen    int  // gnet's outbound buffer at the last sweep
 
 	// shared
 	closed   atomic.Bool  // gnet has closed the connection
@@ -366,7 +367,7 @@ func (c *conn) dispatch() {
 // pipelined right behind it, if any: one worker serves them in turn and
 // their responses leave in one write (see batch). Loop only.
 func (c *conn) start(r *request) {
-	c.busy = true
+	c.busy, c.peerCloses = true, r.x.Framing.Close
 	c.serving = append(c.serving[:0], r.slot)
 	c.gen.inflight.Add(1)
 	var more []*request
@@ -377,6 +378,7 @@ func (c *conn) start(r *request) {
 		c.s.disp.push(func() { c.s.serve(r.x, r.body) })
 		return
 	}
+	c.peerCloses = more[len(more)-1].x.Framing.Close
 	rs := append([]*request{r}, more...)
 	c.s.disp.push(func() { c.s.serveBatch(c, rs) })
 }
@@ -526,6 +528,13 @@ func (c *conn) closeWhenDrained(start time.Time) {
 	if c.gc.OutboundBuffered() > 0 {
 		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
 			"remote", c.remote.String(), "unsent", c.gc.OutboundBuffered())
+		_ = c.gc.Close()
+		return
+	}
+	if c.peerCloses && c.gc.InboundBuffered() == 0 {
+		// The client asked to close after this response and sent nothing
+		// more: no unread input can turn the close into a reset, so there
+		// is nothing to linger for.
 		_ = c.gc.Close()
 		return
 	}
