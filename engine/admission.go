@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -41,7 +40,7 @@ func (s *Server) admit(c *conn) (serve, refuse bool) {
 	if len(a.parked) >= s.opts.Backlog {
 		return false, true
 	}
-	c.parked, c.parkedAt = true, time.Now()
+	c.parked, c.parkedAt = true, nowStamp()
 	a.parked = append(a.parked, c)
 	return false, false
 }
@@ -82,7 +81,7 @@ func (s *Server) unpark(c *conn) {
 			s.release(c.gen)
 			return nil
 		}
-		c.active = time.Now()
+		c.active = nowStamp()
 		c.process()
 		return nil
 	}))

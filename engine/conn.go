@@ -56,21 +56,21 @@ type conn struct {
 	body       *bodyBuffer
 	dec        *codec.ChunkedDecoder // the chunked body being read
 	remaining  int64
-	busy       bool      // a request is with a worker and its response is not complete
-	peerCloses bool      // the client said its last request closes the connection
-	closing    bool      // no further request is read; the connection closes once output drains
-	reason     string    // why the server is closing the connection
-	eof        bool      // the client half-closed; writes go through fb, input comes from saved
-	saved      []byte    // input left when the client half-closed
-	lingering  bool      // our side is shut down; input is discarded until EOF
-	active     time.Time // last sign of life: bytes in, a response handed over, output draining
-	headSince  time.Time // when the request head being read started (zero: none)
-	bodySince  time.Time // when the request body being read started
-	bodyGot    int64     // body bytes taken so far
-	sentSeen   int64     // bytes the client had taken at the last deadline check
-	sentAt     time.Time // when that figure last moved
-	parked     bool      // over connection_limit: not read until a slot frees
-	parkedAt   time.Time
+	busy       bool   // a request is with a worker and its response is not complete
+	peerCloses bool   // the client said its last request closes the connection
+	closing    bool   // no further request is read; the connection closes once output drains
+	reason     string // why the server is closing the connection
+	eof        bool   // the client half-closed; writes go through fb, input comes from saved
+	saved      []byte // input left when the client half-closed
+	lingering  bool   // our side is shut down; input is discarded until EOF
+	active     stamp  // last sign of life: bytes in, a response handed over, output draining
+	headSince  stamp  // when the request head being read started (zero: none)
+	bodySince  stamp  // when the request body being read started
+	bodyGot    int64  // body bytes taken so far
+	sentSeen   int64  // bytes the client had taken at the last deadline check
+	sentAt     stamp  // when that figure last moved
+	parked     bool   // over connection_limit: not read until a slot frees
+	parkedAt   stamp
 	refused    bool // over connection_limit and the wait queue: answered 503
 	outSeen    int  // gnet's outbound buffer at the last sweep
 
@@ -82,6 +82,23 @@ type conn struct {
 	spool    atomic.Pointer[outSpool] // response output overflowing to a file
 	handed   atomic.Int64             // bytes gnet has taken (written or buffered)
 }
+
+// stamp is a point in time as monotonic nanoseconds since the process
+// started (plus one, so that zero means "none"): 8 bytes where a
+// time.Time takes 24, in a struct every connection has.
+type stamp int64
+
+var epoch = time.Now()
+
+func stampOf(t time.Time) stamp { return stamp(t.Sub(epoch)) + 1 }
+
+func nowStamp() stamp { return stampOf(time.Now()) }
+
+// IsZero reports whether s is unset.
+func (s stamp) IsZero() bool { return s == 0 }
+
+// since returns how long before now s was.
+func (s stamp) since(now time.Time) time.Duration { return time.Duration(stampOf(now) - s) }
 
 // localAddr is the address a client connected to, and its port as a
 // string; connections to the same address share one.
@@ -128,7 +145,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 	}
 	c.local = s.localOf(gc)
 	c.remoteStr = c.remote.String()
-	c.active = time.Now()
+	c.active = nowStamp()
 	c.headSince, c.sentAt = c.active, c.active
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, c.local.addr)
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
@@ -138,7 +155,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 // onTraffic runs when bytes arrived (or on Wake). Loop only.
 func (c *conn) onTraffic() {
 	defer c.guard()
-	c.active = time.Now()
+	c.active = nowStamp()
 	if c.lingering || c.closing && !c.busy {
 		_, _ = c.gc.Discard(-1)
 		return
@@ -217,7 +234,7 @@ func (c *conn) process() {
 				return
 			}
 			if c.headSince.IsZero() {
-				c.headSince = time.Now()
+				c.headSince = nowStamp()
 			}
 			if c.cur == nil {
 				c.cur = c.takeSlot()
@@ -238,8 +255,8 @@ func (c *conn) process() {
 			c.cur.buf = append(c.cur.buf[:0], in[:n]...)
 			c.cur.head.Rebase(c.cur.buf)
 			c.framing = fr
-			c.headSince = time.Time{}
-			c.bodySince, c.bodyGot = time.Now(), 0
+			c.headSince = 0
+			c.bodySince, c.bodyGot = nowStamp(), 0
 			rest := len(in) - n
 			c.consume(n)
 			switch fr.Body {
@@ -413,7 +430,7 @@ func (c *conn) responseDone(keepAlive bool) {
 		c.serving[i] = nil
 	}
 	c.serving = c.serving[:0]
-	c.active = time.Now()
+	c.active = nowStamp()
 	if !keepAlive {
 		c.closeWith("response closes the connection")
 		return
@@ -432,12 +449,12 @@ func (c *conn) responseDone(keepAlive bool) {
 	} else if c.phase != phaseHead {
 		// The body clock starts when the request is first in line; one
 		// waiting for 100 Continue gets it now.
-		c.bodySince, c.active = time.Now(), time.Now()
+		c.bodySince, c.active = nowStamp(), nowStamp()
 		if c.framing.Expect100 && c.bodyGot == 0 {
 			c.write(continue100, false)
 		}
 	} else if !c.headSince.IsZero() {
-		c.headSince = time.Now()
+		c.headSince = nowStamp()
 	}
 	c.process()
 	if c.eof && !c.busy && !c.closing {
@@ -570,7 +587,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 		return
 	}
 	if c.parked {
-		if now.Sub(c.parkedAt) >= idle {
+		if c.parkedAt.since(now) >= idle {
 			c.s.unparkRemove(c)
 			c.parked, c.refused = false, true
 			c.refuseOverload("No connection slot became free in time (connection_limit, channel_timeout)")
@@ -578,10 +595,10 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 		return
 	}
 	if out := c.gc.OutboundBuffered(); out != c.outSeen {
-		c.outSeen, c.active = out, now
+		c.outSeen, c.active = out, stampOf(now)
 		return
 	}
-	if now.Sub(c.active) < idle {
+	if c.active.since(now) < idle {
 		return
 	}
 	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.remote.String(),

@@ -46,15 +46,15 @@ func (c *conn) checkDeadlines(now time.Time) {
 	if !c.busy && !c.closing {
 		switch c.phase {
 		case phaseHead:
-			if !c.headSince.IsZero() && now.Sub(c.headSince) > seconds(o.RequestHeaderTimeout) {
+			if !c.headSince.IsZero() && c.headSince.since(now) > seconds(o.RequestHeaderTimeout) {
 				// A client that sent nothing at all is simply closed.
 				c.timeout("request head not complete within request_header_timeout", c.gc.InboundBuffered() > 0)
 				return
 			}
 		case phaseLength, phaseChunked:
-			elapsed := now.Sub(c.bodySince)
+			elapsed := c.bodySince.since(now)
 			switch {
-			case now.Sub(c.active) > seconds(o.RequestBodyTimeout):
+			case c.active.since(now) > seconds(o.RequestBodyTimeout):
 				c.timeout("request body stalled longer than request_body_timeout", true)
 				return
 			case o.RequestBodyMinRate > 0 && elapsed > seconds(o.RequestBodyTimeout) &&
@@ -67,10 +67,10 @@ func (c *conn) checkDeadlines(now time.Time) {
 	out := c.gc.OutboundBuffered()
 	sent := c.handed.Load() - int64(out)
 	if out == 0 || sent != c.sentSeen {
-		c.sentSeen, c.sentAt = sent, now
+		c.sentSeen, c.sentAt = sent, stampOf(now)
 		return
 	}
-	if now.Sub(c.sentAt) > seconds(o.SendTimeout) {
+	if c.sentAt.since(now) > seconds(o.SendTimeout) {
 		c.s.log.Info("closing connection: the client took no response bytes within send_timeout",
 			"remote", c.remote.String(), "unsent", out)
 		c.abort("send_timeout")
