@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/waitron/waitron/internal/benchutil"
 )
 
 // loadSpec describes the requests of a closed-loop workload.
@@ -176,7 +177,7 @@ func runIdle(_ workload, addr string, pid int) (float64, string) {
 	warm := loadSpec{path: "/plaintext", conns: 8}
 	closedLoop(warm, addr, time.Second)
 	time.Sleep(time.Second)
-	before := rssKB(pid)
+	before := benchutil.RSSKB(pid)
 	conns := make([]net.Conn, *idleN)
 	var failed int64
 	var mu sync.Mutex
@@ -214,7 +215,7 @@ func runIdle(_ workload, addr string, pid int) (float64, string) {
 	close(next)
 	wg.Wait()
 	time.Sleep(2 * time.Second)
-	after := rssKB(pid)
+	after := benchutil.RSSKB(pid)
 	for _, c := range conns {
 		if c != nil {
 			if tc, ok := c.(*net.TCPConn); ok {
@@ -228,20 +229,6 @@ func runIdle(_ workload, addr string, pid int) (float64, string) {
 		note += fmt.Sprintf(", %d connections failed", failed)
 	}
 	return float64(after-before) / float64(*idleN), note
-}
-
-func rssKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 // latencyRate is the fixed request rate of the latency workload.

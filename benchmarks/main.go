@@ -30,6 +30,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/waitron/waitron/internal/benchutil"
 )
 
 var (
@@ -208,7 +210,7 @@ func measure(bin, wrkPath string, w workload, s server, prof bool) (float64, str
 			<-done
 		}
 	}()
-	waitListening(addr)
+	check(benchutil.WaitListening(addr))
 	if w.run != nil {
 		return w.run(w, addr, cmd.Process.Pid)
 	}
@@ -402,18 +404,6 @@ func freeAddr() string {
 	check(err)
 	defer l.Close()
 	return l.Addr().String()
-}
-
-func waitListening(addr string) {
-	for i := 0; i < 200; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	fmt.Fprintf(os.Stderr, "nothing listening on %s after 5 s\n", addr)
-	os.Exit(1)
 }
 
 func median(v []float64) float64 {

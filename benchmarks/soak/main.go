@@ -22,11 +22,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/waitron/waitron/internal/benchutil"
 )
 
 var (
@@ -73,7 +74,7 @@ func main() {
 		srv.Process.Signal(os.Interrupt)
 		srv.Wait()
 	}()
-	waitListening(addr)
+	check(benchutil.WaitListening(addr))
 
 	var requests, errors atomic.Int64
 	var errMu sync.Mutex
@@ -242,13 +243,7 @@ func window(ss []sample, from, to time.Duration) sample {
 
 func take(pid int, addr, tmp string, at time.Duration, requests, errors int64) sample {
 	s := sample{at: at, requests: requests, errors: errors}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				s.rssKB, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			}
-		}
-	}
+	s.rssKB = benchutil.RSSKB(pid)
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		s.fds = int64(len(ents))
 	}
@@ -263,18 +258,6 @@ func take(pid int, addr, tmp string, at time.Duration, requests, errors int64) s
 		s.goroutines = m["goroutines"]
 	}
 	return s
-}
-
-func waitListening(addr string) {
-	for i := 0; i < 200; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	fmt.Fprintln(os.Stderr, "server not listening")
-	os.Exit(1)
 }
 
 func check(err error) {
