@@ -120,7 +120,7 @@ func (w *response) WriteHeader(code int) {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
-		b := codec.AppendStatusLine(bufpool.Get(), code)
+		b := codec.AppendStatusLine(bufpool.GetSmall(), code)
 		b = codec.AppendHeader(b, w.header, nil)
 		b = append(b, "\r\n"...)
 		w.send([][]byte{b}, false)
@@ -153,7 +153,7 @@ func (w *response) WriteHeader(code int) {
 		w.trailerField = append([]string(nil), v...)
 	}
 	w.trailers = declaredTrailers(h)
-	w.headBuf = codec.AppendHeader(codec.AppendStatusLine(bufpool.Get(), code), h, skip)
+	w.headBuf = codec.AppendHeader(codec.AppendStatusLine(bufpool.GetSmall(), code), h, skip)
 }
 
 // skipFraming leaves out of the head the fields waitron sets itself.
@@ -230,7 +230,8 @@ func (w *response) FlushError() error {
 }
 
 // newBuffer returns an empty buffer of send_bytes capacity, pooled when
-// that is the pool's size.
+// that is the pool's size. (Starting with a small buffer and growing it
+// measured slower: pipelined ×16 fell from about 560k to 435k req/s.)
 func (w *response) newBuffer() []byte {
 	if n := w.cfg.SendBytes; n > 0 && n != bufpool.Size {
 		return make([]byte, 0, n)
@@ -265,7 +266,7 @@ func (w *response) flush(final bool) error {
 	}
 	if len(body) > 0 {
 		if w.chunked {
-			bufs = append(bufs, codec.AppendChunkSize(bufpool.Get(), len(body)), body, []byte("\r\n"))
+			bufs = append(bufs, codec.AppendChunkSize(bufpool.GetSmall(), len(body)), body, []byte("\r\n"))
 		} else {
 			bufs = append(bufs, body)
 		}
@@ -274,7 +275,7 @@ func (w *response) flush(final bool) error {
 	}
 	if final {
 		if w.chunked {
-			bufs = append(bufs, w.appendTrailer(bufpool.Get()))
+			bufs = append(bufs, w.appendTrailer(bufpool.GetSmall()))
 		}
 		if w.declared >= 0 && w.written < w.declared && !w.isHead && codec.BodyAllowed(w.status) {
 			w.cfg.Log.Warn("handler wrote fewer bytes than its Content-Length; closing the connection",

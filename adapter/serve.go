@@ -26,7 +26,7 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	if err != nil {
 		var ce *codec.Error
 		errors.As(err, &ce)
-		_ = x.Out.Send([][]byte{ErrorResponse(bufpool.Get(), cfg, ce.Status, ce.Detail)}, true, false)
+		_ = x.Out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)}, true, false)
 		return
 	}
 	defer req.Body.Close()
@@ -70,7 +70,7 @@ func run(cfg *Config, h http.Handler, w *response, req *http.Request) (ok bool) 
 		if cfg.ExposeTracebacks {
 			detail = fmt.Sprintf("%v\n\n%s", p, debug.Stack())
 		}
-		_ = w.out.Send([][]byte{ErrorResponse(bufpool.Get(), cfg, http.StatusInternalServerError, detail)}, true, false)
+		_ = w.out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), cfg, http.StatusInternalServerError, detail)}, true, false)
 	}()
 	h.ServeHTTP(w, req)
 	return true

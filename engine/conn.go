@@ -407,7 +407,7 @@ func (s *Server) serve(x *adapter.Exchange, body *bodyBuffer) {
 		rc, err := body.reader()
 		if err != nil {
 			s.log.Error("cannot read the spooled request body", "err", err)
-			_ = x.Out.Send([][]byte{adapter.ErrorResponse(bufpool.Get(), &s.acfg, 500,
+			_ = x.Out.Send([][]byte{adapter.ErrorResponse(bufpool.GetSmall(), &s.acfg, 500,
 				"The request body could not be stored")}, true, false)
 			return
 		}
@@ -478,7 +478,7 @@ func (c *conn) fail(err error) {
 	if !errors.As(err, &ce) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
-	c.write(adapter.ErrorResponse(bufpool.Get(), &c.s.acfg, ce.Status, ce.Detail), true)
+	c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, ce.Status, ce.Detail), true)
 	c.s.log.Debug("rejected request", "remote", c.remote.String(), "status", ce.Status, "reason", ce.Detail)
 	c.closeWith("bad request: " + ce.Detail)
 }

@@ -83,7 +83,7 @@ func (c *conn) timeout(reason string, respond bool) {
 	c.s.log.Info("closing connection: "+reason, "remote", c.remote.String())
 	c.dropBody()
 	if respond {
-		c.write(adapter.ErrorResponse(bufpool.Get(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")"), true)
+		c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")"), true)
 	}
 	c.closeWith(reason)
 }
