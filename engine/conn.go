@@ -105,6 +105,11 @@ func (s stamp) since(now time.Time) time.Duration { return time.Duration(stampOf
 type localAddr struct {
 	addr net.Addr
 	port string
+	ctx  context.Context // carries http.LocalAddrContextKey; the parent of each connection's context
+}
+
+func newLocalAddr(addr net.Addr, port string) *localAddr {
+	return &localAddr{addr: addr, port: port, ctx: context.WithValue(context.Background(), http.LocalAddrContextKey, addr)}
 }
 
 // localOf returns the local address of gc's socket. gnet reports the
@@ -128,13 +133,13 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 					addr = a
 				}
 			}
-			return &localAddr{addr: addr}
+			return newLocalAddr(addr, "")
 		}
 	}
 	if v, ok := s.locals.Load(key); ok {
 		return v.(*localAddr)
 	}
-	v, _ := s.locals.LoadOrStore(key, &localAddr{addr: net.TCPAddrFromAddrPort(key), port: strconv.Itoa(int(key.Port()))})
+	v, _ := s.locals.LoadOrStore(key, newLocalAddr(net.TCPAddrFromAddrPort(key), strconv.Itoa(int(key.Port()))))
 	return v.(*localAddr)
 }
 
@@ -147,8 +152,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 	c.remoteStr = c.remote.String()
 	c.active = nowStamp()
 	c.headSince, c.sentAt = c.active, c.active
-	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, c.local.addr)
-	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	c.ctx, c.cancel = context.WithCancelCause(c.local.ctx)
 	return c
 }
 
