@@ -43,6 +43,7 @@ var (
 	profile  = flag.String("profile", "", "directory for a CPU profile of waitron in each workload (WAITRON_CPUPROFILE)")
 	write    = flag.String("write", "docs/benchmarks.md", "file whose generated section receives the results (empty: print only)")
 	idleN    = flag.Int("idle", 10000, "connections for the idle-memory workload")
+	replot   = flag.Bool("replot", false, "only redraw the chart from the results already in -write")
 )
 
 // server is one server under test.
@@ -118,6 +119,12 @@ type result struct {
 
 func main() {
 	flag.Parse()
+	if *replot {
+		ran, all, err := readResults(*write)
+		check(err)
+		check(os.WriteFile(strings.TrimSuffix(*write, ".md")+".svg", chart(ran, all), 0o644))
+		return
+	}
 	wrkPath := ""
 	if p, err := exec.LookPath("wrk"); err == nil && *useWrk {
 		wrkPath = p
@@ -339,6 +346,48 @@ func uniq(s []string) []string {
 		}
 	}
 	return out
+}
+
+// readResults reads back the table of a generated section, for -replot.
+func readResults(path string) ([]workload, map[string]map[string]*result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	byTitle := map[string]workload{}
+	for _, w := range workloads() {
+		byTitle[w.title] = w
+	}
+	var ran []workload
+	all := map[string]map[string]*result{}
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) < 4 {
+			continue
+		}
+		w, ok := byTitle[strings.TrimPrefix(cells[0], "| ")]
+		if !ok {
+			continue
+		}
+		if all[w.name] == nil {
+			all[w.name] = map[string]*result{}
+			ran = append(ran, w)
+		}
+		r := &result{}
+		runs, _, _ := strings.Cut(cells[3], " (")
+		for _, v := range strings.Split(runs, ", ") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: run %q: %v", path, v, err)
+			}
+			r.values = append(r.values, f)
+		}
+		all[w.name][cells[1]] = r
+	}
+	if len(ran) == 0 {
+		return nil, nil, fmt.Errorf("%s: no results table", path)
+	}
+	return ran, all, nil
 }
 
 const (
