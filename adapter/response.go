@@ -265,9 +265,17 @@ func (w *response) flush(final bool) error {
 		body = nil
 	}
 	if len(body) > 0 {
-		if w.chunked {
+		switch {
+		case w.chunked:
 			bufs = append(bufs, codec.AppendChunkSize(bufpool.GetSmall(), len(body)), body, []byte("\r\n"))
-		} else {
+		case len(bufs) == 1 && cap(bufs[0])-len(bufs[0]) >= len(body):
+			// A short body joins its head: the response holds one 4 KiB
+			// buffer until it is written, not 4 + 64 KiB (which matters for
+			// pipelined responses held back in a batch), and the body
+			// buffer goes straight back to this worker's pool.
+			bufs[0] = append(bufs[0], body...)
+			bufpool.Put(body)
+		default:
 			bufs = append(bufs, body)
 		}
 	} else if body != nil {

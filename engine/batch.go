@@ -7,9 +7,10 @@ import (
 // maxBatch bounds the pipelined requests handed to a worker at once.
 const maxBatch = 32
 
-// batchFlush is how much output of finished responses a batch holds back
-// before writing it anyway.
-const batchFlush = 64 << 10
+// batchFlush bounds the memory (buffer capacity, not just bytes) of the
+// finished responses a batch holds back before writing them anyway: 32
+// short responses fit, each in one 4 KiB buffer.
+const batchFlush = 128 << 10
 
 // gatherPipelined takes the complete, bodiless requests that follow in the
 // input (a pipelining client's burst), so that one worker serves them in
@@ -63,7 +64,7 @@ func (s *Server) serveBatch(c *conn, rs []*request) {
 }
 
 // batch is the Output of the requests of a batch. The complete responses
-// of all but the last are held back (up to batchFlush bytes) and written
+// of all but the last are held back (up to batchFlush of buffers) and written
 // with the next output, so a burst of pipelined requests is answered with
 // one write; the last response ends the batch on the connection, which
 // then counts as one request in flight.
@@ -80,7 +81,7 @@ func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 	if last && keepAlive && !b.final && !gone {
 		b.pending = append(b.pending, bufs...)
 		for _, x := range bufs {
-			b.size += len(x)
+			b.size += cap(x)
 		}
 		if b.size < batchFlush {
 			return nil
