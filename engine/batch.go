@@ -20,26 +20,21 @@ const batchFlush = 128 << 10
 // left to the normal path (read ahead, or answered in turn). Loop only.
 func (c *conn) gatherPipelined() []*request {
 	var rs []*request
-	s := c.s
-	for len(rs) < maxBatch-1 && !s.draining.Load() {
+	for len(rs) < maxBatch-1 && !c.s.draining.Load() {
 		in := c.input()
 		if len(in) == 0 {
 			break
 		}
+		// Only a complete, valid, bodiless head is taken; anything else
+		// stays unconsumed in the input for the normal path.
 		sl := c.takeSlot()
-		n, err := codec.ParseHead(in, &sl.head, s.opts.MaxRequestHeaderSize)
-		var fr codec.Framing
-		if err == nil && n > 0 {
-			fr, err = sl.head.Frame(s.opts.MaxRequestBodySize)
-		}
+		n, fr, err := c.parseHead(sl, in)
 		if err != nil || n == 0 || fr.Body != codec.BodyNone {
 			sl.head.Reset()
 			c.free = append(c.free, sl)
 			break
 		}
-		sl.buf = append(sl.buf[:0], in[:n]...)
-		sl.head.Rebase(sl.buf)
-		c.consume(n)
+		c.keepHead(sl, in[:n])
 		rs = append(rs, &request{x: c.exchange(&sl.head, fr), slot: sl})
 		c.serving = append(c.serving, sl)
 		if fr.Close {

@@ -177,7 +177,7 @@ func (c *conn) onTraffic() {
 // the connection is closed, never the process. A panic here is a bug.
 func (c *conn) guard() {
 	if p := recover(); p != nil {
-		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.remote.String(), "panic", p)
+		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.remoteStr, "panic", p)
 		c.closing = true
 		_ = c.gc.Close()
 	}
@@ -243,7 +243,7 @@ func (c *conn) process() {
 			if c.cur == nil {
 				c.cur = c.takeSlot()
 			}
-			n, err := codec.ParseHead(in, &c.cur.head, s.opts.MaxRequestHeaderSize)
+			n, fr, err := c.parseHead(c.cur, in)
 			if err != nil {
 				c.fail(err)
 				return
@@ -251,18 +251,11 @@ func (c *conn) process() {
 			if n == 0 {
 				return
 			}
-			fr, err := c.cur.head.Frame(s.opts.MaxRequestBodySize)
-			if err != nil {
-				c.fail(err)
-				return
-			}
-			c.cur.buf = append(c.cur.buf[:0], in[:n]...)
-			c.cur.head.Rebase(c.cur.buf)
+			c.keepHead(c.cur, in[:n])
 			c.framing = fr
 			c.headSince = 0
 			c.bodySince, c.bodyGot = nowStamp(), 0
 			rest := len(in) - n
-			c.consume(n)
 			switch fr.Body {
 			case codec.BodyNone:
 				c.dispatch()
@@ -319,7 +312,7 @@ func (c *conn) process() {
 	}
 	if c.busy && !c.eof && c.gc.InboundBuffered() > c.pipelineLimit() {
 		c.s.log.Warn("closing connection: too many pipelined bytes while a request is served",
-			"remote", c.remote.String(), "buffered", c.gc.InboundBuffered())
+			"remote", c.remoteStr, "buffered", c.gc.InboundBuffered())
 		c.abort("pipelined input over limit")
 	}
 }
@@ -328,6 +321,25 @@ func (c *conn) process() {
 // is served: gnet cannot stop reading, so past this the connection closes.
 func (c *conn) pipelineLimit() int {
 	return c.s.opts.MaxRequestHeaderSize + c.s.opts.InbufOverflow
+}
+
+// parseHead parses a head from in into sl and decides its framing; n is
+// its length, 0 while it is incomplete. Nothing is consumed. Loop only.
+func (c *conn) parseHead(sl *headSlot, in []byte) (n int, fr codec.Framing, err error) {
+	o := &c.s.opts
+	if n, err = codec.ParseHead(in, &sl.head, o.MaxRequestHeaderSize); err != nil || n == 0 {
+		return 0, fr, err
+	}
+	fr, err = sl.head.Frame(o.MaxRequestBodySize)
+	return n, fr, err
+}
+
+// keepHead copies the parsed head's bytes into sl, before gnet's buffer
+// moves on, and consumes them. Loop only.
+func (c *conn) keepHead(sl *headSlot, head []byte) {
+	sl.buf = append(sl.buf[:0], head...)
+	sl.head.Rebase(sl.buf)
+	c.consume(len(head))
 }
 
 // wake asks the loop to resume reading this connection. Any goroutine.
@@ -453,7 +465,8 @@ func (c *conn) responseDone(keepAlive bool) {
 	} else if c.phase != phaseHead {
 		// The body clock starts when the request is first in line; one
 		// waiting for 100 Continue gets it now.
-		c.bodySince, c.active = nowStamp(), nowStamp()
+		now := nowStamp()
+		c.bodySince, c.active = now, now
 		if c.framing.Expect100 && c.bodyGot == 0 {
 			c.write(continue100, false)
 		}
@@ -483,7 +496,7 @@ func (c *conn) fail(err error) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
 	c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, ce.Status, ce.Detail), true)
-	c.s.log.Debug("rejected request", "remote", c.remote.String(), "status", ce.Status, "reason", ce.Detail)
+	c.s.log.Debug("rejected request", "remote", c.remoteStr, "status", ce.Status, "reason", ce.Detail)
 	c.closeWith("bad request: " + ce.Detail)
 }
 
@@ -548,7 +561,7 @@ func (c *conn) closeWhenDrained(start time.Time) {
 	c.gen.inflight.Add(-1)
 	if c.gc.OutboundBuffered() > 0 {
 		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
-			"remote", c.remote.String(), "unsent", c.gc.OutboundBuffered())
+			"remote", c.remoteStr, "unsent", c.gc.OutboundBuffered())
 		_ = c.gc.Close()
 		return
 	}
@@ -605,7 +618,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 	if c.active.since(now) < idle {
 		return
 	}
-	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.remote.String(),
+	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.remoteStr,
 		"unsent", c.gc.OutboundBuffered())
 	c.abort("idle for channel_timeout")
 }
@@ -645,7 +658,7 @@ func (c *conn) onClose(err error) {
 	}
 	c.next = nil
 	if c.reason != "" {
-		c.s.log.Debug("connection closed", "remote", c.remote.String(), "reason", c.reason)
+		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", c.reason)
 	}
 }
 
@@ -664,9 +677,9 @@ var errClientClosed = errors.New("client closed the connection")
 // level with log_socket_errors off.
 func (c *conn) logSocketError(msg string, err error) {
 	if c.s.opts.LogSocketErrors {
-		c.s.log.Warn(msg, "remote", c.remote.String(), "err", err)
+		c.s.log.Warn(msg, "remote", c.remoteStr, "err", err)
 	} else {
-		c.s.log.Debug(msg, "remote", c.remote.String(), "err", err)
+		c.s.log.Debug(msg, "remote", c.remoteStr, "err", err)
 	}
 }
 

@@ -72,7 +72,7 @@ func (c *conn) checkDeadlines(now time.Time) {
 	}
 	if c.sentAt.since(now) > seconds(o.SendTimeout) {
 		c.s.log.Info("closing connection: the client took no response bytes within send_timeout",
-			"remote", c.remote.String(), "unsent", out)
+			"remote", c.remoteStr, "unsent", out)
 		c.abort("send_timeout")
 	}
 }
@@ -80,7 +80,7 @@ func (c *conn) checkDeadlines(now time.Time) {
 // timeout answers 408 (when the client sent part of a request) and
 // closes. Loop only.
 func (c *conn) timeout(reason string, respond bool) {
-	c.s.log.Info("closing connection: "+reason, "remote", c.remote.String())
+	c.s.log.Info("closing connection: "+reason, "remote", c.remoteStr)
 	c.dropBody()
 	if respond {
 		c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")"), true)
