@@ -217,7 +217,12 @@ func measure(bin, wrkPath string, w workload, s server, prof bool) (float64, str
 			<-done
 		}
 	}()
-	check(benchutil.WaitListening(addr))
+	if err := benchutil.WaitListening(addr); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait() // the server's output is complete once it has exited
+		fmt.Fprintf(os.Stderr, "%s: %v\n%s", s.name, err, stderr.Bytes())
+		os.Exit(1)
+	}
 	if w.run != nil {
 		return w.run(w, addr, cmd.Process.Pid)
 	}
