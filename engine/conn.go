@@ -75,6 +75,10 @@ type conn struct {
 	outSeen    int  // gnet's outbound buffer at the last sweep
 
 	// shared
+	fd       int          // the socket, for a worker's direct write (see tryWrite)
+	wmu      sync.Mutex   // held by a direct write, and by onClose to mark the socket closed
+	done     atomic.Int64 // stamp of a keep-alive response a worker wrote itself; 0: none (see collect)
+	want     atomic.Bool  // the loop has input waiting: a worker that finishes must wake it
 	closed   atomic.Bool  // gnet has closed the connection
 	queued   atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
 	buffered atomic.Int64 // gnet's outbound buffer at the last callback
@@ -144,7 +148,7 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
-	c := &conn{s: s, gc: gc, remote: gc.RemoteAddr(), gen: s.gen.Load()}
+	c := &conn{s: s, gc: gc, fd: gc.Fd(), remote: gc.RemoteAddr(), gen: s.gen.Load()}
 	if c.remote == nil || c.remote.String() == "" {
 		c.remote = &net.UnixAddr{Name: "@", Net: "unix"} // an unnamed unix peer, as net/http reports it
 	}
@@ -159,6 +163,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 // onTraffic runs when bytes arrived (or on Wake). Loop only.
 func (c *conn) onTraffic() {
 	defer c.guard()
+	c.collect()
 	c.active = nowStamp()
 	if c.lingering || c.closing && !c.busy {
 		_, _ = c.gc.Discard(-1)
@@ -223,6 +228,11 @@ type request struct {
 // buffer, and a protocol error found ahead is answered in turn, after the
 // response being sent. Loop only.
 func (c *conn) process() {
+	c.readInput()
+	c.awaitDone()
+}
+
+func (c *conn) readInput() {
 	s := c.s
 	for !c.closing && c.next == nil && c.aheadErr == nil {
 		in := c.input()
@@ -401,6 +411,9 @@ func (c *conn) dispatch() {
 // their responses leave in one write (see batch). Loop only.
 func (c *conn) start(r *request) {
 	c.busy, c.peerCloses = true, r.x.Framing.Close
+	// Exact now, and only shrinking while the worker has the connection:
+	// the worker may write itself only when nothing is waiting in gnet.
+	c.buffered.Store(int64(c.gc.OutboundBuffered()))
 	c.serving = append(c.serving[:0], r.slot)
 	c.gen.inflight.Add(1)
 	var more []*request
@@ -435,9 +448,48 @@ func (s *Server) serve(x *adapter.Exchange, body *bodyBuffer) {
 // responseDone runs on the loop when the last bytes of a response were
 // handed to gnet (or the connection was found closed).
 func (c *conn) responseDone(keepAlive bool) {
+	c.gen.inflight.Add(-1)
+	c.afterResponse(keepAlive, nowStamp())
+}
+
+// collect finishes, on the loop, a keep-alive response that its worker
+// wrote to the socket itself (see Send): the worker only records when, and
+// wakes the loop only if it asked (awaitDone), so a client that waits for
+// each response costs no loop wake-up. It reports whether there was one.
+// Loop only.
+func (c *conn) collect() bool {
+	if !c.busy {
+		return false
+	}
+	at := c.done.Swap(0)
+	if at == 0 {
+		return false
+	}
+	c.want.Store(false)
+	c.afterResponse(true, stamp(at))
+	return true
+}
+
+// awaitDone, while a request is with a worker and more input is waiting
+// (read ahead, a body, a protocol error to answer, pipelined bytes), asks
+// the worker to wake the loop when it finishes, or collects a response it
+// has finished meanwhile. Both sides store, then load (sequentially
+// consistent atomics), so at least one of them sees the other. Loop only.
+func (c *conn) awaitDone() {
+	for c.busy && !c.closed.Load() && (c.next != nil || c.aheadErr != nil || c.closing ||
+		c.phase != phaseHead || c.gc.InboundBuffered() > 0) {
+		c.want.Store(true)
+		if !c.collect() {
+			return
+		}
+	}
+}
+
+// afterResponse moves the connection on after a complete response that
+// left at stamp at. Loop only.
+func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	defer c.guard()
 	c.busy = false
-	c.gen.inflight.Add(-1)
 	for i, sl := range c.serving {
 		sl.head.Reset()
 		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots go
@@ -446,7 +498,7 @@ func (c *conn) responseDone(keepAlive bool) {
 		c.serving[i] = nil
 	}
 	c.serving = c.serving[:0]
-	c.active = nowStamp()
+	c.active = at
 	if !keepAlive {
 		c.closeWith("response closes the connection")
 		return
@@ -600,6 +652,9 @@ func (c *conn) drainTimeout() time.Duration {
 // no request in flight and no bytes moving either way (output draining
 // to a slow reader counts as movement). Loop only.
 func (c *conn) sweep(now time.Time, idle time.Duration) {
+	if c.s.tickCollects.Load() {
+		c.collect()
+	}
 	if c.closed.Load() || c.busy || c.eof {
 		return
 	}
@@ -636,7 +691,10 @@ func (c *conn) abort(reason string) {
 // closes it and the rest of the output goes through a fallback writer.
 func (c *conn) onClose(err error) {
 	defer c.guard()
+	c.wmu.Lock() // a worker writing to the socket finishes before gnet closes it
 	c.closed.Store(true)
+	c.wmu.Unlock()
+	c.collect()
 	if c.busy && !c.closing && errors.Is(err, io.EOF) {
 		if c.s.opts.ChannelRequestLookahead > 0 {
 			// Taken as gone; what the handler still writes goes out anyway.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/internal/bufpool"
@@ -29,6 +30,16 @@ func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
 	n := 0
 	for _, b := range bufs {
 		n += len(b)
+	}
+	if last && keepAlive {
+		if k, ok := c.tryWrite(bufs); ok {
+			if k == n {
+				release(bufs)
+				c.finishDirect()
+				return nil
+			}
+			bufs, n = rest(bufs, k), n-k // the rest takes gnet's path, in order
+		}
 	}
 	spooled, err := c.spoolSend(bufs, n, last, keepAlive)
 	if err != nil {
@@ -53,7 +64,6 @@ func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
 func (c *conn) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
 	c.queued.Add(int64(n))
 	err := c.gc.AsyncWritev(bufs, func(gc gnet.Conn, err error) error {
-		c.queued.Add(-int64(n))
 		if err != nil {
 			if fb := c.fb.Load(); fb != nil {
 				fb.enqueue(bufs) // half-closed client: the fallback writer sends them
@@ -65,6 +75,9 @@ func (c *conn) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
 			c.handed.Add(int64(n))
 			c.buffered.Store(int64(gc.OutboundBuffered()))
 		}
+		// After buffered: a worker that sees nothing queued also sees
+		// what gnet still holds (tryWrite).
+		c.queued.Add(-int64(n))
 		if last {
 			c.responseDone(keepAlive)
 		}
@@ -76,6 +89,72 @@ func (c *conn) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
 		return adapter.ErrClientGone
 	}
 	return nil
+}
+
+// tryWrite writes bufs to the socket from the worker itself, when nothing
+// of the connection is waiting in gnet, queued for the loop, spooled or
+// with a fallback writer (so the order holds), and the socket is open:
+// wmu keeps onClose, and so gnet's close of the descriptor, from running
+// during the write. It reports whether it tried, and how many bytes the
+// socket took; the rest (all of it on EAGAIN or an error, which gnet then
+// meets and handles) goes gnet's way. Worker only.
+func (c *conn) tryWrite(bufs [][]byte) (int, bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() || c.queued.Load() != 0 || c.buffered.Load() != 0 ||
+		c.fb.Load() != nil || c.spool.Load() != nil {
+		return 0, false
+	}
+	for {
+		var n int
+		var err error
+		if len(bufs) == 1 {
+			n, err = unix.Write(c.fd, bufs[0])
+		} else {
+			n, err = unix.Writev(c.fd, bufs)
+		}
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, true
+		}
+		c.handed.Add(int64(n))
+		return n, true
+	}
+}
+
+// rest returns what of bufs follows the first k bytes.
+func rest(bufs [][]byte, k int) [][]byte {
+	for len(bufs) > 0 && k >= len(bufs[0]) {
+		k -= len(bufs[0])
+		bufpool.Put(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 && k > 0 {
+		// Not recyclable any more (bufpool keeps whole buffers only); the
+		// collector takes it once written.
+		bufs[0] = bufs[0][k:]
+	}
+	return bufs
+}
+
+// finishDirect ends a keep-alive response tryWrite sent whole. The loop
+// learns of it lazily (collect): at its next event for the connection, or
+// now if it asked (awaitDone) or the connection closed meanwhile (onClose
+// may have kept a half-closed client's socket waiting for this). Worker
+// only.
+func (c *conn) finishDirect() {
+	c.gen.inflight.Add(-1)
+	c.done.Store(int64(nowStamp()))
+	if c.want.Load() || c.closed.Load() {
+		if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			c.collect()
+			return nil
+		})); err != nil {
+			return // the engine is gone, and the connection with it
+		}
+	}
 }
 
 // pendingOut returns the bytes handed over but not yet on the wire: queued

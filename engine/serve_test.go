@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/engine"
 )
 
 const plaintextResp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: X\r\nServer: waitron\r\n\r\nHello, World!"
@@ -286,6 +287,7 @@ func TestExposeTracebacks(t *testing.T) {
 // requests still receives every response (gnet alone would drop them).
 func TestHalfClose(t *testing.T) {
 	s := start(t, nil)
+	engine.NoTickCollect(s.Server)
 	c := s.dial(t).(*net.TCPConn)
 	io.WriteString(c, "GET /delay/100 HTTP/1.1\r\nHost: a\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
 	if err := c.CloseWrite(); err != nil {
@@ -297,6 +299,38 @@ func TestHalfClose(t *testing.T) {
 	}
 	want := "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 15\r\nDate: X\r\nServer: waitron\r\n\r\ndelayed 100 ms\n" + plaintextResp
 	expectEqual(t, "responses after half-close", masked(string(b)), want)
+}
+
+// TestHalfCloseAfterResponse: a client that half-closes after reading its
+// response (which the worker wrote to the socket itself, so the loop has
+// not yet heard that it is complete) sees the server close at once.
+func TestHalfCloseAfterResponse(t *testing.T) {
+	s := start(t, nil)
+	engine.NoTickCollect(s.Server)
+	c := s.dial(t).(*net.TCPConn)
+	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, plaintextResp)
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, c)
+}
+
+// TestPipelinedWhileServed: requests arriving one by one while the one
+// before is served (not as one burst) are each answered in turn.
+func TestPipelinedWhileServed(t *testing.T) {
+	s := start(t, nil)
+	engine.NoTickCollect(s.Server)
+	c := s.dial(t)
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET /delay/50 HTTP/1.1\r\nHost: a\r\n\r\n")
+	serverRead(t, c)
+	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	serverRead(t, c)
+	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, br, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\nDate: X\r\nServer: waitron\r\n\r\ndelayed 50 ms\n")
+	expectResponse(t, br, plaintextResp)
+	expectResponse(t, br, plaintextResp)
 }
 
 // TestBodySpillsToDisk sends a 3 MiB body with inbuf_overflow at 64 KiB:

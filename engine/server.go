@@ -42,19 +42,23 @@ type Server struct {
 	addrs    []net.Addr
 	once     sync.Once
 
-	date      atomic.Pointer[[]byte]
-	draining  atomic.Bool
-	stopping  atomic.Bool
-	loopsGone atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
-	gen       atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
-	started   atomic.Bool                // the current run's first tick has happened
-	stopMu    sync.Mutex
-	stopped   bool
-	stopErr   error
-	reads     atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
-	tmpDir    string
-	loops     sync.Map // gnet.EventLoop → *loopConns
-	locals    sync.Map // netip.AddrPort → *localAddr
+	date     atomic.Pointer[[]byte]
+	draining atomic.Bool
+	stopping atomic.Bool
+	// tickCollects lets the per-second checks collect the responses
+	// workers wrote themselves (see conn.collect); tests turn it off to
+	// show that the prompt paths need no tick.
+	tickCollects atomic.Bool
+	loopsGone    atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
+	gen          atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
+	started      atomic.Bool                // the current run's first tick has happened
+	stopMu       sync.Mutex
+	stopped      bool
+	stopErr      error
+	reads        atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
+	tmpDir       string
+	loops        sync.Map // gnet.EventLoop → *loopConns
+	locals       sync.Map // netip.AddrPort → *localAddr
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served
@@ -111,6 +115,7 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	s := &Server{opts: o, handler: h, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir(),
 		sockets: sockets, placeholderDir: placeholderDir}
 	s.refreshDate()
+	s.tickCollects.Store(true)
 	s.acfg = adapter.Config{
 		Ident:            o.Ident,
 		ExposeTracebacks: o.ExposeTracebacks,

@@ -42,6 +42,9 @@ func (c *conn) checkDeadlines(now time.Time) {
 	if c.closed.Load() || c.eof || c.parked || c.lingering {
 		return
 	}
+	if c.s.tickCollects.Load() {
+		c.collect()
+	}
 	o := &c.s.opts
 	if !c.busy && !c.closing {
 		switch c.phase {
