@@ -65,6 +65,9 @@ func newRequest(ctx *reqCtx, cfg *Config, x *Exchange) (*http.Request, error) {
 	values := make([]string, len(h.Fields)) // one backing array, as net/textproto does
 	for i, f := range h.Fields {
 		key := canonicalKey(h.Bytes(f.Name), str(f.Name))
+		if key == "Host" || key == "Transfer-Encoding" {
+			continue // Host moves to r.Host; the body is complete, so its coding is gone
+		}
 		if vs := header[key]; vs != nil {
 			header[key] = append(vs, str(f.Value))
 			continue
@@ -95,8 +98,6 @@ func newRequest(ctx *reqCtx, cfg *Config, x *Exchange) (*http.Request, error) {
 	if r.Host == "" && x.Framing.HasHost {
 		r.Host = str(x.Framing.Host)
 	}
-	delete(header, "Host")
-	delete(header, "Transfer-Encoding")
 	if x.Body != nil {
 		r.Body = x.Body
 		r.ContentLength = x.BodyLen

@@ -17,10 +17,12 @@ const batchFlush = 128 << 10
 // turn and their responses leave in one write instead of one write and
 // two goroutine hand-offs each. It stops at the first request that is
 // incomplete, has a body, asks to close, or does not parse; that one is
-// left to the normal path (read ahead, or answered in turn). Loop only.
-func (c *conn) gatherPipelined() []*request {
+// left to the normal path (read ahead, or answered in turn). It returns
+// nil when none follows, else the burst: first, then those taken. Loop
+// only.
+func (c *conn) gatherPipelined(first *request) []*request {
 	var rs []*request
-	for len(rs) < maxBatch-1 && !c.s.draining.Load() {
+	for len(rs) < maxBatch && !c.s.draining.Load() {
 		in := c.input()
 		if len(in) == 0 {
 			break
@@ -35,7 +37,11 @@ func (c *conn) gatherPipelined() []*request {
 			break
 		}
 		c.keepHead(sl, in[:n])
-		rs = append(rs, &request{x: c.exchange(&sl.head, fr), slot: sl})
+		if rs == nil {
+			rs = make([]*request, 1, 16) // a typical burst without regrowing
+			rs[0] = first
+		}
+		rs = append(rs, c.newRequest(sl, fr))
 		c.serving = append(c.serving, sl)
 		if fr.Close {
 			break
@@ -47,14 +53,14 @@ func (c *conn) gatherPipelined() []*request {
 // serveBatch serves pipelined requests of one connection in turn on one
 // worker. Worker only.
 func (s *Server) serveBatch(c *conn, rs []*request) {
-	b := &batch{c: c}
+	b := &batch{c: c, pending: make([][]byte, 0, len(rs))} // a buffer per response, usually
 	for i, r := range rs {
 		if b.finished {
 			break // the connection closes (or is gone): the rest are not executed
 		}
 		b.final = i == len(rs)-1
 		r.x.Out = b
-		s.serve(r.x, r.body)
+		s.serve(&r.x, r.body)
 	}
 }
 

@@ -96,7 +96,9 @@ var epoch = time.Now()
 
 func stampOf(t time.Time) stamp { return stamp(t.Sub(epoch)) + 1 }
 
-func nowStamp() stamp { return stampOf(time.Now()) }
+// nowStamp reads only the monotonic clock (time.Now reads the wall clock
+// too): it runs several times per request.
+func nowStamp() stamp { return stamp(time.Since(epoch)) + 1 }
 
 // IsZero reports whether s is unset.
 func (s stamp) IsZero() bool { return s == 0 }
@@ -214,11 +216,23 @@ type headSlot struct {
 	buf  []byte
 }
 
-// request is a complete request not yet handed to a worker.
+// request is a complete request not yet handed to a worker; its Exchange
+// comes in the same allocation.
 type request struct {
-	x    *adapter.Exchange
-	body *bodyBuffer
-	slot *headSlot
+	x     adapter.Exchange
+	body  *bodyBuffer
+	slot  *headSlot
+	c     *conn
+	burst []*request // set on a burst's first request: the burst, this one first (see batch)
+}
+
+// run serves r, or the burst it starts, on a worker.
+func (r *request) run() {
+	if r.burst != nil {
+		r.c.s.serveBatch(r.c, r.burst)
+		return
+	}
+	r.c.s.serve(&r.x, r.body)
 }
 
 // process parses requests and dispatches them in order. While one is
@@ -355,10 +369,10 @@ func (c *conn) keepHead(sl *headSlot, head []byte) {
 // wake asks the loop to resume reading this connection. Any goroutine.
 func (c *conn) wake() { _ = c.gc.Wake(nil) }
 
-// exchange starts the Exchange of a request parsed into head. Loop only.
-func (c *conn) exchange(head *codec.Head, fr codec.Framing) *adapter.Exchange {
-	return &adapter.Exchange{Head: head, Framing: fr, Remote: c.remote, Local: c.local.addr,
-		RemoteStr: c.remoteStr, LocalPort: c.local.port, Ctx: c.ctx}
+// newRequest starts the request parsed into sl. Loop only.
+func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
+	return &request{c: c, slot: sl, x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
+		RemoteStr: c.remoteStr, LocalPort: c.local.port, Ctx: c.ctx}}
 }
 
 // takeSlot returns a free head slot, making one if there is none. Loop only.
@@ -387,9 +401,10 @@ func (c *conn) releaseSlots() {
 // dispatch hands the request just read to the worker pool, or keeps it as
 // c.next while another is served. Loop only.
 func (c *conn) dispatch() {
-	x := c.exchange(&c.cur.head, c.framing)
+	r := c.newRequest(c.cur, c.framing)
+	x := &r.x
 	x.Out = c
-	r := &request{x: x, body: c.body, slot: c.cur}
+	r.body = c.body
 	if r.body != nil {
 		r.body.finish()
 		x.BodyLen = r.body.n
@@ -416,17 +431,12 @@ func (c *conn) start(r *request) {
 	c.buffered.Store(int64(c.gc.OutboundBuffered()))
 	c.serving = append(c.serving[:0], r.slot)
 	c.gen.inflight.Add(1)
-	var more []*request
 	if r.body == nil && !r.x.Framing.Close {
-		more = c.gatherPipelined()
+		if r.burst = c.gatherPipelined(r); r.burst != nil {
+			c.peerCloses = r.burst[len(r.burst)-1].x.Framing.Close
+		}
 	}
-	if len(more) == 0 {
-		c.s.disp.push(func() { c.s.serve(r.x, r.body) })
-		return
-	}
-	c.peerCloses = more[len(more)-1].x.Framing.Close
-	rs := append([]*request{r}, more...)
-	c.s.disp.push(func() { c.s.serveBatch(c, rs) })
+	c.s.disp.push(r)
 }
 
 // serve runs on a worker: it waits for a spooled body, then runs the
@@ -492,8 +502,10 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	c.busy = false
 	for i, sl := range c.serving {
 		sl.head.Reset()
-		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots go
+		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots are shared
 			c.free = append(c.free, sl)
+		} else {
+			slotPool.Put(sl)
 		}
 		c.serving[i] = nil
 	}

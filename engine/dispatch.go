@@ -13,7 +13,7 @@ import (
 // threads are running.
 type dispatcher struct {
 	mu      sync.Mutex
-	queue   []func()
+	queue   []task
 	head    int
 	active  int // workers draining the queue; never more than threads
 	threads int
@@ -31,8 +31,11 @@ func newDispatcher(threads int) (*dispatcher, error) {
 	return &dispatcher{threads: threads, pool: pool}, nil
 }
 
+// task is work for a worker: a request, or a burst of them (request.run).
+type task interface{ run() }
+
 // push queues t and starts a worker if one may start. Any goroutine.
-func (d *dispatcher) push(t func()) {
+func (d *dispatcher) push(t task) {
 	d.mu.Lock()
 	d.queue = append(d.queue, t)
 	start := d.active < d.threads
@@ -63,7 +66,7 @@ func (d *dispatcher) drain() {
 		d.queue[d.head] = nil
 		d.head++
 		d.mu.Unlock()
-		t()
+		t.run()
 	}
 }
 

@@ -29,6 +29,7 @@ func main() {
 	stop := startProfile(os.Getenv("WAITRON_CPUPROFILE"), os.Stderr)
 	code := run(os.Args[1:], os.Stdout, os.Stderr, sig, nil)
 	stop()
+	writeAllocProfile(os.Getenv("WAITRON_MEMPROFILE"), os.Stderr)
 	os.Exit(code)
 }
 
@@ -50,6 +51,25 @@ func startProfile(path string, stderr io.Writer) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// writeAllocProfile writes the allocations of the whole run (sampled, as
+// `go tool pprof -sample_index=alloc_space` reads them) to path (the
+// WAITRON_MEMPROFILE environment variable) when it is set.
+func writeAllocProfile(path string, stderr io.Writer) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "waitron: WAITRON_MEMPROFILE: %v\n", err)
 	}
 }
 
