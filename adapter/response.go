@@ -96,11 +96,13 @@ type response struct {
 	declared   int64 // Content-Length set by the handler, or -1
 	written    int64 // body bytes the handler wrote (and we accepted)
 	pending    []byte
+	lastBufs   [4][]byte // the slices of the final flush: head, chunk size, body, CRLF or trailer
 }
 
-func newResponse(cfg *Config, req *http.Request, out Output, minor int) *response {
-	return &response{cfg: cfg, req: req, out: out, minor: minor, isHead: req.Method == http.MethodHead,
-		header: make(http.Header), declared: -1, closeAfter: req.Close}
+// init readies a zero response for req.
+func (w *response) init(cfg *Config, req *http.Request, out Output, minor int) {
+	w.cfg, w.req, w.out, w.minor, w.isHead = cfg, req, out, minor, req.Method == http.MethodHead
+	w.header, w.declared, w.closeAfter = make(http.Header), -1, req.Close
 }
 
 // Header implements http.ResponseWriter.
@@ -254,6 +256,11 @@ func (w *response) flush(final bool) error {
 		return ErrClientGone
 	}
 	var bufs [][]byte
+	if final {
+		// The last flush of a response: Output may keep this array as
+		// long as it likes, since nothing uses it after.
+		bufs = w.lastBufs[:0]
+	}
 	if !w.headSent {
 		bufs = append(bufs, w.appendHead(final))
 		w.headSent = true

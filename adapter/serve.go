@@ -20,7 +20,8 @@ import (
 // ExposeTracebacks); after, the connection is closed, which the client sees
 // as a truncated response. http.ErrAbortHandler aborts without a log line.
 func Serve(cfg *Config, h http.Handler, x *Exchange) {
-	ctx := &reqCtx{parent: x.Ctx}
+	st := &exchangeState{ctx: reqCtx{parent: x.Ctx}}
+	ctx := &st.ctx
 	defer ctx.cancel(context.Canceled)
 	req, err := newRequest(ctx, cfg, x)
 	if err != nil {
@@ -30,7 +31,8 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		return
 	}
 	defer req.Body.Close()
-	w := newResponse(cfg, req, x.Out, x.Head.Minor)
+	w := &st.w
+	w.init(cfg, req, x.Out, x.Head.Minor)
 	if !run(cfg, h, w, req) {
 		return
 	}
@@ -39,6 +41,14 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	}
 	w.done.Store(true)
 	_ = w.flush(true)
+}
+
+// exchangeState is what a request needs of its own while it is served,
+// in one allocation: its context (which a handler may keep past the
+// response) and its ResponseWriter.
+type exchangeState struct {
+	ctx reqCtx
+	w   response
 }
 
 // run calls the handler and reports whether it returned normally. On a
