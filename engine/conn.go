@@ -75,11 +75,11 @@ type conn struct {
 	outSeen    int  // gnet's outbound buffer at the last sweep
 
 	// shared
-	fd       int          // the socket, for a worker's direct write (see tryWrite)
-	wmu      sync.Mutex   // held by a direct write, and by onClose to mark the socket closed
-	done     atomic.Int64 // stamp of a keep-alive response a worker wrote itself; 0: none (see collect)
+	fd       int32        // the socket, for a worker's direct write (see tryWrite)
 	want     atomic.Bool  // the loop has input waiting: a worker that finishes must wake it
 	closed   atomic.Bool  // gnet has closed the connection
+	wmu      sync.Mutex   // held by a direct write, and by onClose to mark the socket closed
+	done     atomic.Int64 // stamp of a keep-alive response a worker wrote itself; 0: none (see collect)
 	queued   atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
 	buffered atomic.Int64 // gnet's outbound buffer at the last callback
 	fb       atomic.Pointer[fallback]
@@ -150,7 +150,7 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
-	c := &conn{s: s, gc: gc, fd: gc.Fd(), remote: gc.RemoteAddr(), gen: s.gen.Load()}
+	c := &conn{s: s, gc: gc, fd: int32(gc.Fd()), remote: gc.RemoteAddr(), gen: s.gen.Load()}
 	if c.remote == nil || c.remote.String() == "" {
 		c.remote = &net.UnixAddr{Name: "@", Net: "unix"} // an unnamed unix peer, as net/http reports it
 	}
@@ -476,6 +476,10 @@ func (c *conn) collect() bool {
 		return false
 	}
 	c.want.Store(false)
+	for i := range c.serving { // finishDirect gave them back
+		c.serving[i] = nil
+	}
+	c.serving = c.serving[:0]
 	c.afterResponse(true, stamp(at))
 	return true
 }

@@ -109,9 +109,9 @@ func (c *conn) tryWrite(bufs [][]byte) (int, bool) {
 		var n int
 		var err error
 		if len(bufs) == 1 {
-			n, err = unix.Write(c.fd, bufs[0])
+			n, err = unix.Write(int(c.fd), bufs[0])
 		} else {
-			n, err = unix.Writev(c.fd, bufs)
+			n, err = unix.Writev(int(c.fd), bufs)
 		}
 		switch {
 		case err == unix.EINTR:
@@ -146,6 +146,13 @@ func rest(bufs [][]byte, k int) [][]byte {
 // only.
 func (c *conn) finishDirect() {
 	c.gen.inflight.Add(-1)
+	// The heads are no longer needed (the request holds its own copy):
+	// they go back to the pool now, not when the loop collects, so that
+	// many connections idle after a response hold none.
+	for _, sl := range c.serving {
+		sl.head.Reset()
+		slotPool.Put(sl)
+	}
 	c.done.Store(int64(nowStamp()))
 	if c.want.Load() || c.closed.Load() {
 		if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
