@@ -21,6 +21,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -215,6 +216,61 @@ func write[S string | []byte](w *response, p S) (int, error) {
 	}
 	return n, err
 }
+
+// ReadFrom implements io.ReaderFrom, as net/http's ResponseWriter does, so
+// io.Copy into a response reads straight into its pending buffer: one copy
+// fewer, and reads of up to send_bytes. A declared Content-Length (which
+// must cut the copy short) takes the Write path.
+func (w *response) ReadFrom(src io.Reader) (int64, error) {
+	if w.done.Load() {
+		return 0, ErrWriteAfterReturn
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.declared >= 0 || !codec.BodyAllowed(w.status) || w.failed {
+		return io.Copy(writeOnly{w}, src)
+	}
+	var total int64
+	for {
+		if w.pending == nil {
+			w.pending = w.newBuffer()
+		}
+		buf, fresh := w.pending, false
+		if len(buf) == cap(buf) {
+			// Full: read on into a fresh buffer, and send the full one
+			// only if more came, so output of exactly send_bytes still gets
+			// a Content-Length.
+			buf, fresh = w.newBuffer(), true
+		}
+		k, err := src.Read(buf[len(buf):cap(buf)])
+		switch {
+		case k > 0 && fresh:
+			if ferr := w.flush(false); ferr != nil {
+				bufpool.Put(buf)
+				return total, ferr
+			}
+			fallthrough
+		case k > 0:
+			total += int64(k)
+			w.written += int64(k)
+			w.pending = buf[:len(buf)+k]
+		case fresh:
+			bufpool.Put(buf)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// writeOnly hides ReadFrom, so io.Copy uses Write.
+type writeOnly struct{ w *response }
+
+func (o writeOnly) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 // Flush implements http.Flusher.
 func (w *response) Flush() { _ = w.FlushError() }

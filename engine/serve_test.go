@@ -614,6 +614,41 @@ func TestSendBytes(t *testing.T) {
 	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\nDate: X\r\nServer: waitron\r\n\r\n10\r\nssssssssssssssss\r\n4\r\nssss\r\n0\r\n\r\n")
 }
 
+// onlyReader hides any WriterTo, so io.Copy asks the writer to ReadFrom.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// TestCopyIntoResponse: the ResponseWriter is an io.ReaderFrom, as
+// net/http's is, and io.Copy into it frames like Write does: output of
+// exactly send_bytes gets a Content-Length, more is chunked in send_bytes
+// pieces, and a declared Content-Length cuts the copy short.
+func TestCopyIntoResponse(t *testing.T) {
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := w.(io.ReaderFrom); !ok {
+			t.Error("the ResponseWriter is not an io.ReaderFrom")
+		}
+		if cl := r.URL.Query().Get("cl"); cl != "" {
+			w.Header().Set("Content-Length", cl)
+		}
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		k, err := io.Copy(w, onlyReader{strings.NewReader(strings.Repeat("s", n))})
+		w.Header().Set("X-Late", "ignored") // the head is gone by now
+		if r.URL.Query().Get("cl") != "" && (err != http.ErrContentLength || k != 10) {
+			t.Errorf("copy past the declared length: %d, %v", k, err)
+		}
+	}), "send_bytes", "16")
+	c := s.dial(t)
+	io.WriteString(c, "GET /?n=16 HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nssssssssssssssss")
+	io.WriteString(c, "GET /?n=36 HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\nDate: X\r\nServer: waitron\r\n\r\n10\r\nssssssssssssssss\r\n10\r\nssssssssssssssss\r\n4\r\nssss\r\n0\r\n\r\n")
+	io.WriteString(c, "GET /?n=0 HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: X\r\nServer: waitron\r\n\r\n")
+	io.WriteString(c, "GET /?n=20&cl=10 HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nssssssssss")
+}
+
 // TestLogSocketErrors: a client that resets while its response is being
 // written is a socket error, logged as a warning unless log_socket_errors
 // is off.
