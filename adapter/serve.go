@@ -25,6 +25,9 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	defer ctx.cancel(context.Canceled)
 	req, err := newRequest(ctx, cfg, x)
 	if err != nil {
+		if x.Body != nil {
+			x.Body.Close() // a spooled body's file goes back
+		}
 		var ce *codec.Error
 		errors.As(err, &ce)
 		_ = x.Out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)}, true, false)

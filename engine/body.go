@@ -23,7 +23,7 @@ type bodyBuffer struct {
 	mem   []byte
 	limit int
 	n     int64
-	dir   string
+	files *fileCache
 	sp    *spooler
 }
 
@@ -38,15 +38,16 @@ type spooler struct {
 
 	aborted atomic.Bool
 	done    chan struct{}
-	file    *os.File
+	file    *spoolFile
+	written int64
 	err     error
 }
 
 // newBody starts a body of expected bytes (-1: unknown, as with chunked).
 // A body known to fit in memory gets its buffer at once rather than by
 // doubling; one known not to goes to the file from its first byte.
-func newBody(limit int, dir string, expected int64) *bodyBuffer {
-	b := &bodyBuffer{limit: limit, dir: dir}
+func newBody(limit int, files *fileCache, expected int64) *bodyBuffer {
+	b := &bodyBuffer{limit: limit, files: files}
 	switch {
 	case expected > int64(limit):
 		b.limit = 0 // bound for the file anyway: no memory copy first
@@ -84,7 +85,7 @@ func (b *bodyBuffer) write(p []byte, wake func()) {
 		b.sp.cond.L = &b.sp.mu
 		first := b.mem
 		b.mem = nil
-		go b.sp.run(b.dir, first)
+		go b.sp.run(b.files, first)
 	}
 	var chunks [][]byte
 	for len(p) > 0 {
@@ -119,7 +120,8 @@ func (b *bodyBuffer) abort() {
 }
 
 // reader waits for the body to be complete and returns it, positioned at
-// the start. Closing a file-backed reader removes the file. Worker only.
+// the start. Closing a file-backed reader gives the file back to the
+// cache. Worker only.
 func (b *bodyBuffer) reader() (io.ReadCloser, error) {
 	if b.sp == nil {
 		return io.NopCloser(bytes.NewReader(b.mem)), nil
@@ -128,11 +130,7 @@ func (b *bodyBuffer) reader() (io.ReadCloser, error) {
 	if b.sp.err != nil {
 		return nil, b.sp.err
 	}
-	if _, err := b.sp.file.Seek(0, io.SeekStart); err != nil {
-		b.sp.remove()
-		return nil, err
-	}
-	return &tempBody{File: b.sp.file, sp: b.sp}, nil
+	return &tempBody{r: io.NewSectionReader(b.sp.file.f, 0, b.n), sf: b.sp.file, cache: b.files, n: b.n}, nil
 }
 
 func (sp *spooler) close() {
@@ -142,12 +140,14 @@ func (sp *spooler) close() {
 	sp.mu.Unlock()
 }
 
-func (sp *spooler) run(dir string, first []byte) {
+func (sp *spooler) run(files *fileCache, first []byte) {
 	defer close(sp.done)
-	f, err := os.CreateTemp(dir, "waitron-body-*")
-	sp.file, sp.err = f, err
-	if err == nil {
+	sp.file, sp.err = files.get()
+	var f *os.File
+	if sp.err == nil {
+		f = sp.file.f
 		_, sp.err = f.Write(first)
+		sp.written = int64(len(first))
 	}
 	sp.mu.Lock()
 	for {
@@ -164,6 +164,7 @@ func (sp *spooler) run(dir string, first []byte) {
 		for _, c := range batch {
 			if sp.err == nil && !sp.aborted.Load() {
 				_, sp.err = f.Write(c)
+				sp.written += int64(len(c))
 			}
 			n += len(c)
 			bufpool.Put(c)
@@ -178,26 +179,7 @@ func (sp *spooler) run(dir string, first []byte) {
 		}
 	}
 	sp.mu.Unlock()
-	if sp.err != nil || sp.aborted.Load() {
-		sp.remove()
+	if sp.file != nil && (sp.err != nil || sp.aborted.Load()) {
+		files.put(sp.file, sp.written, false) // rare: closed rather than kept
 	}
-}
-
-func (sp *spooler) remove() {
-	if sp.file != nil {
-		sp.file.Close()
-		os.Remove(sp.file.Name())
-	}
-}
-
-// tempBody is a spooled request body; Close removes its file.
-type tempBody struct {
-	*os.File
-	sp   *spooler
-	once sync.Once
-}
-
-func (t *tempBody) Close() error {
-	t.once.Do(t.sp.remove)
-	return nil
 }

@@ -284,12 +284,12 @@ func (c *conn) readInput() {
 			case codec.BodyNone:
 				c.dispatch()
 			case codec.BodyLength:
-				c.body, c.remaining, c.phase = newBody(s.opts.InbufOverflow, s.tmpDir, fr.Length), fr.Length, phaseLength
+				c.body, c.remaining, c.phase = newBody(s.opts.InbufOverflow, s.files, fr.Length), fr.Length, phaseLength
 				if fr.Expect100 && int64(rest) < fr.Length && !c.busy {
 					c.write(continue100, false)
 				}
 			case codec.BodyChunked:
-				c.body, c.phase = newBody(s.opts.InbufOverflow, s.tmpDir, -1), phaseChunked
+				c.body, c.phase = newBody(s.opts.InbufOverflow, s.files, -1), phaseChunked
 				c.dec = &codec.ChunkedDecoder{Max: s.opts.MaxRequestBodySize, MaxTrailer: s.opts.MaxRequestHeaderSize}
 				if fr.Expect100 && rest == 0 && !c.busy {
 					c.write(continue100, false)

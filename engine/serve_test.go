@@ -333,50 +333,92 @@ func TestPipelinedWhileServed(t *testing.T) {
 	expectResponse(t, br, plaintextResp)
 }
 
+// spoolFiles counts the open descriptors of this process (the server
+// under test runs in it) on files created in dir, and the names left in
+// dir. Spool files are unlinked as soon as they are created.
+func spoolFiles(t *testing.T, dir string) (open, named int) {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("listing /proc/self/fd: %v", err)
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(target, dir+"/") {
+			open++
+		}
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "*"))
+	return open, len(names)
+}
+
 // TestBodySpillsToDisk sends a 3 MiB body with inbuf_overflow at 64 KiB:
-// the handler sees all of it from a temporary file, which is gone once the
-// request ends.
+// the handler sees all of it from a temporary file, which has no name in
+// the directory at any time. The file is kept for the next large body,
+// which sees exactly its own bytes although the file is longer, and a
+// goroutine the handler left reading the body gets an error, not the next
+// body.
 func TestBodySpillsToDisk(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("TMPDIR", dir)
-	files := make(chan []string, 1)
+	type files struct{ open, named int }
+	during := make(chan files, 2)
+	leaked := make(chan io.Reader, 1)
 	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		names, _ := filepath.Glob(filepath.Join(dir, "waitron-body-*"))
-		files <- names
+		var f files
+		f.open, f.named = spoolFiles(t, dir)
+		during <- f
 		n, err := io.Copy(io.Discard, r.Body)
 		fmt.Fprintf(w, "%d %v %d", n, err, r.ContentLength)
-	}), "inbuf_overflow", "65536")
-	const size = 3 << 20
-	c := s.dial(t)
-	go func() {
-		fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size)
-		chunk := strings.Repeat("z", 64<<10)
-		for i := 0; i < size/len(chunk); i++ {
-			if _, err := io.WriteString(c, chunk); err != nil {
-				return
-			}
+		if r.URL.Path == "/leak" {
+			leaked <- r.Body
 		}
-	}()
-	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 21\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\n3145728 <nil> 3145728")
-	if names := <-files; len(names) != 1 {
-		t.Fatalf("during the request: temp files %v, want exactly one", names)
+	}), "inbuf_overflow", "65536")
+	upload := func(path string, size int, fill string) string {
+		c := s.dial(t)
+		go func() {
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", path, size)
+			io.WriteString(c, strings.Repeat(fill, size))
+		}()
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("upload of %d bytes: %v", size, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
 	}
-	// The file goes when the request ends, just after its response left.
-	waitFor(t, "the temp file to be removed", func() bool { n, _ := filepath.Glob(filepath.Join(dir, "*")); return len(n) == 0 })
+	if got := upload("/big", 3<<20, "z"); got != "3145728 <nil> 3145728" {
+		t.Fatalf("3 MiB upload: handler saw %q", got)
+	}
+	if f := <-during; f.open != 1 || f.named != 0 {
+		t.Fatalf("during the request: %d open spool files, %d names in the directory; want 1 and 0", f.open, f.named)
+	}
+	if got := upload("/leak", 100000, "y"); got != "100000 <nil> 100000" {
+		t.Fatalf("100 kB upload into the reused file: handler saw %q", got)
+	}
+	if f := <-during; f.open != 1 || f.named != 0 {
+		t.Fatalf("during the second request: %d open spool files, %d names; want the first file again, unnamed", f.open, f.named)
+	}
+	body := <-leaked
+	if n, err := body.Read(make([]byte, 10)); n != 0 || err != http.ErrBodyReadAfterClose {
+		t.Fatalf("reading a body after its handler returned: %d bytes, %v", n, err)
+	}
+	if open, named := spoolFiles(t, dir); open != 1 || named != 0 {
+		t.Fatalf("after the requests: %d open spool files, %d names; want the one kept for reuse", open, named)
+	}
 }
 
 // TestUploadAbortRemovesSpool: a client that vanishes mid-upload leaves no
-// temporary file behind.
+// temporary file behind, named or open.
 func TestUploadAbortRemovesSpool(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("TMPDIR", dir)
 	s := start(t, nil, "inbuf_overflow", "1024")
 	c := s.dial(t)
 	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n%s", strings.Repeat("q", 200000))
-	waitFor(t, "a spool file", func() bool { n, _ := filepath.Glob(filepath.Join(dir, "waitron-body-*")); return len(n) == 1 })
+	waitFor(t, "a spool file", func() bool { open, _ := spoolFiles(t, dir); return open == 1 })
 	c.(*net.TCPConn).SetLinger(0)
 	c.Close()
-	waitFor(t, "the spool file to be removed", func() bool { n, _ := filepath.Glob(filepath.Join(dir, "*")); return len(n) == 0 })
+	waitFor(t, "the spool file to be closed", func() bool { open, named := spoolFiles(t, dir); return open == 0 && named == 0 })
 }
 
 // TestContextCancelledWhenClientResets: a client that resets its
@@ -693,6 +735,31 @@ func TestTrustedProxyOnTheWire(t *testing.T) {
 	expectClosed(t, c)
 	if !strings.Contains(s.logs.String(), `Malformed proxy header \"X-Forwarded-Proto\"`) {
 		t.Errorf("malformed header not logged:\n%s", s.logs.String())
+	}
+}
+
+// TestRejectedRequestReleasesBody: a request refused before its handler
+// runs (a malformed trusted proxy header) gives back its spooled body's
+// file.
+func TestRejectedRequestReleasesBody(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	s := start(t, nil, "inbuf_overflow", "1024", "trusted_proxy", "127.0.0.1", "trusted_proxy_headers", "x-forwarded-proto")
+	c := s.dial(t)
+	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: gopher\r\nContent-Length: 100000\r\n\r\n%s", strings.Repeat("q", 100000))
+	expectResponse(t, c, errorResp(400, `Header "X-Forwarded-Proto" malformed.`))
+	expectClosed(t, c)
+	waitFor(t, "the spool file to be given back", func() bool { open, named := spoolFiles(t, dir); return open <= 1 && named == 0 })
+	// Given back, it serves the next upload: still one file.
+	c = s.dial(t)
+	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n%s", strings.Repeat("r", 100000))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("second upload: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if open, named := spoolFiles(t, dir); open != 1 || named != 0 {
+		t.Fatalf("after a rejected and a served upload: %d open spool files, %d names; want 1 and 0", open, named)
 	}
 }
 

@@ -57,8 +57,9 @@ type Server struct {
 	stopErr      error
 	reads        atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
 	tmpDir       string
-	loops        sync.Map // gnet.EventLoop → *loopConns
-	locals       sync.Map // netip.AddrPort → *localAddr
+	files        *fileCache // temporary files for request bodies over inbuf_overflow
+	loops        sync.Map   // gnet.EventLoop → *loopConns
+	locals       sync.Map   // netip.AddrPort → *localAddr
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served
@@ -116,6 +117,7 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 		sockets: sockets, placeholderDir: placeholderDir}
 	s.refreshDate()
 	s.tickCollects.Store(true)
+	s.files = newFileCache(s.tmpDir)
 	s.acfg = adapter.Config{
 		Ident:            o.Ident,
 		ExposeTracebacks: o.ExposeTracebacks,
@@ -168,6 +170,7 @@ func (s *Server) notes() {
 func (s *Server) Serve() error {
 	s.notes()
 	defer s.disp.release()
+	defer s.files.close()
 	delay := 100 * time.Millisecond
 	for restarts := 0; ; restarts++ {
 		s.gen.Store(&generation{})
