@@ -131,7 +131,7 @@ var table = []Option{
 		func(o *Options) *int { return &o.MaxRequestHeaderSize }),
 	int64Opt("max_request_body_size", "1073741824", "bytes", "Largest request body, counted on decoded bytes; more is answered 413. A body of exactly this size is accepted.",
 		func(o *Options) *int64 { return &o.MaxRequestBodySize }),
-	intOpt("inbuf_overflow", "524288", "bytes", "Request bodies larger than this are spooled to a temporary file, removed when the request ends.",
+	intOpt("inbuf_overflow", "524288", "bytes", "Request bodies larger than this are spooled to a temporary file. The file is unlinked as soon as it is created (nothing is left in the directory) and, when the request ends, kept open for the next large body while the kept files hold at most 16 MiB, else closed.",
 		func(o *Options) *int { return &o.InbufOverflow }),
 	intOpt("outbuf_overflow", "1048576", "bytes", "Response output pending for a connection beyond this goes to a temporary file, fed to the client as it reads and removed afterwards; memory per slow reader stays near this.",
 		func(o *Options) *int { return &o.OutbufOverflow }),

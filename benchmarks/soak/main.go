@@ -244,11 +244,20 @@ func window(ss []sample, from, to time.Duration) sample {
 func take(pid int, addr, tmp string, at time.Duration, requests, errors int64) sample {
 	s := sample{at: at, requests: requests, errors: errors}
 	s.rssKB = benchutil.RSSKB(pid)
-	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+	// Spool files are unlinked when created (and a few are kept open for
+	// reuse): count the names left in tmp and the server's descriptors
+	// on files made there.
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	if ents, err := os.ReadDir(fdDir); err == nil {
 		s.fds = int64(len(ents))
+		for _, e := range ents {
+			if target, err := os.Readlink(filepath.Join(fdDir, e.Name())); err == nil && strings.HasPrefix(target, tmp+"/") {
+				s.tmpFiles++
+			}
+		}
 	}
 	if ents, err := os.ReadDir(tmp); err == nil {
-		s.tmpFiles = int64(len(ents))
+		s.tmpFiles += int64(len(ents))
 	}
 	c := &http.Client{Timeout: 5 * time.Second}
 	if resp, err := c.Get("http://" + addr + "/runtime"); err == nil {
