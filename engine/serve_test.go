@@ -644,51 +644,52 @@ func TestLookaheadCancelsOnClose(t *testing.T) {
 	}
 }
 
-func TestSendBytes(t *testing.T) {
-	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		io.WriteString(w, strings.Repeat("s", n))
-	}), "send_bytes", "16")
-	c := s.dial(t)
-	io.WriteString(c, "GET /?n=16 HTTP/1.1\r\nHost: a\r\n\r\n")
-	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nssssssssssssssss")
-	io.WriteString(c, "GET /?n=20 HTTP/1.1\r\nHost: a\r\n\r\n")
-	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\nDate: X\r\nServer: waitron\r\n\r\n10\r\nssssssssssssssss\r\n4\r\nssss\r\n0\r\n\r\n")
-}
-
 // onlyReader hides any WriterTo, so io.Copy asks the writer to ReadFrom.
 type onlyReader struct{ r io.Reader }
 
 func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
-// TestCopyIntoResponse: the ResponseWriter is an io.ReaderFrom, as
-// net/http's is, and io.Copy into it frames like Write does: output of
-// exactly send_bytes gets a Content-Length, more is chunked in send_bytes
-// pieces, and a declared Content-Length cuts the copy short.
-func TestCopyIntoResponse(t *testing.T) {
+// TestSendBytes: output of at most send_bytes gets a Content-Length, more
+// is chunked in send_bytes pieces, and a declared Content-Length cuts the
+// output short — the same whether the handler calls Write or copies into
+// the ResponseWriter, which is an io.ReaderFrom as net/http's is.
+func TestSendBytes(t *testing.T) {
 	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := w.(io.ReaderFrom); !ok {
 			t.Error("the ResponseWriter is not an io.ReaderFrom")
 		}
-		if cl := r.URL.Query().Get("cl"); cl != "" {
+		q := r.URL.Query()
+		if cl := q.Get("cl"); cl != "" {
 			w.Header().Set("Content-Length", cl)
 		}
-		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		k, err := io.Copy(w, onlyReader{strings.NewReader(strings.Repeat("s", n))})
-		w.Header().Set("X-Late", "ignored") // the head is gone by now
-		if r.URL.Query().Get("cl") != "" && (err != http.ErrContentLength || k != 10) {
-			t.Errorf("copy past the declared length: %d, %v", k, err)
+		n, _ := strconv.Atoi(q.Get("n"))
+		var k int64
+		var err error
+		if q.Get("via") == "copy" {
+			k, err = io.Copy(w, onlyReader{strings.NewReader(strings.Repeat("s", n))})
+		} else {
+			var m int
+			m, err = io.WriteString(w, strings.Repeat("s", n))
+			k = int64(m)
+		}
+		if q.Get("cl") != "" && (err != http.ErrContentLength || k != 10) {
+			t.Errorf("%s past the declared length: %d, %v", q.Get("via"), k, err)
 		}
 	}), "send_bytes", "16")
-	c := s.dial(t)
-	io.WriteString(c, "GET /?n=16 HTTP/1.1\r\nHost: a\r\n\r\n")
-	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nssssssssssssssss")
-	io.WriteString(c, "GET /?n=36 HTTP/1.1\r\nHost: a\r\n\r\n")
-	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\nDate: X\r\nServer: waitron\r\n\r\n10\r\nssssssssssssssss\r\n10\r\nssssssssssssssss\r\n4\r\nssss\r\n0\r\n\r\n")
-	io.WriteString(c, "GET /?n=0 HTTP/1.1\r\nHost: a\r\n\r\n")
-	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: X\r\nServer: waitron\r\n\r\n")
-	io.WriteString(c, "GET /?n=20&cl=10 HTTP/1.1\r\nHost: a\r\n\r\n")
-	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nssssssssss")
+	for _, via := range []string{"write", "copy"} {
+		t.Run(via, func(t *testing.T) {
+			c := s.dial(t)
+			get := func(query string) { io.WriteString(c, "GET /?via="+via+"&"+query+" HTTP/1.1\r\nHost: a\r\n\r\n") }
+			get("n=16")
+			expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nssssssssssssssss")
+			get("n=36")
+			expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\nDate: X\r\nServer: waitron\r\n\r\n10\r\nssssssssssssssss\r\n10\r\nssssssssssssssss\r\n4\r\nssss\r\n0\r\n\r\n")
+			get("n=0")
+			expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: X\r\nServer: waitron\r\n\r\n")
+			get("n=20&cl=10")
+			expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nssssssssss")
+		})
+	}
 }
 
 // TestLogSocketErrors: a client that resets while its response is being
