@@ -97,7 +97,7 @@ type response struct {
 	declared   int64 // Content-Length set by the handler, or -1
 	written    int64 // body bytes the handler wrote (and we accepted)
 	pending    []byte
-	lastBufs   [4][]byte // the slices of the final flush: head, chunk size, body, CRLF or trailer
+	lastBufs   [2][]byte // the slices of a final flush, as usual: head (with a short body), body
 }
 
 // init readies a zero response for req.
