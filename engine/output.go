@@ -145,7 +145,8 @@ func rest(bufs [][]byte, k int) [][]byte {
 // may have kept a half-closed client's socket waiting for this). Worker
 // only.
 func (c *conn) finishDirect() {
-	c.gen.inflight.Add(-1)
+	// Last, so Shutdown sees the request in flight until done is set.
+	defer c.gen.inflight.Add(-1)
 	// The heads are no longer needed (the request holds its own copy):
 	// they go back to the pool now, not when the loop collects, so that
 	// many connections idle after a response hold none.
