@@ -39,7 +39,6 @@ type spooler struct {
 	aborted atomic.Bool
 	done    chan struct{}
 	file    *spoolFile
-	written int64
 	err     error
 }
 
@@ -130,7 +129,7 @@ func (b *bodyBuffer) reader() (io.ReadCloser, error) {
 	if b.sp.err != nil {
 		return nil, b.sp.err
 	}
-	return &tempBody{r: io.NewSectionReader(b.sp.file.f, 0, b.n), sf: b.sp.file, cache: b.files, n: b.n}, nil
+	return &tempBody{r: io.NewSectionReader(b.sp.file.f, 0, b.n), sf: b.sp.file, cache: b.files}, nil
 }
 
 func (sp *spooler) close() {
@@ -147,7 +146,6 @@ func (sp *spooler) run(files *fileCache, first []byte) {
 	if sp.err == nil {
 		f = sp.file.f
 		_, sp.err = f.Write(first)
-		sp.written = int64(len(first))
 	}
 	sp.mu.Lock()
 	for {
@@ -164,7 +162,6 @@ func (sp *spooler) run(files *fileCache, first []byte) {
 		for _, c := range batch {
 			if sp.err == nil && !sp.aborted.Load() {
 				_, sp.err = f.Write(c)
-				sp.written += int64(len(c))
 			}
 			n += len(c)
 			bufpool.Put(c)
@@ -180,6 +177,6 @@ func (sp *spooler) run(files *fileCache, first []byte) {
 	}
 	sp.mu.Unlock()
 	if sp.file != nil && (sp.err != nil || sp.aborted.Load()) {
-		files.put(sp.file, sp.written, false) // rare: closed rather than kept
+		sp.file.f.Close() // rare: closed rather than kept
 	}
 }

@@ -70,11 +70,4 @@ func (d *dispatcher) drain() {
 	}
 }
 
-// depth returns the number of queued tasks not yet started.
-func (d *dispatcher) depth() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.queue) - d.head
-}
-
 func (d *dispatcher) release() { d.pool.Release() }

@@ -69,20 +69,18 @@ func (fc *fileCache) get() (*spoolFile, error) {
 	return &spoolFile{f: f}, nil
 }
 
-// put takes back sf, which now holds n bytes; reuse false (after a write
-// error, say) closes it. Any goroutine.
-func (fc *fileCache) put(sf *spoolFile, n int64, reuse bool) {
+// put takes back sf, which now holds n bytes: kept while the budget
+// allows, else closed. Any goroutine.
+func (fc *fileCache) put(sf *spoolFile, n int64) {
 	sf.size = max(sf.size, n)
-	if reuse {
-		fc.mu.Lock()
-		if !fc.closed && fc.kept+sf.size <= fc.budget {
-			fc.free = append(fc.free, sf)
-			fc.kept += sf.size
-			fc.mu.Unlock()
-			return
-		}
+	fc.mu.Lock()
+	if !fc.closed && fc.kept+sf.size <= fc.budget {
+		fc.free = append(fc.free, sf)
+		fc.kept += sf.size
 		fc.mu.Unlock()
+		return
 	}
+	fc.mu.Unlock()
 	sf.f.Close()
 }
 
@@ -108,7 +106,6 @@ type tempBody struct {
 	r      *io.SectionReader
 	sf     *spoolFile
 	cache  *fileCache
-	n      int64
 	closed bool
 }
 
@@ -126,7 +123,7 @@ func (t *tempBody) Close() error {
 	defer t.mu.Unlock()
 	if !t.closed {
 		t.closed = true
-		t.cache.put(t.sf, t.n, true)
+		t.cache.put(t.sf, t.r.Size())
 	}
 	return nil
 }
