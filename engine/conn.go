@@ -49,7 +49,7 @@ type conn struct {
 	phase      phase
 	cur        *headSlot   // where the request being read is parsed (nil: both slots in use)
 	serving    []*headSlot // the heads of the requests with the worker
-	free       []*headSlot // slots not in use (at most two per connection exist)
+	free       []*headSlot // slots not in use: two at most; a burst's others go back to slotPool
 	next       *request    // a complete request read while another is served
 	aheadErr   error       // a protocol error found while reading ahead, answered in turn
 	framing    codec.Framing
