@@ -23,17 +23,18 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	st := &exchangeState{ctx: reqCtx{parent: x.Ctx}}
 	ctx := &st.ctx
 	defer ctx.cancel(context.Canceled)
+	if x.Body != nil {
+		// Whatever happens (a refused request, a panic); closing twice is
+		// harmless.
+		defer x.Body.Close()
+	}
 	req, err := newRequest(ctx, cfg, x)
 	if err != nil {
-		if x.Body != nil {
-			x.Body.Close() // a spooled body's file goes back
-		}
 		var ce *codec.Error
 		errors.As(err, &ce)
 		_ = x.Out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)}, true, false)
 		return
 	}
-	defer req.Body.Close()
 	w := &st.w
 	w.init(cfg, req, x.Out, x.Head.Minor)
 	if !run(cfg, h, w, req) {
@@ -43,6 +44,11 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		w.WriteHeader(http.StatusOK)
 	}
 	w.done.Store(true)
+	if x.Body != nil {
+		// Before the response leaves: a spooled body's file is then free
+		// for the next body the client sends once it has the response.
+		x.Body.Close()
+	}
 	_ = w.flush(true)
 }
 
