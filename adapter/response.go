@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -131,46 +132,60 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	h := w.header
-	skip := skipFraming
-	if code < 200 || code == http.StatusNoContent {
-		skip = skipFramingAndLength
+	// One pass over the map finds what framing needs and the fields to
+	// send: a lookup per special key and a second pass to write cost more
+	// than the whole head for the usual handful of fields.
+	var arr [32]string
+	keys := arr[:0]
+	var cl, trailerField []string
+	var prefixed []string
+	for k, v := range w.header {
+		switch k {
+		case "Content-Length":
+			cl = v
+		case "Content-Type": // set, even to nil: net/http's way of suppressing it
+			w.hasContentType = true
+		case "Date":
+			w.hasDate = true
+		case "Server":
+			w.hasServer = true
+		case "Connection":
+			if len(v) > 0 {
+				w.connection = append([]string(nil), v...)
+				w.closeAfter = w.closeAfter || hasToken(v, "close")
+			}
+			continue
+		case "Trailer":
+			trailerField = v
+			continue
+		case "Transfer-Encoding":
+			continue
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			prefixed = append(prefixed, strings.TrimPrefix(k, http.TrailerPrefix))
+			continue
+		}
+		keys = append(keys, k)
 	}
-	if cl := h.Get("Content-Length"); cl != "" {
-		n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64)
+	skipLength := code < 200 || code == http.StatusNoContent
+	if len(cl) > 0 && cl[0] != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64)
 		if err == nil && n >= 0 {
 			w.declared = n
 		} else {
-			w.cfg.Log.Warn("handler set an invalid Content-Length; ignored", "value", cl, "path", w.req.URL.Path)
-			skip = skipFramingAndLength
+			w.cfg.Log.Warn("handler set an invalid Content-Length; ignored", "value", cl[0], "path", w.req.URL.Path)
+			skipLength = true
 		}
 	}
-	w.hasContentType, w.hasDate, w.hasServer = hasKey(h, "Content-Type"), hasKey(h, "Date"), hasKey(h, "Server")
-	if v := h["Connection"]; len(v) > 0 {
-		w.connection = append([]string(nil), v...)
-		if hasToken(v, "close") {
-			w.closeAfter = true
-		}
+	if skipLength && cl != nil {
+		keys = slices.DeleteFunc(keys, func(k string) bool { return k == "Content-Length" })
 	}
-	if v := h["Trailer"]; len(v) > 0 {
-		w.trailerField = append([]string(nil), v...)
+	if len(trailerField) > 0 {
+		w.trailerField = append([]string(nil), trailerField...)
 	}
-	w.trailers = declaredTrailers(h)
-	w.headBuf = codec.AppendHeader(codec.AppendStatusLine(bufpool.GetSmall(), code), h, skip)
+	w.trailers = declaredTrailers(trailerField, prefixed)
+	w.headBuf = codec.AppendFields(codec.AppendStatusLine(bufpool.GetSmall(), code), w.header, keys)
 }
-
-// skipFraming leaves out of the head the fields waitron sets itself.
-func skipFraming(k string) bool {
-	switch k {
-	case "Transfer-Encoding", "Trailer", "Connection":
-		return true
-	}
-	return strings.HasPrefix(k, http.TrailerPrefix)
-}
-
-// skipFramingAndLength also leaves out Content-Length (not allowed with
-// 1xx and 204, or invalid).
-func skipFramingAndLength(k string) bool { return k == "Content-Length" || skipFraming(k) }
 
 // Write implements http.ResponseWriter.
 func (w *response) Write(p []byte) (int, error) { return write(w, p) }
@@ -429,22 +444,18 @@ func (w *response) appendHead(final bool) []byte {
 }
 
 // declaredTrailers returns the trailer names the handler announced in the
-// Trailer header or by setting http.TrailerPrefix keys (net/http's rules).
-func declaredTrailers(h http.Header) []string {
+// Trailer header or by setting http.TrailerPrefix keys (net/http's rules):
+// the Trailer values, and the prefixed keys without their prefix.
+func declaredTrailers(trailerField, prefixed []string) []string {
 	var names []string
-	for _, v := range h["Trailer"] {
+	for _, v := range trailerField {
 		for _, name := range strings.Split(v, ",") {
 			if name = strings.TrimSpace(name); name != "" {
 				names = append(names, http.CanonicalHeaderKey(name))
 			}
 		}
 	}
-	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			names = append(names, strings.TrimPrefix(k, http.TrailerPrefix))
-		}
-	}
-	return names
+	return append(names, prefixed...)
 }
 
 // appendTrailer appends the last chunk and the trailer section.
@@ -466,13 +477,6 @@ func (w *response) appendTrailer(b []byte) []byte {
 		}
 	}
 	return append(b, "\r\n"...)
-}
-
-// hasKey reports whether the handler set k, including to nil: net/http's
-// way of suppressing Date or Content-Type.
-func hasKey(h http.Header, k string) bool {
-	_, ok := h[k]
-	return ok
 }
 
 func hasToken(values []string, token string) bool {

@@ -52,6 +52,12 @@ func AppendHeader(dst []byte, h http.Header, skip func(key string) bool) []byte 
 			keys = append(keys, k)
 		}
 	}
+	return AppendFields(dst, h, keys)
+}
+
+// AppendFields appends the fields of h named by keys, sorting keys in place
+// first: AppendHeader for a caller that has already chosen the keys.
+func AppendFields(dst []byte, h http.Header, keys []string) []byte {
 	slices.Sort(keys)
 	for _, k := range keys {
 		for _, v := range h[k] {

@@ -194,6 +194,52 @@ func TestSniffAndHeaders(t *testing.T) {
 	expectResponse(t, c, "HTTP/1.1 299 status code 299\r\nServer: custom\r\nX-Split: a  Injected: yes\r\nContent-Length: 0\r\n\r\n")
 }
 
+// TestHandlerFramingFields: the fields a handler sets that bear on framing
+// — Content-Length (kept, dropped when invalid or with 204), Connection,
+// Trailer and http.TrailerPrefix keys — are taken up or left out of the head
+// as net/http does, and every other field is sent in key order.
+func TestHandlerFramingFields(t *testing.T) {
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-B", "b")
+		h.Set("X-A", "a")
+		switch r.URL.Path {
+		case "/declared":
+			h.Set("Content-Length", "5")
+			io.WriteString(w, "hello")
+		case "/invalid":
+			h.Set("Content-Length", "five")
+			io.WriteString(w, "hello")
+		case "/nocontent":
+			h.Set("Content-Length", "5")
+			h["Content-Type"] = nil
+			w.WriteHeader(http.StatusNoContent)
+		case "/trailers":
+			h.Set("Trailer", "x-sum")
+			h.Set("Transfer-Encoding", "gzip")
+			io.WriteString(w, "hi")
+			w.(http.Flusher).Flush()
+			h.Set("X-Sum", "3")
+			h.Set(http.TrailerPrefix+"X-Late", "l")
+		case "/close":
+			h.Set("Connection", "close")
+			io.WriteString(w, "bye")
+		}
+	}))
+	c := s.dial(t)
+	io.WriteString(c, "GET /declared HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: a\r\nX-B: b\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nhello")
+	io.WriteString(c, "GET /invalid HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nX-A: a\r\nX-B: b\r\nContent-Length: 5\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nhello")
+	io.WriteString(c, "GET /nocontent HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 204 No Content\r\nX-A: a\r\nX-B: b\r\nDate: X\r\nServer: waitron\r\n\r\n")
+	io.WriteString(c, "GET /trailers HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nX-A: a\r\nX-B: b\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nDate: X\r\nServer: waitron\r\n\r\n2\r\nhi\r\n0\r\nX-Sum: 3\r\nX-Late: l\r\n\r\n")
+	io.WriteString(c, "GET /close HTTP/1.1\r\nHost: a\r\n\r\n")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nX-A: a\r\nX-B: b\r\nContent-Length: 3\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\nConnection: close\r\n\r\nbye")
+	expectClosed(t, c)
+}
+
 // TestErrors sends one bad request per status and a good request pipelined
 // after it: the error comes in waitress's format, the connection closes, and
 // the request after the bad one is never executed.
