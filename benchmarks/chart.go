@@ -13,7 +13,7 @@ func chart(ran []workload, all map[string]map[string]*result) []byte {
 	const (
 		width, label, barH, gap, left = 900, 260, 16, 14, 10
 	)
-	colors := map[string]string{"waitron": "#1f77b4", "waitron threads=64": "#6baed6", "net/http": "#7f7f7f",
+	colors := map[string]string{"waitron": "#1f77b4", "waitron threads=64": "#6baed6", "waitron --gc-floor 0": "#1f77b4", "net/http": "#7f7f7f",
 		"fasthttp": "#ff7f0e", "raw gnet (ceiling)": "#2ca02c"}
 	type bar struct {
 		name  string

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/gcfloor"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/limits"
 )
@@ -86,7 +87,7 @@ var apps = map[string]func() http.Handler{"target": targetapp.New}
 // started, when not nil, receives the server once it listens (for tests).
 // It returns the process exit code.
 func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started chan<- *engine.Server) int {
-	opts, app, help, err := parseArgs(args)
+	opts, cmd, help, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "waitron: %s\n%s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "), usageLine)
 		return 2
@@ -95,8 +96,14 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 		printHelp(stdout, help)
 		return 0
 	}
-	newApp := apps[app]
+	newApp := apps[cmd.app]
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if cmd.gcFloor > 0 {
+		f := gcfloor.Start(cmd.gcFloor)
+		defer f.Stop()
+	} else if cmd.gcEnv != "" {
+		log.Info("--gc-floor not applied: the environment sets the collector", "env", cmd.gcEnv)
+	}
 	srv, err := engine.New(newApp(), opts, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "waitron: %v\n", err)
@@ -172,40 +179,67 @@ func newFlagSet(opts *limits.Options) (*pflag.FlagSet, *string) {
 	return fs, app
 }
 
+// command is what the command line sets besides the options.
+type command struct {
+	app     string
+	gcFloor uint64 // 0: Go's collector settings are left alone
+	gcEnv   string // GOGC=… or GOMEMLIMIT=… when the environment sets them
+}
+
+// defaultGCFloor is --gc-floor's default: 16 MiB (see internal/gcfloor).
+const defaultGCFloor = 16 << 20
+
 // parseArgs turns the command line (and the config file it names) into
 // options. It returns the flag set when --help was asked for.
-func parseArgs(args []string) (limits.Options, string, *pflag.FlagSet, error) {
+func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 	opts := limits.Default()
+	var cmd command
 	fs, app := newFlagSet(&opts)
 	config := fs.String("config", "", "read options from the [server:main] section of this PasteDeploy-style .ini file; flags override it")
+	gcFloor := fs.Int("gc-floor", defaultGCFloor, "While the live heap is under half of this, Go collects only when the heap reaches it (Go's own floor is 4 MiB), so a busy server with little live data collects far less often. 0 leaves the collector alone, as does GOGC or GOMEMLIMIT in the environment. (bytes)")
 	fs.SetOutput(io.Discard)
 	help := fs.BoolP("help", "h", false, "show this help and exit")
 	if err := fs.Parse(args); err != nil {
-		return opts, "", nil, err
+		return opts, cmd, nil, err
 	}
 	if *help {
-		return opts, "", fs, nil
+		return opts, cmd, fs, nil
 	}
 	if fs.NArg() > 0 {
-		return opts, "", nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return opts, cmd, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *config != "" {
 		fileOpts := limits.Default()
 		if err := fileOpts.LoadConfig(*config); err != nil {
-			return opts, "", nil, err
+			return opts, cmd, nil, err
 		}
 		if err := fileOpts.Override(&opts); err != nil {
-			return opts, "", nil, err
+			return opts, cmd, nil, err
 		}
 		opts = fileOpts
 	}
 	if _, ok := apps[*app]; !ok {
-		return opts, "", nil, fmt.Errorf("unknown app %q (built in: %s)", *app, strings.Join(appNames(), ", "))
+		return opts, cmd, nil, fmt.Errorf("unknown app %q (built in: %s)", *app, strings.Join(appNames(), ", "))
 	}
 	if err := opts.Validate(); err != nil {
-		return opts, "", nil, fmt.Errorf("invalid options:\n%w", err)
+		return opts, cmd, nil, fmt.Errorf("invalid options:\n%w", err)
 	}
-	return opts, *app, nil, nil
+	cmd.app = *app
+	if *gcFloor < 0 {
+		return opts, cmd, nil, fmt.Errorf("--gc-floor must be 0 or more bytes, not %d", *gcFloor)
+	}
+	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
+		if v := os.Getenv(k); v != "" && cmd.gcEnv == "" {
+			cmd.gcEnv = k + "=" + v
+		}
+	}
+	switch {
+	case cmd.gcEnv == "":
+		cmd.gcFloor = uint64(*gcFloor)
+	case fs.Changed("gc-floor") && *gcFloor > 0:
+		return opts, cmd, nil, fmt.Errorf("--gc-floor conflicts with %s in the environment: unset it, or give --gc-floor 0", cmd.gcEnv)
+	}
+	return opts, cmd, nil, nil
 }
 
 // optValue is a pflag.Value that parses through the option table.

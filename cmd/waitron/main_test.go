@@ -53,6 +53,8 @@ func TestBadOptionsExitNonZero(t *testing.T) {
 		{[]string{"--app", "nope"}, []string{`unknown app "nope"`}},
 		{[]string{"stray"}, []string{`unexpected argument "stray"`}},
 		{[]string{"--listen", "no.such.host.invalid:80"}, []string{"cannot resolve host"}},
+		{[]string{"--gc-floor", "-1"}, []string{"--gc-floor must be 0 or more bytes, not -1"}},
+		{[]string{"--gc-floor", "lots"}, []string{`invalid argument "lots" for "--gc-floor"`}},
 	}
 	for _, tc := range cases {
 		var out, errb bytes.Buffer
@@ -102,6 +104,33 @@ func startCommand(t *testing.T, args ...string) string {
 		}
 	})
 	return srv.Addrs()[0].String()
+}
+
+// TestGCFloorYieldsToEnvironment: --gc-floor is on by default, and an
+// operator's GOGC or GOMEMLIMIT wins: the default then stands down (and says
+// so), an explicit --gc-floor is refused rather than silently ignored.
+func TestGCFloorYieldsToEnvironment(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	_, cmd, _, err := parseArgs(nil)
+	if err != nil || cmd.gcFloor != defaultGCFloor {
+		t.Fatalf("default: floor %d, err %v; want %d", cmd.gcFloor, err, defaultGCFloor)
+	}
+	if _, cmd, _, _ = parseArgs([]string{"--gc-floor", "0"}); cmd.gcFloor != 0 {
+		t.Fatalf("--gc-floor 0: floor %d", cmd.gcFloor)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if _, cmd, _, err = parseArgs(nil); err != nil || cmd.gcFloor != 0 || cmd.gcEnv != "GOMEMLIMIT=1GiB" {
+		t.Fatalf("with GOMEMLIMIT: floor %d, env %q, err %v", cmd.gcFloor, cmd.gcEnv, err)
+	}
+	if _, _, _, err = parseArgs([]string{"--gc-floor", "1000000"}); err == nil || !strings.Contains(err.Error(), "conflicts with GOMEMLIMIT=1GiB") {
+		t.Fatalf("explicit --gc-floor with GOMEMLIMIT: %v", err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"--listen", "127.0.0.1:0", "--help"}, &out, &errb, nil, nil)
+	if code != 0 || !strings.Contains(out.String(), "--gc-floor INT") {
+		t.Fatalf("--help (exit %d) does not list --gc-floor:\n%s", code, out.String())
+	}
 }
 
 func TestServeWithGoClient(t *testing.T) {
