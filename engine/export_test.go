@@ -1,6 +1,54 @@
 package engine
 
+import (
+	"context"
+	"sync"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
 // NoTickCollect stops s's per-second checks from collecting responses that
 // workers wrote themselves, so a test hangs (and fails at its deadline)
 // if a prompt path is missing.
 func NoTickCollect(s *Server) { s.tickCollects.Store(false) }
+
+// HoldLoops blocks every event loop of s that has had a connection until
+// release is called: output a worker hands to gnet then waits, queued,
+// while what a worker writes itself still reaches the socket. handed
+// reports the bytes the kernel or gnet has taken for those connections so
+// far (with the loops held, only workers' own writes add to it).
+func HoldLoops(s *Server) (handed func() int64, release func()) {
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var conns []*conn
+	var held sync.WaitGroup
+	s.loops.Range(func(_, v any) bool {
+		lc := v.(*loopConns)
+		held.Add(1)
+		err := lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			mu.Lock()
+			for c := range lc.set {
+				conns = append(conns, c)
+			}
+			mu.Unlock()
+			held.Done()
+			<-gate
+			return nil
+		}))
+		if err != nil {
+			held.Done()
+		}
+		return true
+	})
+	held.Wait()
+	handed = func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		var n int64
+		for _, c := range conns {
+			n += c.handed.Load()
+		}
+		return n
+	}
+	return handed, func() { close(gate) }
+}

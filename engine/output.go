@@ -13,9 +13,12 @@ import (
 	"github.com/waitron/waitron/internal/bufpool"
 )
 
-// Send implements adapter.Output. Worker only. The slices go to the event
-// loop with AsyncWritev; its callback recycles them, and for the last
-// write of a response finishes the request on the loop. Send then blocks
+// Send implements adapter.Output. Worker only. The slices go to the socket
+// from the worker itself when nothing of the connection is pending
+// (tryWrite), except the end of a response that closes the connection;
+// otherwise, and for what the socket did not take, to the event loop with
+// AsyncWritev, whose callback recycles them and, for the last write of a
+// response, finishes the request on the loop. Send then blocks
 // while more than outbuf_high_watermark bytes are pending for the
 // connection (waitress's backpressure), polling gnet's outbound buffer
 // because gnet has no drained event.
@@ -31,11 +34,16 @@ func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
 	for _, b := range bufs {
 		n += len(b)
 	}
-	if last && keepAlive {
+	// A piece of a response, or the end of one that keeps the connection,
+	// goes straight to the socket when it can; the end of a response that
+	// closes the connection takes the loop's path, which closes after it.
+	if !last || keepAlive {
 		if k, ok := c.tryWrite(bufs); ok {
 			if k == n {
 				release(bufs)
-				c.finishDirect()
+				if last {
+					c.finishDirect()
+				}
 				return nil
 			}
 			bufs, n = rest(bufs, k), n-k // the rest takes gnet's path, in order
