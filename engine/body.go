@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"bytes"
 	"io"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -123,7 +123,7 @@ func (b *bodyBuffer) abort() {
 // cache. Worker only.
 func (b *bodyBuffer) reader() (io.ReadCloser, error) {
 	if b.sp == nil {
-		return io.NopCloser(bytes.NewReader(b.mem)), nil
+		return &memBody{b: b.mem}, nil
 	}
 	<-b.sp.done
 	if b.sp.err != nil {
@@ -179,4 +179,59 @@ func (sp *spooler) run(files *fileCache, first []byte) {
 	if sp.file != nil && (sp.err != nil || sp.aborted.Load()) {
 		sp.file.f.Close() // rare: closed rather than kept
 	}
+}
+
+// memBody is a request body held in memory. As net/http's, it cannot be
+// read once closed (the adapter closes it when the handler returns), so a
+// goroutine the handler left behind gets http.ErrBodyReadAfterClose rather
+// than the bytes.
+type memBody struct {
+	mu     sync.Mutex
+	b      []byte
+	closed bool
+}
+
+func (m *memBody) Read(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return 0, http.ErrBodyReadAfterClose
+	case len(m.b) == 0:
+		return 0, io.EOF
+	}
+	n := copy(p, m.b)
+	m.b = m.b[n:]
+	return n, nil
+}
+
+// WriteTo lets io.Copy hand the body to w in one Write.
+func (m *memBody) WriteTo(w io.Writer) (int64, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return 0, http.ErrBodyReadAfterClose
+	}
+	b := m.b
+	m.b = nil
+	m.mu.Unlock()
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, err := w.Write(b)
+	if n < len(b) {
+		m.mu.Lock()
+		if !m.closed {
+			m.b = b[n:] // what w did not take stays to be read
+		}
+		m.mu.Unlock()
+	}
+	return int64(n), err
+}
+
+func (m *memBody) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed, m.b = true, nil
+	return nil
 }

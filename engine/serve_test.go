@@ -453,6 +453,38 @@ func TestBodySpillsToDisk(t *testing.T) {
 	}
 }
 
+// TestBodyInMemoryClosedAfterHandler: a body kept in memory cannot be read
+// once its handler has returned (http.ErrBodyReadAfterClose, as net/http
+// answers), and io.Copy from it delivers the whole body.
+func TestBodyInMemoryClosedAfterHandler(t *testing.T) {
+	leaked := make(chan io.Reader, 1)
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/leak" {
+			leaked <- r.Body
+			return
+		}
+		io.Copy(w, r.Body)
+	}))
+	c := s.dial(t)
+	body := strings.Repeat("0123456789", 10000)
+	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(resp.Body); string(got) != body {
+		t.Fatalf("echo of %d bytes came back as %d bytes", len(body), len(got))
+	}
+	got := s.roundTrip(t, "POST /leak HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+	if !strings.HasPrefix(got, "HTTP/1.1 200 OK") {
+		t.Fatalf("leak request: %q", got)
+	}
+	r := <-leaked
+	if n, err := r.Read(make([]byte, 10)); n != 0 || err != http.ErrBodyReadAfterClose {
+		t.Fatalf("reading an in-memory body after its handler returned: %d bytes, %v", n, err)
+	}
+}
+
 // TestUploadAbortRemovesSpool: a client that vanishes mid-upload leaves no
 // temporary file behind, named or open.
 func TestUploadAbortRemovesSpool(t *testing.T) {
