@@ -25,7 +25,7 @@ func (d *discard) Send(bufs [][]byte, last, keepAlive bool) error {
 
 // maxRequestPathAllocs is the ceiling for TestRequestPathAllocs: lower it
 // when the figure goes down, never raise it.
-const maxRequestPathAllocs = 10
+const maxRequestPathAllocs = 9
 
 // TestRequestPathAllocs counts the allocations of the whole request path
 // for a typical request (the head as wrk or a browser sends it) and a

@@ -33,6 +33,12 @@ type Exchange struct {
 	LocalPort string
 	Ctx       context.Context // the connection's context: ends when the client is gone
 	Out       Output
+
+	// st is what serving the request needs of its own (its context, which
+	// a handler may keep, its ResponseWriter, its URL): inside the
+	// Exchange, so the engine's one allocation per request holds it all.
+	// An Exchange is served once, and never copied.
+	st exchangeState
 }
 
 // errBadTarget is returned for a request-target that net/url cannot parse
@@ -44,7 +50,8 @@ var errBadTarget = &codec.Error{Status: 400, Detail: "Request-target is invalid"
 // request-target's authority wins, RFC 9112 §3.2.2), field names are
 // canonical, and since the body is complete, ContentLength is its decoded
 // length and Transfer-Encoding is gone.
-func newRequest(ctx *reqCtx, cfg *Config, x *Exchange) (*http.Request, error) {
+func newRequest(st *exchangeState, cfg *Config, x *Exchange) (*http.Request, error) {
+	ctx := &st.ctx
 	h := x.Head
 	// One string holds the whole head; the target and field values are
 	// substrings of it, so they cost one allocation together.
@@ -52,10 +59,11 @@ func newRequest(ctx *reqCtx, cfg *Config, x *Exchange) (*http.Request, error) {
 	str := func(s codec.Span) string { return raw[s.Off : s.Off+s.Len] }
 	method := internMethod(h.MethodBytes())
 	target := str(h.Target)
-	var u *url.URL
-	if method == http.MethodConnect {
-		u = &url.URL{Host: target}
-	} else {
+	u := &st.url
+	switch {
+	case method == http.MethodConnect:
+		*u = url.URL{Host: target}
+	case !plainTarget(u, target):
 		var err error
 		if u, err = url.ParseRequestURI(target); err != nil {
 			return nil, errBadTarget
@@ -118,6 +126,61 @@ func newRequest(ctx *reqCtx, cfg *Config, x *Exchange) (*http.Request, error) {
 	stripPrefix(r, cfg.URLPrefix, info)
 	return r.WithContext(ctx), nil
 }
+
+// plainTarget fills u as url.ParseRequestURI(target) would and reports
+// true, when target is an origin-form path whose parse is the identity:
+// only characters a path never escapes (so Path is the target's path and
+// RawPath stays empty), and a query without control characters (kept raw,
+// as ParseRequestURI keeps it). Anything else (a percent-encoding, an
+// absolute URI, "*") is left to ParseRequestURI. FuzzPlainTarget holds the
+// two equal.
+func plainTarget(u *url.URL, target string) bool {
+	if target == "" || target[0] != '/' {
+		return false
+	}
+	q := len(target)
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		if c == '?' {
+			q = i
+			break
+		}
+		if !pathChar[c] {
+			return false
+		}
+	}
+	questions := 0
+	for i := q; i < len(target); i++ {
+		switch c := target[i]; {
+		case c < ' ' || c == 0x7f:
+			return false
+		case c == '?':
+			questions++
+		}
+	}
+	*u = url.URL{Path: target[:q]}
+	if q < len(target) {
+		u.RawQuery = target[q+1:]
+		// "/p?" alone sets ForceQuery; "/p??" has the query "?".
+		u.ForceQuery = u.RawQuery == "" && questions == 1
+	}
+	return true
+}
+
+// pathChar marks the bytes net/url never escapes in a path: letters,
+// digits, "-_.~" and "$&+,/:;=@".
+var pathChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-_.~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
+}()
 
 // parseTrailer turns validated "name: value\r\n" lines into a header.
 func parseTrailer(b []byte) http.Header {

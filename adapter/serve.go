@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 
@@ -20,7 +21,8 @@ import (
 // ExposeTracebacks); after, the connection is closed, which the client sees
 // as a truncated response. http.ErrAbortHandler aborts without a log line.
 func Serve(cfg *Config, h http.Handler, x *Exchange) {
-	st := &exchangeState{ctx: reqCtx{parent: x.Ctx}}
+	st := &x.st
+	st.ctx.parent = x.Ctx
 	ctx := &st.ctx
 	defer ctx.cancel(context.Canceled)
 	if x.Body != nil {
@@ -28,7 +30,7 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		// harmless.
 		defer x.Body.Close()
 	}
-	req, err := newRequest(ctx, cfg, x)
+	req, err := newRequest(st, cfg, x)
 	if err != nil {
 		var ce *codec.Error
 		errors.As(err, &ce)
@@ -53,11 +55,12 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 }
 
 // exchangeState is what a request needs of its own while it is served,
-// in one allocation: its context (which a handler may keep past the
-// response) and its ResponseWriter.
+// part of its Exchange: its context (which a handler may keep past the
+// response), its ResponseWriter and its URL.
 type exchangeState struct {
 	ctx reqCtx
 	w   response
+	url url.URL
 }
 
 // run calls the handler and reports whether it returned normally. On a
