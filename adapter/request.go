@@ -69,8 +69,15 @@ func newRequest(st *exchangeState, cfg *Config, x *Exchange) (*http.Request, err
 			return nil, errBadTarget
 		}
 	}
-	header := make(http.Header, len(h.Fields))
-	values := make([]string, len(h.Fields)) // one backing array, as net/textproto does
+	kept := len(h.Fields)
+	if x.Framing.HasHost {
+		kept-- // a request with only Host gets no backing array
+	}
+	header := make(http.Header, kept)
+	var values []string
+	if kept > 0 {
+		values = make([]string, len(h.Fields)) // one backing array, as net/textproto does
+	}
 	for i, f := range h.Fields {
 		key := canonicalKey(h.Bytes(f.Name), str(f.Name))
 		if key == "Host" || key == "Transfer-Encoding" {
