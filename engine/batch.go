@@ -78,7 +78,7 @@ type batch struct {
 }
 
 func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
-	gone := b.c.closed.Load() && b.c.fb.Load() == nil // a half-closed client still gets its responses
+	gone := b.c.gone.Load() // a half-closed client still gets its responses
 	if last && keepAlive && !b.final && !gone {
 		b.pending = append(b.pending, bufs...)
 		for _, x := range bufs {

@@ -78,6 +78,7 @@ type conn struct {
 	fd       int32        // the socket, for a worker's direct write (see tryWrite)
 	want     atomic.Bool  // the loop has input waiting: a worker that finishes must wake it
 	closed   atomic.Bool  // gnet has closed the connection
+	gone     atomic.Bool  // closed, and no fallback writer carries the output on: workers stop
 	wmu      sync.Mutex   // held by a direct write, and by onClose to mark the socket closed
 	done     atomic.Int64 // stamp of a keep-alive response a worker wrote itself; 0: none (see collect)
 	queued   atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
@@ -720,6 +721,10 @@ func (c *conn) onClose(err error) {
 			return
 		}
 	}
+	// Only now, with the fallback writer's fate known: a worker that saw
+	// closed before it was stored must not take the client for gone and
+	// end its response beside the writer (and an output spool feeding it).
+	c.gone.Store(true)
 	cause := errClientClosed
 	if err != nil && !errors.Is(err, io.EOF) {
 		cause = err

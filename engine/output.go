@@ -23,7 +23,7 @@ import (
 // connection (waitress's backpressure), polling gnet's outbound buffer
 // because gnet has no drained event.
 func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
-	if c.closed.Load() && c.fb.Load() == nil {
+	if c.gone.Load() {
 		release(bufs)
 		if last {
 			c.finishOnLoop(keepAlive)
@@ -200,7 +200,7 @@ func (c *conn) waitBelowWatermark() error {
 	delay := time.Millisecond
 	for {
 		fb := c.fb.Load()
-		if c.closed.Load() && fb == nil {
+		if c.gone.Load() {
 			return adapter.ErrClientGone
 		}
 		if fb != nil && fb.dead() {
@@ -326,7 +326,7 @@ func (fb *fallback) run() {
 		if err != nil {
 			fb.broken = true
 			release(fb.queue)
-			fb.queue = nil
+			fb.queue, fb.pending = nil, 0
 			fb.mu.Unlock()
 			fb.c.logSocketError("socket error writing to a half-closed client", err)
 			fb.c.cancel(err)
