@@ -109,12 +109,16 @@ func (f *Floor) adjust() {
 // both are held to floor: the first while the heap is nearly empty, the
 // second as it fills; from half the floor on, Base leaves the goal to Go.
 func Percent(live, floor uint64) int {
-	p := floor * 100 / minimumHeap
-	if live > 0 && (floor-min(live, floor))*100/live < p {
-		p = (floor - min(live, floor)) * 100 / live
+	p := float64(floor) / minimumHeap * 100
+	if live > 0 {
+		p = min(p, float64(floor-min(live, floor))/float64(live)*100)
 	}
-	return max(int(p), Base)
+	return int(max(min(p, maxPercent), Base))
 }
+
+// maxPercent bounds what Percent returns, so that a huge floor cannot
+// overflow GOGC (an int32 inside the runtime).
+const maxPercent = 1 << 20
 
 // minimumHeap is the Go runtime's heap minimum at GOGC=100, which it scales
 // with GOGC (runtime/mgcpacer.go, defaultHeapMinimum).

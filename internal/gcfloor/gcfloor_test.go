@@ -22,6 +22,8 @@ func TestPercent(t *testing.T) {
 		{40 * mib, 16 * mib, 100}, // above the floor: never below Base
 		{mib, 4 * mib, 100},       // a floor at Go's own minimum changes nothing
 		{0, 64 * mib, 1600},
+		{0, 1 << 62, 1 << 20}, // a huge floor: GOGC bounded, not overflowed
+		{1, 1 << 62, 1 << 20},
 	}
 	for _, c := range cases {
 		if got := Percent(c.live, c.floor); got != c.want {
