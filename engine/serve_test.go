@@ -906,7 +906,7 @@ func TestOutbufOverflowSpoolsToDisk(t *testing.T) {
 // loop, the client then drains the socket, and the handler writes more:
 // that must queue behind the rest, not overtake it on the now empty socket.
 func TestDirectWriteKeepsOrder(t *testing.T) {
-	const big, small = 8 << 20, 1000
+	const big, small = 32 << 20, 1000 // big: more than loopback socket buffers take (tcp_wmem max is often 4 MiB)
 	entered, gateA, wroteA := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	gateB, wroteB := make(chan struct{}), make(chan struct{})
 	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -924,7 +924,7 @@ func TestDirectWriteKeepsOrder(t *testing.T) {
 		w.Write([]byte(strings.Repeat("B", small)))
 		w.(http.Flusher).Flush()
 		close(wroteB)
-	}), "outbuf_overflow", "67108864", "outbuf_high_watermark", "67108864")
+	}), "outbuf_overflow", "134217728", "outbuf_high_watermark", "134217728")
 	c := s.dial(t)
 	c.(*net.TCPConn).SetReadBuffer(16 << 10)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
