@@ -12,6 +12,25 @@ import (
 // if a prompt path is missing.
 func NoTickCollect(s *Server) { s.tickCollects.Store(false) }
 
+// PauseAfterDirectWrite makes the next response a worker writes itself
+// wait, written but not yet reported to the loop, until resume is called;
+// written is closed when one does.
+func PauseAfterDirectWrite(s *Server) (written <-chan struct{}, resume func()) {
+	w, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f := func() {
+		once.Do(func() {
+			close(w)
+			<-gate
+		})
+	}
+	s.directWritten.Store(&f)
+	return w, func() {
+		s.directWritten.Store(nil)
+		close(gate)
+	}
+}
+
 // HoldLoops blocks every event loop of s that has had a connection until
 // release is called: output a worker hands to gnet then waits, queued,
 // while what a worker writes itself still reaches the socket. handed

@@ -42,6 +42,9 @@ func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
 			if k == n {
 				release(bufs)
 				if last {
+					if f := c.s.directWritten.Load(); f != nil {
+						(*f)()
+					}
 					c.finishDirect()
 				}
 				return nil

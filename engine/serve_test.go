@@ -362,6 +362,35 @@ func TestHalfCloseAfterResponse(t *testing.T) {
 	expectClosed(t, c)
 }
 
+// TestHalfCloseBeforeDirectWriteReported: the client reads a response a
+// worker wrote itself and half-closes before the worker has told the loop
+// the response is done; the loop, which saw the close first, must still
+// learn of it at once (no per-second tick here) and close the connection.
+func TestHalfCloseBeforeDirectWriteReported(t *testing.T) {
+	s := start(t, nil)
+	engine.NoTickCollect(s.Server)
+	written, resume := engine.PauseAfterDirectWrite(s.Server)
+	resumed := false
+	defer func() {
+		if !resumed {
+			resume()
+		}
+	}()
+	c := s.dial(t).(*net.TCPConn)
+	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-written
+	expectResponse(t, c, plaintextResp)
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the server to see the half-close", func() bool { return s.Conns() == 0 })
+	_, release := engine.HoldLoops(s.Server) // returns once the loop has finished onClose
+	release()
+	resume()
+	resumed = true
+	expectClosed(t, c)
+}
+
 // TestPipelinedWhileServed: requests arriving one by one while the one
 // before is served (not as one burst) are each answered in turn.
 func TestPipelinedWhileServed(t *testing.T) {

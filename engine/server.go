@@ -49,17 +49,20 @@ type Server struct {
 	// workers wrote themselves (see conn.collect); tests turn it off to
 	// show that the prompt paths need no tick.
 	tickCollects atomic.Bool
-	loopsGone    atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
-	gen          atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
-	started      atomic.Bool                // the current run's first tick has happened
-	stopMu       sync.Mutex
-	stopped      bool
-	stopErr      error
-	reads        atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
-	tmpDir       string
-	files        *fileCache // temporary files for request bodies over inbuf_overflow
-	loops        sync.Map   // gnet.EventLoop → *loopConns
-	locals       sync.Map   // netip.AddrPort → *localAddr
+	// directWritten, when set (tests only), runs between a worker's direct
+	// write of a response and its telling the loop, to widen that window.
+	directWritten atomic.Pointer[func()]
+	loopsGone     atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
+	gen           atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
+	started       atomic.Bool                // the current run's first tick has happened
+	stopMu        sync.Mutex
+	stopped       bool
+	stopErr       error
+	reads         atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
+	tmpDir        string
+	files         *fileCache // temporary files for request bodies over inbuf_overflow
+	loops         sync.Map   // gnet.EventLoop → *loopConns
+	locals        sync.Map   // netip.AddrPort → *localAddr
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served
