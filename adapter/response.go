@@ -125,7 +125,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		b := codec.AppendStatusLine(bufpool.GetSmall(), code)
-		b = codec.AppendHeader(b, w.header, nil)
+		b = codec.AppendHeader(b, w.header)
 		b = append(b, "\r\n"...)
 		w.send([][]byte{b}, false)
 		return

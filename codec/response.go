@@ -41,16 +41,13 @@ func AppendField(dst []byte, name, value string) []byte {
 	return append(dst, "\r\n"...)
 }
 
-// AppendHeader appends every field of h whose key skip does not reject, in
-// key order (so output is deterministic, like net/http and waitress), each
-// value on its own line.
-func AppendHeader(dst []byte, h http.Header, skip func(key string) bool) []byte {
+// AppendHeader appends every field of h in key order (so output is
+// deterministic, like net/http and waitress), each value on its own line.
+func AppendHeader(dst []byte, h http.Header) []byte {
 	var arr [32]string
 	keys := arr[:0]
 	for k := range h {
-		if skip == nil || !skip(k) {
-			keys = append(keys, k)
-		}
+		keys = append(keys, k)
 	}
 	return AppendFields(dst, h, keys)
 }
