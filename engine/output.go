@@ -202,11 +202,7 @@ func (c *conn) waitBelowWatermark() error {
 	limit := int64(c.s.opts.OutbufHighWatermark)
 	delay := time.Millisecond
 	for {
-		fb := c.fb.Load()
-		if c.gone.Load() {
-			return adapter.ErrClientGone
-		}
-		if fb != nil && fb.dead() {
+		if c.unreachable() {
 			return adapter.ErrClientGone
 		}
 		pending := c.pendingOut()
@@ -235,6 +231,14 @@ func (c *conn) waitBelowWatermark() error {
 		time.Sleep(delay)
 		delay = min(2*delay, 20*time.Millisecond)
 	}
+}
+
+// unreachable reports whether no more output can reach the client: it is
+// gone, or the fallback writer of its half-closed socket has failed. Any
+// goroutine.
+func (c *conn) unreachable() bool {
+	fb := c.fb.Load()
+	return c.gone.Load() || fb != nil && fb.dead()
 }
 
 func release(bufs [][]byte) {

@@ -93,9 +93,8 @@ func (sp *outSpool) feed() {
 	low := int64(c.s.opts.OutbufOverflow / 2)
 	delay := time.Millisecond
 	for {
-		// Nothing more can reach the client: gone, or its half-closed
-		// socket's writer failed (the response's end may never come).
-		if fb := c.fb.Load(); c.gone.Load() || fb != nil && fb.dead() || c.s.loopsGone.Load() {
+		// Then the response's end may never come through the spool.
+		if c.unreachable() || c.s.loopsGone.Load() {
 			sp.abort()
 			return
 		}
