@@ -221,23 +221,27 @@ func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 	if _, ok := apps[*app]; !ok {
 		return opts, cmd, nil, fmt.Errorf("unknown app %q (built in: %s)", *app, strings.Join(appNames(), ", "))
 	}
-	if err := opts.Validate(); err != nil {
-		return opts, cmd, nil, fmt.Errorf("invalid options:\n%w", err)
-	}
 	cmd.app = *app
-	if *gcFloor < 0 {
-		return opts, cmd, nil, fmt.Errorf("--gc-floor must be 0 or more bytes, not %d", *gcFloor)
-	}
+	var gcErr error
 	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
 		if v := os.Getenv(k); v != "" && cmd.gcEnv == "" {
 			cmd.gcEnv = k + "=" + v
 		}
 	}
 	switch {
+	case *gcFloor < 0:
+		gcErr = fmt.Errorf("--gc-floor must be 0 or more bytes, not %d", *gcFloor)
 	case cmd.gcEnv == "":
 		cmd.gcFloor = uint64(*gcFloor)
 	case fs.Changed("gc-floor") && *gcFloor > 0:
-		return opts, cmd, nil, fmt.Errorf("--gc-floor conflicts with %s in the environment: unset it, or give --gc-floor 0", cmd.gcEnv)
+		gcErr = fmt.Errorf("--gc-floor conflicts with %s in the environment: unset it, or give --gc-floor 0", cmd.gcEnv)
+	}
+	// Every problem at once, the options' and --gc-floor's.
+	if err := opts.Validate(); err != nil {
+		return opts, cmd, nil, errors.Join(fmt.Errorf("invalid options:\n%w", err), gcErr)
+	}
+	if gcErr != nil {
+		return opts, cmd, nil, gcErr
 	}
 	return opts, cmd, nil, nil
 }

@@ -55,6 +55,7 @@ func TestBadOptionsExitNonZero(t *testing.T) {
 		{[]string{"--listen", "no.such.host.invalid:80"}, []string{"cannot resolve host"}},
 		{[]string{"--gc-floor", "-1"}, []string{"--gc-floor must be 0 or more bytes, not -1"}},
 		{[]string{"--gc-floor", "lots"}, []string{`invalid argument "lots" for "--gc-floor"`}},
+		{[]string{"--gc-floor", "-1", "--threads", "0"}, []string{"threads must be at least 1", "--gc-floor must be 0 or more bytes"}},
 	}
 	for _, tc := range cases {
 		var out, errb bytes.Buffer

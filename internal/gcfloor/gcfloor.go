@@ -76,10 +76,9 @@ func (f *Floor) arm() {
 	})
 }
 
-type sentinel struct {
-	f *Floor
-	_ [16]byte // never a tiny allocation, whose finalizer could wait for its neighbours
-}
+// sentinel holds a pointer, so it is never a tiny (pointer-free, combined)
+// allocation whose finalizer could wait for its neighbours.
+type sentinel struct{ f *Floor }
 
 // adjust sets GOGC so the next goal is the floor while the live heap is
 // below half of it; Base above.
