@@ -45,6 +45,7 @@ func (s loadSpec) request() []byte {
 type loadStats struct {
 	responses, errors int64
 	elapsed           time.Duration
+	note              string
 }
 
 // closedLoop runs spec for d: every connection sends its request (or

@@ -8,6 +8,12 @@
 //	go run ./benchmarks                         # everything, 3 rounds of 10 s
 //	go run ./benchmarks -only plaintext,pipelined -rounds 5
 //	go run ./benchmarks -profile /tmp/prof      # CPU profile of waitron per workload
+//	go run ./benchmarks -pin=false              # servers and load share every CPU
+//
+// By default each server runs pinned to one CPU (-server-cpu) and the load
+// generator to another (-load-cpu), so that a figure is the server's, not
+// the load generator's; beside req/s it reports the server's CPU time per
+// request and how busy its core was.
 //
 // Load comes from wrk (Debian package wrk) when it is installed, otherwise
 // from the Go load generator in load.go; idle memory and latency at a fixed
@@ -44,6 +50,10 @@ var (
 	write    = flag.String("write", "docs/benchmarks.md", "file whose generated section receives the results (empty: print only)")
 	idleN    = flag.Int("idle", 10000, "connections for the idle-memory workload")
 	replot   = flag.Bool("replot", false, "only redraw the chart from the results already in -write")
+	pin      = flag.Bool("pin", true, "run each server on -server-cpu and the load generator on -load-cpu (taskset); -pin=false shares every CPU, as the old figures did")
+	srvCPU   = flag.Int("server-cpu", 0, "the CPU the server runs on, with -pin")
+	loadCPU  = flag.Int("load-cpu", 1, "the CPU the load generator (and this command) runs on, with -pin")
+	warmup   = flag.Duration("warmup", 2*time.Second, "load before each measured run, not counted")
 )
 
 // server is one server under test.
@@ -119,7 +129,35 @@ func workloads() []workload {
 // result is the figures of one workload against one server.
 type result struct {
 	values []float64
+	cpu    []float64 // the server's CPU µs per request, where counted
+	busy   []float64 // the server's CPU time over the run's wall time
 	notes  []string
+}
+
+func (r *result) add(sm sample) {
+	r.values = append(r.values, sm.value)
+	if sm.cpuPerReq > 0 {
+		r.cpu = append(r.cpu, sm.cpuPerReq)
+		r.busy = append(r.busy, sm.busy)
+	}
+	if sm.note != "" {
+		r.notes = append(r.notes, sm.note)
+	}
+}
+
+// sample is one measured run.
+type sample struct {
+	value     float64
+	note      string
+	cpuPerReq float64 // µs of the server's CPU time per request (0: not counted)
+	busy      float64 // the server's CPU time ÷ the run's wall time
+}
+
+func (sm sample) describe() string {
+	if sm.cpuPerReq == 0 {
+		return sm.note
+	}
+	return strings.TrimSpace(fmt.Sprintf("%.2f µs CPU/req, core %.0f%% busy %s", sm.cpuPerReq, 100*sm.busy, sm.note))
 }
 
 func main() {
@@ -129,6 +167,9 @@ func main() {
 		check(err)
 		check(os.WriteFile(strings.TrimSuffix(*write, ".md")+".svg", chart(ran, all), 0o644))
 		return
+	}
+	if *pin {
+		pinSelf() // re-executes this command on -load-cpu; returns once it runs there
 	}
 	wrkPath := ""
 	if p, err := exec.LookPath("wrk"); err == nil && *useWrk {
@@ -167,8 +208,7 @@ func main() {
 				peak = median(r["net/http"].values)
 			} else {
 				for i := 0; i < *rounds; i++ {
-					v, _ := measure(bin, wrkPath, workloads()[0], srvNetHTTP, false)
-					peak = max(peak, v)
+					peak = max(peak, measure(bin, wrkPath, workloads()[0], srvNetHTTP, false).value)
 				}
 			}
 			latencyRate = peak / 2
@@ -182,12 +222,9 @@ func main() {
 					res = &result{}
 					all[w.name][s.name] = res
 				}
-				v, note := measure(bin, wrkPath, w, s, *profile != "" && r == 0 && s.name == "waitron")
-				fmt.Fprintf(os.Stderr, "%-10s round %d %-20s %12.1f %s %s\n", w.name, r+1, s.name, v, w.unit, note)
-				res.values = append(res.values, v)
-				if note != "" {
-					res.notes = append(res.notes, note)
-				}
+				sm := measure(bin, wrkPath, w, s, *profile != "" && r == 0 && s.name == "waitron")
+				fmt.Fprintf(os.Stderr, "%-10s round %d %-20s %12.1f %s %s\n", w.name, r+1, s.name, sm.value, w.unit, sm.describe())
+				res.add(sm)
 			}
 		}
 	}
@@ -200,9 +237,12 @@ func main() {
 }
 
 // measure starts s, runs w against it once and stops it.
-func measure(bin, wrkPath string, w workload, s server, prof bool) (float64, string) {
+func measure(bin, wrkPath string, w workload, s server, prof bool) sample {
 	addr := freeAddr()
 	args := s.args(bin, addr)
+	if *pin {
+		args = append([]string{"taskset", "-c", strconv.Itoa(*srvCPU)}, args...) // taskset execs the server: same PID
+	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = os.Environ()
 	if prof {
@@ -228,32 +268,100 @@ func measure(bin, wrkPath string, w workload, s server, prof bool) (float64, str
 		fmt.Fprintf(os.Stderr, "%s: %v\n%s", s.name, err, stderr.Bytes())
 		os.Exit(1)
 	}
+	pid := cmd.Process.Pid
 	if w.run != nil {
-		return w.run(w, addr, cmd.Process.Pid)
+		v, note := w.run(w, addr, pid)
+		return sample{value: v, note: note}
 	}
-	if wrkPath != "" {
-		return runWrk(wrkPath, w.spec, addr)
+	if *warmup > 0 {
+		load(wrkPath, w.spec, addr, *warmup)
 	}
-	st := closedLoop(w.spec, addr, *duration)
-	note := ""
-	if st.errors > 0 {
-		note = fmt.Sprintf("%d errors", st.errors)
+	cpu0, t0 := cpuTime(pid), time.Now()
+	st := load(wrkPath, w.spec, addr, *duration)
+	cpu, wall := cpuTime(pid)-cpu0, time.Since(t0)
+	sm := sample{value: float64(st.responses) / st.elapsed.Seconds(), note: st.note}
+	if st.responses > 0 && cpu > 0 {
+		sm.cpuPerReq = float64(cpu.Microseconds()) / float64(st.responses)
+		sm.busy = cpu.Seconds() / wall.Seconds()
 	}
-	return float64(st.responses) / st.elapsed.Seconds(), note
+	return sm
 }
 
-var rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+// load runs spec against addr for d with wrk, or with the Go generator
+// when wrkPath is empty.
+func load(wrkPath string, spec loadSpec, addr string, d time.Duration) loadStats {
+	if wrkPath != "" {
+		return runWrk(wrkPath, spec, addr, d)
+	}
+	st := closedLoop(spec, addr, d)
+	if st.errors > 0 {
+		st.note = fmt.Sprintf("%d errors", st.errors)
+	}
+	return st
+}
 
-// runWrk drives spec with wrk, one thread (the server gets the other core).
-func runWrk(wrkPath string, spec loadSpec, addr string) (float64, string) {
+// cpuTime returns the user and system CPU time process pid has used, all
+// its threads together, from /proc/PID/stat (in clock ticks of 1/100 s,
+// Linux's USER_HZ).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis start at field 3 (state). utime and stime are
+	// fields 14 and 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100)
+}
+
+// pinSelf makes this command run on -load-cpu, so that the load generator
+// (the Go one in this process, or wrk, which inherits the mask) never
+// takes the server's CPU: it re-executes itself under taskset once.
+func pinSelf() {
+	if *srvCPU == *loadCPU {
+		check(fmt.Errorf("-server-cpu and -load-cpu are both %d: pinning needs two CPUs (or -pin=false)", *srvCPU))
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		check(fmt.Errorf("-pin needs taskset (Debian package util-linux), or run with -pin=false: %v", err))
+	}
+	if os.Getenv("WAITRON_BENCH_PINNED") != "" {
+		return
+	}
+	self, err := os.Executable()
+	check(err)
+	cmd := exec.Command("taskset", append([]string{"-c", strconv.Itoa(*loadCPU), self}, os.Args[1:]...)...)
+	cmd.Env = append(os.Environ(), "WAITRON_BENCH_PINNED=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		os.Exit(ee.ExitCode())
+	}
+	check(err)
+	os.Exit(0)
+}
+
+var (
+	rpsRE   = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	countRE = regexp.MustCompile(`([0-9]+) requests in ([0-9.]+)(us|ms|s|m)`)
+)
+
+// runWrk drives spec with wrk for d, one thread (the server gets the other
+// core).
+func runWrk(wrkPath string, spec loadSpec, addr string, d time.Duration) loadStats {
 	dir, err := os.MkdirTemp("", "waitron-wrk-")
 	check(err)
 	defer os.RemoveAll(dir)
 	script := filepath.Join(dir, "load.lua")
 	check(os.WriteFile(script, []byte(wrkScript(spec)), 0o644))
-	ctx, cancel := context.WithTimeout(context.Background(), *duration+60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d+60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, wrkPath, "-t1", "-c", strconv.Itoa(spec.conns), "-d", duration.String(),
+	out, err := exec.CommandContext(ctx, wrkPath, "-t1", "-c", strconv.Itoa(spec.conns), "-d", d.String(),
 		"--timeout", "10s", "-s", script, "http://"+addr+spec.path).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wrk: %v\n%s", err, out)
@@ -265,6 +373,14 @@ func runWrk(wrkPath string, spec loadSpec, addr string) (float64, string) {
 		os.Exit(1)
 	}
 	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	st := loadStats{responses: int64(v * d.Seconds()), elapsed: d}
+	if c := countRE.FindSubmatch(out); c != nil {
+		n, _ := strconv.ParseInt(string(c[1]), 10, 64)
+		t, _ := time.ParseDuration(string(c[2]) + string(c[3]))
+		if n > 0 && t > 0 {
+			st.responses, st.elapsed = n, t
+		}
+	}
 	note := ""
 	for _, line := range strings.Split(string(out), "\n") {
 		line = strings.TrimSpace(line)
@@ -272,7 +388,8 @@ func runWrk(wrkPath string, spec loadSpec, addr string) (float64, string) {
 			note = strings.TrimSpace(note + "; " + line)
 		}
 	}
-	return v, strings.TrimPrefix(note, "; ")
+	st.note = strings.TrimPrefix(note, "; ")
+	return st
 }
 
 // wrkScript is the Lua that makes wrk send spec's requests.
@@ -298,9 +415,13 @@ func render(ran []workload, all map[string]map[string]*result, wrkPath string) s
 	}
 	fmt.Fprintf(&b, "Generated by `go run ./benchmarks %s` on %s at commit %s.\n\n", strings.Join(os.Args[1:], " "),
 		time.Now().UTC().Format("2006-01-02"), commit())
-	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s, GOMAXPROCS=%d. Load: %s; idle memory and latency use the Go generator. Medians of %d rounds of %s; waitron runs with `--threads %d --connection-limit 20000` (and its default `--gc-floor` of 16 MiB, but for the idle-memory workload, where it runs with `--gc-floor 0`).\n\n",
-		cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), runtime.GOMAXPROCS(0), gen, *rounds, *duration, *threads)
-	b.WriteString("| workload | server | median | runs | × net/http | × fasthttp |\n|---|---|---|---|---|---|\n")
+	placement := "Unpinned (`-pin=false`): the servers and the load generator share every CPU, so a fast server's figure can be the load generator's."
+	if *pin {
+		placement = fmt.Sprintf("Pinned: each server runs under `taskset -c %d` (so its GOMAXPROCS is 1), the load generator under `taskset -c %d`.", *srvCPU, *loadCPU)
+	}
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s. %s Load: %s; idle memory and latency use the Go generator. Medians of %d rounds of %s, each after %s of warm-up; waitron runs with `--threads %d --connection-limit 20000` (and its default `--gc-floor` of 16 MiB, but for the idle-memory workload, where it runs with `--gc-floor 0`). CPU µs/req is the server's user + system time (all its threads, from /proc/PID/stat) over the measured run divided by the requests answered; core busy is that time over the run's wall time.\n\n",
+		cpuModel(), hostCPUs(), kernel(), runtime.Version(), placement, gen, *rounds, *duration, *warmup, *threads)
+	b.WriteString("| workload | server | median | runs | × net/http | × fasthttp | CPU µs/req | core busy |\n|---|---|---|---|---|---|---|---|\n")
 	for _, w := range ran {
 		rs := all[w.name]
 		base, fast := median(rs["net/http"].values), 0.0
@@ -327,8 +448,12 @@ func render(ran []workload, all map[string]map[string]*result, wrkPath string) s
 			if len(r.notes) > 0 {
 				notes = " (" + strings.Join(uniq(r.notes), "; ") + ")"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s %s | %s%s | %s | %s |\n", w.title, s.name, format(m), w.unit,
-				strings.Join(runs, ", "), notes, ratio(base), ratio(fast))
+			cpu, busy := "–", "–"
+			if len(r.cpu) > 0 {
+				cpu, busy = fmt.Sprintf("%.2f", median(r.cpu)), fmt.Sprintf("%.0f %%", 100*median(r.busy))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s %s | %s%s | %s | %s | %s | %s |\n", w.title, s.name, format(m), w.unit,
+				strings.Join(runs, ", "), notes, ratio(base), ratio(fast), cpu, busy)
 		}
 	}
 	b.WriteString("\nRatios are always \"how many times better than\": for KB per connection and latency, a lower figure gives a higher ratio.\n")
@@ -451,6 +576,25 @@ func cpuModel() string {
 		}
 	}
 	return runtime.GOARCH
+}
+
+// hostCPUs is the machine's CPU count (this process may be pinned to one).
+func hostCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for _, r := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, ok := strings.Cut(r, "-")
+		a, _ := strconv.Atoi(lo)
+		z := a
+		if ok {
+			z, _ = strconv.Atoi(hi)
+		}
+		n += z - a + 1
+	}
+	return n
 }
 
 func kernel() string {
