@@ -25,6 +25,9 @@ type Exchange struct {
 	Body    io.ReadCloser // nil when the request has no body
 	BodyLen int64         // decoded body length
 	Trailer []byte        // chunked trailer field lines, each ending in CRLF
+	// Continued says the server already sent 100 Continue for this
+	// request: a handler's own WriteHeader(100) is then not sent again.
+	Continued bool
 	Remote  net.Addr
 	Local   net.Addr // the address the client connected to
 	// RemoteStr and LocalPort are Remote.String() and Local's port ("" for
@@ -48,8 +51,9 @@ var errBadTarget = &codec.Error{Status: 400, Detail: "Request-target is invalid"
 // newRequest builds the *http.Request a handler sees, following what
 // net/http's server does: Host moves from the header to r.Host (the
 // request-target's authority wins, RFC 9112 §3.2.2), field names are
-// canonical, and since the body is complete, ContentLength is its decoded
-// length and Transfer-Encoding is gone.
+// canonical, and Transfer-Encoding leaves the header map: a chunked
+// request shows TransferEncoding ["chunked"] and ContentLength -1, as
+// net/http shows it, although its body is already complete here.
 func newRequest(st *exchangeState, cfg *Config, x *Exchange) (*http.Request, error) {
 	ctx := &st.ctx
 	h := x.Head
@@ -116,6 +120,9 @@ func newRequest(st *exchangeState, cfg *Config, x *Exchange) (*http.Request, err
 	if x.Body != nil {
 		r.Body = x.Body
 		r.ContentLength = x.BodyLen
+	}
+	if x.Framing.Body == codec.BodyChunked {
+		r.TransferEncoding, r.ContentLength = []string{"chunked"}, -1
 	}
 	if len(x.Trailer) > 0 {
 		r.Trailer = parseTrailer(x.Trailer)

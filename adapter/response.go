@@ -72,8 +72,9 @@ type response struct {
 	cfg    *Config
 	req    *http.Request
 	out    Output
-	minor  int
-	isHead bool
+	minor     int
+	isHead    bool
+	continued bool // 100 Continue has been sent
 
 	header http.Header // the handler's map
 	// At WriteHeader the map's fields are written out (after the status
@@ -124,6 +125,14 @@ func (w *response) WriteHeader(code int) {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		switch {
+		case w.minor == 0:
+			return // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client
+		case code == http.StatusContinue && w.continued:
+			return // the server sent it already (a proxy forwarding its backend's)
+		case code == http.StatusContinue:
+			w.continued = true
+		}
 		b := codec.AppendStatusLine(bufpool.GetSmall(), code)
 		b = codec.AppendHeader(b, w.header)
 		b = append(b, "\r\n"...)
@@ -399,6 +408,9 @@ func (w *response) appendHead(final bool) []byte {
 	case w.declared >= 0:
 	case final && len(trailers) == 0 && (!w.isHead || w.written > 0):
 		contentLength = w.written
+	case w.isHead:
+		// No body follows, so no framing it would need (net/http's way):
+		// not chunked, and the connection stays open, on HTTP/1.0 too.
 	case w.minor == 1:
 		w.chunked = true
 	default: // HTTP/1.0 without a length: the end of the body is the close

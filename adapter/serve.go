@@ -39,6 +39,10 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	}
 	w := &st.w
 	w.init(cfg, req, x.Out, x.Head.Minor)
+	w.continued = x.Continued
+	if req.Method == http.MethodOptions && req.RequestURI == "*" {
+		h = globalOptions{} // the server answers it, as net/http does
+	}
 	if !run(cfg, h, w, req) {
 		return
 	}
@@ -52,6 +56,16 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		x.Body.Close()
 	}
 	_ = w.flush(true)
+}
+
+// globalOptions answers "OPTIONS * HTTP/1.1" (RFC 9110 §9.3.7), a question
+// about the server rather than a resource, as net/http's server does: 200
+// with an empty body, never reaching the handler (whose router would not
+// know the target "*").
+type globalOptions struct{}
+
+func (globalOptions) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Length", "0")
 }
 
 // exchangeState is what a request needs of its own while it is served,

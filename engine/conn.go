@@ -58,6 +58,7 @@ type conn struct {
 	remaining  int64
 	busy       bool   // a request is with a worker and its response is not complete
 	peerCloses bool   // the client said its last request closes the connection
+	continued  bool   // 100 Continue was sent for the request being read
 	closing    bool   // no further request is read; the connection closes once output drains
 	reason     string // why the server is closing the connection
 	eof        bool   // the client half-closed; writes go through fb, input comes from saved
@@ -277,7 +278,7 @@ func (c *conn) readInput() {
 				return
 			}
 			c.keepHead(c.cur, in[:n])
-			c.framing = fr
+			c.framing, c.continued = fr, false
 			c.headSince = 0
 			c.bodySince, c.bodyGot = nowStamp(), 0
 			rest := len(in) - n
@@ -287,13 +288,13 @@ func (c *conn) readInput() {
 			case codec.BodyLength:
 				c.body, c.remaining, c.phase = newBody(s.opts.InbufOverflow, s.files, fr.Length), fr.Length, phaseLength
 				if fr.Expect100 && int64(rest) < fr.Length && !c.busy {
-					c.write(continue100, false)
+					c.sendContinue()
 				}
 			case codec.BodyChunked:
 				c.body, c.phase = newBody(s.opts.InbufOverflow, s.files, -1), phaseChunked
 				c.dec = &codec.ChunkedDecoder{Max: s.opts.MaxRequestBodySize, MaxTrailer: s.opts.MaxRequestHeaderSize}
 				if fr.Expect100 && rest == 0 && !c.busy {
-					c.write(continue100, false)
+					c.sendContinue()
 				}
 			}
 		case phaseLength:
@@ -405,6 +406,7 @@ func (c *conn) dispatch() {
 	r := c.newRequest(c.cur, c.framing)
 	x := &r.x
 	x.Out = c
+	x.Continued = c.continued
 	r.body = c.body
 	if r.body != nil {
 		r.body.finish()
@@ -537,7 +539,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 		now := nowStamp()
 		c.bodySince, c.active = now, now
 		if c.framing.Expect100 && c.bodyGot == 0 {
-			c.write(continue100, false)
+			c.sendContinue()
 		}
 	} else if !c.headSince.IsZero() {
 		c.headSince = nowStamp()
@@ -582,6 +584,15 @@ func (c *conn) write(b []byte, recycle bool) {
 	}
 	if recycle {
 		bufpool.Put(b)
+	}
+}
+
+// sendContinue answers Expect: 100-continue for the request being read,
+// once. Loop only.
+func (c *conn) sendContinue() {
+	if !c.continued {
+		c.continued = true
+		c.write(continue100, false)
 	}
 }
 

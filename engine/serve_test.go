@@ -87,7 +87,7 @@ func TestChunked(t *testing.T) {
 	c := s.dial(t)
 	io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: text/x-test\r\nTransfer-Encoding: chunked\r\n\r\n"+
 		"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
-	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: text/x-test\r\nDate: X\r\nServer: waitron\r\n\r\nhello world")
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Type: text/x-test\r\nContent-Length: 11\r\nDate: X\r\nServer: waitron\r\n\r\nhello world")
 	io.WriteString(c, "GET /stream/3?size=4 HTTP/1.1\r\nHost: a\r\n\r\n")
 	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nDate: X\r\nServer: waitron\r\n\r\n"+
 		"4\r\nabcd\r\n4\r\nabcd\r\n4\r\nabcd\r\n0\r\n\r\n")
@@ -129,7 +129,8 @@ func TestRequestSeenByHandler(t *testing.T) {
 		{"X-Custom", strings.Join(r.Header["X-Custom"], "|"), "one|two"},
 		{"Host in Header", r.Header.Get("Host"), ""},
 		{"Transfer-Encoding in Header", r.Header.Get("Transfer-Encoding"), ""},
-		{"ContentLength", strconv.FormatInt(r.ContentLength, 10), "3"},
+		{"ContentLength", strconv.FormatInt(r.ContentLength, 10), "-1"},
+		{"TransferEncoding", strings.Join(r.TransferEncoding, ","), "chunked"},
 		{"body", v.body, "abc"},
 		{"Trailer", v.trailer.Get("X-Sum"), "9"},
 		{"RemoteAddr", r.RemoteAddr, c.LocalAddr().String()},
