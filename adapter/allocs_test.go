@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/waitron/waitron/codec"
 	"github.com/waitron/waitron/internal/bufpool"
@@ -14,6 +15,8 @@ import (
 
 // discard is an Output that recycles what it is given.
 type discard struct{ n int }
+
+func (d *discard) SetWriteDeadline(time.Time) {}
 
 func (d *discard) Send(bufs [][]byte, last, keepAlive bool) error {
 	for _, b := range bufs {

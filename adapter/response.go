@@ -19,16 +19,19 @@ package adapter
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/waitron/waitron/codec"
 	"github.com/waitron/waitron/internal/bufpool"
@@ -40,8 +43,13 @@ type Output interface {
 	// (they come from bufpool and go back there once written). last marks
 	// the end of the response; keepAlive then says whether the connection
 	// may serve another request. Send may block while too much output is
-	// pending, and returns ErrClientGone once the client cannot receive.
+	// pending, and returns ErrClientGone once the client cannot receive,
+	// or an error wrapping os.ErrDeadlineExceeded once blocked past the
+	// write deadline.
 	Send(bufs [][]byte, last, keepAlive bool) error
+	// SetWriteDeadline bounds how long Send may block on a client that
+	// does not read (zero: no bound) for the rest of this response.
+	SetWriteDeadline(t time.Time)
 }
 
 // Config is what the adapter needs from the server's options.
@@ -76,6 +84,11 @@ type response struct {
 	isHead    bool
 	continued bool // 100 Continue has been sent
 
+	connCtx    context.Context // the connection's: ends when the client is gone
+	closeCh    chan bool       // CloseNotify's, made when first asked
+	stopNotify func() bool     // stops CloseNotify's watch of connCtx
+	wdeadline  time.Time       // SetWriteDeadline's; zero: none
+
 	header http.Header // the handler's map
 	// At WriteHeader the map's fields are written out (after the status
 	// line) into headBuf, and what the rest of the head depends on is
@@ -103,8 +116,8 @@ type response struct {
 }
 
 // init readies a zero response for req.
-func (w *response) init(cfg *Config, req *http.Request, out Output, minor int) {
-	w.cfg, w.req, w.out, w.minor, w.isHead = cfg, req, out, minor, req.Method == http.MethodHead
+func (w *response) init(cfg *Config, req *http.Request, out Output, minor int, connCtx context.Context) {
+	w.cfg, w.req, w.out, w.minor, w.isHead, w.connCtx = cfg, req, out, minor, req.Method == http.MethodHead, connCtx
 	w.header, w.declared, w.closeAfter = make(http.Header), -1, req.Close
 }
 
@@ -216,6 +229,9 @@ func write[S string | []byte](w *response, p S) (int, error) {
 	if w.failed {
 		return 0, ErrClientGone
 	}
+	if err := w.checkDeadline(); err != nil {
+		return 0, err
+	}
 	n := len(p)
 	var err error
 	if w.declared >= 0 && w.written+int64(n) > w.declared {
@@ -326,9 +342,78 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nil, nil, http.ErrNotSupported
 }
 
+// CloseNotify implements http.CloseNotifier (deprecated, but gin's Stream
+// and older middleware assert it): the channel receives true once the
+// client's connection closes, which also ends r.Context().
+func (w *response) CloseNotify() <-chan bool {
+	if w.closeCh == nil {
+		ch := make(chan bool, 1)
+		w.closeCh = ch
+		w.stopNotify = context.AfterFunc(w.connCtx, func() { ch <- true })
+	}
+	return w.closeCh
+}
+
+// finish stops what the response watches once its handler has returned.
+func (w *response) finish() {
+	if w.stopNotify != nil {
+		w.stopNotify()
+	}
+	if !w.wdeadline.IsZero() {
+		w.out.SetWriteDeadline(time.Time{})
+	}
+}
+
+// ErrWriteDeadline is returned by a write made, or blocked, past the
+// deadline set with http.ResponseController's SetWriteDeadline; the
+// connection then closes after what was sent.
+var ErrWriteDeadline = fmt.Errorf("waitron: write deadline exceeded: %w", os.ErrDeadlineExceeded)
+
+// SetWriteDeadline implements what http.ResponseController's
+// SetWriteDeadline calls: a write or flush after t fails with
+// ErrWriteDeadline (errors.Is os.ErrDeadlineExceeded), as does one blocked
+// past t on a client that does not read; the connection then closes. A
+// zero t clears it.
+func (w *response) SetWriteDeadline(t time.Time) error {
+	if w.done.Load() {
+		return ErrWriteAfterReturn
+	}
+	w.wdeadline = t
+	w.out.SetWriteDeadline(t)
+	return nil
+}
+
+// SetReadDeadline implements what http.ResponseController's
+// SetReadDeadline calls. The request body is complete before the handler
+// runs (waitress's model), so no read of it can block and there is nothing
+// for a read deadline to bound; it is accepted and has no effect.
+func (w *response) SetReadDeadline(time.Time) error {
+	if w.done.Load() {
+		return ErrWriteAfterReturn
+	}
+	return nil
+}
+
+// EnableFullDuplex implements what http.ResponseController's
+// EnableFullDuplex calls: the body is complete before the handler runs, so
+// reading it while writing the response always works already.
+func (w *response) EnableFullDuplex() error { return nil }
+
+// checkDeadline fails the response once its write deadline has passed.
+func (w *response) checkDeadline() error {
+	if !w.wdeadline.IsZero() && !time.Now().Before(w.wdeadline) {
+		w.failed = true
+		return ErrWriteDeadline
+	}
+	return nil
+}
+
 // flush hands the head (if not yet sent) and the pending body to Output.
 // final is true when the handler has returned.
 func (w *response) flush(final bool) error {
+	if !w.failed && !final {
+		_ = w.checkDeadline()
+	}
 	if w.failed {
 		if final { // the connection still has to learn the response is over
 			_ = w.out.Send(nil, true, false)
@@ -387,6 +472,9 @@ func (w *response) flush(final bool) error {
 func (w *response) send(bufs [][]byte, last bool) error {
 	if err := w.out.Send(bufs, last, !w.closeAfter); err != nil {
 		w.failed = true
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return ErrWriteDeadline
+		}
 		return err
 	}
 	return nil

@@ -38,7 +38,8 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		return
 	}
 	w := &st.w
-	w.init(cfg, req, x.Out, x.Head.Minor)
+	w.init(cfg, req, x.Out, x.Head.Minor, x.Ctx)
+	defer w.finish()
 	w.continued = x.Continued
 	if req.Method == http.MethodOptions && req.RequestURI == "*" {
 		h = globalOptions{} // the server answers it, as net/http does

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/waitron/waitron/codec"
 )
 
@@ -76,6 +78,9 @@ type batch struct {
 	final    bool // the request being served is the batch's last
 	finished bool // the connection has seen the end of the batch
 }
+
+// SetWriteDeadline implements adapter.Output.
+func (b *batch) SetWriteDeadline(t time.Time) { b.c.SetWriteDeadline(t) }
 
 func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 	gone := b.c.gone.Load() // a half-closed client still gets its responses

@@ -87,6 +87,7 @@ type conn struct {
 	fb       atomic.Pointer[fallback]
 	spool    atomic.Pointer[outSpool] // response output overflowing to a file
 	handed   atomic.Int64             // bytes gnet has taken (written or buffered)
+	wdl      atomic.Int64             // the response's write deadline, unix nanoseconds; 0: none
 }
 
 // stamp is a point in time as monotonic nanoseconds since the process
@@ -116,8 +117,8 @@ type localAddr struct {
 	ctx  context.Context // carries http.LocalAddrContextKey; the parent of each connection's context
 }
 
-func newLocalAddr(addr net.Addr, port string) *localAddr {
-	return &localAddr{addr: addr, port: port, ctx: context.WithValue(context.Background(), http.LocalAddrContextKey, addr)}
+func (s *Server) newLocalAddr(addr net.Addr, port string) *localAddr {
+	return &localAddr{addr: addr, port: port, ctx: context.WithValue(s.baseCtx, http.LocalAddrContextKey, addr)}
 }
 
 // localOf returns the local address of gc's socket. gnet reports the
@@ -141,13 +142,13 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 					addr = a
 				}
 			}
-			return newLocalAddr(addr, "")
+			return s.newLocalAddr(addr, "")
 		}
 	}
 	if v, ok := s.locals.Load(key); ok {
 		return v.(*localAddr)
 	}
-	v, _ := s.locals.LoadOrStore(key, newLocalAddr(net.TCPAddrFromAddrPort(key), strconv.Itoa(int(key.Port()))))
+	v, _ := s.locals.LoadOrStore(key, s.newLocalAddr(net.TCPAddrFromAddrPort(key), strconv.Itoa(int(key.Port()))))
 	return v.(*localAddr)
 }
 
@@ -724,10 +725,10 @@ func (c *conn) onClose(err error) {
 	c.wmu.Unlock()
 	c.collect()
 	if c.busy && !c.closing && errors.Is(err, io.EOF) {
-		if c.s.opts.ChannelRequestLookahead > 0 {
-			// Taken as gone; what the handler still writes goes out anyway.
-			c.cancel(errClientClosed)
-		}
+		// As net/http: the client's FIN ends the request's context (a Go
+		// client that cancels its request sends one), and what the
+		// handler still writes goes out while the socket takes it.
+		c.cancel(errClientClosed)
 		if c.adoptHalfClosed() {
 			return
 		}

@@ -8,14 +8,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -265,6 +268,174 @@ func TestNoInterimResponseToHTTP10(t *testing.T) {
 		}
 		if has := strings.Contains(string(b), "103 Early Hints"); has != (minor == "1.1") {
 			t.Errorf("HTTP/%s: 103 sent = %v:\n%s", minor, has, b)
+		}
+	}
+}
+
+// A client that closes its connection (FIN, as a Go client cancelling its
+// request does, or RST) while its request runs ends the request's context
+// with the default options, with context.Cause saying why; after a FIN the
+// response still reaches the client.
+func TestContextEndsWhenClientCloses(t *testing.T) {
+	type ended struct {
+		early bool
+		cause error
+	}
+	ch := make(chan ended, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			ch <- ended{true, context.Cause(r.Context())}
+		case <-time.After(5 * time.Second): // the handler's own cap
+			ch <- ended{false, nil}
+		}
+		io.WriteString(w, "late")
+	})
+	for _, srv := range bothServers(t, h) {
+		t.Run(srv.name+"/fin", func(t *testing.T) {
+			c := srv.dial(t)
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			c.(*net.TCPConn).CloseWrite()
+			if e := <-ch; !e.early || e.cause == nil {
+				t.Fatalf("context not ended by the client's FIN before the handler's cap: %+v", e)
+			}
+			if _, body := readResponse(t, bufio.NewReader(c), http.MethodGet); body != "late" {
+				t.Fatalf("response after the FIN: %q", body)
+			}
+		})
+		t.Run(srv.name+"/reset", func(t *testing.T) {
+			c := srv.dial(t)
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			if e := <-ch; !e.early || e.cause == nil {
+				t.Fatalf("context not ended by the client's reset before the handler's cap: %+v", e)
+			}
+		})
+	}
+}
+
+// Every http.ResponseController method works, as on net/http.
+func TestResponseControllerMethods(t *testing.T) {
+	errs := make(chan string, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		later := time.Now().Add(time.Minute)
+		var bad []string
+		for name, err := range map[string]error{
+			"SetReadDeadline":  rc.SetReadDeadline(later),
+			"SetWriteDeadline": rc.SetWriteDeadline(later),
+			"EnableFullDuplex": rc.EnableFullDuplex(),
+			"Flush":            rc.Flush(),
+		} {
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s: %v", name, err))
+			}
+		}
+		b, err := io.ReadAll(r.Body) // full duplex: reading after the flush
+		if err != nil || string(b) != "abc" {
+			bad = append(bad, fmt.Sprintf("body after flush: %q %v", b, err))
+		}
+		io.WriteString(w, "ok")
+		errs <- strings.Join(bad, "; ")
+	})
+	for _, srv := range bothServers(t, h) {
+		c := srv.dial(t)
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+		if _, body := readResponse(t, bufio.NewReader(c), http.MethodPost); body != "ok" {
+			t.Errorf("%s: body %q", srv.name, body)
+		}
+		if e := <-errs; e != "" {
+			t.Errorf("%s: %s", srv.name, e)
+		}
+	}
+}
+
+// A write past the write deadline fails with os.ErrDeadlineExceeded —
+// made after it, or blocked past it on a client that does not read — and
+// the connection closes.
+func TestWriteDeadline(t *testing.T) {
+	errs := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		piece := bytes.Repeat([]byte("x"), 64<<10)
+		if r.URL.Path == "/past" {
+			rc.SetWriteDeadline(time.Now().Add(-time.Second))
+			_, err := w.Write(bytes.Repeat(piece, 16)) // more than any buffer holds
+			errs <- err
+			return
+		}
+		rc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		for i := 0; i < 1024; i++ { // 64 MiB at most: more than the socket buffers take
+			if _, err := w.Write(piece); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	})
+	for _, srv := range bothServers(t, h) {
+		for _, path := range []string{"/past", "/blocked"} {
+			t.Run(srv.name+path, func(t *testing.T) {
+				c := srv.dial(t)
+				fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", path)
+				var err error
+				select {
+				case err = <-errs:
+				case <-time.After(ioTimeout):
+					t.Fatal("the handler's write never failed")
+				}
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("write error %v, want os.ErrDeadlineExceeded", err)
+				}
+				if _, err := io.Copy(io.Discard, c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("reading until the close: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// http.ServerContextKey holds an *http.Server describing the options.
+func TestServerContextKey(t *testing.T) {
+	got := make(chan *http.Server, 1)
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+		got <- srv
+	}), "max_request_header_size", "4096", "channel_timeout", "30")
+	c := s.dial(t)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	srv := <-got
+	if srv == nil {
+		t.Fatal("no *http.Server under http.ServerContextKey")
+	}
+	if srv.Addr != "127.0.0.1:0" || srv.MaxHeaderBytes != 4096 || srv.IdleTimeout != 30*time.Second || srv.WriteTimeout != 0 {
+		t.Fatalf("Addr %q MaxHeaderBytes %d IdleTimeout %v WriteTimeout %v", srv.Addr, srv.MaxHeaderBytes, srv.IdleTimeout, srv.WriteTimeout)
+	}
+}
+
+// http.CloseNotifier's channel fires when the client goes.
+func TestCloseNotify(t *testing.T) {
+	notified := make(chan bool, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn, ok := w.(http.CloseNotifier)
+		if !ok {
+			notified <- false
+			return
+		}
+		select {
+		case <-cn.CloseNotify():
+			notified <- true
+		case <-time.After(5 * time.Second): // the handler's own cap
+			notified <- false
+		}
+	})
+	for _, srv := range bothServers(t, h) {
+		c := srv.dial(t)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		c.Close()
+		if !<-notified {
+			t.Errorf("%s: CloseNotify did not fire before the handler's cap", srv.name)
 		}
 	}
 }

@@ -176,6 +176,15 @@ func (c *conn) finishDirect() {
 	}
 }
 
+// SetWriteDeadline implements adapter.Output. Worker only.
+func (c *conn) SetWriteDeadline(t time.Time) {
+	if t.IsZero() {
+		c.wdl.Store(0)
+	} else {
+		c.wdl.Store(t.UnixNano())
+	}
+}
+
 // pendingOut returns the bytes handed over but not yet on the wire: queued
 // for the loop, plus gnet's outbound buffer (or the fallback writer's queue
 // for a half-closed client). Any goroutine; gnet's figure may lag.
@@ -204,6 +213,9 @@ func (c *conn) waitBelowWatermark() error {
 	for {
 		if c.unreachable() {
 			return adapter.ErrClientGone
+		}
+		if d := c.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+			return adapter.ErrWriteDeadline
 		}
 		pending := c.pendingOut()
 		if sp := c.spool.Load(); sp != nil {

@@ -63,6 +63,9 @@ type Server struct {
 	files         *fileCache // temporary files for request bodies over inbuf_overflow
 	loops         sync.Map   // gnet.EventLoop → *loopConns
 	locals        sync.Map   // netip.AddrPort → *localAddr
+	// baseCtx is the root of every connection's context: it carries
+	// http.ServerContextKey.
+	baseCtx context.Context
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served
@@ -118,6 +121,7 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{opts: o, handler: h, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir(),
 		sockets: sockets, placeholderDir: placeholderDir}
+	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
 	s.refreshDate()
 	s.tickCollects.Store(true)
 	s.files = newFileCache(s.tmpDir)
@@ -136,6 +140,28 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// describe returns the *http.Server that handlers find under
+// http.ServerContextKey (pprof, for one, reads its WriteTimeout): what of
+// the options net/http has names for. It never serves; ReadTimeout and
+// WriteTimeout stay zero, since no option bounds a whole request's read or
+// a whole response's write (request_body_timeout and send_timeout bound
+// stalls, not totals).
+func describe(h http.Handler, o *limits.Options) *http.Server {
+	addr := ""
+	if o.UnixSocket == "" && len(o.Sockets) == 0 && o.SocketsFrom == "" {
+		if a := o.ListenAddrs(); len(a) > 0 {
+			addr = a[0]
+		}
+	}
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: time.Duration(o.RequestHeaderTimeout) * time.Second,
+		IdleTimeout:       time.Duration(o.ChannelTimeout) * time.Second,
+		MaxHeaderBytes:    o.MaxRequestHeaderSize,
+	}
+}
+
 // notes logs what the compatibility options mean here when they are set.
 func (s *Server) notes() {
 	if s.opts.Given("asyncore_use_poll") {
@@ -144,6 +170,10 @@ func (s *Server) notes() {
 	if s.opts.Given("asyncore_loop_timeout") {
 		s.log.Info("note: asyncore_loop_timeout sets how often maintenance may run here: idle connections are looked for at most every max(cleanup_interval, asyncore_loop_timeout) seconds",
 			"asyncore_loop_timeout", s.opts.AsyncoreLoopTimeout)
+	}
+	if s.opts.Given("channel_request_lookahead") {
+		s.log.Info("note: channel_request_lookahead has no effect: a client's close always cancels its request's context, one request is always read ahead, and pipelined input is bounded in bytes",
+			"channel_request_lookahead", s.opts.ChannelRequestLookahead)
 	}
 	if s.opts.TrustedProxy != "" && len(s.opts.TrustedProxyHeaders) == 0 {
 		s.log.Warn("trusted_proxy is set without trusted_proxy_headers: only X-Forwarded-Proto is trusted (as in waitress); name the headers to trust")

@@ -143,7 +143,7 @@ var table = []Option{
 		func(o *Options) *int { return &o.ConnectionLimit }),
 	intOpt("send_bytes", "65536", "bytes", "Size of the pieces a response leaves the handler in: a handler that returns having written no more than this (without flushing) gets a Content-Length; longer output is sent as it reaches this size. (waitress's deprecated default of 1 would chunk every response.)",
 		func(o *Options) *int { return &o.SendBytes }),
-	intOpt("channel_request_lookahead", "0", "", "With a value above 0, a client that closes its connection while its request runs is taken as gone: the request's context is cancelled (waitress's client_disconnected). With 0, that close is taken as a half-close and the response is still delivered. Pipelined input is always read (gnet cannot pause) and bounded in bytes.",
+	intOpt("channel_request_lookahead", "0", "", "Accepted for waitress compatibility; any value behaves the same here. A client that closes its connection while its request runs always cancels the request's context (as net/http does, and waitress's client_disconnected with a value above 0), and what the handler still writes is delivered while the socket takes it. One further request is always read ahead (gnet cannot pause reading) and pipelined input is bounded in bytes. A startup note says so when set.",
 		func(o *Options) *int { return &o.ChannelRequestLookahead }),
 	boolOpt("log_socket_errors", "true", "Log socket errors (resets, broken pipes, failed writes) as warnings; when false they are logged at debug level.",
 		func(o *Options) *bool { return &o.LogSocketErrors }),
