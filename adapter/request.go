@@ -28,8 +28,8 @@ type Exchange struct {
 	// Continued says the server already sent 100 Continue for this
 	// request: a handler's own WriteHeader(100) is then not sent again.
 	Continued bool
-	Remote  net.Addr
-	Local   net.Addr // the address the client connected to
+	Remote    net.Addr
+	Local     net.Addr // the address the client connected to
 	// RemoteStr and LocalPort are Remote.String() and Local's port ("" for
 	// a unix socket), computed once per connection; empty means compute.
 	RemoteStr string

@@ -3,19 +3,37 @@ package adapter
 // Life of a Write
 //
 // A handler's Write copies its bytes into the response's pending buffer
-// (send_bytes long; a pooled 64 KiB slice by default). Nothing reaches the connection until one of:
+// (send_bytes long; a pooled 64 KiB slice by default). At WriteHeader (or
+// the first Write) the handler's header map is written out into the head
+// buffer, so later changes to the map do not count (trailers aside).
+// Nothing reaches the connection until one of:
 //
-//  1. the handler returns: the head is built with a Content-Length equal to
-//     the pending bytes (unless the handler declared one), and head and body
-//     leave together in one Output.Send marked last;
+//  1. the handler returns: the head is completed with a Content-Length
+//     equal to the pending bytes (unless the handler declared one; for HEAD
+//     only when it wrote any), and head and body leave together in one
+//     Output.Send marked last;
 //  2. the handler calls Flush (directly or via http.ResponseController): the
 //     head leaves with chunked framing on HTTP/1.1 — close-delimited on
-//     HTTP/1.0 — unless the handler declared a Content-Length;
-//  3. the pending buffer fills: an implicit Flush.
+//     HTTP/1.0, no framing at all for HEAD — unless the handler declared a
+//     Content-Length;
+//  3. the pending buffer fills: an implicit Flush;
+//  4. the handler hijacks: what was flushed has reached the socket first; a
+//     head decided but not sent (a 101) and its pending body are written
+//     to the hijacked connection itself. A 101 never leaves otherwise: a
+//     handler that returns without hijacking gets a 500 instead.
 //
-// Output.Send hands the slices to the event loop, which writes them with
-// writev and recycles them. Send blocks the handler while the connection
-// has more than outbuf_high_watermark bytes pending.
+// A batch (pipelined requests served by one worker) holds back complete
+// responses and sends them with the next output. The engine's Send then
+// writes the slices to the socket from the worker itself while nothing of
+// the connection is queued, buffered in gnet, spooled or with the
+// half-close writer (the common case); otherwise, and for what the socket
+// did not take, it hands them to the event loop with AsyncWritev, or, past
+// outbuf_overflow, appends them to an output spool file that a feeder
+// hands to gnet as the client drains. Once a client half-closes, a
+// fallback writer on a duplicate descriptor carries the rest. Send blocks
+// the handler while the connection has more than outbuf_high_watermark
+// bytes pending, until the client is gone, or until the write deadline
+// (ResponseController.SetWriteDeadline) passes.
 
 import (
 	"bufio"
@@ -50,6 +68,10 @@ type Output interface {
 	// SetWriteDeadline bounds how long Send may block on a client that
 	// does not read (zero: no bound) for the rest of this response.
 	SetWriteDeadline(t time.Time)
+	// Hijack takes the connection out of the server once everything Sent
+	// has reached the socket, and returns it with the input already read
+	// after the request. Send is not called again for this response.
+	Hijack() (net.Conn, []byte, error)
 }
 
 // Config is what the adapter needs from the server's options.
@@ -77,9 +99,9 @@ type Config struct {
 var ErrWriteAfterReturn = errors.New("waitron: write after the handler returned")
 
 type response struct {
-	cfg    *Config
-	req    *http.Request
-	out    Output
+	cfg       *Config
+	req       *http.Request
+	out       Output
 	minor     int
 	isHead    bool
 	continued bool // 100 Continue has been sent
@@ -104,6 +126,7 @@ type response struct {
 	status         int
 	wroteHeader    bool        // a final (non-1xx) status is decided
 	headSent       bool        // the head has been handed to Output
+	hijacked       bool        // the handler took the connection
 	done           atomic.Bool // the handler returned; read by writes from stray goroutines
 	failed         bool        // Output reported the client gone
 
@@ -128,6 +151,10 @@ func (w *response) Header() http.Header { return w.header }
 // sent at once as interim responses, as net/http does; the first other
 // code is the final status and later calls are ignored.
 func (w *response) WriteHeader(code int) {
+	if w.hijacked {
+		w.cfg.Log.Warn("WriteHeader on a hijacked connection", "status", code, "path", w.req.URL.Path)
+		return
+	}
 	if w.done.Load() || w.wroteHeader {
 		if !w.done.Load() {
 			w.cfg.Log.Warn("superfluous WriteHeader call", "status", code, "path", w.req.URL.Path)
@@ -220,6 +247,9 @@ func write[S string | []byte](w *response, p S) (int, error) {
 	if w.done.Load() {
 		return 0, ErrWriteAfterReturn
 	}
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -264,6 +294,9 @@ func write[S string | []byte](w *response, p S) (int, error) {
 func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if w.done.Load() {
 		return 0, ErrWriteAfterReturn
+	}
+	if w.hijacked {
+		return 0, http.ErrHijacked
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -321,6 +354,9 @@ func (w *response) FlushError() error {
 	if w.done.Load() {
 		return ErrWriteAfterReturn
 	}
+	if w.hijacked {
+		return http.ErrHijacked
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -337,9 +373,73 @@ func (w *response) newBuffer() []byte {
 	return bufpool.Get()
 }
 
-// Hijack is not supported: the event loop owns the socket.
+// Hijack implements http.Hijacker: the handler gets the socket (a Go
+// net.Conn on Go's own poller, with working deadlines) and a ReadWriter
+// whose reader already holds every byte the client sent after the request.
+// Output sent before (a flushed head and body) reaches the socket first; a
+// head decided but not yet sent (WriteHeader(101), say) is written to the
+// connection only once it is the handler's, so a 101 never leaves without
+// a successful hijack. Afterwards the ResponseWriter refuses writes with
+// http.ErrHijacked.
 func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return nil, nil, http.ErrNotSupported
+	switch {
+	case w.done.Load():
+		return nil, nil, ErrWriteAfterReturn
+	case w.hijacked:
+		return nil, nil, http.ErrHijacked
+	case w.failed:
+		return nil, nil, ErrClientGone
+	}
+	if w.headSent {
+		if err := w.flush(false); err != nil {
+			return nil, nil, err
+		}
+	}
+	nc, pre, err := w.out.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.hijacked = true
+	if w.wroteHeader && !w.headSent {
+		w.headSent = true
+		head, body := w.appendHead(false), w.pending
+		w.pending = nil
+		bufs := net.Buffers{head}
+		if len(body) > 0 && !w.isHead && codec.BodyAllowed(w.status) {
+			bufs = append(bufs, body)
+		}
+		_, err := bufs.WriteTo(nc)
+		bufpool.Put(head)
+		if body != nil {
+			bufpool.Put(body)
+		}
+		if err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
+	// The reader starts with what was read already, so that Buffered()
+	// counts it (gorilla/websocket checks it) and nothing is lost.
+	r := bufio.NewReaderSize(&preReader{pre: pre, r: nc}, max(4096, len(pre)))
+	if len(pre) > 0 {
+		_, _ = r.Peek(len(pre))
+	}
+	return nc, bufio.NewReadWriter(r, bufio.NewWriter(nc)), nil
+}
+
+// preReader reads pre, then from r.
+type preReader struct {
+	pre []byte
+	r   io.Reader
+}
+
+func (p *preReader) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
 }
 
 // CloseNotify implements http.CloseNotifier (deprecated, but gin's Stream
@@ -413,6 +513,22 @@ func (w *response) checkDeadline() error {
 func (w *response) flush(final bool) error {
 	if !w.failed && !final {
 		_ = w.checkDeadline()
+	}
+	if w.status == http.StatusSwitchingProtocols && !w.hijacked && !w.failed {
+		if !final {
+			return nil // a 101 leaves only with a hijack (see Hijack)
+		}
+		w.cfg.Log.Error("handler answered 101 Switching Protocols without hijacking the connection; sent 500 instead",
+			"path", w.req.URL.Path)
+		bufpool.Put(w.headBuf)
+		w.headBuf = nil
+		if w.pending != nil {
+			bufpool.Put(w.pending)
+			w.pending = nil
+		}
+		w.failed = true
+		return w.out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), w.cfg, http.StatusInternalServerError,
+			"The handler switched protocols without taking the connection")}, true, false)
 	}
 	if w.failed {
 		if final { // the connection still has to learn the response is over

@@ -44,8 +44,8 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	if req.Method == http.MethodOptions && req.RequestURI == "*" {
 		h = globalOptions{} // the server answers it, as net/http does
 	}
-	if !run(cfg, h, w, req) {
-		return
+	if !run(cfg, h, w, req) || w.hijacked {
+		return // a hijacked connection is its handler's: nothing more goes to Output
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -98,6 +98,9 @@ func run(cfg *Config, h http.Handler, w *response, req *http.Request) (ok bool) 
 		if w.headBuf != nil {
 			bufpool.Put(w.headBuf)
 			w.headBuf = nil
+		}
+		if w.hijacked {
+			return // the connection is the handler's; nothing to answer on
 		}
 		if w.headSent || w.failed || p == http.ErrAbortHandler {
 			_ = w.out.Send(nil, true, false) // abort: close after what was sent

@@ -20,6 +20,9 @@ type Framing struct {
 	Close bool
 	// Expect100 is true for an HTTP/1.1 request with Expect: 100-continue.
 	Expect100 bool
+	// Upgrade is true when an Upgrade field was sent (RFC 9110 §7.8): the
+	// handler may take the connection over.
+	Upgrade bool
 	// Host is the Host field value; HasHost says whether one was sent.
 	Host    Span
 	HasHost bool
@@ -63,6 +66,10 @@ func (h *Head) Frame(maxBody int64) (Framing, error) {
 		case 6:
 			if equalFold(name, "expect") && h.Minor == 1 && equalFold(value, "100-continue") {
 				f.Expect100 = true
+			}
+		case 7:
+			if equalFold(name, "upgrade") {
+				f.Upgrade = true
 			}
 		case 10:
 			if equalFold(name, "connection") {

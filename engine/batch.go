@@ -43,9 +43,14 @@ func (c *conn) gatherPipelined(first *request) []*request {
 			rs = make([]*request, 1, 16) // a typical burst without regrowing
 			rs[0] = first
 		}
-		rs = append(rs, c.newRequest(sl, fr))
+		r := c.newRequest(sl, fr)
+		rs = append(rs, r)
 		c.serving = append(c.serving, sl)
 		if fr.Close {
+			break
+		}
+		if mayHijack(r) {
+			c.hold = true // the burst's last: nothing is read behind it
 			break
 		}
 	}
@@ -60,7 +65,7 @@ func (s *Server) serveBatch(c *conn, rs []*request) {
 		if b.finished {
 			break // the connection closes (or is gone): the rest are not executed
 		}
-		b.final = i == len(rs)-1
+		b.final, b.rest = i == len(rs)-1, rs[i+1:]
 		r.x.Out = b
 		s.serve(&r.x, r.body)
 	}
@@ -75,8 +80,9 @@ type batch struct {
 	c        *conn
 	pending  [][]byte
 	size     int
-	final    bool // the request being served is the batch's last
-	finished bool // the connection has seen the end of the batch
+	final    bool       // the request being served is the batch's last
+	rest     []*request // the requests after it
+	finished bool       // the connection has seen the end of the batch
 }
 
 // SetWriteDeadline implements adapter.Output.

@@ -59,6 +59,8 @@ type conn struct {
 	busy       bool   // a request is with a worker and its response is not complete
 	peerCloses bool   // the client said its last request closes the connection
 	continued  bool   // 100 Continue was sent for the request being read
+	hold       bool   // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
+	hijacked   bool   // its handler took the connection: gnet lets it go, the HTTP machinery forgets it
 	closing    bool   // no further request is read; the connection closes once output drains
 	reason     string // why the server is closing the connection
 	eof        bool   // the client half-closed; writes go through fb, input comes from saved
@@ -74,6 +76,10 @@ type conn struct {
 	parkedAt   stamp
 	refused    bool // over connection_limit and the wait queue: answered 503
 	outSeen    int  // gnet's outbound buffer at the last sweep
+
+	// worker: set by the worker serving the connection's request, read
+	// only by it
+	wk *worker
 
 	// shared
 	fd       int32        // the socket, for a worker's direct write (see tryWrite)
@@ -229,8 +235,9 @@ type request struct {
 	burst []*request // set on a burst's first request: the burst, this one first (see batch)
 }
 
-// run serves r, or the burst it starts, on a worker.
-func (r *request) run() {
+// run serves r, or the burst it starts, on worker wk.
+func (r *request) run(wk *worker) {
+	r.c.wk = wk
 	if r.burst != nil {
 		r.c.s.serveBatch(r.c, r.burst)
 		return
@@ -251,7 +258,7 @@ func (c *conn) process() {
 
 func (c *conn) readInput() {
 	s := c.s
-	for !c.closing && c.next == nil && c.aheadErr == nil {
+	for !c.closing && c.next == nil && c.aheadErr == nil && !(c.busy && c.hold) {
 		in := c.input()
 		if len(in) == 0 {
 			break
@@ -429,13 +436,13 @@ func (c *conn) dispatch() {
 // pipelined right behind it, if any: one worker serves them in turn and
 // their responses leave in one write (see batch). Loop only.
 func (c *conn) start(r *request) {
-	c.busy, c.peerCloses = true, r.x.Framing.Close
+	c.busy, c.peerCloses, c.hold = true, r.x.Framing.Close, mayHijack(r)
 	// Exact now, and only shrinking while the worker has the connection:
 	// the worker may write itself only when nothing is waiting in gnet.
 	c.buffered.Store(int64(c.gc.OutboundBuffered()))
 	c.serving = append(c.serving[:0], r.slot)
 	c.gen.inflight.Add(1)
-	if r.body == nil && !r.x.Framing.Close {
+	if r.body == nil && !r.x.Framing.Close && !c.hold {
 		if r.burst = c.gatherPipelined(r); r.burst != nil {
 			c.peerCloses = r.burst[len(r.burst)-1].x.Framing.Close
 		}
@@ -723,6 +730,12 @@ func (c *conn) onClose(err error) {
 	c.wmu.Lock() // a worker writing to the socket finishes before gnet closes it
 	c.closed.Store(true)
 	c.wmu.Unlock()
+	if c.hijacked {
+		// detach let the socket go: its handler has it now, and its
+		// context is not ours to end.
+		c.gone.Store(true)
+		return
+	}
 	c.collect()
 	if c.busy && !c.closing && errors.Is(err, io.EOF) {
 		// As net/http: the client's FIN ends the request's context (a Go

@@ -8,9 +8,10 @@ import (
 
 // dispatcher is the server's task FIFO, drained by at most threads workers
 // from an ants pool. push never blocks, so the event loop can call it: the
-// queue is unbounded like waitress's (issue: load shedding comes with the
-// hostile-client work), and a worker is started only while fewer than
-// threads are running.
+// queue is unbounded like waitress's, and a worker is started only while
+// fewer than threads are running. A worker whose handler hijacked its
+// connection leaves the count (worker.detach): hijacked handlers run
+// outside threads.
 type dispatcher struct {
 	mu      sync.Mutex
 	queue   []task
@@ -32,7 +33,14 @@ func newDispatcher(threads int) (*dispatcher, error) {
 }
 
 // task is work for a worker: a request, or a burst of them (request.run).
-type task interface{ run() }
+type task interface{ run(wk *worker) }
+
+// worker is one goroutine draining the queue. Only that goroutine touches
+// it.
+type worker struct {
+	d        *dispatcher
+	detached bool // its handler took the connection: it leaves once the task returns
+}
 
 // push queues t and starts a worker if one may start. Any goroutine.
 func (d *dispatcher) push(t task) {
@@ -44,16 +52,23 @@ func (d *dispatcher) push(t task) {
 	}
 	d.mu.Unlock()
 	if start {
-		if err := d.pool.Submit(d.drain); err != nil {
-			// Only a released pool refuses; run the worker on its own
-			// goroutine rather than lose queued requests.
-			go d.drain()
-		}
+		d.startWorker()
 	}
 }
 
-// drain runs queued tasks until the queue is empty.
+// startWorker runs a new worker, counted in active already.
+func (d *dispatcher) startWorker() {
+	if err := d.pool.Submit(d.drain); err != nil {
+		// The pool is full of hijacked handlers' goroutines, or released:
+		// run the worker on its own goroutine rather than lose requests.
+		go d.drain()
+	}
+}
+
+// drain runs queued tasks until the queue is empty, or until its task's
+// handler hijacked the connection.
 func (d *dispatcher) drain() {
+	wk := &worker{d: d}
 	for {
 		d.mu.Lock()
 		if d.head == len(d.queue) {
@@ -66,7 +81,28 @@ func (d *dispatcher) drain() {
 		d.queue[d.head] = nil
 		d.head++
 		d.mu.Unlock()
-		t.run()
+		t.run(wk)
+		if wk.detached {
+			return // no longer counted: another worker took its place
+		}
+	}
+}
+
+// detach takes wk out of the count of threads while its handler goes on
+// with a hijacked connection, and starts a worker in its place if requests
+// are waiting. wk's goroutine only.
+func (wk *worker) detach() {
+	d := wk.d
+	wk.detached = true
+	d.mu.Lock()
+	d.active--
+	start := d.head < len(d.queue) && d.active < d.threads
+	if start {
+		d.active++
+	}
+	d.mu.Unlock()
+	if start {
+		d.startWorker()
 	}
 }
 

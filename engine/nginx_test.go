@@ -140,6 +140,12 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }
+    location /ws {
+      proxy_pass http://waitron;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+    }
   }
 }
 `, dir, upstream, addr)

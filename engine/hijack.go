@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/waitron/waitron/adapter"
+)
+
+// Taking a connection over (http.Hijacker)
+//
+// A handler that hijacks gets the socket itself, on Go's own network
+// poller: on its event loop, after every byte of output gnet holds has
+// reached the socket, the descriptor is duplicated and wrapped with
+// net.FileConn, the input gnet has read (and a bodiless request read
+// ahead, as its raw bytes) is handed over, and gnet closes its own
+// descriptor — the duplicate keeps the TCP connection. From then on no
+// part of the HTTP machinery (parser, timeouts, sweep, connection_limit,
+// Shutdown) sees the connection, and the handler's worker leaves the count
+// of threads. docs/architecture.md says why this design was chosen.
+
+// mayHijack reports whether r's handler may take its connection over: it
+// asked to upgrade the protocol (an Upgrade field, as WebSocket does) or
+// is CONNECT. Nothing is read ahead behind such a request, so no byte the
+// new protocol needs is parsed as HTTP.
+func mayHijack(r *request) bool {
+	return r.x.Framing.Upgrade || string(r.x.Head.MethodBytes()) == "CONNECT"
+}
+
+var (
+	errHijackReadAhead  = errors.New("waitron: cannot hijack: the next pipelined request's body was already being read")
+	errHijackNotDrained = errors.New("waitron: cannot hijack: the response so far did not reach the client within send_timeout")
+)
+
+// detached is what detach hands the worker: the socket and the input
+// already read, or why not (both nil: output is still draining; retry).
+type detached struct {
+	nc  net.Conn
+	pre []byte
+	err error
+}
+
+// Hijack implements adapter.Output: it takes the connection out of gnet
+// once its output has drained, and detaches the worker from threads.
+// Worker only.
+func (c *conn) Hijack() (net.Conn, []byte, error) { return c.hijack(nil) }
+
+// hijack is Hijack with extra, input already taken from gnet (pipelined
+// requests of a batch), handed over first.
+func (c *conn) hijack(extra []byte) (net.Conn, []byte, error) {
+	if c.unreachable() || c.fb.Load() != nil {
+		return nil, nil, adapter.ErrClientGone
+	}
+	deadline := time.Now().Add(seconds(c.s.opts.SendTimeout))
+	delay := time.Millisecond
+	for {
+		res := make(chan detached, 1)
+		if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			res <- c.detach(extra)
+			return nil
+		})); err != nil {
+			return nil, nil, adapter.ErrClientGone
+		}
+		d, ok := c.await(res)
+		switch {
+		case !ok:
+			return nil, nil, adapter.ErrClientGone
+		case d.err != nil:
+			return nil, nil, d.err
+		case d.nc != nil:
+			c.wk.detach()
+			return d.nc, d.pre, nil
+		case time.Now().After(deadline):
+			return nil, nil, errHijackNotDrained
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 20*time.Millisecond)
+	}
+}
+
+// await waits for the loop's answer; false if the event loops stopped
+// (a runnable queued then never runs). Worker only.
+func (c *conn) await(res <-chan detached) (detached, bool) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case d := <-res:
+			return d, true
+		case <-tick.C:
+			if c.s.loopsGone.Load() {
+				return detached{}, false
+			}
+		}
+	}
+}
+
+// detach lets gnet go of the connection and returns its socket as a Go
+// net.Conn with the input already read, once nothing of the response is
+// still queued or buffered. Loop only.
+func (c *conn) detach(extra []byte) (d detached) {
+	if c.closed.Load() || c.eof || !c.busy {
+		d.err = adapter.ErrClientGone
+		return d
+	}
+	if c.queued.Load() != 0 || c.spool.Load() != nil {
+		return d // output on its way to gnet: retry
+	}
+	if c.gc.OutboundBuffered() > 0 {
+		if _ = c.gc.Flush(); c.gc.OutboundBuffered() > 0 {
+			return d // the client has not taken it yet: retry
+		}
+	}
+	pre := extra
+	if r := c.next; r != nil {
+		if r.body != nil {
+			d.err = errHijackReadAhead
+			return d
+		}
+		pre = append(pre, r.slot.buf...)
+	}
+	if c.phase != phaseHead {
+		d.err = errHijackReadAhead
+		return d
+	}
+	if in, _ := c.gc.Peek(-1); len(in) > 0 {
+		pre = append(pre, in...)
+	}
+	fd, err := c.gc.Dup()
+	if err != nil {
+		d.err = err
+		return d
+	}
+	f := os.NewFile(uintptr(fd), "waitron-hijacked")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		d.err = err
+		return d
+	}
+	c.hijacked, c.closing, c.reason = true, true, "hijacked by its handler"
+	c.next, c.aheadErr, c.busy = nil, nil, false
+	c.gen.inflight.Add(-1) // the exchange is over for the server; the handler goes on outside it
+	c.s.log.Debug("connection hijacked by its handler", "remote", c.remoteStr)
+	// Synchronous, on the loop: gnet forgets the connection (OnClose sees
+	// hijacked) and closes its descriptor; nc's keeps the socket open.
+	_ = c.gc.EventLoop().Close(c.gc)
+	d.nc, d.pre = nc, pre
+	return d
+}
+
+// Hijack implements adapter.Output for a batch: the responses held back
+// go out first, and the raw heads of the requests pipelined behind this
+// one, not to be served now, go to the handler first. (A request that
+// asked to upgrade ends its burst, so this is for plain requests.)
+func (b *batch) Hijack() (net.Conn, []byte, error) {
+	if len(b.pending) > 0 {
+		all := b.pending
+		b.pending, b.size = nil, 0
+		if err := b.c.Send(all, false, true); err != nil {
+			return nil, nil, err
+		}
+	}
+	var extra []byte
+	for _, r := range b.rest {
+		extra = append(extra, r.slot.buf...)
+	}
+	nc, pre, err := b.c.hijack(extra)
+	if err == nil {
+		b.finished = true // the rest are the handler's now
+	}
+	return nc, pre, err
+}
