@@ -299,3 +299,117 @@ func runLatency(_ workload, addr string, _ int) (float64, string) {
 	}
 	return float64(pct(0.99)) / 1e6, note
 }
+
+// upgrade opens a connection to addr and switches it to the target app's
+// echo protocol (/upgrade/echo).
+func upgrade(addr string) (net.Conn, *bufio.Reader, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReaderSize(c, 512)
+	_, err = io.WriteString(c, "GET /upgrade/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	if err == nil {
+		var status int
+		if status, _, err = readResponse(br); err == nil && status != 101 {
+			err = errors.New("status " + strconv.Itoa(status))
+		}
+	}
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, br, nil
+}
+
+// runUpgradedIdle opens *upgradedN upgraded (hijacked) connections, each
+// echoing one message, leaves them open, and reports how much the
+// server's resident memory grew per connection.
+func runUpgradedIdle(_ workload, addr string, pid int) (float64, string) {
+	closedLoop(loadSpec{path: "/plaintext", conns: 8}, addr, time.Second)
+	time.Sleep(time.Second)
+	before := benchutil.RSSKB(pid)
+	conns := make([]net.Conn, 0, *upgradedN)
+	failed := 0
+	msg := []byte("ping\n")
+	for i := 0; i < *upgradedN; i++ {
+		c, br, err := upgrade(addr)
+		if err == nil {
+			if _, err = c.Write(msg); err == nil {
+				_, err = io.ReadFull(br, make([]byte, len(msg)))
+			}
+		}
+		if err != nil {
+			failed++
+			continue
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(2 * time.Second)
+	after := benchutil.RSSKB(pid)
+	for _, c := range conns {
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+	note := fmt.Sprintf("RSS %d → %d KB", before, after)
+	if failed > 0 {
+		note += fmt.Sprintf(", %d connections failed", failed)
+	}
+	return float64(after-before) / float64(max(1, len(conns))), note
+}
+
+// runUpgradedEcho echoes 64-byte messages over 64 upgraded connections,
+// each sending its next message once the last came back, and reports
+// round trips per second with the median round trip.
+func runUpgradedEcho(_ workload, addr string, _ int) (float64, string) {
+	const conns = 64
+	msg := bytes.Repeat([]byte("e"), 64)
+	var mu sync.Mutex
+	var all []time.Duration
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(*duration)
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, br, err := upgrade(addr)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(deadline.Add(10 * time.Second))
+			got := make([]byte, len(msg))
+			var lat []time.Duration
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if _, err := c.Write(msg); err != nil {
+					errs.Add(1)
+					return
+				}
+				if _, err := io.ReadFull(br, got); err != nil {
+					errs.Add(1)
+					return
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if len(all) == 0 {
+		return 0, "no round trips"
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	note := fmt.Sprintf("p50 %.3f ms, p99 %.3f ms", float64(all[len(all)/2])/1e6, float64(all[len(all)*99/100])/1e6)
+	if n := errs.Load(); n > 0 {
+		note += fmt.Sprintf(", %d errors", n)
+	}
+	return float64(len(all)) / elapsed.Seconds(), note
+}

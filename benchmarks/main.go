@@ -41,19 +41,20 @@ import (
 )
 
 var (
-	rounds   = flag.Int("rounds", 3, "rounds per workload and server")
-	duration = flag.Duration("duration", 10*time.Second, "length of each measured run")
-	threads  = flag.Int("threads", 4, "waitron --threads (waitress's default is 4)")
-	only     = flag.String("only", "", "comma-separated workloads to run (default: all)")
-	useWrk   = flag.Bool("wrk", true, "use wrk when it is installed")
-	profile  = flag.String("profile", "", "directory for a CPU profile of waitron in each workload (WAITRON_CPUPROFILE)")
-	write    = flag.String("write", "docs/benchmarks.md", "file whose generated section receives the results (empty: print only)")
-	idleN    = flag.Int("idle", 10000, "connections for the idle-memory workload")
-	replot   = flag.Bool("replot", false, "only redraw the chart from the results already in -write")
-	pin      = flag.Bool("pin", true, "run each server on -server-cpu and the load generator on -load-cpu (taskset); -pin=false shares every CPU, as the old figures did")
-	srvCPU   = flag.Int("server-cpu", 0, "the CPU the server runs on, with -pin")
-	loadCPU  = flag.Int("load-cpu", 1, "the CPU the load generator (and this command) runs on, with -pin")
-	warmup   = flag.Duration("warmup", 2*time.Second, "load before each measured run, not counted")
+	rounds    = flag.Int("rounds", 3, "rounds per workload and server")
+	duration  = flag.Duration("duration", 10*time.Second, "length of each measured run")
+	threads   = flag.Int("threads", 4, "waitron --threads (waitress's default is 4)")
+	only      = flag.String("only", "", "comma-separated workloads to run (default: all)")
+	useWrk    = flag.Bool("wrk", true, "use wrk when it is installed")
+	profile   = flag.String("profile", "", "directory for a CPU profile of waitron in each workload (WAITRON_CPUPROFILE)")
+	write     = flag.String("write", "docs/benchmarks.md", "file whose generated section receives the results (empty: print only)")
+	idleN     = flag.Int("idle", 10000, "connections for the idle-memory workload")
+	upgradedN = flag.Int("upgraded", 2000, "connections for the idle upgraded-connection workload")
+	replot    = flag.Bool("replot", false, "only redraw the chart from the results already in -write")
+	pin       = flag.Bool("pin", true, "run each server on -server-cpu and the load generator on -load-cpu (taskset); -pin=false shares every CPU, as the old figures did")
+	srvCPU    = flag.Int("server-cpu", 0, "the CPU the server runs on, with -pin")
+	loadCPU   = flag.Int("load-cpu", 1, "the CPU the load generator (and this command) runs on, with -pin")
+	warmup    = flag.Duration("warmup", 2*time.Second, "load before each measured run, not counted")
 )
 
 // server is one server under test.
@@ -121,6 +122,10 @@ func workloads() []workload {
 			spec:    loadSpec{path: "/delay/10", conns: 256}},
 		{name: "idle", title: fmt.Sprintf("%d idle keep-alive connections", *idleN), unit: "KB per connection",
 			lowerBetter: true, servers: []server{srvWaitronNoFloor, srvNetHTTP, srvFastHTTP, srvRaw}, run: runIdle},
+		{name: "upgraded-idle", title: fmt.Sprintf("%d idle upgraded (hijacked) connections", *upgradedN), unit: "KB per connection",
+			lowerBetter: true, servers: []server{srvWaitronNoFloor, srvNetHTTP, srvFastHTTP}, run: runUpgradedIdle},
+		{name: "upgraded-echo", title: "64-byte echo over 64 upgraded (hijacked) connections", unit: "round trips/s",
+			servers: []server{srvWaitron, srvNetHTTP, srvFastHTTP}, run: runUpgradedEcho},
 		{name: "latency", title: "p99 latency at half net/http's keep-alive peak, 64 connections", unit: "ms p99",
 			lowerBetter: true, servers: standard, run: runLatency},
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/waitron/waitron/adapter"
@@ -27,6 +28,7 @@ const index = `waitron target app
 /status/{code}     answers with that status
 /panic             the handler panics
 /runtime           goroutines and heap of the serving process, as JSON
+/upgrade/echo      with Upgrade: echo, 101 and then every byte sent is echoed (a hijacked connection)
 `
 
 var (
@@ -116,10 +118,35 @@ func New() http.Handler {
 		json.NewEncoder(w).Encode(map[string]uint64{"goroutines": uint64(runtime.NumGoroutine()),
 			"heap_alloc": m.HeapAlloc, "heap_inuse": m.HeapInuse, "num_gc": uint64(m.NumGC)})
 	})
+	mux.HandleFunc("/upgrade/echo", upgradeEcho)
 	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) {
 		panic("the /panic endpoint panics on purpose")
 	})
 	return mux
+}
+
+// upgradeEcho switches the connection to a protocol that echoes every
+// byte (RFC 9110 §7.8), by hijacking it: the load target for upgraded
+// connections (WebSocket-like) without a WebSocket library.
+func upgradeEcho(w http.ResponseWriter, r *http.Request) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "echo") {
+		w.Header().Set("Upgrade", "echo")
+		w.Header().Set("Connection", "Upgrade")
+		http.Error(w, "send Upgrade: echo", http.StatusUpgradeRequired)
+		return
+	}
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "cannot take the connection: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer nc.Close()
+	io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	if n := brw.Reader.Buffered(); n > 0 { // sent with the request
+		b, _ := brw.Reader.Peek(n)
+		nc.Write(b)
+	}
+	io.Copy(nc, nc)
 }
 
 func echo(w http.ResponseWriter, r *http.Request) {
