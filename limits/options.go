@@ -75,7 +75,7 @@ const (
 	Int  Kind = iota // a decimal integer
 	Bool             // true/false, yes/no, on/off, 1/0
 	Str              // any string
-	List             // whitespace-separated strings
+	List             // strings separated by white space or commas; setting it again adds to it
 )
 
 // Option describes one option. Get and Set reach its field in Options.
@@ -100,7 +100,7 @@ var table = []Option{
 		func(o *Options) *string { return &o.Host }),
 	intOpt("port", "8080", "", "Port of the default listener, and the port of listen entries that name none. Conflicts with listen.",
 		func(o *Options) *int { return &o.Port }),
-	listOpt("listen", "0.0.0.0:8080", "Space-separated host:port entries to listen on (repeatable on the command line). [v6]:port for IPv6, * for every address, a missing port means port.",
+	listOpt("listen", "0.0.0.0:8080", "Space- or comma-separated host:port entries to listen on (repeatable: each adds entries). [v6]:port for IPv6, * for every address, a missing port means port.",
 		func(o *Options) *[]string { return &o.Listen }),
 	boolOpt("ipv4", "true", "Listen on IPv4 addresses: * and host names expand to their IPv4 addresses, and IPv4 literals are allowed.",
 		func(o *Options) *bool { return &o.IPv4 }),
@@ -157,10 +157,10 @@ var table = []Option{
 		func(o *Options) *string { return &o.TrustedProxy }),
 	intOpt("trusted_proxy_count", "1", "", "How many of the rightmost X-Forwarded-For, X-Forwarded-Host and Forwarded elements come from trusted proxies; the leftmost of those is used. Needs trusted_proxy.",
 		func(o *Options) *int { return &o.TrustedProxyCount }),
-	Option{Name: "trusted_proxy_headers", Kind: List, Default: "", Doc: "Proxy headers to use from a trusted proxy, space-separated: x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-forwarded-by, forwarded (not together with any x-forwarded-*). Empty with trusted_proxy set means x-forwarded-proto. Needs trusted_proxy.",
+	Option{Name: "trusted_proxy_headers", Kind: List, Default: "", Doc: "Proxy headers to use from a trusted proxy, space- or comma-separated (repeatable: each adds headers): x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-forwarded-by, forwarded (not together with any x-forwarded-*). Empty with trusted_proxy set means x-forwarded-proto. Needs trusted_proxy.",
 		get: func(o *Options) string { return strings.Join(o.TrustedProxyHeaders, " ") },
 		set: func(o *Options, v string) error {
-			o.TrustedProxyHeaders = strings.Fields(strings.ToLower(v))
+			o.TrustedProxyHeaders = splitList(strings.ToLower(v))
 			return nil
 		}},
 	boolOpt("clear_untrusted_proxy_headers", "true", "Remove the proxy headers (Forwarded, X-Forwarded-For/-Host/-Proto/-Port/-By) that were not used from a trusted proxy before the handler sees the request, also when trusted_proxy is not set.",
@@ -220,7 +220,7 @@ func (o *Options) Set(name, value string) error {
 		return fmt.Errorf("unknown option %q", name)
 	}
 	if opt.Kind == List && o.given[opt.Name] {
-		value = strings.Join(*listField(o, opt), " ") + " " + value
+		value = opt.get(o) + " " + value // a repeated list option adds to it
 	}
 	if err := opt.set(o, value); err != nil {
 		return fmt.Errorf("%s: %w", opt.Name, err)
@@ -243,13 +243,6 @@ func (o *Options) Get(name string) string {
 
 // Given reports whether the option was set through Set.
 func (o *Options) Given(name string) bool { return o.given[name] }
-
-func listField(o *Options, opt Option) *[]string {
-	if opt.Name == "listen" {
-		return &o.Listen
-	}
-	panic("limits: no list field for " + opt.Name)
-}
 
 // Validate reports every problem with o at once, each naming the option as
 // the user spells it. It never changes a value.
@@ -432,7 +425,12 @@ func prefixOpt(name, def, doc string, f func(*Options) *string) Option {
 func listOpt(name, def, doc string, f func(*Options) *[]string) Option {
 	return Option{Name: name, Kind: List, Default: def, Doc: doc,
 		get: func(o *Options) string { return strings.Join(*f(o), " ") },
-		set: func(o *Options, v string) error { *f(o) = strings.Fields(v); return nil }}
+		set: func(o *Options, v string) error { *f(o) = splitList(v); return nil }}
+}
+
+// splitList splits a list option's value on white space and commas.
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
 }
 
 // parseInt accepts what waitress's int() accepts — surrounding whitespace, a

@@ -112,3 +112,22 @@ func TestParsing(t *testing.T) {
 		t.Errorf("repeated listen: %q", got)
 	}
 }
+
+// Every list option takes repetition (each adds) and space- or
+// comma-separated values alike; repeating one never panics.
+func TestListOptionsRepeat(t *testing.T) {
+	for _, opt := range Table() {
+		if opt.Kind != List {
+			continue
+		}
+		o := Default()
+		for _, v := range []string{"a b", "c,d", " e , f "} {
+			if err := o.Set(opt.Name, v); err != nil {
+				t.Fatalf("%s=%q: %v", opt.Name, v, err)
+			}
+		}
+		if got := o.Get(opt.Name); got != "a b c d e f" {
+			t.Errorf("%s after three settings: %q, want \"a b c d e f\"", opt.Name, got)
+		}
+	}
+}
