@@ -56,6 +56,7 @@ type Server struct {
 	gen           atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
 	started       atomic.Bool                // the current run's first tick has happened
 	stopMu        sync.Mutex
+	serving       bool // Serve was called
 	stopped       bool
 	stopErr       error
 	reads         atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
@@ -195,18 +196,32 @@ func (s *Server) notes() {
 }
 
 // Serve listens and serves until Shutdown. It returns nil after Shutdown,
-// or an error if listening failed. gnet stops its whole engine on an
+// or an error if listening failed; called again while it serves, it
+// returns an error at once, and called after Shutdown (or when Shutdown
+// came first), http.ErrServerClosed. gnet stops its whole engine on an
 // accept error such as EMFILE (too many open files) — the connections it
 // holds are closed — so Serve supervises it: when the event loops stop
 // without Shutdown, it logs why and starts them again on the same
 // addresses, backing off up to 5 s between attempts.
 func (s *Server) Serve() error {
+	s.stopMu.Lock()
+	switch {
+	case s.stopped:
+		s.stopMu.Unlock()
+		return http.ErrServerClosed
+	case s.serving:
+		s.stopMu.Unlock()
+		return errors.New("waitron: Serve called while the server is already serving")
+	}
+	s.serving = true
+	s.stopMu.Unlock()
 	s.notes()
 	defer s.disp.release()
 	defer s.files.close()
 	delay := 100 * time.Millisecond
 	for restarts := 0; ; restarts++ {
-		s.gen.Store(&generation{})
+		g := &generation{ended: make(chan struct{})}
+		s.gen.Store(g)
 		s.loops.Clear()
 		s.started.Store(false)
 		s.loopsGone.Store(false)
@@ -223,6 +238,7 @@ func (s *Server) Serve() error {
 			gnet.WithLogger(gnetLogger{s.log}),
 		)
 		s.loopsGone.Store(true)
+		close(g.ended)
 		if restarts == 0 && !s.isReady() {
 			s.once.Do(func() {
 				s.readyErr = err
@@ -254,6 +270,7 @@ func (s *Server) Serve() error {
 // Admission (connection_limit) and the connection count are per run too:
 // connections of a dead engine must not hold slots of the next one.
 type generation struct {
+	ended    chan struct{} // closed when this run's event loops have stopped
 	inflight atomic.Int64
 	conns    atomic.Int64
 	adm      admission
@@ -287,14 +304,26 @@ func (s *Server) Addrs() []net.Addr { <-s.ready; return s.addrs }
 // stops the event loops. If ctx ends first, the remaining connections are
 // closed and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	<-s.ready
-	if s.readyErr != nil {
-		return nil
-	}
 	s.stopMu.Lock() // a second Shutdown waits for the first and returns its result
 	defer s.stopMu.Unlock()
 	if s.stopped {
 		return s.stopErr
+	}
+	if !s.serving {
+		// Before Serve: nothing runs; Serve will refuse to start.
+		s.stopped = true
+		s.disp.release()
+		s.once.Do(func() { s.readyErr = http.ErrServerClosed; close(s.ready) })
+		return nil
+	}
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.readyErr != nil {
+		s.stopped = true
+		return nil
 	}
 	s.draining.Store(true)
 	for _, ln := range s.sockets {
@@ -311,10 +340,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.stopping.Store(true)
-	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if serr := s.eng.Stop(stopCtx); serr != nil && err == nil {
+	// gnet's Stop polls every 500 ms for the end it started; the event
+	// loops end sooner. So Stop is only asked to start it (with a context
+	// already done, it returns at once), and the end is awaited here.
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	if serr := s.eng.Stop(now); serr != nil && !errors.Is(serr, context.Canceled) && err == nil {
 		err = serr
+	}
+	select {
+	case <-s.gen.Load().ended:
+	case <-time.After(5 * time.Second):
+		if err == nil {
+			err = errors.New("waitron: the event loops did not stop within 5 s")
+		}
 	}
 	s.stopped, s.stopErr = true, err
 	return err
