@@ -24,6 +24,12 @@ import (
 // Server is a waitron server; see engine.Server.
 type Server = engine.Server
 
+// CloseReason is why a client connection closed; Stats counts them.
+type CloseReason = engine.CloseReason
+
+// Stats is a snapshot of a server's counters (Server.Stats).
+type Stats = engine.Stats
+
 // Info is what a handler can learn beyond *http.Request: the scheme,
 // server name and port, the url_prefix stripped from the path, and the
 // socket peer's address.

@@ -62,7 +62,9 @@ type conn struct {
 	hold       bool   // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
 	hijacked   bool   // its handler took the connection: gnet lets it go, the HTTP machinery forgets it
 	closing    bool   // no further request is read; the connection closes once output drains
-	reason     string // why the server is closing the connection
+	reason     CloseReason // why the server is closing the connection, once hasReason
+	hasReason  bool
+	detail     string // what the reason's log line adds (a bad request's detail)
 	eof        bool   // the client half-closed; writes go through fb, input comes from saved
 	saved      []byte // input left when the client half-closed
 	lingering  bool   // our side is shut down; input is discarded until EOF
@@ -94,6 +96,7 @@ type conn struct {
 	spool    atomic.Pointer[outSpool] // response output overflowing to a file
 	handed   atomic.Int64             // bytes gnet has taken (written or buffered)
 	wdl      atomic.Int64             // the response's write deadline, unix nanoseconds; 0: none
+	wreason  atomic.Uint32            // a close reason a worker found (CloseReason+1); 0: none
 }
 
 // stamp is a point in time as monotonic nanoseconds since the process
@@ -182,7 +185,7 @@ func (c *conn) onTraffic() {
 	}
 	if c.parked {
 		if c.gc.InboundBuffered() > c.pipelineLimit() {
-			c.abort("sent too much while waiting for a connection slot")
+			c.abort(ClosePipelineOverflow, "sent too much while waiting for a connection slot")
 		}
 		return // read once a slot frees
 	}
@@ -195,6 +198,7 @@ func (c *conn) guard() {
 	if p := recover(); p != nil {
 		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.remoteStr, "panic", p)
 		c.closing = true
+		c.setReason(CloseInternalError, "internal error on the event loop")
 		_ = c.gc.Close()
 	}
 }
@@ -267,7 +271,7 @@ func (c *conn) readInput() {
 		case phaseHead:
 			if s.draining.Load() {
 				if !c.busy {
-					c.closeWith("server shutting down")
+					c.closeWith(CloseShutdown, "")
 				}
 				return
 			}
@@ -347,7 +351,7 @@ func (c *conn) readInput() {
 	if c.busy && !c.eof && c.gc.InboundBuffered() > c.pipelineLimit() {
 		c.s.log.Warn("closing connection: too many pipelined bytes while a request is served",
 			"remote", c.remoteStr, "buffered", c.gc.InboundBuffered())
-		c.abort("pipelined input over limit")
+		c.abort(ClosePipelineOverflow, "pipelined input over limit")
 	}
 }
 
@@ -527,7 +531,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	c.serving = c.serving[:0]
 	c.active = at
 	if !keepAlive {
-		c.closeWith("response closes the connection")
+		c.closeWith(CloseRequested, "")
 		return
 	}
 	if c.closed.Load() && !c.eof {
@@ -554,7 +558,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	}
 	c.process()
 	if c.eof && !c.busy && !c.closing {
-		c.closeWith("client half-closed and every complete request is answered")
+		c.closeWith(CloseClientHalfClosed, "")
 	}
 	if !c.busy {
 		c.releaseSlots()
@@ -576,7 +580,7 @@ func (c *conn) fail(err error) {
 	}
 	c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, ce.Status, ce.Detail), true)
 	c.s.log.Debug("rejected request", "remote", c.remoteStr, "status", ce.Status, "reason", ce.Detail)
-	c.closeWith("bad request: " + ce.Detail)
+	c.closeWith(CloseBadRequest, ce.Detail)
 }
 
 // write sends b from the loop itself, recycling it to bufpool when
@@ -604,12 +608,31 @@ func (c *conn) sendContinue() {
 	}
 }
 
+// setReason records why the server closes the connection; the first
+// reason given stands. Loop only.
+func (c *conn) setReason(r CloseReason, detail string) {
+	if !c.hasReason {
+		c.reason, c.hasReason, c.detail = r, true, detail
+	}
+}
+
+// counted counts the close and logs it. Loop only, once per connection.
+func (c *conn) counted(r CloseReason) {
+	c.s.closes[r].Add(1)
+	if c.detail != "" {
+		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", r.String(), "detail", c.detail)
+	} else {
+		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", r.String())
+	}
+}
+
 // closeWith stops reading requests and closes once output has drained.
-func (c *conn) closeWith(reason string) {
+func (c *conn) closeWith(reason CloseReason, detail string) {
 	if c.closing {
 		return
 	}
-	c.closing, c.reason = true, reason
+	c.closing = true
+	c.setReason(reason, detail)
 	if c.eof {
 		if fb := c.fb.Load(); fb != nil {
 			fb.finish()
@@ -711,13 +734,14 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 	}
 	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.remoteStr,
 		"unsent", c.gc.OutboundBuffered())
-	c.abort("idle for channel_timeout")
+	c.abort(CloseIdle, "")
 }
 
 // abort closes at once, dropping pending output. Loop only.
-func (c *conn) abort(reason string) {
-	c.closing, c.reason = true, reason
-	c.cancel(errors.New(reason))
+func (c *conn) abort(reason CloseReason, detail string) {
+	c.closing = true
+	c.setReason(reason, detail)
+	c.cancel(errors.New("connection closed: " + reason.String()))
 	_ = c.gc.Close()
 }
 
@@ -734,6 +758,7 @@ func (c *conn) onClose(err error) {
 		// detach let the socket go: its handler has it now, and its
 		// context is not ours to end.
 		c.gone.Store(true)
+		c.counted(CloseHijacked)
 		return
 	}
 	c.collect()
@@ -761,9 +786,7 @@ func (c *conn) onClose(err error) {
 		c.next.body.abort()
 	}
 	c.next = nil
-	if c.reason != "" {
-		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", c.reason)
-	}
+	c.counted(c.closeReason(err))
 }
 
 // dropBody removes the body being read, with its spool file. Loop only.
@@ -795,7 +818,7 @@ func (c *conn) adoptHalfClosed() bool {
 	if c.gc.OutboundBuffered() > 0 {
 		_ = c.gc.Flush()
 		if c.gc.OutboundBuffered() > 0 {
-			c.reason = "client half-closed while a response could not be flushed"
+			c.setReason(CloseClientHalfClosed, "a response could not be flushed")
 			return false
 		}
 	}

@@ -143,10 +143,10 @@ func (c *conn) detach(extra []byte) (d detached) {
 		d.err = err
 		return d
 	}
-	c.hijacked, c.closing, c.reason = true, true, "hijacked by its handler"
+	c.hijacked, c.closing = true, true
+	c.setReason(CloseHijacked, "")
 	c.next, c.aheadErr, c.busy = nil, nil, false
 	c.gen.inflight.Add(-1) // the exchange is over for the server; the handler goes on outside it
-	c.s.log.Debug("connection hijacked by its handler", "remote", c.remoteStr)
 	// Synchronous, on the loop: gnet forgets the connection (OnClose sees
 	// hijacked) and closes its descriptor; nc's keeps the socket open.
 	_ = c.gc.EventLoop().Close(c.gc)

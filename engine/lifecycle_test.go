@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"testing"
 
@@ -56,5 +58,57 @@ func TestServeTwiceAndAfterShutdown(t *testing.T) {
 	}
 	if err := s.Serve(); !errors.Is(err, http.ErrServerClosed) {
 		t.Fatalf("Serve after Shutdown: %v, want http.ErrServerClosed", err)
+	}
+}
+
+// Every close is counted under its named reason (Server.Stats).
+func TestCloseReasonsCounted(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("/plaintext", targetapp.New())
+	mux.HandleFunc("/hijack", func(w http.ResponseWriter, r *http.Request) {
+		if nc, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			nc.Close()
+		}
+	})
+	s := start(t, mux)
+	get := "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"
+	cases := []struct {
+		want engine.CloseReason
+		run  func(c net.Conn)
+	}{
+		{engine.CloseBadRequest, func(c net.Conn) { io.WriteString(c, "GARBAGE\r\n\r\n"); io.ReadAll(c) }},
+		{engine.CloseRequested, func(c net.Conn) {
+			io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+			io.ReadAll(c)
+		}},
+		{engine.CloseClientClosed, func(c net.Conn) {
+			io.WriteString(c, get)
+			expectResponse(t, c, plaintextResp)
+			c.Close()
+		}},
+		{engine.CloseClientReset, func(c net.Conn) {
+			io.WriteString(c, get)
+			expectResponse(t, c, plaintextResp)
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}},
+		{engine.CloseHijacked, func(c net.Conn) {
+			io.WriteString(c, "GET /hijack HTTP/1.1\r\nHost: a\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+			io.ReadAll(c)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.want.String(), func(t *testing.T) {
+			before := s.Stats().Closed
+			tc.run(s.dial(t))
+			waitFor(t, "the close to be counted as "+tc.want.String(), func() bool {
+				return s.Stats().Closed[tc.want] == before[tc.want]+1
+			})
+			for r, n := range s.Stats().Closed {
+				if r != tc.want && n != before[r] {
+					t.Errorf("also counted as %s", r)
+				}
+			}
+		})
 	}
 }

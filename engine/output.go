@@ -23,6 +23,11 @@ import (
 // connection (waitress's backpressure), polling gnet's outbound buffer
 // because gnet has no drained event.
 func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
+	if last && !keepAlive {
+		if d := c.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+			c.noteReason(CloseSendTimeout) // the adapter closes after a write past the deadline
+		}
+	}
 	if c.gone.Load() {
 		release(bufs)
 		if last {
@@ -55,6 +60,7 @@ func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
 	spooled, err := c.spoolSend(bufs, n, last, keepAlive)
 	if err != nil {
 		c.s.log.Error("cannot spool response output; closing the connection", "err", err)
+		c.noteReason(CloseInternalError)
 		if last {
 			c.finishOnLoop(false)
 		}
@@ -215,6 +221,7 @@ func (c *conn) waitBelowWatermark() error {
 			return adapter.ErrClientGone
 		}
 		if d := c.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+			c.noteReason(CloseSendTimeout)
 			return adapter.ErrWriteDeadline
 		}
 		pending := c.pendingOut()

@@ -129,6 +129,7 @@ func (sp *outSpool) feed() {
 		k, err := sp.file.ReadAt(chunk, off)
 		if err != nil && k < len(chunk) {
 			c.s.log.Error("cannot read spooled response output; closing the connection", "err", err)
+			c.noteReason(CloseInternalError)
 			bufpool.Put(chunk)
 			sp.abort()
 			c.closeAsync()

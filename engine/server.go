@@ -67,6 +67,7 @@ type Server struct {
 	// baseCtx is the root of every connection's context: it carries
 	// http.ServerContextKey.
 	baseCtx context.Context
+	closes  closeCounts // closed connections by reason
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served

@@ -51,18 +51,18 @@ func (c *conn) checkDeadlines(now time.Time) {
 		case phaseHead:
 			if !c.headSince.IsZero() && c.headSince.since(now) > seconds(o.RequestHeaderTimeout) {
 				// A client that sent nothing at all is simply closed.
-				c.timeout("request head not complete within request_header_timeout", c.gc.InboundBuffered() > 0)
+				c.timeout(CloseHeaderTimeout, "request head not complete within request_header_timeout", c.gc.InboundBuffered() > 0)
 				return
 			}
 		case phaseLength, phaseChunked:
 			elapsed := c.bodySince.since(now)
 			switch {
 			case c.active.since(now) > seconds(o.RequestBodyTimeout):
-				c.timeout("request body stalled longer than request_body_timeout", true)
+				c.timeout(CloseBodyTimeout, "request body stalled longer than request_body_timeout", true)
 				return
 			case o.RequestBodyMinRate > 0 && elapsed > seconds(o.RequestBodyTimeout) &&
 				float64(c.bodyGot) < elapsed.Seconds()*float64(o.RequestBodyMinRate):
-				c.timeout("request body slower than request_body_min_rate", true)
+				c.timeout(CloseBodyTimeout, "request body slower than request_body_min_rate", true)
 				return
 			}
 		}
@@ -76,17 +76,17 @@ func (c *conn) checkDeadlines(now time.Time) {
 	if c.sentAt.since(now) > seconds(o.SendTimeout) {
 		c.s.log.Info("closing connection: the client took no response bytes within send_timeout",
 			"remote", c.remoteStr, "unsent", out)
-		c.abort("send_timeout")
+		c.abort(CloseSendTimeout, "")
 	}
 }
 
 // timeout answers 408 (when the client sent part of a request) and
 // closes. Loop only.
-func (c *conn) timeout(reason string, respond bool) {
+func (c *conn) timeout(r CloseReason, reason string, respond bool) {
 	c.s.log.Info("closing connection: "+reason, "remote", c.remoteStr)
 	c.dropBody()
 	if respond {
 		c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")"), true)
 	}
-	c.closeWith(reason)
+	c.closeWith(r, reason)
 }

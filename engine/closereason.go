@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"sync/atomic"
+)
+
+// CloseReason is why a client connection closed. Every close has one; each
+// is counted (Server.Stats) and named in the debug log line of the close.
+type CloseReason uint8
+
+const (
+	// CloseClientClosed: the client closed its connection (EOF) with
+	// nothing in flight.
+	CloseClientClosed CloseReason = iota
+	// CloseClientReset: a socket error, such as a reset or a broken pipe.
+	CloseClientReset
+	// CloseClientHalfClosed: the client half-closed; every complete
+	// request it sent was answered first.
+	CloseClientHalfClosed
+	// CloseRequested: the request or the response asked to close
+	// (Connection: close, HTTP/1.0 without keep-alive, a close-delimited
+	// body).
+	CloseRequested
+	// CloseBadRequest: a protocol error, answered with its 4xx or 5xx.
+	CloseBadRequest
+	// CloseIdle: idle for channel_timeout.
+	CloseIdle
+	// CloseHeaderTimeout: the head was not complete within
+	// request_header_timeout.
+	CloseHeaderTimeout
+	// CloseBodyTimeout: the body stalled for request_body_timeout, or came
+	// slower than request_body_min_rate.
+	CloseBodyTimeout
+	// CloseSendTimeout: the client took no response bytes for
+	// send_timeout, or a write deadline passed.
+	CloseSendTimeout
+	// ClosePipelineOverflow: more input was sent ahead than the server
+	// holds (max_request_header_size + inbuf_overflow).
+	ClosePipelineOverflow
+	// CloseOverload: refused or timed out over connection_limit (503).
+	CloseOverload
+	// CloseShutdown: the server is shutting down.
+	CloseShutdown
+	// CloseHijacked: the handler took the connection (http.Hijacker).
+	CloseHijacked
+	// CloseInternalError: waitron's own failure (a spool file that could
+	// not be written, a bug caught on the event loop).
+	CloseInternalError
+
+	numCloseReasons
+)
+
+var closeReasonNames = [numCloseReasons]string{
+	"client_closed", "client_reset", "client_half_closed", "requested", "bad_request", "idle",
+	"header_timeout", "body_timeout", "send_timeout", "pipeline_overflow", "overload", "shutdown",
+	"hijacked", "internal_error",
+}
+
+// String returns the reason's name, as used in logs and metric labels
+// (client_closed, bad_request, …).
+func (r CloseReason) String() string {
+	if r < numCloseReasons {
+		return closeReasonNames[r]
+	}
+	return "unknown"
+}
+
+// CloseReasons returns every reason, in order.
+func CloseReasons() []CloseReason {
+	rs := make([]CloseReason, numCloseReasons)
+	for i := range rs {
+		rs[i] = CloseReason(i)
+	}
+	return rs
+}
+
+// closeCounts counts closed connections by reason. Any goroutine.
+type closeCounts [numCloseReasons]atomic.Uint64
+
+// Stats is a snapshot of what a server has done since New.
+type Stats struct {
+	// Open is the number of client connections open now, parked ones
+	// included (hijacked ones have left).
+	Open int64
+	// Closed counts the connections closed, by reason.
+	Closed map[CloseReason]uint64
+}
+
+// Stats returns a snapshot of the server's counters. Any goroutine.
+func (s *Server) Stats() Stats {
+	st := Stats{Closed: make(map[CloseReason]uint64, numCloseReasons)}
+	if g := s.gen.Load(); g != nil {
+		st.Open = g.conns.Load()
+	}
+	for i := range s.closes {
+		st.Closed[CloseReason(i)] = s.closes[i].Load()
+	}
+	return st
+}
+
+// noteReason records why a worker makes the connection close; it outranks
+// the reason the loop then gives (the close that follows is the worker's
+// doing). The first one stands. Any goroutine.
+func (c *conn) noteReason(r CloseReason) {
+	c.wreason.CompareAndSwap(0, uint32(r)+1)
+}
+
+// closeReason decides, at gnet's close, why the connection closed: the
+// reason the server gave when it started the close, else what gnet saw.
+// Loop only.
+func (c *conn) closeReason(err error) CloseReason {
+	switch w := c.wreason.Load(); {
+	case w != 0:
+		return CloseReason(w - 1)
+	case c.hasReason:
+		return c.reason
+	case c.s.stopping.Load() || c.s.draining.Load():
+		return CloseShutdown
+	case err == nil || errors.Is(err, io.EOF):
+		return CloseClientClosed
+	default:
+		return CloseClientReset
+	}
+}
