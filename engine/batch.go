@@ -59,8 +59,8 @@ func (c *conn) gatherPipelined(first *request) []*request {
 
 // serveBatch serves pipelined requests of one connection in turn on one
 // worker. Worker only.
-func (s *Server) serveBatch(c *conn, rs []*request) {
-	b := &batch{c: c, pending: make([][]byte, 0, len(rs))} // a buffer per response, usually
+func (s *Server) serveBatch(w *writer, rs []*request) {
+	b := &batch{w: w, pending: make([][]byte, 0, len(rs))} // a buffer per response, usually
 	for i, r := range rs {
 		if b.finished {
 			break // the connection closes (or is gone): the rest are not executed
@@ -77,7 +77,7 @@ func (s *Server) serveBatch(c *conn, rs []*request) {
 // one write; the last response ends the batch on the connection, which
 // then counts as one request in flight.
 type batch struct {
-	c        *conn
+	w        *writer
 	pending  [][]byte
 	size     int
 	final    bool       // the request being served is the batch's last
@@ -86,10 +86,10 @@ type batch struct {
 }
 
 // SetWriteDeadline implements adapter.Output.
-func (b *batch) SetWriteDeadline(t time.Time) { b.c.SetWriteDeadline(t) }
+func (b *batch) SetWriteDeadline(t time.Time) { b.w.SetWriteDeadline(t) }
 
 func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
-	gone := b.c.gone.Load() // a half-closed client still gets its responses
+	gone := b.w.gone.Load() // a half-closed client still gets its responses
 	if last && keepAlive && !b.final && !gone {
 		b.pending = append(b.pending, bufs...)
 		for _, x := range bufs {
@@ -105,5 +105,5 @@ func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 	if last {
 		b.finished = true
 	}
-	return b.c.Send(all, last, keepAlive)
+	return b.w.Send(all, last, keepAlive)
 }

@@ -103,8 +103,8 @@ func (s *Server) Stats() Stats {
 // noteReason records why a worker makes the connection close; it outranks
 // the reason the loop then gives (the close that follows is the worker's
 // doing). The first one stands. Any goroutine.
-func (c *conn) noteReason(r CloseReason) {
-	c.wreason.CompareAndSwap(0, uint32(r)+1)
+func (w *writer) noteReason(r CloseReason) {
+	w.wreason.CompareAndSwap(0, uint32(r)+1)
 }
 
 // closeReason decides, at gnet's close, why the connection closed: the

@@ -32,20 +32,16 @@ const (
 // continue100 is the interim response to Expect: 100-continue (RFC 9110 §10.1.1).
 var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
-// conn is the state of one client connection. Fields under "loop" are
-// touched only on the connection's event loop (gnet callbacks, AsyncWrite
-// callbacks and Execute runnables); workers use only Send and the atomics.
+// conn is the state of one client connection that its event loop owns:
+// only the loop touches it (gnet callbacks, AsyncWrite callbacks and
+// Execute runnables). Workers never see a conn: they get its writer, the
+// half they share, and reach the loop's state only by running code on the
+// loop (writer.onLoop).
 type conn struct {
-	s         *Server
-	gc        gnet.Conn
-	remote    net.Addr
-	remoteStr string          // remote as a string, made once for every request
-	local     *localAddr      // shared by the connections to the same address
-	ctx       context.Context // ends when the client is gone
-	gen       *generation     // the run of the event loops this connection belongs to
-	cancel    context.CancelCauseFunc
+	*writer
+	remote net.Addr
+	local  *localAddr // shared by the connections to the same address
 
-	// loop
 	phase      phase
 	cur        *headSlot   // where the request being read is parsed (nil: both slots in use)
 	serving    []*headSlot // the heads of the requests with the worker
@@ -56,12 +52,12 @@ type conn struct {
 	body       *bodyBuffer
 	dec        *codec.ChunkedDecoder // the chunked body being read
 	remaining  int64
-	busy       bool   // a request is with a worker and its response is not complete
-	peerCloses bool   // the client said its last request closes the connection
-	continued  bool   // 100 Continue was sent for the request being read
-	hold       bool   // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
-	hijacked   bool   // its handler took the connection: gnet lets it go, the HTTP machinery forgets it
-	closing    bool   // no further request is read; the connection closes once output drains
+	busy       bool        // a request is with a worker and its response is not complete
+	peerCloses bool        // the client said its last request closes the connection
+	continued  bool        // 100 Continue was sent for the request being read
+	hold       bool        // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
+	hijacked   bool        // its handler took the connection: gnet lets it go, the HTTP machinery forgets it
+	closing    bool        // no further request is read; the connection closes once output drains
 	reason     CloseReason // why the server is closing the connection, once hasReason
 	hasReason  bool
 	detail     string // what the reason's log line adds (a bad request's detail)
@@ -78,13 +74,31 @@ type conn struct {
 	parkedAt   stamp
 	refused    bool // over connection_limit and the wait queue: answered 503
 	outSeen    int  // gnet's outbound buffer at the last sweep
+}
 
-	// worker: set by the worker serving the connection's request, read
-	// only by it
-	wk *worker
+// writer is the half of a connection its worker uses: the output path
+// (adapter.Output: Send, SetWriteDeadline, Hijack) and what both sides
+// share, which is immutable or atomic. The loop's state is reachable only
+// through onLoop.
+type writer struct {
+	s         *Server
+	gc        gnet.Conn       // only its any-goroutine methods here: AsyncWritev, Wake, Close, EventLoop().Execute
+	fd        int32           // the socket, for a worker's direct write (see tryWrite)
+	gen       *generation     // the run of the event loops this connection belongs to
+	ctx       context.Context // ends when the client is gone
+	cancel    context.CancelCauseFunc
+	remoteStr string // the peer's address as a string, made once for every request
 
-	// shared
-	fd       int32        // the socket, for a worker's direct write (see tryWrite)
+	// loop is the loop's half: touch it only on the event loop, in onLoop
+	// runnables and gnet callbacks.
+	loop *conn
+
+	// The worker serving the connection's request owns these while it
+	// serves: its worker (for Hijack) and the heads the loop handed it with
+	// the request (finishDirect gives them back).
+	wk    *worker
+	heads []*headSlot
+
 	want     atomic.Bool  // the loop has input waiting: a worker that finishes must wake it
 	closed   atomic.Bool  // gnet has closed the connection
 	gone     atomic.Bool  // closed, and no fallback writer carries the output on: workers stop
@@ -97,6 +111,16 @@ type conn struct {
 	handed   atomic.Int64             // bytes gnet has taken (written or buffered)
 	wdl      atomic.Int64             // the response's write deadline, unix nanoseconds; 0: none
 	wreason  atomic.Uint32            // a close reason a worker found (CloseReason+1); 0: none
+}
+
+// onLoop runs f with the loop's half of the connection, on its event loop.
+// Any goroutine; an error means the event loops have stopped and f will
+// never run.
+func (w *writer) onLoop(f func(c *conn)) error {
+	return w.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		f(w.loop)
+		return nil
+	}))
 }
 
 // stamp is a point in time as monotonic nanoseconds since the process
@@ -162,7 +186,8 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
-	c := &conn{s: s, gc: gc, fd: int32(gc.Fd()), remote: gc.RemoteAddr(), gen: s.gen.Load()}
+	c := &conn{writer: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: s.gen.Load()}, remote: gc.RemoteAddr()}
+	c.loop = c
 	if c.remote == nil || c.remote.String() == "" {
 		c.remote = &net.UnixAddr{Name: "@", Net: "unix"} // an unnamed unix peer, as net/http reports it
 	}
@@ -235,18 +260,18 @@ type request struct {
 	x     adapter.Exchange
 	body  *bodyBuffer
 	slot  *headSlot
-	c     *conn
+	w     *writer // the connection, as its worker sees it
 	burst []*request // set on a burst's first request: the burst, this one first (see batch)
 }
 
 // run serves r, or the burst it starts, on worker wk.
 func (r *request) run(wk *worker) {
-	r.c.wk = wk
+	r.w.wk = wk
 	if r.burst != nil {
-		r.c.s.serveBatch(r.c, r.burst)
+		r.w.s.serveBatch(r.w, r.burst)
 		return
 	}
-	r.c.s.serve(&r.x, r.body)
+	r.w.s.serve(&r.x, r.body)
 }
 
 // process parses requests and dispatches them in order. While one is
@@ -381,11 +406,11 @@ func (c *conn) keepHead(sl *headSlot, head []byte) {
 }
 
 // wake asks the loop to resume reading this connection. Any goroutine.
-func (c *conn) wake() { _ = c.gc.Wake(nil) }
+func (w *writer) wake() { _ = w.gc.Wake(nil) }
 
 // newRequest starts the request parsed into sl. Loop only.
 func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
-	return &request{c: c, slot: sl, x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
+	return &request{w: c.writer, slot: sl, x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
 		RemoteStr: c.remoteStr, LocalPort: c.local.port, Ctx: c.ctx}}
 }
 
@@ -417,7 +442,7 @@ func (c *conn) releaseSlots() {
 func (c *conn) dispatch() {
 	r := c.newRequest(c.cur, c.framing)
 	x := &r.x
-	x.Out = c
+	x.Out = c.writer
 	x.Continued = c.continued
 	r.body = c.body
 	if r.body != nil {
@@ -451,6 +476,7 @@ func (c *conn) start(r *request) {
 			c.peerCloses = r.burst[len(r.burst)-1].x.Framing.Close
 		}
 	}
+	c.heads = c.serving // handed to the worker with the request
 	c.s.disp.push(r)
 }
 
@@ -694,9 +720,9 @@ func (c *conn) closeWhenDrained(start time.Time) {
 
 // closeAsync closes the connection from any goroutine, unless gnet has
 // already stopped (its queues are gone then; the connection too).
-func (c *conn) closeAsync() {
-	if !c.s.loopsGone.Load() {
-		_ = c.gc.Close()
+func (w *writer) closeAsync() {
+	if !w.s.loopsGone.Load() {
+		_ = w.gc.Close()
 	}
 }
 
@@ -802,11 +828,11 @@ var errClientClosed = errors.New("client closed the connection")
 
 // logSocketError logs a socket-level failure as a warning, or at debug
 // level with log_socket_errors off.
-func (c *conn) logSocketError(msg string, err error) {
-	if c.s.opts.LogSocketErrors {
-		c.s.log.Warn(msg, "remote", c.remoteStr, "err", err)
+func (w *writer) logSocketError(msg string, err error) {
+	if w.s.opts.LogSocketErrors {
+		w.s.log.Warn(msg, "remote", w.remoteStr, "err", err)
 	} else {
-		c.s.log.Debug(msg, "remote", c.remoteStr, "err", err)
+		w.s.log.Debug(msg, "remote", w.remoteStr, "err", err)
 	}
 }
 
@@ -837,7 +863,7 @@ func (c *conn) adoptHalfClosed() bool {
 	}
 	c.eof = true
 	c.gen.inflight.Add(1)
-	fb := newFallback(nc, c, seconds(c.s.opts.SendTimeout))
+	fb := newFallback(nc, c.writer, seconds(c.s.opts.SendTimeout))
 	c.fb.Store(fb)
 	go fb.run()
 	return true

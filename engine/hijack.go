@@ -1,13 +1,10 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"net"
 	"os"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/waitron/waitron/adapter"
 )
@@ -48,32 +45,29 @@ type detached struct {
 // Hijack implements adapter.Output: it takes the connection out of gnet
 // once its output has drained, and detaches the worker from threads.
 // Worker only.
-func (c *conn) Hijack() (net.Conn, []byte, error) { return c.hijack(nil) }
+func (w *writer) Hijack() (net.Conn, []byte, error) { return w.hijack(nil) }
 
 // hijack is Hijack with extra, input already taken from gnet (pipelined
 // requests of a batch), handed over first.
-func (c *conn) hijack(extra []byte) (net.Conn, []byte, error) {
-	if c.unreachable() || c.fb.Load() != nil {
+func (w *writer) hijack(extra []byte) (net.Conn, []byte, error) {
+	if w.unreachable() || w.fb.Load() != nil {
 		return nil, nil, adapter.ErrClientGone
 	}
-	deadline := time.Now().Add(seconds(c.s.opts.SendTimeout))
+	deadline := time.Now().Add(seconds(w.s.opts.SendTimeout))
 	delay := time.Millisecond
 	for {
 		res := make(chan detached, 1)
-		if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			res <- c.detach(extra)
-			return nil
-		})); err != nil {
+		if err := w.onLoop(func(c *conn) { res <- c.detach(extra) }); err != nil {
 			return nil, nil, adapter.ErrClientGone
 		}
-		d, ok := c.await(res)
+		d, ok := w.await(res)
 		switch {
 		case !ok:
 			return nil, nil, adapter.ErrClientGone
 		case d.err != nil:
 			return nil, nil, d.err
 		case d.nc != nil:
-			c.wk.detach()
+			w.wk.detach()
 			return d.nc, d.pre, nil
 		case time.Now().After(deadline):
 			return nil, nil, errHijackNotDrained
@@ -85,7 +79,7 @@ func (c *conn) hijack(extra []byte) (net.Conn, []byte, error) {
 
 // await waits for the loop's answer; false if the event loops stopped
 // (a runnable queued then never runs). Worker only.
-func (c *conn) await(res <-chan detached) (detached, bool) {
+func (w *writer) await(res <-chan detached) (detached, bool) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -93,7 +87,7 @@ func (c *conn) await(res <-chan detached) (detached, bool) {
 		case d := <-res:
 			return d, true
 		case <-tick.C:
-			if c.s.loopsGone.Load() {
+			if w.s.loopsGone.Load() {
 				return detached{}, false
 			}
 		}
@@ -162,7 +156,7 @@ func (b *batch) Hijack() (net.Conn, []byte, error) {
 	if len(b.pending) > 0 {
 		all := b.pending
 		b.pending, b.size = nil, 0
-		if err := b.c.Send(all, false, true); err != nil {
+		if err := b.w.Send(all, false, true); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -170,7 +164,7 @@ func (b *batch) Hijack() (net.Conn, []byte, error) {
 	for _, r := range b.rest {
 		extra = append(extra, r.slot.buf...)
 	}
-	nc, pre, err := b.c.hijack(extra)
+	nc, pre, err := b.w.hijack(extra)
 	if err == nil {
 		b.finished = true // the rest are the handler's now
 	}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"net"
 	"sync"
 	"time"
@@ -22,16 +21,16 @@ import (
 // while more than outbuf_high_watermark bytes are pending for the
 // connection (waitress's backpressure), polling gnet's outbound buffer
 // because gnet has no drained event.
-func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
+func (w *writer) Send(bufs [][]byte, last, keepAlive bool) error {
 	if last && !keepAlive {
-		if d := c.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
-			c.noteReason(CloseSendTimeout) // the adapter closes after a write past the deadline
+		if d := w.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+			w.noteReason(CloseSendTimeout) // the adapter closes after a write past the deadline
 		}
 	}
-	if c.gone.Load() {
+	if w.gone.Load() {
 		release(bufs)
 		if last {
-			c.finishOnLoop(keepAlive)
+			w.finishOnLoop(keepAlive)
 		}
 		return adapter.ErrClientGone
 	}
@@ -43,65 +42,65 @@ func (c *conn) Send(bufs [][]byte, last, keepAlive bool) error {
 	// goes straight to the socket when it can; the end of a response that
 	// closes the connection takes the loop's path, which closes after it.
 	if !last || keepAlive {
-		if k, ok := c.tryWrite(bufs); ok {
+		if k, ok := w.tryWrite(bufs); ok {
 			if k == n {
 				release(bufs)
 				if last {
-					if f := c.s.directWritten.Load(); f != nil {
+					if f := w.s.directWritten.Load(); f != nil {
 						(*f)()
 					}
-					c.finishDirect()
+					w.finishDirect()
 				}
 				return nil
 			}
 			bufs, n = rest(bufs, k), n-k // the rest takes gnet's path, in order
 		}
 	}
-	spooled, err := c.spoolSend(bufs, n, last, keepAlive)
+	spooled, err := w.spoolSend(bufs, n, last, keepAlive)
 	if err != nil {
-		c.s.log.Error("cannot spool response output; closing the connection", "err", err)
-		c.noteReason(CloseInternalError)
+		w.s.log.Error("cannot spool response output; closing the connection", "err", err)
+		w.noteReason(CloseInternalError)
 		if last {
-			c.finishOnLoop(false)
+			w.finishOnLoop(false)
 		}
-		c.closeAsync()
+		w.closeAsync()
 		return adapter.ErrClientGone
 	}
 	if !spooled {
-		if err := c.sendDirect(bufs, n, last, keepAlive); err != nil {
+		if err := w.sendDirect(bufs, n, last, keepAlive); err != nil {
 			return err
 		}
 	}
-	return c.waitBelowWatermark()
+	return w.waitBelowWatermark()
 }
 
 // sendDirect hands bufs to gnet. Its callback, on the loop, recycles them
 // (or passes them to the fallback writer of a half-closed client) and, for
 // the last bytes of a response, finishes the request.
-func (c *conn) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
-	c.queued.Add(int64(n))
-	err := c.gc.AsyncWritev(bufs, func(gc gnet.Conn, err error) error {
+func (w *writer) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
+	w.queued.Add(int64(n))
+	err := w.gc.AsyncWritev(bufs, func(gc gnet.Conn, err error) error {
 		if err != nil {
-			if fb := c.fb.Load(); fb != nil {
+			if fb := w.fb.Load(); fb != nil {
 				fb.enqueue(bufs) // half-closed client: the fallback writer sends them
 			} else {
 				release(bufs)
 			}
 		} else {
 			release(bufs)
-			c.handed.Add(int64(n))
-			c.buffered.Store(int64(gc.OutboundBuffered()))
+			w.handed.Add(int64(n))
+			w.buffered.Store(int64(gc.OutboundBuffered()))
 		}
 		// After buffered: a worker that sees nothing queued also sees
 		// what gnet still holds (tryWrite).
-		c.queued.Add(-int64(n))
+		w.queued.Add(-int64(n))
 		if last {
-			c.responseDone(keepAlive)
+			w.loop.responseDone(keepAlive) // a gnet callback: on the loop
 		}
 		return nil
 	})
 	if err != nil { // the engine has stopped
-		c.queued.Add(-int64(n))
+		w.queued.Add(-int64(n))
 		release(bufs)
 		return adapter.ErrClientGone
 	}
@@ -115,20 +114,20 @@ func (c *conn) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
 // during the write. It reports whether it tried, and how many bytes the
 // socket took; the rest (all of it on EAGAIN or an error, which gnet then
 // meets and handles) goes gnet's way. Worker only.
-func (c *conn) tryWrite(bufs [][]byte) (int, bool) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closed.Load() || c.queued.Load() != 0 || c.buffered.Load() != 0 ||
-		c.fb.Load() != nil || c.spool.Load() != nil {
+func (w *writer) tryWrite(bufs [][]byte) (int, bool) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.closed.Load() || w.queued.Load() != 0 || w.buffered.Load() != 0 ||
+		w.fb.Load() != nil || w.spool.Load() != nil {
 		return 0, false
 	}
 	for {
 		var n int
 		var err error
 		if len(bufs) == 1 {
-			n, err = unix.Write(int(c.fd), bufs[0])
+			n, err = unix.Write(int(w.fd), bufs[0])
 		} else {
-			n, err = unix.Writev(int(c.fd), bufs)
+			n, err = unix.Writev(int(w.fd), bufs)
 		}
 		switch {
 		case err == unix.EINTR:
@@ -136,7 +135,7 @@ func (c *conn) tryWrite(bufs [][]byte) (int, bool) {
 		case err != nil:
 			return 0, true
 		}
-		c.handed.Add(int64(n))
+		w.handed.Add(int64(n))
 		return n, true
 	}
 }
@@ -161,71 +160,65 @@ func rest(bufs [][]byte, k int) [][]byte {
 // now if it asked (awaitDone) or the connection closed meanwhile (onClose
 // may have kept a half-closed client's socket waiting for this). Worker
 // only.
-func (c *conn) finishDirect() {
+func (w *writer) finishDirect() {
 	// Last, so Shutdown sees the request in flight until done is set.
-	defer c.gen.inflight.Add(-1)
+	defer w.gen.inflight.Add(-1)
 	// The heads are no longer needed (the request holds its own copy):
 	// they go back to the pool now, not when the loop collects, so that
 	// many connections idle after a response hold none.
-	for _, sl := range c.serving {
+	for _, sl := range w.heads {
 		sl.head.Reset()
 		slotPool.Put(sl)
 	}
-	c.done.Store(int64(nowStamp()))
-	if c.want.Load() || c.closed.Load() {
-		if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			c.collect()
-			return nil
-		})); err != nil {
-			return // the engine is gone, and the connection with it
-		}
+	w.heads = nil
+	w.done.Store(int64(nowStamp()))
+	if w.want.Load() || w.closed.Load() {
+		// An error: the engine is gone, and the connection with it.
+		_ = w.onLoop(func(c *conn) { c.collect() })
 	}
 }
 
 // SetWriteDeadline implements adapter.Output. Worker only.
-func (c *conn) SetWriteDeadline(t time.Time) {
+func (w *writer) SetWriteDeadline(t time.Time) {
 	if t.IsZero() {
-		c.wdl.Store(0)
+		w.wdl.Store(0)
 	} else {
-		c.wdl.Store(t.UnixNano())
+		w.wdl.Store(t.UnixNano())
 	}
 }
 
 // pendingOut returns the bytes handed over but not yet on the wire: queued
 // for the loop, plus gnet's outbound buffer (or the fallback writer's queue
 // for a half-closed client). Any goroutine; gnet's figure may lag.
-func (c *conn) pendingOut() int64 {
-	if fb := c.fb.Load(); fb != nil {
-		return c.queued.Load() + fb.pendingBytes()
+func (w *writer) pendingOut() int64 {
+	if fb := w.fb.Load(); fb != nil {
+		return w.queued.Load() + fb.pendingBytes()
 	}
-	return c.queued.Load() + c.buffered.Load()
+	return w.queued.Load() + w.buffered.Load()
 }
 
 // finishOnLoop completes a response whose connection is already closed.
-func (c *conn) finishOnLoop(keepAlive bool) {
-	if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		c.responseDone(keepAlive)
-		return nil
-	})); err != nil {
-		c.gen.inflight.Add(-1) // the engine is gone: nothing else will finish it
+func (w *writer) finishOnLoop(keepAlive bool) {
+	if err := w.onLoop(func(c *conn) { c.responseDone(keepAlive) }); err != nil {
+		w.gen.inflight.Add(-1) // the engine is gone: nothing else will finish it
 	}
 }
 
 // waitBelowWatermark blocks the worker while the connection has more than
 // outbuf_high_watermark bytes pending, or until the client is gone.
-func (c *conn) waitBelowWatermark() error {
-	limit := int64(c.s.opts.OutbufHighWatermark)
+func (w *writer) waitBelowWatermark() error {
+	limit := int64(w.s.opts.OutbufHighWatermark)
 	delay := time.Millisecond
 	for {
-		if c.unreachable() {
+		if w.unreachable() {
 			return adapter.ErrClientGone
 		}
-		if d := c.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
-			c.noteReason(CloseSendTimeout)
+		if d := w.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+			w.noteReason(CloseSendTimeout)
 			return adapter.ErrWriteDeadline
 		}
-		pending := c.pendingOut()
-		if sp := c.spool.Load(); sp != nil {
+		pending := w.pendingOut()
+		if sp := w.spool.Load(); sp != nil {
 			pending += sp.spooled()
 		}
 		if pending <= limit {
@@ -233,18 +226,17 @@ func (c *conn) waitBelowWatermark() error {
 		}
 		// Refresh gnet's figure on the loop, then back off.
 		refreshed := make(chan struct{})
-		if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if err := w.onLoop(func(c *conn) {
 			if !c.closed.Load() {
 				c.buffered.Store(int64(c.gc.OutboundBuffered()))
 			}
 			close(refreshed)
-			return nil
-		})); err != nil {
+		}); err != nil {
 			return adapter.ErrClientGone
 		}
 		select {
 		case <-refreshed:
-		case <-c.ctx.Done():
+		case <-w.ctx.Done():
 			return adapter.ErrClientGone
 		}
 		time.Sleep(delay)
@@ -255,9 +247,9 @@ func (c *conn) waitBelowWatermark() error {
 // unreachable reports whether no more output can reach the client: it is
 // gone, or the fallback writer of its half-closed socket has failed. Any
 // goroutine.
-func (c *conn) unreachable() bool {
-	fb := c.fb.Load()
-	return c.gone.Load() || fb != nil && fb.dead()
+func (w *writer) unreachable() bool {
+	fb := w.fb.Load()
+	return w.gone.Load() || fb != nil && fb.dead()
 }
 
 func release(bufs [][]byte) {
@@ -271,7 +263,7 @@ func release(bufs [][]byte) {
 // gnet's order: the loop enqueues in the order of AsyncWritev callbacks.
 type fallback struct {
 	nc      net.Conn
-	c       *conn
+	w       *writer
 	timeout time.Duration
 
 	mu       sync.Mutex
@@ -282,8 +274,8 @@ type fallback struct {
 	broken   bool
 }
 
-func newFallback(nc net.Conn, c *conn, timeout time.Duration) *fallback {
-	fb := &fallback{nc: nc, c: c, timeout: timeout}
+func newFallback(nc net.Conn, w *writer, timeout time.Duration) *fallback {
+	fb := &fallback{nc: nc, w: w, timeout: timeout}
 	fb.cond.L = &fb.mu
 	return fb
 }
@@ -324,7 +316,7 @@ func (fb *fallback) dead() bool {
 }
 
 func (fb *fallback) run() {
-	defer fb.c.gen.inflight.Add(-1)
+	defer fb.w.gen.inflight.Add(-1)
 	defer fb.nc.Close()
 	fb.mu.Lock()
 	for {
@@ -354,8 +346,8 @@ func (fb *fallback) run() {
 			release(fb.queue)
 			fb.queue, fb.pending = nil, 0
 			fb.mu.Unlock()
-			fb.c.logSocketError("socket error writing to a half-closed client", err)
-			fb.c.cancel(err)
+			fb.w.logSocketError("socket error writing to a half-closed client", err)
+			fb.w.cancel(err)
 			return
 		}
 	}

@@ -1,12 +1,9 @@
 package engine
 
 import (
-	"context"
 	"os"
 	"sync"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/waitron/waitron/internal/bufpool"
 )
@@ -18,7 +15,7 @@ import (
 // outbuf_overflow. While a spool exists, every byte of the connection's
 // output — the end of the response included — goes through it, in order.
 type outSpool struct {
-	c    *conn
+	w    *writer
 	file *os.File
 
 	mu        sync.Mutex
@@ -33,26 +30,26 @@ type outSpool struct {
 // spoolSend appends bufs to the connection's spool, creating it when
 // pending output would pass outbuf_overflow. It reports false when the
 // bytes should go straight to gnet instead. Worker only.
-func (c *conn) spoolSend(bufs [][]byte, n int, last, keepAlive bool) (bool, error) {
-	sp := c.spool.Load()
+func (w *writer) spoolSend(bufs [][]byte, n int, last, keepAlive bool) (bool, error) {
+	sp := w.spool.Load()
 	if sp == nil {
-		if n == 0 || c.pendingOut()+int64(n) <= int64(c.s.opts.OutbufOverflow) {
+		if n == 0 || w.pendingOut()+int64(n) <= int64(w.s.opts.OutbufOverflow) {
 			return false, nil
 		}
-		f, err := os.CreateTemp(c.s.tmpDir, "waitron-out-*")
+		f, err := os.CreateTemp(w.s.tmpDir, "waitron-out-*")
 		if err != nil {
-			c.s.log.Warn("cannot spool response output; keeping it in memory", "err", err)
+			w.s.log.Warn("cannot spool response output; keeping it in memory", "err", err)
 			return false, nil
 		}
-		sp = &outSpool{c: c, file: f, wake: make(chan struct{}, 1)}
-		c.spool.Store(sp)
+		sp = &outSpool{w: w, file: f, wake: make(chan struct{}, 1)}
+		w.spool.Store(sp)
 		go sp.feed()
 	}
 	sp.mu.Lock()
 	if sp.closed {
 		sp.mu.Unlock()
-		c.spool.CompareAndSwap(sp, nil)
-		return c.spoolSend(bufs, n, last, keepAlive)
+		w.spool.CompareAndSwap(sp, nil)
+		return w.spoolSend(bufs, n, last, keepAlive)
 	}
 	for _, b := range bufs {
 		if _, err := sp.file.WriteAt(b, sp.wOff); err != nil {
@@ -85,21 +82,21 @@ func (sp *outSpool) spooled() int64 {
 // outbuf_overflow is pending there, then ends the response if its end was
 // spooled. It closes and removes the file when it is empty again.
 func (sp *outSpool) feed() {
-	c := sp.c
+	w := sp.w
 	defer func() {
 		sp.file.Close()
 		os.Remove(sp.file.Name())
 	}()
-	low := int64(c.s.opts.OutbufOverflow / 2)
+	low := int64(w.s.opts.OutbufOverflow / 2)
 	delay := time.Millisecond
 	for {
 		// Then the response's end may never come through the spool.
-		if c.unreachable() || c.s.loopsGone.Load() {
+		if w.unreachable() || w.s.loopsGone.Load() {
 			sp.abort()
 			return
 		}
-		if c.pendingOut() > low {
-			c.refreshBuffered()
+		if w.pendingOut() > low {
+			w.refreshBuffered()
 			time.Sleep(delay)
 			delay = min(2*delay, 20*time.Millisecond)
 			continue
@@ -112,8 +109,8 @@ func (sp *outSpool) feed() {
 				sp.closed = true
 				keepAlive := sp.keepAlive
 				sp.mu.Unlock()
-				c.spool.CompareAndSwap(sp, nil)
-				c.sendDirect(nil, 0, true, keepAlive)
+				w.spool.CompareAndSwap(sp, nil)
+				w.sendDirect(nil, 0, true, keepAlive)
 				return
 			}
 			sp.mu.Unlock()
@@ -128,17 +125,17 @@ func (sp *outSpool) feed() {
 		sp.mu.Unlock()
 		k, err := sp.file.ReadAt(chunk, off)
 		if err != nil && k < len(chunk) {
-			c.s.log.Error("cannot read spooled response output; closing the connection", "err", err)
-			c.noteReason(CloseInternalError)
+			w.s.log.Error("cannot read spooled response output; closing the connection", "err", err)
+			w.noteReason(CloseInternalError)
 			bufpool.Put(chunk)
 			sp.abort()
-			c.closeAsync()
+			w.closeAsync()
 			return
 		}
 		sp.mu.Lock()
 		sp.rOff += int64(k)
 		sp.mu.Unlock()
-		c.sendDirect([][]byte{chunk[:k]}, k, false, true)
+		w.sendDirect([][]byte{chunk[:k]}, k, false, true)
 	}
 }
 
@@ -149,22 +146,21 @@ func (sp *outSpool) abort() {
 	sp.closed = true
 	last, keepAlive := sp.last, sp.keepAlive
 	sp.mu.Unlock()
-	sp.c.spool.CompareAndSwap(sp, nil)
+	sp.w.spool.CompareAndSwap(sp, nil)
 	if last {
-		sp.c.finishOnLoop(keepAlive)
+		sp.w.finishOnLoop(keepAlive)
 	}
 }
 
 // refreshBuffered updates the figure for gnet's outbound buffer from the
 // loop. Any goroutine.
-func (c *conn) refreshBuffered() {
-	if c.s.loopsGone.Load() {
+func (w *writer) refreshBuffered() {
+	if w.s.loopsGone.Load() {
 		return
 	}
-	_ = c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+	_ = w.onLoop(func(c *conn) {
 		if !c.closed.Load() {
 			c.buffered.Store(int64(c.gc.OutboundBuffered()))
 		}
-		return nil
-	}))
+	})
 }
