@@ -260,7 +260,7 @@ type request struct {
 	x     adapter.Exchange
 	body  *bodyBuffer
 	slot  *headSlot
-	w     *writer // the connection, as its worker sees it
+	w     *writer    // the connection, as its worker sees it
 	burst []*request // set on a burst's first request: the burst, this one first (see batch)
 }
 
