@@ -53,6 +53,8 @@ type conn struct {
 	dec        *codec.ChunkedDecoder // the chunked body being read
 	remaining  int64
 	busy       bool        // a request is with a worker and its response is not complete
+	fl         *flight     // that request's (ended by whichever side finishes it)
+	drain      flight      // a close waiting for output to drain
 	peerCloses bool        // the client said its last request closes the connection
 	continued  bool        // 100 Continue was sent for the request being read
 	hold       bool        // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
@@ -98,6 +100,7 @@ type writer struct {
 	// the request (finishDirect gives them back).
 	wk    *worker
 	heads []*headSlot
+	fl    *flight
 
 	want     atomic.Bool  // the loop has input waiting: a worker that finishes must wake it
 	closed   atomic.Bool  // gnet has closed the connection
@@ -261,6 +264,7 @@ type request struct {
 	body  *bodyBuffer
 	slot  *headSlot
 	w     *writer    // the connection, as its worker sees it
+	fl    flight     // holds Shutdown while the request (or the burst it starts) is served
 	burst []*request // set on a burst's first request: the burst, this one first (see batch)
 }
 
@@ -470,13 +474,14 @@ func (c *conn) start(r *request) {
 	// the worker may write itself only when nothing is waiting in gnet.
 	c.buffered.Store(int64(c.gc.OutboundBuffered()))
 	c.serving = append(c.serving[:0], r.slot)
-	c.gen.inflight.Add(1)
+	r.fl.begin(c.gen)
+	c.fl = &r.fl
 	if r.body == nil && !r.x.Framing.Close && !c.hold {
 		if r.burst = c.gatherPipelined(r); r.burst != nil {
 			c.peerCloses = r.burst[len(r.burst)-1].x.Framing.Close
 		}
 	}
-	c.heads = c.serving // handed to the worker with the request
+	c.heads, c.writer.fl = c.serving, &r.fl // handed to the worker with the request
 	c.s.disp.push(r)
 }
 
@@ -499,7 +504,7 @@ func (s *Server) serve(x *adapter.Exchange, body *bodyBuffer) {
 // responseDone runs on the loop when the last bytes of a response were
 // handed to gnet (or the connection was found closed).
 func (c *conn) responseDone(keepAlive bool) {
-	c.gen.inflight.Add(-1)
+	c.fl.end()
 	c.afterResponse(keepAlive, nowStamp())
 }
 
@@ -665,7 +670,7 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 		}
 		return
 	}
-	c.gen.inflight.Add(1)
+	c.drain.begin(c.gen)
 	c.closeWhenDrained(time.Now())
 }
 
@@ -676,26 +681,20 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 // into a reset that destroys the response (net/http's closeWriteAndWait).
 func (c *conn) closeWhenDrained(start time.Time) {
 	if c.closed.Load() {
-		c.gen.inflight.Add(-1)
+		c.drain.end()
 		return
 	}
 	if c.gc.OutboundBuffered() > 0 && time.Since(start) < c.drainTimeout() {
 		delay := min(time.Since(start)/4+time.Millisecond, 50*time.Millisecond)
+		w, drain := c.writer, &c.drain
 		time.AfterFunc(delay, func() {
-			if c.s.loopsGone.Load() {
-				c.gen.inflight.Add(-1)
-				return
-			}
-			if err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				c.closeWhenDrained(start)
-				return nil
-			})); err != nil {
-				c.gen.inflight.Add(-1) // the engine is gone; so is the connection
+			if w.s.loopsGone.Load() || w.onLoop(func(c *conn) { c.closeWhenDrained(start) }) != nil {
+				drain.end() // the engine is gone; so is the connection
 			}
 		})
 		return
 	}
-	c.gen.inflight.Add(-1)
+	c.drain.end()
 	if c.gc.OutboundBuffered() > 0 {
 		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
 			"remote", c.remoteStr, "unsent", c.gc.OutboundBuffered())
@@ -862,8 +861,8 @@ func (c *conn) adoptHalfClosed() bool {
 		c.saved = append([]byte(nil), in...)
 	}
 	c.eof = true
-	c.gen.inflight.Add(1)
 	fb := newFallback(nc, c.writer, seconds(c.s.opts.SendTimeout))
+	fb.fl.begin(c.gen)
 	c.fb.Store(fb)
 	go fb.run()
 	return true

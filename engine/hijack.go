@@ -140,7 +140,7 @@ func (c *conn) detach(extra []byte) (d detached) {
 	c.hijacked, c.closing = true, true
 	c.setReason(CloseHijacked, "")
 	c.next, c.aheadErr, c.busy = nil, nil, false
-	c.gen.inflight.Add(-1) // the exchange is over for the server; the handler goes on outside it
+	c.fl.end() // the exchange is over for the server; the handler goes on outside it
 	// Synchronous, on the loop: gnet forgets the connection (OnClose sees
 	// hijacked) and closes its descriptor; nc's keeps the socket open.
 	_ = c.gc.EventLoop().Close(c.gc)

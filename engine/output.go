@@ -162,7 +162,7 @@ func rest(bufs [][]byte, k int) [][]byte {
 // only.
 func (w *writer) finishDirect() {
 	// Last, so Shutdown sees the request in flight until done is set.
-	defer w.gen.inflight.Add(-1)
+	defer w.fl.end()
 	// The heads are no longer needed (the request holds its own copy):
 	// they go back to the pool now, not when the loop collects, so that
 	// many connections idle after a response hold none.
@@ -200,7 +200,7 @@ func (w *writer) pendingOut() int64 {
 // finishOnLoop completes a response whose connection is already closed.
 func (w *writer) finishOnLoop(keepAlive bool) {
 	if err := w.onLoop(func(c *conn) { c.responseDone(keepAlive) }); err != nil {
-		w.gen.inflight.Add(-1) // the engine is gone: nothing else will finish it
+		w.fl.end() // the engine is gone: nothing else will finish it
 	}
 }
 
@@ -264,6 +264,7 @@ func release(bufs [][]byte) {
 type fallback struct {
 	nc      net.Conn
 	w       *writer
+	fl      flight // holds Shutdown until the rest is written
 	timeout time.Duration
 
 	mu       sync.Mutex
@@ -316,7 +317,7 @@ func (fb *fallback) dead() bool {
 }
 
 func (fb *fallback) run() {
-	defer fb.w.gen.inflight.Add(-1)
+	defer fb.fl.end()
 	defer fb.nc.Close()
 	fb.mu.Lock()
 	for {
