@@ -1,0 +1,243 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Closing connections: the reasons, draining before the close, the
+// lingering close, idle sweeps, gnet's close and half-closed clients.
+
+// setReason records why the server closes the connection; the first
+// reason given stands. Loop only.
+func (c *conn) setReason(r CloseReason, detail string) {
+	if !c.hasReason {
+		c.reason, c.hasReason, c.detail = r, true, detail
+	}
+}
+
+// counted counts the close and logs it. Loop only, once per connection.
+func (c *conn) counted(r CloseReason) {
+	c.s.closes[r].Add(1)
+	if c.detail != "" {
+		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", r.String(), "detail", c.detail)
+	} else {
+		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", r.String())
+	}
+}
+
+// closeWith stops reading requests and closes once output has drained.
+func (c *conn) closeWith(reason CloseReason, detail string) {
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.setReason(reason, detail)
+	if c.eof {
+		if fb := c.fb.Load(); fb != nil {
+			fb.finish()
+		}
+		return
+	}
+	c.drain.begin(c.gen)
+	c.closeWhenDrained(time.Now())
+}
+
+// closeWhenDrained closes the connection once gnet's outbound buffer is
+// empty (gnet's Close drops pending output), polling from a timer since
+// gnet has no drained event. Then our write side is shut down and input is
+// discarded briefly, so a client still sending does not turn the close
+// into a reset that destroys the response (net/http's closeWriteAndWait).
+func (c *conn) closeWhenDrained(start time.Time) {
+	if c.closed.Load() {
+		c.drain.end()
+		return
+	}
+	if c.gc.OutboundBuffered() > 0 && time.Since(start) < c.drainTimeout() {
+		delay := min(time.Since(start)/4+time.Millisecond, 50*time.Millisecond)
+		w, drain := c.writer, &c.drain
+		time.AfterFunc(delay, func() {
+			if w.s.loopsGone.Load() || w.onLoop(func(c *conn) { c.closeWhenDrained(start) }) != nil {
+				drain.end() // the engine is gone; so is the connection
+			}
+		})
+		return
+	}
+	c.drain.end()
+	if c.gc.OutboundBuffered() > 0 {
+		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
+			"remote", c.remoteStr, "unsent", c.gc.OutboundBuffered())
+		_ = c.gc.Close()
+		return
+	}
+	if c.peerCloses && c.gc.InboundBuffered() == 0 {
+		// The client asked to close after this response and sent nothing
+		// more: no unread input can turn the close into a reset, so there
+		// is nothing to linger for.
+		_ = c.gc.Close()
+		return
+	}
+	if err := unix.Shutdown(c.gc.Fd(), unix.SHUT_WR); err != nil {
+		_ = c.gc.Close()
+		return
+	}
+	c.lingering = true
+	_, _ = c.gc.Discard(-1)
+	time.AfterFunc(lingerTime, c.closeAsync)
+}
+
+// closeAsync closes the connection from any goroutine, unless gnet has
+// already stopped (its queues are gone then; the connection too).
+func (w *writer) closeAsync() {
+	if !w.s.loopsGone.Load() {
+		_ = w.gc.Close()
+	}
+}
+
+// lingerTime is how long input is discarded after our side shut down.
+const lingerTime = 500 * time.Millisecond
+
+func (c *conn) drainTimeout() time.Duration {
+	return time.Duration(c.s.opts.ChannelTimeout) * time.Second
+}
+
+// sweep closes the connection if it has been idle for channel_timeout:
+// no request in flight and no bytes moving either way (output draining
+// to a slow reader counts as movement). Loop only.
+func (c *conn) sweep(now time.Time, idle time.Duration) {
+	if c.s.tickCollects.Load() {
+		c.collect()
+	}
+	if c.closed.Load() || c.busy || c.eof {
+		return
+	}
+	if c.parked {
+		if c.parkedAt.since(now) >= idle {
+			c.s.unparkRemove(c)
+			c.parked, c.refused = false, true
+			c.refuseOverload("No connection slot became free in time (connection_limit, channel_timeout)")
+		}
+		return
+	}
+	if out := c.gc.OutboundBuffered(); out != c.outSeen {
+		c.outSeen, c.active = out, stampOf(now)
+		return
+	}
+	if c.active.since(now) < idle {
+		return
+	}
+	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.remoteStr,
+		"unsent", c.gc.OutboundBuffered())
+	c.abort(CloseIdle, "")
+}
+
+// abort closes at once, dropping pending output. Loop only.
+func (c *conn) abort(reason CloseReason, detail string) {
+	c.closing = true
+	c.setReason(reason, detail)
+	c.cancel(errors.New("connection closed: " + reason.String()))
+	_ = c.gc.Close()
+}
+
+// onClose runs when gnet closes the connection: the client closed or reset
+// it, or we did. A client that only half-closed (EOF) while its request is
+// served still gets its response: the socket is duplicated before gnet
+// closes it and the rest of the output goes through a fallback writer.
+func (c *conn) onClose(err error) {
+	defer c.guard()
+	c.wmu.Lock() // a worker writing to the socket finishes before gnet closes it
+	c.closed.Store(true)
+	c.wmu.Unlock()
+	if c.hijacked {
+		// detach let the socket go: its handler has it now, and its
+		// context is not ours to end.
+		c.gone.Store(true)
+		c.counted(CloseHijacked)
+		return
+	}
+	c.collect()
+	if c.busy && !c.closing && errors.Is(err, io.EOF) {
+		// As net/http: the client's FIN ends the request's context (a Go
+		// client that cancels its request sends one), and what the
+		// handler still writes goes out while the socket takes it.
+		c.cancel(errClientClosed)
+		if c.adoptHalfClosed() {
+			return
+		}
+	}
+	// Only now, with the fallback writer's fate known: a worker that saw
+	// closed before it was stored must not take the client for gone and
+	// end its response beside the writer (and an output spool feeding it).
+	c.gone.Store(true)
+	cause := errClientClosed
+	if err != nil && !errors.Is(err, io.EOF) {
+		cause = err
+		c.logSocketError("socket error", err)
+	}
+	c.cancel(cause)
+	c.dropBody()
+	if c.next != nil && c.next.body != nil {
+		c.next.body.abort()
+	}
+	c.next = nil
+	c.counted(c.closeReason(err))
+}
+
+// dropBody removes the body being read, with its spool file. Loop only.
+func (c *conn) dropBody() {
+	if c.body != nil {
+		c.body.abort()
+		c.body = nil
+	}
+}
+
+// errClientClosed is the cause of a request context ended by the client.
+var errClientClosed = errors.New("client closed the connection")
+
+// logSocketError logs a socket-level failure as a warning, or at debug
+// level with log_socket_errors off.
+func (w *writer) logSocketError(msg string, err error) {
+	if w.s.opts.LogSocketErrors {
+		w.s.log.Warn(msg, "remote", w.remoteStr, "err", err)
+	} else {
+		w.s.log.Debug(msg, "remote", w.remoteStr, "err", err)
+	}
+}
+
+// adoptHalfClosed keeps the socket of a half-closed client open past gnet's
+// close: it flushes what gnet holds, saves unread input, and starts a
+// fallback writer on a duplicate of the descriptor. It reports false when
+// that is impossible (output that cannot be flushed would leave a gap).
+func (c *conn) adoptHalfClosed() bool {
+	if c.gc.OutboundBuffered() > 0 {
+		_ = c.gc.Flush()
+		if c.gc.OutboundBuffered() > 0 {
+			c.setReason(CloseClientHalfClosed, "a response could not be flushed")
+			return false
+		}
+	}
+	fd, err := c.gc.Dup()
+	if err != nil {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), "waitron-half-closed")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return false
+	}
+	if in, _ := c.gc.Peek(-1); len(in) > 0 {
+		c.saved = append([]byte(nil), in...)
+	}
+	c.eof = true
+	fb := newFallback(nc, c.writer, seconds(c.s.opts.SendTimeout))
+	fb.fl.begin(c.gen)
+	c.fb.Store(fb)
+	go fb.run()
+	return true
+}

@@ -1,0 +1,374 @@
+package engine
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/internal/bufpool"
+)
+
+// Reading requests, handing them to workers, and moving on once a
+// response is complete. Loop only, but for serve (a worker).
+
+// process parses requests and dispatches them in order. While one is
+// served it reads one more ahead, so a client that sends its next request
+// (and body, spooled like any other) as soon as it has read a response is
+// not mistaken for a flood; later pipelined requests wait in gnet's
+// buffer, and a protocol error found ahead is answered in turn, after the
+// response being sent. Loop only.
+func (c *conn) process() {
+	c.readInput()
+	c.awaitDone()
+}
+
+func (c *conn) readInput() {
+	s := c.s
+	for !c.closing && c.next == nil && c.aheadErr == nil && !(c.busy && c.hold) {
+		in := c.input()
+		if len(in) == 0 {
+			break
+		}
+		switch c.phase {
+		case phaseHead:
+			if s.draining.Load() {
+				if !c.busy {
+					c.closeWith(CloseShutdown, "")
+				}
+				return
+			}
+			if c.headSince.IsZero() {
+				c.headSince = nowStamp()
+			}
+			if c.cur == nil {
+				c.cur = c.takeSlot()
+			}
+			n, fr, err := c.parseHead(c.cur, in)
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			if n == 0 {
+				return
+			}
+			c.keepHead(c.cur, in[:n])
+			c.framing, c.continued = fr, false
+			c.headSince = 0
+			c.bodySince, c.bodyGot = nowStamp(), 0
+			rest := len(in) - n
+			switch fr.Body {
+			case codec.BodyNone:
+				c.dispatch()
+			case codec.BodyLength:
+				c.body, c.remaining, c.phase = newBody(s.opts.InbufOverflow, s.files, fr.Length), fr.Length, phaseLength
+				if fr.Expect100 && int64(rest) < fr.Length && !c.busy {
+					c.sendContinue()
+				}
+			case codec.BodyChunked:
+				c.body, c.phase = newBody(s.opts.InbufOverflow, s.files, -1), phaseChunked
+				c.dec = &codec.ChunkedDecoder{Max: s.opts.MaxRequestBodySize, MaxTrailer: s.opts.MaxRequestHeaderSize}
+				if fr.Expect100 && rest == 0 && !c.busy {
+					c.sendContinue()
+				}
+			}
+		case phaseLength:
+			if !c.body.ready() {
+				return // the spooler wakes us
+			}
+			k := min(c.remaining, int64(len(in)), bufpool.Size)
+			c.body.write(in[:k], c.wake)
+			c.consume(int(k))
+			c.bodyGot += k
+			if c.remaining -= k; c.remaining == 0 {
+				c.dispatch()
+			}
+		case phaseChunked:
+			if !c.body.ready() {
+				return
+			}
+			// Offer at most one buffer's worth so a single write stays small;
+			// only a trailer line longer than that needs the whole input.
+			lim := in[:min(len(in), bufpool.Size)]
+			n, data, err := c.dec.Decode(lim)
+			if n == 0 && err == nil && len(lim) < len(in) {
+				n, data, err = c.dec.Decode(in)
+			}
+			if len(data) > 0 {
+				c.body.write(data, c.wake)
+				c.bodyGot += int64(len(data))
+			}
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			if n == 0 {
+				return
+			}
+			c.consume(n)
+			if c.dec.Done() {
+				c.dispatch()
+			}
+		}
+	}
+	if c.busy && !c.eof && c.gc.InboundBuffered() > c.pipelineLimit() {
+		c.s.log.Warn("closing connection: too many pipelined bytes while a request is served",
+			"remote", c.remoteStr, "buffered", c.gc.InboundBuffered())
+		c.abort(ClosePipelineOverflow, "pipelined input over limit")
+	}
+}
+
+// pipelineLimit bounds the bytes a client may send ahead while its request
+// is served: gnet cannot stop reading, so past this the connection closes.
+func (c *conn) pipelineLimit() int {
+	return c.s.opts.MaxRequestHeaderSize + c.s.opts.InbufOverflow
+}
+
+// parseHead parses a head from in into sl and decides its framing; n is
+// its length, 0 while it is incomplete. Nothing is consumed. Loop only.
+func (c *conn) parseHead(sl *headSlot, in []byte) (n int, fr codec.Framing, err error) {
+	o := &c.s.opts
+	if n, err = codec.ParseHead(in, &sl.head, o.MaxRequestHeaderSize); err != nil || n == 0 {
+		return 0, fr, err
+	}
+	fr, err = sl.head.Frame(o.MaxRequestBodySize)
+	return n, fr, err
+}
+
+// keepHead copies the parsed head's bytes into sl, before gnet's buffer
+// moves on, and consumes them. Loop only.
+func (c *conn) keepHead(sl *headSlot, head []byte) {
+	sl.buf = append(sl.buf[:0], head...)
+	sl.head.Rebase(sl.buf)
+	c.consume(len(head))
+}
+
+// wake asks the loop to resume reading this connection. Any goroutine.
+func (w *writer) wake() { _ = w.gc.Wake(nil) }
+
+// newRequest starts the request parsed into sl. Loop only.
+func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
+	return &request{w: c.writer, slot: sl, x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
+		RemoteStr: c.remoteStr, LocalPort: c.local.port, Ctx: c.ctx}}
+}
+
+// takeSlot returns a free head slot, making one if there is none. Loop only.
+func (c *conn) takeSlot() *headSlot {
+	if n := len(c.free); n > 0 {
+		sl := c.free[n-1]
+		c.free = c.free[:n-1]
+		return sl
+	}
+	return slotPool.Get().(*headSlot)
+}
+
+// slotPool holds the head slots of idle connections: a connection waiting
+// for its next request keeps none.
+var slotPool = sync.Pool{New: func() any { return new(headSlot) }}
+
+// releaseSlots gives the free slots back to slotPool. Loop only.
+func (c *conn) releaseSlots() {
+	for i, sl := range c.free {
+		slotPool.Put(sl)
+		c.free[i] = nil
+	}
+	c.free = c.free[:0]
+}
+
+// dispatch hands the request just read to the worker pool, or keeps it as
+// c.next while another is served. Loop only.
+func (c *conn) dispatch() {
+	r := c.newRequest(c.cur, c.framing)
+	x := &r.x
+	x.Out = c.writer
+	x.Continued = c.continued
+	r.body = c.body
+	if r.body != nil {
+		r.body.finish()
+		x.BodyLen = r.body.n
+	}
+	if c.phase == phaseChunked {
+		x.Trailer = c.dec.Trailer
+		c.dec = nil
+	}
+	c.body, c.phase, c.cur = nil, phaseHead, nil
+	if c.busy {
+		c.next = r
+		return
+	}
+	c.start(r)
+}
+
+// start gives a complete request to a worker, with the bodiless requests
+// pipelined right behind it, if any: one worker serves them in turn and
+// their responses leave in one write (see batch). Loop only.
+func (c *conn) start(r *request) {
+	c.busy, c.peerCloses, c.hold = true, r.x.Framing.Close, mayHijack(r)
+	// Exact now, and only shrinking while the worker has the connection:
+	// the worker may write itself only when nothing is waiting in gnet.
+	c.buffered.Store(int64(c.gc.OutboundBuffered()))
+	c.serving = append(c.serving[:0], r.slot)
+	r.fl.begin(c.gen)
+	c.fl = &r.fl
+	if r.body == nil && !r.x.Framing.Close && !c.hold {
+		if r.burst = c.gatherPipelined(r); r.burst != nil {
+			c.peerCloses = r.burst[len(r.burst)-1].x.Framing.Close
+		}
+	}
+	c.heads, c.writer.fl = c.serving, &r.fl // handed to the worker with the request
+	c.s.disp.push(r)
+}
+
+// serve runs on a worker: it waits for a spooled body, then runs the
+// handler through the adapter.
+func (s *Server) serve(x *adapter.Exchange, body *bodyBuffer) {
+	if body != nil && body.n > 0 {
+		rc, err := body.reader()
+		if err != nil {
+			s.log.Error("cannot read the spooled request body", "err", err)
+			_ = x.Out.Send([][]byte{adapter.ErrorResponse(bufpool.GetSmall(), &s.acfg, 500,
+				"The request body could not be stored")}, true, false)
+			return
+		}
+		x.Body = rc
+	}
+	adapter.Serve(&s.acfg, s.handler, x)
+}
+
+// responseDone runs on the loop when the last bytes of a response were
+// handed to gnet (or the connection was found closed).
+func (c *conn) responseDone(keepAlive bool) {
+	c.fl.end()
+	c.afterResponse(keepAlive, nowStamp())
+}
+
+// collect finishes, on the loop, a keep-alive response that its worker
+// wrote to the socket itself (see Send): the worker only records when, and
+// wakes the loop only if it asked (awaitDone), so a client that waits for
+// each response costs no loop wake-up. It reports whether there was one.
+// Loop only.
+func (c *conn) collect() bool {
+	if !c.busy {
+		return false
+	}
+	at := c.done.Swap(0)
+	if at == 0 {
+		return false
+	}
+	c.want.Store(false)
+	for i := range c.serving { // finishDirect gave them back
+		c.serving[i] = nil
+	}
+	c.serving = c.serving[:0]
+	c.afterResponse(true, stamp(at))
+	return true
+}
+
+// awaitDone, while a request is with a worker and more input is waiting
+// (read ahead, a body, a protocol error to answer, pipelined bytes), asks
+// the worker to wake the loop when it finishes, or collects a response it
+// has finished meanwhile. Both sides store, then load (sequentially
+// consistent atomics), so at least one of them sees the other. Loop only.
+func (c *conn) awaitDone() {
+	for c.busy && !c.closed.Load() && (c.next != nil || c.aheadErr != nil || c.closing ||
+		c.phase != phaseHead || c.gc.InboundBuffered() > 0) {
+		c.want.Store(true)
+		if !c.collect() {
+			return
+		}
+	}
+}
+
+// afterResponse moves the connection on after a complete response that
+// left at stamp at. Loop only.
+func (c *conn) afterResponse(keepAlive bool, at stamp) {
+	defer c.guard()
+	c.busy = false
+	for i, sl := range c.serving {
+		sl.head.Reset()
+		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots are shared
+			c.free = append(c.free, sl)
+		} else {
+			slotPool.Put(sl)
+		}
+		c.serving[i] = nil
+	}
+	c.serving = c.serving[:0]
+	c.active = at
+	if !keepAlive {
+		c.closeWith(CloseRequested, "")
+		return
+	}
+	if c.closed.Load() && !c.eof {
+		return
+	}
+	if err := c.aheadErr; err != nil {
+		c.aheadErr = nil
+		c.fail(err)
+		return
+	}
+	if r := c.next; r != nil {
+		c.next = nil
+		c.start(r)
+	} else if c.phase != phaseHead {
+		// The body clock starts when the request is first in line; one
+		// waiting for 100 Continue gets it now.
+		now := nowStamp()
+		c.bodySince, c.active = now, now
+		if c.framing.Expect100 && c.bodyGot == 0 {
+			c.sendContinue()
+		}
+	} else if !c.headSince.IsZero() {
+		c.headSince = nowStamp()
+	}
+	c.process()
+	if c.eof && !c.busy && !c.closing {
+		c.closeWith(CloseClientHalfClosed, "")
+	}
+	if !c.busy {
+		c.releaseSlots()
+	}
+}
+
+// fail answers a protocol error with its status and closes: nothing sent
+// after the bad request is executed. Found while another request is
+// served, the error waits for that response. Loop only.
+func (c *conn) fail(err error) {
+	c.dropBody()
+	if c.busy {
+		c.aheadErr = err
+		return
+	}
+	var ce *codec.Error
+	if !errors.As(err, &ce) {
+		ce = &codec.Error{Status: 500, Detail: "Internal error"}
+	}
+	c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, ce.Status, ce.Detail), true)
+	c.s.log.Debug("rejected request", "remote", c.remoteStr, "status", ce.Status, "reason", ce.Detail)
+	c.closeWith(CloseBadRequest, ce.Detail)
+}
+
+// write sends b from the loop itself, recycling it to bufpool when
+// recycle is set. Loop only.
+func (c *conn) write(b []byte, recycle bool) {
+	if c.eof {
+		if fb := c.fb.Load(); fb != nil {
+			fb.enqueue([][]byte{append([]byte(nil), b...)})
+		}
+	} else {
+		c.handed.Add(int64(len(b)))
+		_, _ = c.gc.Write(b)
+	}
+	if recycle {
+		bufpool.Put(b)
+	}
+}
+
+// sendContinue answers Expect: 100-continue for the request being read,
+// once. Loop only.
+func (c *conn) sendContinue() {
+	if !c.continued {
+		c.continued = true
+		c.write(continue100, false)
+	}
+}
