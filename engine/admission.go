@@ -40,7 +40,8 @@ func (s *Server) admit(c *conn) (serve, refuse bool) {
 	if len(a.parked) >= s.opts.Backlog {
 		return false, true
 	}
-	c.parked, c.parkedAt = true, nowStamp()
+	c.st.park()
+	c.parkedAt = nowStamp()
 	a.parked = append(a.parked, c)
 	return false, false
 }
@@ -76,7 +77,7 @@ func (s *Server) unpark(c *conn) {
 		return
 	}
 	err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		c.parked = false
+		c.st.unpark()
 		if c.closed.Load() { // it went away meanwhile: pass the slot on
 			s.release(c.gen)
 			return nil

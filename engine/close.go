@@ -33,12 +33,11 @@ func (c *conn) counted(r CloseReason) {
 
 // closeWith stops reading requests and closes once output has drained.
 func (c *conn) closeWith(reason CloseReason, detail string) {
-	if c.closing {
+	if !c.st.startClosing() {
 		return
 	}
-	c.closing = true
 	c.setReason(reason, detail)
-	if c.eof {
+	if c.st.eof {
 		if fb := c.fb.Load(); fb != nil {
 			fb.finish()
 		}
@@ -86,7 +85,7 @@ func (c *conn) closeWhenDrained(start time.Time) {
 		_ = c.gc.Close()
 		return
 	}
-	c.lingering = true
+	c.st.linger()
 	_, _ = c.gc.Discard(-1)
 	time.AfterFunc(lingerTime, c.closeAsync)
 }
@@ -113,13 +112,13 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 	if c.s.tickCollects.Load() {
 		c.collect()
 	}
-	if c.closed.Load() || c.busy || c.eof {
+	if c.closed.Load() || c.st.busy || c.st.eof {
 		return
 	}
-	if c.parked {
+	if c.st.parked() {
 		if c.parkedAt.since(now) >= idle {
 			c.s.unparkRemove(c)
-			c.parked, c.refused = false, true
+			c.st.refuse()
 			c.refuseOverload("No connection slot became free in time (connection_limit, channel_timeout)")
 		}
 		return
@@ -138,7 +137,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 
 // abort closes at once, dropping pending output. Loop only.
 func (c *conn) abort(reason CloseReason, detail string) {
-	c.closing = true
+	c.st.startClosing()
 	c.setReason(reason, detail)
 	c.cancel(errors.New("connection closed: " + reason.String()))
 	_ = c.gc.Close()
@@ -153,7 +152,7 @@ func (c *conn) onClose(err error) {
 	c.wmu.Lock() // a worker writing to the socket finishes before gnet closes it
 	c.closed.Store(true)
 	c.wmu.Unlock()
-	if c.hijacked {
+	if c.st.hijacked() {
 		// detach let the socket go: its handler has it now, and its
 		// context is not ours to end.
 		c.gone.Store(true)
@@ -161,7 +160,7 @@ func (c *conn) onClose(err error) {
 		return
 	}
 	c.collect()
-	if c.busy && !c.closing && errors.Is(err, io.EOF) {
+	if c.st.busy && !c.st.closing() && errors.Is(err, io.EOF) {
 		// As net/http: the client's FIN ends the request's context (a Go
 		// client that cancels its request sends one), and what the
 		// handler still writes goes out while the socket takes it.
@@ -234,7 +233,7 @@ func (c *conn) adoptHalfClosed() bool {
 	if in, _ := c.gc.Peek(-1); len(in) > 0 {
 		c.saved = append([]byte(nil), in...)
 	}
-	c.eof = true
+	c.st.halfClose()
 	fb := newFallback(nc, c.writer, seconds(c.s.opts.SendTimeout))
 	fb.fl.begin(c.gen)
 	c.fb.Store(fb)

@@ -38,6 +38,7 @@ type conn struct {
 	remote net.Addr
 	local  *localAddr // shared by the connections to the same address
 
+	st         connState // open/closing/…, the slot, busy, half-closed: see state.go
 	phase      phase
 	cur        *headSlot   // where the request being read is parsed (nil: both slots in use)
 	serving    []*headSlot // the heads of the requests with the worker
@@ -48,30 +49,23 @@ type conn struct {
 	body       *bodyBuffer
 	dec        *codec.ChunkedDecoder // the chunked body being read
 	remaining  int64
-	busy       bool        // a request is with a worker and its response is not complete
-	fl         *flight     // that request's (ended by whichever side finishes it)
+	fl         *flight     // the flight of the request with the worker (ended by whichever side finishes it)
 	drain      flight      // a close waiting for output to drain
 	peerCloses bool        // the client said its last request closes the connection
 	continued  bool        // 100 Continue was sent for the request being read
 	hold       bool        // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
-	hijacked   bool        // its handler took the connection: gnet lets it go, the HTTP machinery forgets it
-	closing    bool        // no further request is read; the connection closes once output drains
 	reason     CloseReason // why the server is closing the connection, once hasReason
 	hasReason  bool
 	detail     string // what the reason's log line adds (a bad request's detail)
-	eof        bool   // the client half-closed; writes go through fb, input comes from saved
 	saved      []byte // input left when the client half-closed
-	lingering  bool   // our side is shut down; input is discarded until EOF
 	active     stamp  // last sign of life: bytes in, a response handed over, output draining
 	headSince  stamp  // when the request head being read started (zero: none)
 	bodySince  stamp  // when the request body being read started
 	bodyGot    int64  // body bytes taken so far
 	sentSeen   int64  // bytes the client had taken at the last deadline check
 	sentAt     stamp  // when that figure last moved
-	parked     bool   // over connection_limit: not read until a slot frees
 	parkedAt   stamp
-	refused    bool // over connection_limit and the wait queue: answered 503
-	outSeen    int  // gnet's outbound buffer at the last sweep
+	outSeen    int // gnet's outbound buffer at the last sweep
 }
 
 // writer is the half of a connection its worker uses: the output path
@@ -203,11 +197,11 @@ func (c *conn) onTraffic() {
 	defer c.guard()
 	c.collect()
 	c.active = nowStamp()
-	if c.lingering || c.closing && !c.busy {
+	if c.st.lingering() || c.st.closing() && !c.st.busy {
 		_, _ = c.gc.Discard(-1)
 		return
 	}
-	if c.parked {
+	if c.st.parked() {
 		if c.gc.InboundBuffered() > c.pipelineLimit() {
 			c.abort(ClosePipelineOverflow, "sent too much while waiting for a connection slot")
 		}
@@ -220,15 +214,16 @@ func (c *conn) onTraffic() {
 // the connection is closed, never the process. A panic here is a bug.
 func (c *conn) guard() {
 	if p := recover(); p != nil {
-		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.remoteStr, "panic", p)
-		c.closing = true
+		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.remoteStr,
+			"state", c.st.String(), "panic", p)
+		c.st.startClosing()
 		c.setReason(CloseInternalError, "internal error on the event loop")
 		_ = c.gc.Close()
 	}
 }
 
 func (c *conn) input() []byte {
-	if c.eof {
+	if c.st.eof {
 		return c.saved
 	}
 	b, _ := c.gc.Peek(-1)
@@ -239,7 +234,7 @@ func (c *conn) consume(n int) {
 	if n <= 0 {
 		return // gnet's Discard(0) would drop the whole buffer
 	}
-	if c.eof {
+	if c.st.eof {
 		c.saved = c.saved[n:]
 		return
 	}

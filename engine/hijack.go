@@ -98,7 +98,7 @@ func (w *writer) await(res <-chan detached) (detached, bool) {
 // net.Conn with the input already read, once nothing of the response is
 // still queued or buffered. Loop only.
 func (c *conn) detach(extra []byte) (d detached) {
-	if c.closed.Load() || c.eof || !c.busy {
+	if c.closed.Load() || c.st.eof || !c.st.busy {
 		d.err = adapter.ErrClientGone
 		return d
 	}
@@ -137,9 +137,9 @@ func (c *conn) detach(extra []byte) (d detached) {
 		d.err = err
 		return d
 	}
-	c.hijacked, c.closing = true, true
+	c.st.hijack()
 	c.setReason(CloseHijacked, "")
-	c.next, c.aheadErr, c.busy = nil, nil, false
+	c.next, c.aheadErr = nil, nil
 	c.fl.end() // the exchange is over for the server; the handler goes on outside it
 	// Synchronous, on the loop: gnet forgets the connection (OnClose sees
 	// hijacked) and closes its descriptor; nc's keeps the socket open.

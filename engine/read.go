@@ -25,7 +25,7 @@ func (c *conn) process() {
 
 func (c *conn) readInput() {
 	s := c.s
-	for !c.closing && c.next == nil && c.aheadErr == nil && !(c.busy && c.hold) {
+	for !c.st.closing() && c.next == nil && c.aheadErr == nil && !(c.st.busy && c.hold) {
 		in := c.input()
 		if len(in) == 0 {
 			break
@@ -33,7 +33,7 @@ func (c *conn) readInput() {
 		switch c.phase {
 		case phaseHead:
 			if s.draining.Load() {
-				if !c.busy {
+				if !c.st.busy {
 					c.closeWith(CloseShutdown, "")
 				}
 				return
@@ -62,13 +62,13 @@ func (c *conn) readInput() {
 				c.dispatch()
 			case codec.BodyLength:
 				c.body, c.remaining, c.phase = newBody(s.opts.InbufOverflow, s.files, fr.Length), fr.Length, phaseLength
-				if fr.Expect100 && int64(rest) < fr.Length && !c.busy {
+				if fr.Expect100 && int64(rest) < fr.Length && !c.st.busy {
 					c.sendContinue()
 				}
 			case codec.BodyChunked:
 				c.body, c.phase = newBody(s.opts.InbufOverflow, s.files, -1), phaseChunked
 				c.dec = &codec.ChunkedDecoder{Max: s.opts.MaxRequestBodySize, MaxTrailer: s.opts.MaxRequestHeaderSize}
-				if fr.Expect100 && rest == 0 && !c.busy {
+				if fr.Expect100 && rest == 0 && !c.st.busy {
 					c.sendContinue()
 				}
 			}
@@ -111,7 +111,7 @@ func (c *conn) readInput() {
 			}
 		}
 	}
-	if c.busy && !c.eof && c.gc.InboundBuffered() > c.pipelineLimit() {
+	if c.st.busy && !c.st.eof && c.gc.InboundBuffered() > c.pipelineLimit() {
 		c.s.log.Warn("closing connection: too many pipelined bytes while a request is served",
 			"remote", c.remoteStr, "buffered", c.gc.InboundBuffered())
 		c.abort(ClosePipelineOverflow, "pipelined input over limit")
@@ -192,7 +192,7 @@ func (c *conn) dispatch() {
 		c.dec = nil
 	}
 	c.body, c.phase, c.cur = nil, phaseHead, nil
-	if c.busy {
+	if c.st.busy {
 		c.next = r
 		return
 	}
@@ -203,7 +203,8 @@ func (c *conn) dispatch() {
 // pipelined right behind it, if any: one worker serves them in turn and
 // their responses leave in one write (see batch). Loop only.
 func (c *conn) start(r *request) {
-	c.busy, c.peerCloses, c.hold = true, r.x.Framing.Close, mayHijack(r)
+	c.st.startServing()
+	c.peerCloses, c.hold = r.x.Framing.Close, mayHijack(r)
 	// Exact now, and only shrinking while the worker has the connection:
 	// the worker may write itself only when nothing is waiting in gnet.
 	c.buffered.Store(int64(c.gc.OutboundBuffered()))
@@ -248,7 +249,7 @@ func (c *conn) responseDone(keepAlive bool) {
 // each response costs no loop wake-up. It reports whether there was one.
 // Loop only.
 func (c *conn) collect() bool {
-	if !c.busy {
+	if !c.st.busy {
 		return false
 	}
 	at := c.done.Swap(0)
@@ -270,7 +271,7 @@ func (c *conn) collect() bool {
 // has finished meanwhile. Both sides store, then load (sequentially
 // consistent atomics), so at least one of them sees the other. Loop only.
 func (c *conn) awaitDone() {
-	for c.busy && !c.closed.Load() && (c.next != nil || c.aheadErr != nil || c.closing ||
+	for c.st.busy && !c.closed.Load() && (c.next != nil || c.aheadErr != nil || c.st.closing() ||
 		c.phase != phaseHead || c.gc.InboundBuffered() > 0) {
 		c.want.Store(true)
 		if !c.collect() {
@@ -283,7 +284,7 @@ func (c *conn) awaitDone() {
 // left at stamp at. Loop only.
 func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	defer c.guard()
-	c.busy = false
+	c.st.finishServing()
 	for i, sl := range c.serving {
 		sl.head.Reset()
 		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots are shared
@@ -299,7 +300,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 		c.closeWith(CloseRequested, "")
 		return
 	}
-	if c.closed.Load() && !c.eof {
+	if c.closed.Load() && !c.st.eof {
 		return
 	}
 	if err := c.aheadErr; err != nil {
@@ -322,10 +323,10 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 		c.headSince = nowStamp()
 	}
 	c.process()
-	if c.eof && !c.busy && !c.closing {
+	if c.st.eof && !c.st.busy && !c.st.closing() {
 		c.closeWith(CloseClientHalfClosed, "")
 	}
-	if !c.busy {
+	if !c.st.busy {
 		c.releaseSlots()
 	}
 }
@@ -335,7 +336,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 // served, the error waits for that response. Loop only.
 func (c *conn) fail(err error) {
 	c.dropBody()
-	if c.busy {
+	if c.st.busy {
 		c.aheadErr = err
 		return
 	}
@@ -351,7 +352,7 @@ func (c *conn) fail(err error) {
 // write sends b from the loop itself, recycling it to bufpool when
 // recycle is set. Loop only.
 func (c *conn) write(b []byte, recycle bool) {
-	if c.eof {
+	if c.st.eof {
 		if fb := c.fb.Load(); fb != nil {
 			fb.enqueue([][]byte{append([]byte(nil), b...)})
 		}

@@ -469,7 +469,7 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.gen.conns.Add(1)
 	s.loopConnsOf(gc).set[c] = struct{}{}
 	if _, refuse := s.admit(c); refuse {
-		c.refused = true
+		c.st.refuse()
 		c.refuseOverload("Too many clients are waiting for a connection slot (connection_limit, backlog)")
 	}
 	return nil, gnet.None
@@ -488,8 +488,8 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		c.gen.conns.Add(-1)
 		delete(h.s.loopConnsOf(gc).set, c)
 		switch {
-		case c.refused:
-		case c.parked:
+		case c.st.refused():
+		case c.st.parked():
 			h.s.unparkRemove(c)
 		default:
 			h.s.release(c.gen)

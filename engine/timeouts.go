@@ -39,14 +39,14 @@ func (s *Server) checkDeadlines(now time.Time) {
 
 // checkDeadlines enforces the timeouts on one connection. Loop only.
 func (c *conn) checkDeadlines(now time.Time) {
-	if c.closed.Load() || c.eof || c.parked || c.lingering {
+	if c.closed.Load() || c.st.eof || c.st.parked() || c.st.lingering() {
 		return
 	}
 	if c.s.tickCollects.Load() {
 		c.collect()
 	}
 	o := &c.s.opts
-	if !c.busy && !c.closing {
+	if !c.st.busy && !c.st.closing() {
 		switch c.phase {
 		case phaseHead:
 			if !c.headSince.IsZero() && c.headSince.since(now) > seconds(o.RequestHeaderTimeout) {
