@@ -21,8 +21,18 @@ import (
 	"github.com/waitron/waitron/limits"
 )
 
-// Server is a waitron server; see engine.Server.
+// Server is a waitron server; see engine.Server. Its methods are New's
+// server's: Serve, Ready, ReadyErr, Addrs, Stats, Shutdown.
 type Server = engine.Server
+
+// ErrWriteAfterReturn is returned by a ResponseWriter's Write and Flush
+// once its handler has returned.
+var ErrWriteAfterReturn = adapter.ErrWriteAfterReturn
+
+// ErrWriteDeadline is returned by a write past the deadline set with
+// http.ResponseController's SetWriteDeadline; it is
+// os.ErrDeadlineExceeded to errors.Is.
+var ErrWriteDeadline = adapter.ErrWriteDeadline
 
 // CloseReason is why a client connection closed; Stats counts them.
 type CloseReason = engine.CloseReason

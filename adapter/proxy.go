@@ -8,10 +8,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-)
 
-// ProxyHeaders are the forwarding headers waitress knows, lower-case.
-var ProxyHeaders = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-by", "forwarded"}
+	"github.com/waitron/waitron/limits"
+)
 
 // Proxy applies trusted_proxy, trusted_proxy_count, trusted_proxy_headers,
 // clear_untrusted_proxy_headers and log_untrusted_proxy_headers to a
@@ -39,7 +38,7 @@ type Proxy struct {
 // x-forwarded-proto, as in waitress.
 func NewProxy(trusted string, count int, headers []string, clear, logUntrusted bool) (*Proxy, error) {
 	p := &Proxy{count: count, headers: map[string]bool{}, clear: clear, logUntr: logUntrusted}
-	for _, h := range ProxyHeaders {
+	for _, h := range limits.ProxyHeaders {
 		p.canon = append(p.canon, http.CanonicalHeaderKey(h))
 	}
 	if p.count < 1 {
@@ -128,7 +127,7 @@ func (p *Proxy) apply(r *http.Request, info *Info, peer net.Addr, log *slog.Logg
 	}
 	if p.clear {
 		var removed []string
-		for i, h := range ProxyHeaders {
+		for i, h := range limits.ProxyHeaders {
 			key := p.canon[i]
 			if (untrusted == nil || untrusted[h]) && r.Header[key] != nil {
 				delete(r.Header, key)
@@ -160,7 +159,7 @@ type forwardedElem struct{ by, forr, host, proto string }
 // still untrusted.
 func (p *Proxy) parse(r *http.Request, info *Info, log *slog.Logger) (map[string]bool, error) {
 	untrusted := map[string]bool{}
-	for _, h := range ProxyHeaders {
+	for _, h := range limits.ProxyHeaders {
 		untrusted[h] = true
 	}
 	var clientAddr, fwdHost, fwdProto, fwdPort string
@@ -219,7 +218,7 @@ func (p *Proxy) parse(r *http.Request, info *Info, log *slog.Logger) (map[string
 	if p.headers["forwarded"] {
 		forwarded, _ = header(r, "forwarded")
 		untrusted = map[string]bool{}
-		for _, h := range ProxyHeaders {
+		for _, h := range limits.ProxyHeaders {
 			untrusted[h] = h != "forwarded"
 		}
 	}

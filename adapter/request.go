@@ -2,6 +2,11 @@
 // codec: it builds the *http.Request, provides the http.ResponseWriter that
 // frames the response, and recovers handler panics — the only recover() in
 // waitron.
+//
+// Its exported names are the seam the engine uses (Exchange, Output,
+// Config, Serve, …) and what the root package re-exports (Info,
+// RequestInfo, the errors a handler may meet); they are not a stable API:
+// use package waitron.
 package adapter
 
 import (

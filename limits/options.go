@@ -319,8 +319,9 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// knownProxyHeaders are the values trusted_proxy_headers accepts.
-var knownProxyHeaders = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-by", "forwarded"}
+// ProxyHeaders are the forwarding headers waitress knows, lower-case: the
+// values trusted_proxy_headers accepts. Read only.
+var ProxyHeaders = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-by", "forwarded"}
 
 // validateProxy applies waitress's rules for the trusted_proxy options,
 // and checks each trusted_proxy entry is an address, a CIDR range,
@@ -350,8 +351,8 @@ func (o *Options) validateProxy(bad func(string, ...any)) {
 	}
 	forwarded, xforwarded := false, false
 	for _, h := range o.TrustedProxyHeaders {
-		if !slices.Contains(knownProxyHeaders, h) {
-			bad("Received unknown trusted_proxy_headers value (%s) expected one of %s", h, strings.Join(knownProxyHeaders, ", "))
+		if !slices.Contains(ProxyHeaders, h) {
+			bad("Received unknown trusted_proxy_headers value (%s) expected one of %s", h, strings.Join(ProxyHeaders, ", "))
 		}
 		forwarded = forwarded || h == "forwarded"
 		xforwarded = xforwarded || strings.HasPrefix(h, "x-forwarded-")
