@@ -137,24 +137,8 @@ func TestSwitchingProtocolsWithoutHijack(t *testing.T) {
 // ways and close cleanly, on waitron as on net/http.
 func TestWebSocketLibraries(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	upgrader := websocket.Upgrader{}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/gorilla", func(w http.ResponseWriter, r *http.Request) {
-		ws, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for {
-			kind, msg, err := ws.ReadMessage()
-			if err != nil {
-				return // the client's close
-			}
-			if err := ws.WriteMessage(kind, msg); err != nil {
-				return
-			}
-		}
-	})
+	mux.HandleFunc("/gorilla", gorillaEcho)
 	mux.HandleFunc("/coder", func(w http.ResponseWriter, r *http.Request) {
 		ws, err := cws.Accept(w, r, nil)
 		if err != nil {
@@ -222,23 +206,9 @@ func TestWebSocketLibraries(t *testing.T) {
 // 200 WebSockets open at once with threads=2 — each hijacked handler
 // outside the count of threads — while plain requests are answered.
 func TestManyWebSocketsFewThreads(t *testing.T) {
-	upgrader := websocket.Upgrader{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/plaintext", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Hello, World!") })
-	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
-		ws, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for {
-			kind, msg, err := ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			ws.WriteMessage(kind, msg)
-		}
-	})
+	mux.HandleFunc("/ws", gorillaEcho)
 	s := start(t, mux, "threads", "2", "connection_limit", "1000")
 	const n = 200
 	conns := make([]*websocket.Conn, 0, n)
@@ -287,7 +257,7 @@ func TestManyWebSocketsFewThreads(t *testing.T) {
 	waitFor(t, "the server to count no connection", func() bool { return s.Conns() == 0 })
 }
 
-// gorillaEcho serves a gorilla/websocket echo.
+// gorillaEcho serves a gorilla/websocket echo until the client closes.
 func gorillaEcho(w http.ResponseWriter, r *http.Request) {
 	ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
 	if err != nil {
