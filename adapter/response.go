@@ -390,7 +390,7 @@ func (w *response) flush(final bool) error {
 			bufpool.Put(w.pending)
 			w.pending = nil
 		}
-		w.failed = true
+		w.failed, w.status = true, http.StatusInternalServerError
 		return w.out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), w.cfg, http.StatusInternalServerError,
 			"The handler switched protocols without taking the connection")}, true, false)
 	}

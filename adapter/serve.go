@@ -34,6 +34,7 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	if err != nil {
 		var ce *codec.Error
 		errors.As(err, &ce)
+		st.status = ce.Status
 		_ = x.Out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)}, true, false)
 		return
 	}
@@ -44,7 +45,11 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	if req.Method == http.MethodOptions && req.RequestURI == "*" {
 		h = globalOptions{} // the server answers it, as net/http does
 	}
-	if !run(cfg, h, w, req) || w.hijacked {
+	if !run(cfg, h, st, req) {
+		return
+	}
+	if w.hijacked {
+		st.status = http.StatusSwitchingProtocols
 		return // a hijacked connection is its handler's: nothing more goes to Output
 	}
 	if !w.wroteHeader {
@@ -57,7 +62,13 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		x.Body.Close()
 	}
 	_ = w.flush(true)
+	st.status = w.status
 }
+
+// Status returns the status of the response sent for x (500 for a handler
+// that panicked before its head, 101 for a hijack), once Serve returned;
+// 0 before. Worker only.
+func (x *Exchange) Status() int { return x.st.status }
 
 // globalOptions answers "OPTIONS * HTTP/1.1" (RFC 9110 §9.3.7), a question
 // about the server rather than a resource, as net/http's server does: 200
@@ -73,6 +84,7 @@ func (globalOptions) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // part of its Exchange: its context (which a handler may keep past the
 // response), its ResponseWriter and its URL.
 type exchangeState struct {
+	status int // of the response sent (see Exchange.Status)
 	ctx reqCtx
 	w   response
 	url url.URL
@@ -80,7 +92,8 @@ type exchangeState struct {
 
 // run calls the handler and reports whether it returned normally. On a
 // panic it has already answered or aborted the connection.
-func run(cfg *Config, h http.Handler, w *response, req *http.Request) (ok bool) {
+func run(cfg *Config, h http.Handler, st *exchangeState, req *http.Request) (ok bool) {
+	w := &st.w
 	defer func() {
 		if ok {
 			return
@@ -100,12 +113,15 @@ func run(cfg *Config, h http.Handler, w *response, req *http.Request) (ok bool) 
 			w.headBuf = nil
 		}
 		if w.hijacked {
+			st.status = http.StatusSwitchingProtocols
 			return // the connection is the handler's; nothing to answer on
 		}
 		if w.headSent || w.failed || p == http.ErrAbortHandler {
+			st.status = w.status
 			_ = w.out.Send(nil, true, false) // abort: close after what was sent
 			return
 		}
+		st.status = http.StatusInternalServerError
 		detail := "The server encountered an unexpected internal server error"
 		if cfg.ExposeTracebacks {
 			detail = fmt.Sprintf("%v\n\n%s", p, debug.Stack())

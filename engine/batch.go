@@ -67,7 +67,7 @@ func (s *Server) serveBatch(w *writer, rs []*request) {
 		}
 		b.final, b.rest = i == len(rs)-1, rs[i+1:]
 		r.x.Out = b
-		s.serve(&r.x, r.body)
+		s.serve(r)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
+	"time"
 )
 
 // CloseReason is why a client connection closed. Every close has one; each
@@ -79,24 +80,56 @@ func CloseReasons() []CloseReason {
 // closeCounts counts closed connections by reason. Any goroutine.
 type closeCounts [numCloseReasons]atomic.Uint64
 
-// Stats is a snapshot of what a server has done since New.
+// Stats is a snapshot of what a server has done since New (counters) and
+// of where it is now (gauges).
 type Stats struct {
 	// Open is the number of client connections open now, parked ones
-	// included (hijacked ones have left).
-	Open int64
+	// included (hijacked ones have left); Parked, those waiting unread for
+	// a slot under connection_limit.
+	Open, Parked int64
+	// Running is the number of workers running handlers now (hijacked
+	// handlers not counted), Queued the requests waiting for one
+	// (waitress's "task queue depth").
+	Running, Queued int
+	// Draining is true from the moment Shutdown starts.
+	Draining bool
 	// Closed counts the connections closed, by reason.
 	Closed map[CloseReason]uint64
+	// Requests counts responses by method and status class.
+	Requests []RequestCount
+	// Durations counts responses by how long they took from the request
+	// being complete to the response handed over, in the buckets of
+	// DurationBuckets (the last: longer than every bound); DurationSum is
+	// their total.
+	Durations   []uint64
+	DurationSum time.Duration
+	// BytesIn and BytesOut count bytes read from and handed to clients.
+	BytesIn, BytesOut uint64
+	// Restarts counts the event loops' restarts after they stopped on
+	// their own (an accept error such as EMFILE).
+	Restarts uint64
+	// SpooledBodies and SpooledBodyBytes count request bodies spooled to a
+	// file (inbuf_overflow) and their bytes; SpooledOutputs and
+	// SpooledOutputBytes, responses whose output overflowed to a file
+	// (outbuf_overflow) and the bytes that went through it.
+	SpooledBodies, SpooledBodyBytes, SpooledOutputs, SpooledOutputBytes uint64
 }
 
-// Stats returns a snapshot of the server's counters. Any goroutine.
+// Stats returns a snapshot of the server's counters and gauges. Any
+// goroutine.
 func (s *Server) Stats() Stats {
-	st := Stats{Closed: make(map[CloseReason]uint64, numCloseReasons)}
+	st := Stats{Closed: make(map[CloseReason]uint64, numCloseReasons), Draining: s.draining.Load()}
 	if g := s.gen.Load(); g != nil {
 		st.Open = g.conns.Load()
+		g.adm.mu.Lock()
+		st.Parked = int64(len(g.adm.parked))
+		g.adm.mu.Unlock()
 	}
+	st.Running, st.Queued = s.disp.load()
 	for i := range s.closes {
 		st.Closed[CloseReason(i)] = s.closes[i].Load()
 	}
+	s.counts.fill(&st)
 	return st
 }
 

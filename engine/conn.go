@@ -66,6 +66,7 @@ type conn struct {
 	sentAt     stamp  // when that figure last moved
 	parkedAt   stamp
 	outSeen    int // gnet's outbound buffer at the last sweep
+	inSeen     int // gnet's inbound buffer when the last OnTraffic ended
 }
 
 // writer is the half of a connection its worker uses: the output path
@@ -195,6 +196,12 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 // onTraffic runs when bytes arrived (or on Wake). Loop only.
 func (c *conn) onTraffic() {
 	defer c.guard()
+	// gnet does not say how much it read: what is buffered now beyond
+	// what was left after the last call is new.
+	if in := c.gc.InboundBuffered(); in > c.inSeen {
+		c.s.counts.bytesIn.Add(uint64(in - c.inSeen))
+	}
+	defer func() { c.inSeen = c.gc.InboundBuffered() }()
 	c.collect()
 	c.active = nowStamp()
 	if c.st.lingering() || c.st.closing() && !c.st.busy {
@@ -256,6 +263,7 @@ type request struct {
 	slot  *headSlot
 	w     *writer    // the connection, as its worker sees it
 	fl    flight     // holds Shutdown while the request (or the burst it starts) is served
+	start stamp      // when it was complete and dispatched
 	burst []*request // set on a burst's first request: the burst, this one first (see batch)
 }
 
@@ -266,5 +274,5 @@ func (r *request) run(wk *worker) {
 		r.w.s.serveBatch(r.w, r.burst)
 		return
 	}
-	r.w.s.serve(&r.x, r.body)
+	r.w.s.serve(r)
 }

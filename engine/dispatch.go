@@ -106,4 +106,11 @@ func (wk *worker) detach() {
 	}
 }
 
+// load returns the workers running and the tasks waiting. Any goroutine.
+func (d *dispatcher) load() (running, queued int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.active, len(d.queue) - d.head
+}
+
 func (d *dispatcher) release() { d.pool.Release() }

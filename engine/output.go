@@ -38,6 +38,7 @@ func (w *writer) Send(bufs [][]byte, last, keepAlive bool) error {
 	for _, b := range bufs {
 		n += len(b)
 	}
+	w.s.counts.bytesOut.Add(uint64(n))
 	// A piece of a response, or the end of one that keeps the connection,
 	// goes straight to the socket when it can; the end of a response that
 	// closes the connection takes the loop's path, which closes after it.

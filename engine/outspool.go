@@ -42,6 +42,7 @@ func (w *writer) spoolSend(bufs [][]byte, n int, last, keepAlive bool) (bool, er
 			return false, nil
 		}
 		sp = &outSpool{w: w, file: f, wake: make(chan struct{}, 1)}
+		w.s.counts.outSpool.Add(1)
 		w.spool.Store(sp)
 		go sp.feed()
 	}
@@ -59,6 +60,7 @@ func (w *writer) spoolSend(bufs [][]byte, n int, last, keepAlive bool) (bool, er
 		}
 		sp.wOff += int64(len(b))
 	}
+	w.s.counts.outBytes.Add(uint64(n))
 	if last {
 		sp.last, sp.keepAlive = true, keepAlive
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/codec"
@@ -148,7 +149,7 @@ func (w *writer) wake() { _ = w.gc.Wake(nil) }
 
 // newRequest starts the request parsed into sl. Loop only.
 func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
-	return &request{w: c.writer, slot: sl, x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
+	return &request{w: c.writer, slot: sl, start: nowStamp(), x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
 		RemoteStr: c.remoteStr, LocalPort: c.local.port, Ctx: c.ctx}}
 }
 
@@ -186,6 +187,10 @@ func (c *conn) dispatch() {
 	if r.body != nil {
 		r.body.finish()
 		x.BodyLen = r.body.n
+		if r.body.sp != nil {
+			c.s.counts.bodySpool.Add(1)
+			c.s.counts.bodyBytes.Add(uint64(r.body.n))
+		}
 	}
 	if c.phase == phaseChunked {
 		x.Trailer = c.dec.Trailer
@@ -222,13 +227,22 @@ func (c *conn) start(r *request) {
 
 // serve runs on a worker: it waits for a spooled body, then runs the
 // handler through the adapter.
-func (s *Server) serve(x *adapter.Exchange, body *bodyBuffer) {
+func (s *Server) serve(r *request) {
+	x, body := &r.x, r.body
+	// Before serving: once the response is out, the head may be reused.
+	method := methodIndex(x.Head.MethodBytes())
+	defer func() {
+		if st := x.Status(); st != 0 {
+			s.counts.response(method, st, time.Duration(nowStamp()-r.start))
+		}
+	}()
 	if body != nil && body.n > 0 {
 		rc, err := body.reader()
 		if err != nil {
 			s.log.Error("cannot read the spooled request body", "err", err)
 			_ = x.Out.Send([][]byte{adapter.ErrorResponse(bufpool.GetSmall(), &s.acfg, 500,
 				"The request body could not be stored")}, true, false)
+			s.counts.response(method, 500, time.Duration(nowStamp()-r.start))
 			return
 		}
 		x.Body = rc
@@ -345,6 +359,7 @@ func (c *conn) fail(err error) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
 	c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, ce.Status, ce.Detail), true)
+	c.s.counts.response(numMethods-1, ce.Status, 0) // a request the parser refused: method "other"
 	c.s.log.Debug("rejected request", "remote", c.remoteStr, "status", ce.Status, "reason", ce.Detail)
 	c.closeWith(CloseBadRequest, ce.Detail)
 }
@@ -357,6 +372,7 @@ func (c *conn) write(b []byte, recycle bool) {
 			fb.enqueue([][]byte{append([]byte(nil), b...)})
 		}
 	} else {
+		c.s.counts.bytesOut.Add(uint64(len(b)))
 		c.handed.Add(int64(len(b)))
 		_, _ = c.gc.Write(b)
 	}

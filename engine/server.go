@@ -23,6 +23,7 @@ import (
 
 	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/internal/ops"
 	"github.com/waitron/waitron/limits"
 )
 
@@ -68,6 +69,8 @@ type Server struct {
 	// http.ServerContextKey.
 	baseCtx context.Context
 	closes  closeCounts // closed connections by reason
+	counts  counters    // responses, durations, bytes, restarts, spools
+	ops     *ops.Server // the metrics_listen listener, set before Ready
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served
@@ -218,6 +221,19 @@ func (s *Server) Serve() error {
 	s.stopMu.Unlock()
 	s.notes()
 	defer s.disp.release()
+	opsSrv, err := s.startOps()
+	if err != nil {
+		s.once.Do(func() { s.readyErr = err; close(s.ready) })
+		return err
+	}
+	if opsSrv != nil {
+		s.ops = opsSrv
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			opsSrv.Stop(ctx)
+		}()
+	}
 	defer s.files.close()
 	delay := 100 * time.Millisecond
 	for restarts := 0; ; restarts++ {
@@ -258,6 +274,7 @@ func (s *Server) Serve() error {
 		}
 		s.log.Error("the event loops stopped on their own (gnet stops when accept fails, e.g. with EMFILE: too many open files); restarting them",
 			"err", err, "restart", restarts+1, "in", delay.String())
+		s.counts.restarts.Add(1)
 		time.Sleep(delay)
 		delay = min(2*delay, 5*time.Second)
 		if s.stopping.Load() {

@@ -60,6 +60,7 @@ type Options struct {
 	LogUntrustedProxyHeaders   bool
 	URLPrefix                  string
 	ServerName                 string
+	MetricsListen              string
 
 	// given records the options set through Set (the command line or a
 	// config file), so conflicts can be judged the way waitress judges them:
@@ -183,6 +184,8 @@ var table = []Option{
 		func(o *Options) *int { return &o.RequestBodyMinRate }),
 	intOpt("send_timeout", "60", "seconds", "A connection with response bytes pending whose client takes none for this long is closed; a handler blocked writing to it is released with an error. Not in waitress, where such a client pins a worker forever.",
 		func(o *Options) *int { return &o.SendTimeout }),
+	strOpt("metrics_listen", "", "", "host:port of an operations listener apart from the application (a plain net/http server): /metrics in the Prometheus text format (every name prefixed waitron_), /healthz (200 while the process serves) and /readyz (200; 503 from the moment a graceful shutdown starts, so a load balancer stops sending before the drain). Empty: none. Not in waitress.",
+		func(o *Options) *string { return &o.MetricsListen }),
 	intOpt("cleanup_interval", "30", "seconds", "How often idle connections are looked for (channel_timeout): a connection is closed between channel_timeout and channel_timeout + cleanup_interval after it fell idle.",
 		func(o *Options) *int { return &o.CleanupInterval }),
 }
@@ -315,6 +318,13 @@ func (o *Options) Validate() error {
 	}
 	if !o.IPv4 && !o.IPv6 {
 		bad("ipv4 and ipv6 may not both be false")
+	}
+	if o.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(o.MetricsListen); err != nil {
+			bad("metrics_listen must be host:port, got %q", o.MetricsListen)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			bad("metrics_listen's port must be a number from 0 to 65535, got %q", port)
+		}
 	}
 	return errors.Join(errs...)
 }

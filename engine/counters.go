@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/waitron/waitron/internal/ops"
+)
+
+// Counters kept for Stats (and the Prometheus collector built on it). Each
+// is one atomic add where it happens: per response, per read, per close,
+// per spool; nothing is counted on the request path beyond that.
+
+// methodNames are the methods counted by name; any other is "other".
+var methodNames = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodDelete, http.MethodOptions, http.MethodPatch, http.MethodConnect, http.MethodTrace, "other"}
+
+const numMethods = len(methodNames)
+
+// statusClasses are the response status classes counted.
+var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// DurationBuckets are the upper bounds, in seconds, of the request-duration
+// histogram (Stats.Durations).
+var DurationBuckets = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+type counters struct {
+	requests  [numMethods][len(statusClasses)]atomic.Uint64
+	durations [len(DurationBuckets) + 1]atomic.Uint64 // the last: above every bound
+	durSum    atomic.Int64                            // nanoseconds
+	bytesIn   atomic.Uint64
+	bytesOut  atomic.Uint64
+	restarts  atomic.Uint64
+	bodySpool atomic.Uint64 // request bodies spooled to a file
+	bodyBytes atomic.Uint64 // bytes of those bodies
+	outSpool  atomic.Uint64 // responses whose output overflowed to a file
+	outBytes  atomic.Uint64 // bytes of output that went through such files
+}
+
+func methodIndex(m []byte) int {
+	for i, n := range methodNames[:numMethods-1] {
+		if string(m) == n {
+			return i
+		}
+	}
+	return numMethods - 1
+}
+
+// response counts one response to the method of index method
+// (methodIndex) with status, served in d.
+func (k *counters) response(method, status int, d time.Duration) {
+	if class := status/100 - 1; class >= 0 && class < len(statusClasses) {
+		k.requests[method][class].Add(1)
+	}
+	i := 0
+	for i < len(DurationBuckets) && d.Seconds() > DurationBuckets[i] {
+		i++
+	}
+	k.durations[i].Add(1)
+	k.durSum.Add(int64(d))
+}
+
+// RequestCount is the number of responses to one method with one status
+// class.
+type RequestCount struct {
+	Method      string // GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, CONNECT, TRACE or other
+	StatusClass string // 1xx … 5xx
+	Count       uint64
+}
+
+// fill adds the counters to st.
+func (k *counters) fill(st *Stats) {
+	for m := range k.requests {
+		for c := range k.requests[m] {
+			if n := k.requests[m][c].Load(); n > 0 {
+				st.Requests = append(st.Requests, RequestCount{methodNames[m], statusClasses[c], n})
+			}
+		}
+	}
+	st.Durations = make([]uint64, len(k.durations))
+	for i := range k.durations {
+		st.Durations[i] = k.durations[i].Load()
+	}
+	st.DurationSum = time.Duration(k.durSum.Load())
+	st.BytesIn, st.BytesOut = k.bytesIn.Load(), k.bytesOut.Load()
+	st.Restarts = k.restarts.Load()
+	st.SpooledBodies, st.SpooledBodyBytes = k.bodySpool.Load(), k.bodyBytes.Load()
+	st.SpooledOutputs, st.SpooledOutputBytes = k.outSpool.Load(), k.outBytes.Load()
+}
+
+// snapshot is Stats as the operations package reads it.
+func (s *Server) snapshot() ops.Snapshot {
+	st := s.Stats()
+	sn := ops.Snapshot{Open: st.Open, Parked: st.Parked, Running: st.Running, Queued: st.Queued,
+		Closed: make(map[string]uint64, len(st.Closed)), Buckets: DurationBuckets[:], Durations: st.Durations,
+		DurationSum: st.DurationSum, BytesIn: st.BytesIn, BytesOut: st.BytesOut, Restarts: st.Restarts,
+		SpooledBodies: st.SpooledBodies, SpooledBodyB: st.SpooledBodyBytes,
+		SpooledOutputs: st.SpooledOutputs, SpooledOutputB: st.SpooledOutputBytes}
+	for r, n := range st.Closed {
+		sn.Closed[r.String()] = n
+	}
+	for _, r := range st.Requests {
+		sn.Requests = append(sn.Requests, ops.Requests{Method: r.Method, StatusClass: r.StatusClass, Count: r.Count})
+	}
+	return sn
+}
+
+// Collector returns a Prometheus collector of the server's Stats, every
+// metric named waitron_… (waitron_requests_total by method and status
+// class, waitron_request_duration_seconds, waitron_connections_closed_total
+// by reason, …), for a registry of the program's own. metrics_listen
+// serves the same on its own listener.
+func (s *Server) Collector() prometheus.Collector { return ops.NewCollector(s.snapshot) }
+
+// startOps starts the operations listener of metrics_listen, if set.
+func (s *Server) startOps() (*ops.Server, error) {
+	if s.opts.MetricsListen == "" {
+		return nil, nil
+	}
+	alive := func() bool { return !s.stopping.Load() } // until the event loops are told to stop
+	ready := func() bool { return s.isReady() && s.readyErr == nil && !s.draining.Load() }
+	o, err := ops.Start(s.opts.MetricsListen, s.Collector(), alive, ready, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("waitron: metrics_listen: %w", err)
+	}
+	return o, nil
+}
+
+// OpsAddr returns the address of the operations listener (metrics_listen),
+// or nil, once Ready is closed.
+func (s *Server) OpsAddr() net.Addr {
+	<-s.ready
+	if s.ops == nil {
+		return nil
+	}
+	return s.ops.Addr()
+}
