@@ -85,9 +85,9 @@ func (globalOptions) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // response), its ResponseWriter and its URL.
 type exchangeState struct {
 	status int // of the response sent (see Exchange.Status)
-	ctx reqCtx
-	w   response
-	url url.URL
+	ctx    reqCtx
+	w      response
+	url    url.URL
 }
 
 // run calls the handler and reports whether it returned normally. On a

@@ -85,7 +85,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	count += s.Durations[len(s.Buckets)]
 	ch <- prometheus.MustNewConstHistogram(dDuration, count, s.DurationSum.Seconds(), buckets)
 	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
-	counter := func(d *prometheus.Desc, v uint64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v)) }
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
 	gauge(dRunning, float64(s.Running))
 	gauge(dQueued, float64(s.Queued))
 	gauge(dOpen, float64(s.Open))
