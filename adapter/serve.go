@@ -35,7 +35,9 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		var ce *codec.Error
 		errors.As(err, &ce)
 		st.status = ce.Status
-		_ = x.Out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)}, true, false)
+		b := ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)
+		st.errorBytes = int64(len(b))
+		_ = x.Out.Send([][]byte{b}, true, false)
 		return
 	}
 	w := &st.w
@@ -70,6 +72,34 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 // 0 before. Worker only.
 func (x *Exchange) Status() int { return x.st.status }
 
+// Outcome is what an access log says of a served request, once Serve
+// returned. Worker only.
+type Outcome struct {
+	// Request is the request as the handler saw it (RemoteAddr as the
+	// trusted-proxy rules resolved it); nil when it was refused before a
+	// handler could see it.
+	Request *http.Request
+	Status  int
+	// Bytes is the body bytes sent (for an error the server answered, the
+	// whole response).
+	Bytes int64
+	// Closes says the connection closes after this response (Connection:
+	// close, HTTP/1.0, a body without a length, a client gone, a panic).
+	Closes bool
+	// ClientGone says the client could no longer receive the response.
+	ClientGone bool
+}
+
+// Outcome returns x's outcome. Worker only, after Serve.
+func (x *Exchange) Outcome() Outcome {
+	w := &x.st.w
+	o := Outcome{Request: w.req, Status: x.st.status, Bytes: w.written, Closes: w.closeAfter || w.failed, ClientGone: w.failed}
+	if w.req == nil {
+		o.Bytes, o.Closes = x.st.errorBytes, true
+	}
+	return o
+}
+
 // globalOptions answers "OPTIONS * HTTP/1.1" (RFC 9110 §9.3.7), a question
 // about the server rather than a resource, as net/http's server does: 200
 // with an empty body, never reaching the handler (whose router would not
@@ -84,7 +114,8 @@ func (globalOptions) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // part of its Exchange: its context (which a handler may keep past the
 // response), its ResponseWriter and its URL.
 type exchangeState struct {
-	status int // of the response sent (see Exchange.Status)
+	status     int   // of the response sent (see Exchange.Status)
+	errorBytes int64 // the size of the error response sent for a refused request
 	ctx    reqCtx
 	w      response
 	url    url.URL
@@ -116,6 +147,7 @@ func run(cfg *Config, h http.Handler, st *exchangeState, req *http.Request) (ok 
 			st.status = http.StatusSwitchingProtocols
 			return // the connection is the handler's; nothing to answer on
 		}
+		w.closeAfter = true // whichever way it ends, the connection closes
 		if w.headSent || w.failed || p == http.ErrAbortHandler {
 			st.status = w.status
 			_ = w.out.Send(nil, true, false) // abort: close after what was sent

@@ -84,7 +84,10 @@ var (
 	srvNetHTTP  = server{"net/http", peer("nethttp")}
 	srvFastHTTP = server{"fasthttp", peer("fasthttp")}
 	srvRaw      = server{"raw gnet (ceiling)", peer("raw")}
-	srvWaitron6 = server{"waitron threads=64", func(bin, addr string) []string {
+	// The access log's cost: the same server writing the combined format
+	// to /dev/null (formatted and written by its goroutine, as to a file).
+	srvWaitronLog = server{"waitron --access-log", waitron("--access-log", "/dev/null")}
+	srvWaitron6   = server{"waitron threads=64", func(bin, addr string) []string {
 		return append(waitron()(bin, addr), "--threads", "64")
 	}}
 	// The idle workload measures what a connection costs. The command's
@@ -107,7 +110,7 @@ type workload struct {
 
 func workloads() []workload {
 	return []workload{
-		{name: "plaintext", title: "keep-alive plaintext, 64 connections", unit: "req/s", servers: standard,
+		{name: "plaintext", title: "keep-alive plaintext, 64 connections", unit: "req/s", servers: append(standard[:1:1], append([]server{srvWaitronLog}, standard[1:]...)...),
 			spec: loadSpec{path: "/plaintext", conns: 64}},
 		{name: "json", title: "keep-alive JSON, 64 connections", unit: "req/s", servers: standard,
 			spec: loadSpec{path: "/json", conns: 64}},

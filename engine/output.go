@@ -72,6 +72,12 @@ func (w *writer) Send(bufs [][]byte, last, keepAlive bool) error {
 			return err
 		}
 	}
+	if last {
+		// All of the response is handed over: nothing more will be
+		// written, so there is nothing to hold back, and a close that
+		// follows (the loop's own) must not read as the client gone.
+		return nil
+	}
 	return w.waitBelowWatermark()
 }
 

@@ -231,9 +231,17 @@ func (s *Server) serve(r *request) {
 	x, body := &r.x, r.body
 	// Before serving: once the response is out, the head may be reused.
 	method := methodIndex(x.Head.MethodBytes())
+	var head served
+	if s.access != nil {
+		head = headOf(x)
+	}
 	defer func() {
 		if st := x.Status(); st != 0 {
-			s.counts.response(method, st, time.Duration(nowStamp()-r.start))
+			d := time.Duration(nowStamp() - r.start)
+			s.counts.response(method, st, d)
+			if s.access != nil {
+				s.logServed(x, head, d)
+			}
 		}
 	}()
 	if body != nil && body.n > 0 {
@@ -358,7 +366,9 @@ func (c *conn) fail(err error) {
 	if !errors.As(err, &ce) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
-	c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, ce.Status, ce.Detail), true)
+	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, ce.Status, ce.Detail)
+	c.logRefused(ce.Status, len(b))
+	c.write(b, true)
 	c.s.counts.response(numMethods-1, ce.Status, 0) // a request the parser refused: method "other"
 	c.s.log.Debug("rejected request", "remote", c.remoteStr, "status", ce.Status, "reason", ce.Detail)
 	c.closeWith(CloseBadRequest, ce.Detail)

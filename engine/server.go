@@ -71,6 +71,7 @@ type Server struct {
 	closes  closeCounts // closed connections by reason
 	counts  counters    // responses, durations, bytes, restarts, spools
 	ops     *ops.Server // the metrics_listen listener, set before Ready
+	access  *accessLog  // access_log; nil when off
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served
@@ -221,6 +222,21 @@ func (s *Server) Serve() error {
 	s.stopMu.Unlock()
 	s.notes()
 	defer s.disp.release()
+	if s.opts.AccessLog != "" {
+		a, err := openAccessLog(s.opts.AccessLog, s.opts.AccessLogFormat)
+		if err != nil {
+			err = fmt.Errorf("waitron: access_log: %w", err)
+			s.once.Do(func() { s.readyErr = err; close(s.ready) })
+			return err
+		}
+		s.access = a
+		defer func() {
+			a.close()
+			if n := a.dropped.Load(); n > 0 {
+				s.log.Warn("access log lines dropped: the log could not keep up with refused requests", "dropped", n)
+			}
+		}()
+	}
 	opsSrv, err := s.startOps()
 	if err != nil {
 		s.once.Do(func() { s.readyErr = err; close(s.ready) })

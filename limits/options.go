@@ -61,6 +61,8 @@ type Options struct {
 	URLPrefix                  string
 	ServerName                 string
 	MetricsListen              string
+	AccessLog                  string
+	AccessLogFormat            string
 
 	// given records the options set through Set (the command line or a
 	// config file), so conflicts can be judged the way waitress judges them:
@@ -184,6 +186,10 @@ var table = []Option{
 		func(o *Options) *int { return &o.RequestBodyMinRate }),
 	intOpt("send_timeout", "60", "seconds", "A connection with response bytes pending whose client takes none for this long is closed; a handler blocked writing to it is released with an error. Not in waitress, where such a client pins a worker forever.",
 		func(o *Options) *int { return &o.SendTimeout }),
+	strOpt("access_log", "", "", "Write one line per response to this file (appended; - for standard output): off when empty, as in waitress. Lines are written by a goroutine of their own, never by an event loop. Not in waitress (paste's TransLogger gives its users the same).",
+		func(o *Options) *string { return &o.AccessLog }),
+	strOpt("access_log_format", "combined", "", "combined: Apache's and nginx's combined format (client address as the trusted-proxy rules resolved it, time, request line, status, body bytes, Referer, User-Agent), followed by the duration in seconds and, when the connection closes after the response, close=<reason>; json: one log/slog JSON record per response with the same fields.",
+		func(o *Options) *string { return &o.AccessLogFormat }),
 	strOpt("metrics_listen", "", "", "host:port of an operations listener apart from the application (a plain net/http server): /metrics in the Prometheus text format (every name prefixed waitron_), /healthz (200 while the process serves) and /readyz (200; 503 from the moment a graceful shutdown starts, so a load balancer stops sending before the drain). Empty: none. Not in waitress.",
 		func(o *Options) *string { return &o.MetricsListen }),
 	intOpt("cleanup_interval", "30", "seconds", "How often idle connections are looked for (channel_timeout): a connection is closed between channel_timeout and channel_timeout + cleanup_interval after it fell idle.",
@@ -318,6 +324,9 @@ func (o *Options) Validate() error {
 	}
 	if !o.IPv4 && !o.IPv6 {
 		bad("ipv4 and ipv6 may not both be false")
+	}
+	if o.AccessLogFormat != "combined" && o.AccessLogFormat != "json" {
+		bad("access_log_format must be combined or json, got %q", o.AccessLogFormat)
 	}
 	if o.MetricsListen != "" {
 		if _, port, err := net.SplitHostPort(o.MetricsListen); err != nil {

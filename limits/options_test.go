@@ -131,3 +131,16 @@ func TestListOptionsRepeat(t *testing.T) {
 		}
 	}
 }
+
+// The operator options are checked like the others.
+func TestOperatorOptionsValidated(t *testing.T) {
+	for opt, v := range map[string]string{"access_log_format": "xml", "metrics_listen": "no-port"} {
+		o := Default()
+		if err := o.Set(opt, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), opt) {
+			t.Errorf("%s=%q: Validate() = %v, want an error naming it", opt, v, err)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/limits"
+)
+
+// accessServer serves the target app with an access log in format, sends
+// its requests, shuts down (which writes the log out) and returns the lines.
+func accessLines(t *testing.T, format string, requests ...string) []string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "access.log")
+	o := limits.Default()
+	for k, v := range map[string]string{"listen": "127.0.0.1:0", "access_log": path, "access_log_format": format,
+		"trusted_proxy": "127.0.0.1", "trusted_proxy_headers": "x-forwarded-for"} {
+		if err := o.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := engine.New(targetapp.New(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	<-srv.Ready()
+	if err := srv.ReadyErr(); err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Server: srv, addr: srv.Addrs()[0].String()}
+	for _, raw := range requests {
+		c := ts.dial(t)
+		io.WriteString(c, raw)
+		io.ReadAll(c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+var accessRequests = []string{
+	"GET /plaintext?a=1 HTTP/1.1\r\nHost: a\r\nReferer: http://r.example/\r\nUser-Agent: test \"agent\"\r\nX-Forwarded-For: 203.0.113.7\r\nConnection: close\r\n\r\n",
+	"GET /status/404 HTTP/1.0\r\n\r\n",
+	"GARBAGE\r\n\r\n",
+}
+
+// combined: Apache's and nginx's combined format, the client as the
+// trusted-proxy rules resolved it, then the duration and the close reason.
+func TestAccessLogCombined(t *testing.T) {
+	lines := accessLines(t, "combined", accessRequests...)
+	if len(lines) != 3 {
+		t.Fatalf("want 3 lines, got %d:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^203\.0\.113\.7 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /plaintext\?a=1 HTTP/1\.1" 200 13 "http://r\.example/" "test \\"agent\\"" \d+\.\d{6} close=requested$`),
+		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "GET /status/404 HTTP/1\.0" 404 \d+ "-" "-" \d+\.\d{6} close=requested$`),
+		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "- - -" 400 \d+ "-" "-" \d+\.\d{6} close=bad_request$`),
+	}
+	for i, re := range want {
+		if !re.MatchString(lines[i]) {
+			t.Errorf("line %d:\n%s\ndoes not match %s", i+1, lines[i], re)
+		}
+	}
+}
+
+// json: one log/slog JSON record per response.
+func TestAccessLogJSON(t *testing.T) {
+	lines := accessLines(t, "json", accessRequests[0])
+	if len(lines) != 1 {
+		t.Fatalf("want 1 line, got %q", lines)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatalf("%v: %s", err, lines[0])
+	}
+	for k, v := range map[string]any{"msg": "request", "remote": "203.0.113.7", "method": "GET", "uri": "/plaintext?a=1",
+		"proto": "HTTP/1.1", "status": 200.0, "bytes": 13.0, "referer": "http://r.example/", "user_agent": "test \"agent\"",
+		"close": "requested"} {
+		if rec[k] != v {
+			t.Errorf("%s = %v, want %v", k, rec[k], v)
+		}
+	}
+	if _, ok := rec["duration_s"].(float64); !ok {
+		t.Errorf("no duration_s in %s", lines[0])
+	}
+}
