@@ -116,9 +116,9 @@ func (globalOptions) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 type exchangeState struct {
 	status     int   // of the response sent (see Exchange.Status)
 	errorBytes int64 // the size of the error response sent for a refused request
-	ctx    reqCtx
-	w      response
-	url    url.URL
+	ctx        reqCtx
+	w          response
+	url        url.URL
 }
 
 // run calls the handler and reports whether it returned normally. On a
