@@ -72,6 +72,9 @@ type Server struct {
 	counts  counters    // responses, durations, bytes, restarts, spools
 	ops     *ops.Server // the metrics_listen listener, set before Ready
 	access  *accessLog  // access_log; nil when off
+	// reuseURLs are the listen addresses of reuse_port: Serve binds them
+	// with SO_REUSEPORT and serves them as adopted sockets.
+	reuseURLs []string
 
 	sockets        []net.Listener // adopted listeners (the sockets option)
 	placeholderDir string         // holds gnet\'s private listener when only sockets are served
@@ -91,14 +94,24 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	var urls, sockets = []string(nil), o.Sockets
+	var urls, sockets, reuse = []string(nil), o.Sockets, []string(nil)
 	placeholderDir := ""
 	if o.SocketsFrom == "systemd" {
 		if sockets, err = systemdListeners(); err != nil {
 			return nil, err
 		}
 	}
-	if len(sockets) > 0 {
+	if o.ReusePort {
+		if urls, err = listenURLs(context.Background(), o.ListenAddrs(), o.Port, o.IPv4, o.IPv6); err != nil {
+			return nil, err
+		}
+		u, dir, err := placeholderURL()
+		if err != nil {
+			return nil, err
+		}
+		reuse = urls // bound with SO_REUSEPORT by Serve, served as adopted sockets
+		urls, placeholderDir = []string{u}, dir
+	} else if len(sockets) > 0 {
 		if err := checkSockets(sockets); err != nil {
 			return nil, err
 		}
@@ -127,6 +140,7 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{opts: o, handler: h, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir(),
 		sockets: sockets, placeholderDir: placeholderDir}
+	s.reuseURLs = reuse
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
 	s.refreshDate()
 	s.tickCollects.Store(true)
@@ -237,6 +251,14 @@ func (s *Server) Serve() error {
 			}
 		}()
 	}
+	if len(s.reuseURLs) > 0 && len(s.sockets) == 0 {
+		lns, err := listenReusePort(s.reuseURLs)
+		if err != nil {
+			s.once.Do(func() { s.readyErr = err; close(s.ready) })
+			return err
+		}
+		s.sockets = lns
+	}
 	opsSrv, err := s.startOps()
 	if err != nil {
 		s.once.Do(func() { s.readyErr = err; close(s.ready) })
@@ -262,7 +284,7 @@ func (s *Server) Serve() error {
 			os.MkdirAll(s.placeholderDir, 0o700) // OnBoot removed it after the previous bind
 		}
 		err := gnet.Rotate(&handler{s: s}, s.urls,
-			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(s.loopCount()),
 			gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithReuseAddr(true),
 			gnet.WithTicker(true),

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -139,4 +141,49 @@ func (s *Server) startSockets() {
 		}
 		go s.acceptLoop(ln)
 	}
+}
+
+// listenReusePort binds each gnet URL (tcp4://ip:port, tcp6://[ip]:port)
+// with SO_REUSEADDR and SO_REUSEPORT, so other processes bound the same way
+// share the port (reuse_port). gnet's own ReusePort mode is not used: it
+// rebinds one listener per loop from the address alone, which picks a
+// different port per loop for port 0 and mixes address families
+// (reference/gnet-notes.md).
+func listenReusePort(urls []string) ([]net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	var lns []net.Listener
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err == nil {
+			var ln net.Listener
+			if ln, err = lc.Listen(context.Background(), u.Scheme, u.Host); err == nil {
+				lns = append(lns, ln)
+				continue
+			}
+		}
+		for _, l := range lns {
+			l.Close()
+		}
+		return nil, fmt.Errorf("waitron: reuse_port: %s: %w", raw, err)
+	}
+	return lns, nil
+}
+
+// loopCount is the number of event loops: event_loops, or GOMAXPROCS.
+func (s *Server) loopCount() int {
+	if s.opts.EventLoops > 0 {
+		return s.opts.EventLoops
+	}
+	return runtime.GOMAXPROCS(0)
 }

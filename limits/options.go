@@ -63,6 +63,8 @@ type Options struct {
 	MetricsListen              string
 	AccessLog                  string
 	AccessLogFormat            string
+	ReusePort                  bool
+	EventLoops                 int
 
 	// given records the options set through Set (the command line or a
 	// config file), so conflicts can be judged the way waitress judges them:
@@ -186,6 +188,10 @@ var table = []Option{
 		func(o *Options) *int { return &o.RequestBodyMinRate }),
 	intOpt("send_timeout", "60", "seconds", "A connection with response bytes pending whose client takes none for this long is closed; a handler blocked writing to it is released with an error. Not in waitress, where such a client pins a worker forever.",
 		func(o *Options) *int { return &o.SendTimeout }),
+	boolOpt("reuse_port", "false", "Bind the listen addresses with SO_REUSEPORT, so several waitron processes serve one port and the kernel spreads new connections among them: start the new one, stop the old one gracefully, and no connection is refused (zero-downtime restart). Not with unix_socket or sockets. Not in waitress.",
+		func(o *Options) *bool { return &o.ReusePort }),
+	intOpt("event_loops", "0", "", "Number of event loops doing the socket I/O; 0 follows GOMAXPROCS (which follows the container's CPU limit since Go 1.25). Not in waitress.",
+		func(o *Options) *int { return &o.EventLoops }),
 	strOpt("access_log", "", "", "Write one line per response to this file (appended; - for standard output): off when empty, as in waitress. Lines are written by a goroutine of their own, never by an event loop. Not in waitress (paste's TransLogger gives its users the same).",
 		func(o *Options) *string { return &o.AccessLog }),
 	strOpt("access_log_format", "combined", "", "combined: Apache's and nginx's combined format (client address as the trusted-proxy rules resolved it, time, request line, status, body bytes, Referer, User-Agent), followed by the duration in seconds and, when the connection closes after the response, close=<reason>; json: one log/slog JSON record per response with the same fields.",
@@ -324,6 +330,12 @@ func (o *Options) Validate() error {
 	}
 	if !o.IPv4 && !o.IPv6 {
 		bad("ipv4 and ipv6 may not both be false")
+	}
+	if o.ReusePort && (o.UnixSocket != "" || len(o.Sockets) > 0 || o.SocketsFrom != "") {
+		bad("reuse_port may not be set with unix_socket or sockets")
+	}
+	if o.EventLoops < 0 {
+		bad("event_loops must be at least 0, got %d", o.EventLoops)
 	}
 	if o.AccessLogFormat != "combined" && o.AccessLogFormat != "json" {
 		bad("access_log_format must be combined or json, got %q", o.AccessLogFormat)

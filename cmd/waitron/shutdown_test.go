@@ -27,6 +27,12 @@ func startChild(t *testing.T, args ...string) *child {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
+	return startChildAt(t, addr, args...)
+}
+
+// startChildAt starts the command listening on addr.
+func startChildAt(t *testing.T, addr string, args ...string) *child {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"--listen", addr}, args...)...)
 	cmd.Env = append(os.Environ(), "WAITRON_TEST_MAIN=1")
 	stderr, _ := cmd.StderrPipe()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ const index = `waitron target app
 /delay/{ms}        answers after ms milliseconds (sooner if the client goes)
 /status/{code}     answers with that status
 /panic             the handler panics
-/runtime           goroutines and heap of the serving process, as JSON
+/runtime           the serving process's pid, goroutines and heap, as JSON
 /upgrade/echo      with Upgrade: echo, 101 and then every byte sent is echoed (a hijacked connection)
 `
 
@@ -115,7 +116,7 @@ func New() http.Handler {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]uint64{"goroutines": uint64(runtime.NumGoroutine()),
+		json.NewEncoder(w).Encode(map[string]uint64{"pid": uint64(os.Getpid()), "goroutines": uint64(runtime.NumGoroutine()),
 			"heap_alloc": m.HeapAlloc, "heap_inuse": m.HeapInuse, "num_gc": uint64(m.NumGC)})
 	})
 	mux.HandleFunc("/upgrade/echo", upgradeEcho)
