@@ -78,6 +78,10 @@ func (p *Proxy) trustsAnyone() bool {
 	return p.all || p.unix || len(p.addrs) > 0 || len(p.prefixes) > 0
 }
 
+// Trusts reports whether the socket peer is a trusted_proxy (may supply
+// proxy headers, or a PROXY protocol header). Any goroutine.
+func (p *Proxy) Trusts(peer net.Addr) bool { return p.trusts(peer) }
+
 // trusts reports whether the socket peer may supply proxy headers.
 func (p *Proxy) trusts(peer net.Addr) bool {
 	if p.all {

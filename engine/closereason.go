@@ -46,6 +46,9 @@ const (
 	CloseShutdown
 	// CloseHijacked: the handler took the connection (http.Hijacker).
 	CloseHijacked
+	// CloseProxyProtocol: a PROXY protocol header that was malformed,
+	// too long, or from a peer not in trusted_proxy.
+	CloseProxyProtocol
 	// CloseInternalError: waitron's own failure (a spool file that could
 	// not be written, a bug caught on the event loop).
 	CloseInternalError
@@ -56,7 +59,7 @@ const (
 var closeReasonNames = [numCloseReasons]string{
 	"client_closed", "client_reset", "client_half_closed", "requested", "bad_request", "idle",
 	"header_timeout", "body_timeout", "send_timeout", "pipeline_overflow", "overload", "shutdown",
-	"hijacked", "internal_error",
+	"hijacked", "proxy_protocol", "internal_error",
 }
 
 // String returns the reason's name, as used in logs and metric labels

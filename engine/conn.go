@@ -54,6 +54,7 @@ type conn struct {
 	peerCloses bool        // the client said its last request closes the connection
 	continued  bool        // 100 Continue was sent for the request being read
 	hold       bool        // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
+	proxied    bool        // the PROXY protocol header is handled (or absent, or proxy_protocol off)
 	reason     CloseReason // why the server is closing the connection, once hasReason
 	hasReason  bool
 	detail     string // what the reason's log line adds (a bad request's detail)

@@ -31,6 +31,15 @@ func (c *conn) readInput() {
 		if len(in) == 0 {
 			break
 		}
+		if !c.proxied {
+			if !s.opts.ProxyProtocol {
+				c.proxied = true // nothing to look for
+			} else if !c.readProxyHeader(in) {
+				return
+			} else {
+				continue // the input after the header
+			}
+		}
 		switch c.phase {
 		case phaseHead:
 			if s.draining.Load() {

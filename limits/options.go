@@ -64,6 +64,7 @@ type Options struct {
 	AccessLog                  string
 	AccessLogFormat            string
 	ReusePort                  bool
+	ProxyProtocol              bool
 	EventLoops                 int
 
 	// given records the options set through Set (the command line or a
@@ -188,6 +189,8 @@ var table = []Option{
 		func(o *Options) *int { return &o.RequestBodyMinRate }),
 	intOpt("send_timeout", "60", "seconds", "A connection with response bytes pending whose client takes none for this long is closed; a handler blocked writing to it is released with an error. Not in waitress, where such a client pins a worker forever.",
 		func(o *Options) *int { return &o.SendTimeout }),
+	boolOpt("proxy_protocol", "false", "Accept a PROXY protocol header (v1 or v2: HAProxy send-proxy/send-proxy-v2, AWS NLB, nginx proxy_protocol) at the start of connections from trusted_proxy peers: the client it names becomes the request's RemoteAddr, for the proxy-header rules and the access log too. A header from any other peer, or a malformed, truncated or over-long one, closes the connection with a logged reason before any handler sees it; connections without one are served as usual. Needs trusted_proxy. Not in waitress.",
+		func(o *Options) *bool { return &o.ProxyProtocol }),
 	boolOpt("reuse_port", "false", "Bind the listen addresses with SO_REUSEPORT, so several waitron processes serve one port and the kernel spreads new connections among them: start the new one, stop the old one gracefully, and no connection is refused (zero-downtime restart). Not with unix_socket or sockets. Not in waitress.",
 		func(o *Options) *bool { return &o.ReusePort }),
 	intOpt("event_loops", "0", "", "Number of event loops doing the socket I/O; 0 follows GOMAXPROCS (which follows the container's CPU limit since Go 1.25). Not in waitress.",
@@ -330,6 +333,9 @@ func (o *Options) Validate() error {
 	}
 	if !o.IPv4 && !o.IPv6 {
 		bad("ipv4 and ipv6 may not both be false")
+	}
+	if o.ProxyProtocol && o.TrustedProxy == "" {
+		bad("proxy_protocol has no meaning without setting trusted_proxy")
 	}
 	if o.ReusePort && (o.UnixSocket != "" || len(o.Sockets) > 0 || o.SocketsFrom != "") {
 		bad("reuse_port may not be set with unix_socket or sockets")

@@ -1,0 +1,228 @@
+package engine_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/testutil"
+)
+
+// remoteEcho answers with the request's RemoteAddr.
+var remoteEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.RemoteAddr) })
+
+// A PROXY header (v1 or v2, whole or in pieces) from a trusted peer names
+// the client; a connection without one is served as usual.
+func TestProxyProtocolHeaders(t *testing.T) {
+	s := start(t, remoteEcho, "proxy_protocol", "true", "trusted_proxy", "127.0.0.1")
+	v2, err := (&proxyproto.Header{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.TCPv6,
+		SourceAddr:      &net.TCPAddr{IP: net.ParseIP("2001:db8::7"), Port: 4242},
+		DestinationAddr: &net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 80}}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+	for _, tc := range []struct {
+		name   string
+		pieces []string
+		want   string
+	}{
+		{"v1", []string{"PROXY TCP4 203.0.113.9 127.0.0.1 51000 80\r\n" + get}, "203.0.113.9:51000"},
+		{"v1 in pieces", []string{"PRO", "XY TCP4 203.0.113.9 127.0.0.1 51000 80\r", "\n" + get}, "203.0.113.9:51000"},
+		{"v2", []string{string(v2) + get}, "[2001:db8::7]:4242"},
+		{"v2 in pieces", []string{string(v2[:7]), string(v2[7:15]), string(v2[15:]) + get}, "[2001:db8::7]:4242"},
+		{"v1 UNKNOWN", []string{"PROXY UNKNOWN\r\n" + get}, ""},
+		{"none", []string{get}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := s.dial(t)
+			for _, p := range tc.pieces {
+				io.WriteString(c, p)
+				serverRead(t, c) // each piece read on its own
+			}
+			_, body := readResponse(t, bufio.NewReader(c), http.MethodGet)
+			want := tc.want
+			if want == "" {
+				want = c.LocalAddr().String() // the socket peer
+			}
+			if body != want {
+				t.Fatalf("RemoteAddr %q, want %q", body, want)
+			}
+		})
+	}
+}
+
+// A malformed, over-long or untrusted header closes the connection before
+// any handler sees it, counted as a proxy_protocol close.
+func TestProxyProtocolRefused(t *testing.T) {
+	trusted := start(t, remoteEcho, "proxy_protocol", "true", "trusted_proxy", "127.0.0.1")
+	untrusted := start(t, remoteEcho, "proxy_protocol", "true", "trusted_proxy", "192.0.2.1")
+	for _, tc := range []struct {
+		name string
+		s    *testServer
+		raw  string
+	}{
+		{"malformed", trusted, "PROXY TCP4 not-an-address 127.0.0.1 1 2\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"},
+		{"over-long", trusted, "PROXY TCP4 " + strings.Repeat("1", 200)},
+		{"untrusted peer", untrusted, "PROXY TCP4 203.0.113.9 127.0.0.1 51000 80\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := tc.s.Stats().Closed[engine.CloseProxyProtocol]
+			c := tc.s.dial(t)
+			io.WriteString(c, tc.raw)
+			if b, _ := io.ReadAll(c); len(b) > 0 {
+				t.Fatalf("answered %q", b)
+			}
+			waitFor(t, "the close to be counted", func() bool {
+				return tc.s.Stats().Closed[engine.CloseProxyProtocol] == before+1
+			})
+		})
+	}
+}
+
+// Behind a real HAProxy (Debian package haproxy) sending PROXY v1 and v2,
+// the handler sees the client's own address.
+func TestBehindHAProxy(t *testing.T) {
+	haproxy := testutil.RequireTool(t, "haproxy")
+	s := start(t, remoteEcho, "proxy_protocol", "true", "trusted_proxy", "127.0.0.1")
+	free := func() string {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer l.Close()
+		return l.Addr().String()
+	}
+	v1, v2 := free(), free()
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`global
+  maxconn 64
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 10s
+  timeout server 10s
+frontend v1
+  bind %s
+  default_backend v1
+frontend v2
+  bind %s
+  default_backend v2
+backend v1
+  server waitron %s send-proxy
+backend v2
+  server waitron %s send-proxy-v2
+`, v1, v2, s.addr, s.addr)
+	path := filepath.Join(dir, "haproxy.cfg")
+	os.WriteFile(path, []byte(conf), 0o600)
+	cmd := exec.Command(haproxy, "-db", "-f", path)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for name, addr := range map[string]string{"send-proxy": v1, "send-proxy-v2": v2} {
+		t.Run(name, func(t *testing.T) {
+			waitFor(t, "haproxy to listen on "+addr, func() bool {
+				c, err := net.Dial("tcp", addr)
+				if err == nil {
+					c.Close()
+				}
+				return err == nil
+			})
+			c, err := net.DialTimeout("tcp", addr, ioTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(ioTimeout))
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			_, body := readResponse(t, bufio.NewReader(c), http.MethodGet)
+			if body != c.LocalAddr().String() {
+				t.Fatalf("RemoteAddr %q behind haproxy, want the client's %q (haproxy: %s)", body, c.LocalAddr(), stderr.String())
+			}
+		})
+	}
+}
+
+// Behind nginx's stream module with proxy_protocol on (Debian packages
+// nginx-light and libnginx-mod-stream), the handler sees the client.
+func TestBehindNginxStream(t *testing.T) {
+	nginx := testutil.RequireTool(t, "nginx")
+	module := "/usr/lib/nginx/modules/ngx_stream_module.so"
+	if _, err := os.Stat(module); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("nginx's stream module is missing (Debian package libnginx-mod-stream): %v", err)
+		}
+		t.Skipf("nginx's stream module is missing (Debian package libnginx-mod-stream): %v", err)
+	}
+	s := start(t, remoteEcho, "proxy_protocol", "true", "trusted_proxy", "127.0.0.1")
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`load_module %s;
+worker_processes 1;
+error_log %s/error.log;
+pid %s/nginx.pid;
+daemon off;
+events { worker_connections 64; }
+stream {
+  server {
+    listen %s;
+    proxy_pass %s;
+    proxy_protocol on;
+  }
+}
+`, module, dir, dir, addr, s.addr)
+	path := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(path, []byte(conf), 0o600)
+	cmd := exec.Command(nginx, "-p", dir, "-c", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitFor(t, "nginx to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	_, body := readResponse(t, bufio.NewReader(c), http.MethodGet)
+	if body != c.LocalAddr().String() {
+		t.Fatalf("RemoteAddr %q behind nginx's stream proxy, want the client's %q (nginx: %s)", body, c.LocalAddr(), stderr.String())
+	}
+}
