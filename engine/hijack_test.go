@@ -303,7 +303,7 @@ func TestWebSocketThroughProxies(t *testing.T) {
 	}
 	t.Run("nginx", func(t *testing.T) {
 		nginx := testutil.RequireTool(t, "nginx")
-		echoOnce(t, "ws://"+startNginx(t, nginx, backend.addr)+"/ws")
+		echoOnce(t, "ws://"+startNginx(t, nginx, backend.addr)+"/ws/echo")
 	})
 }
 

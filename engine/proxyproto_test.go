@@ -92,50 +92,30 @@ func TestProxyProtocolRefused(t *testing.T) {
 	}
 }
 
-// Behind a real HAProxy (Debian package haproxy) sending PROXY v1 and v2,
-// the handler sees the client's own address.
+// Behind a real HAProxy (Debian package haproxy) with the configuration
+// of docs/deployment/haproxy.cfg, sending PROXY v2 as shown and v1 with
+// send-proxy, the handler sees the client's own address.
 func TestBehindHAProxy(t *testing.T) {
 	haproxy := testutil.RequireTool(t, "haproxy")
 	s := start(t, remoteEcho, "proxy_protocol", "true", "trusted_proxy", "127.0.0.1")
-	free := func() string {
-		l, _ := net.Listen("tcp", "127.0.0.1:0")
-		defer l.Close()
-		return l.Addr().String()
-	}
-	v1, v2 := free(), free()
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`global
-  maxconn 64
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 10s
-  timeout server 10s
-frontend v1
-  bind %s
-  default_backend v1
-frontend v2
-  bind %s
-  default_backend v2
-backend v1
-  server waitron %s send-proxy
-backend v2
-  server waitron %s send-proxy-v2
-`, v1, v2, s.addr, s.addr)
-	path := filepath.Join(dir, "haproxy.cfg")
-	os.WriteFile(path, []byte(conf), 0o600)
-	cmd := exec.Command(haproxy, "-db", "-f", path)
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for name, addr := range map[string]string{"send-proxy": v1, "send-proxy-v2": v2} {
-		t.Run(name, func(t *testing.T) {
+	for _, send := range []string{"send-proxy-v2", "send-proxy"} {
+		t.Run(send, func(t *testing.T) {
+			l, _ := net.Listen("tcp", "127.0.0.1:0")
+			addr := l.Addr().String()
+			l.Close()
+			conf := deployedConfig(t, "haproxy.cfg", "bind :80", "bind "+addr, "127.0.0.1:8080 send-proxy-v2", s.addr+" "+send)
+			path := filepath.Join(t.TempDir(), "haproxy.cfg")
+			os.WriteFile(path, []byte(conf), 0o600)
+			cmd := exec.Command(haproxy, "-db", "-f", path)
+			var stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stderr, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}()
 			waitFor(t, "haproxy to listen on "+addr, func() bool {
 				c, err := net.Dial("tcp", addr)
 				if err == nil {
@@ -158,8 +138,9 @@ backend v2
 	}
 }
 
-// Behind nginx's stream module with proxy_protocol on (Debian packages
-// nginx-light and libnginx-mod-stream), the handler sees the client.
+// Behind nginx's stream module with docs/deployment/nginx-stream.conf
+// (Debian packages nginx-light and libnginx-mod-stream), the handler sees
+// the client.
 func TestBehindNginxStream(t *testing.T) {
 	nginx := testutil.RequireTool(t, "nginx")
 	module := "/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -174,20 +155,15 @@ func TestBehindNginxStream(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	dir := t.TempDir()
+	stream := deployedConfig(t, "nginx-stream.conf", "listen 80;", "listen "+addr+";", "proxy_pass 127.0.0.1:8080;", "proxy_pass "+s.addr+";")
 	conf := fmt.Sprintf(`load_module %s;
 worker_processes 1;
 error_log %s/error.log;
 pid %s/nginx.pid;
 daemon off;
 events { worker_connections 64; }
-stream {
-  server {
-    listen %s;
-    proxy_pass %s;
-    proxy_protocol on;
-  }
-}
-`, module, dir, dir, addr, s.addr)
+%s
+`, module, dir, dir, stream)
 	path := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(path, []byte(conf), 0o600)
 	cmd := exec.Command(nginx, "-p", dir, "-c", path)
