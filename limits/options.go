@@ -267,14 +267,15 @@ func (o *Options) Given(name string) bool { return o.given[name] }
 func (o *Options) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if o.given["listen"] && (o.given["host"] || o.given["port"]) {
+	listen, hostPort := o.listenSet(), o.hostPortSet()
+	if listen && hostPort {
 		bad("host or port may not be set if listen is set")
 	}
 	if len(o.Sockets) > 0 || o.SocketsFrom != "" {
-		if o.given["listen"] {
+		if listen {
 			bad("socket may not be set if listen is set")
 		}
-		if o.given["host"] || o.given["port"] {
+		if hostPort {
 			bad("host or port may not be set if sockets is set")
 		}
 		if o.UnixSocket != "" {
@@ -285,10 +286,10 @@ func (o *Options) Validate() error {
 		bad("sockets: only \"systemd\" can be given as text (listeners are given from Go), got %q", o.SocketsFrom)
 	}
 	if o.UnixSocket != "" {
-		if o.given["host"] || o.given["port"] {
+		if hostPort {
 			bad("unix_socket may not be set if host or port is set")
 		}
-		if o.given["listen"] {
+		if listen {
 			bad("unix_socket may not be set if listen is set")
 		}
 	}
@@ -397,6 +398,18 @@ func (o *Options) validateProxy(bad func(string, ...any)) {
 	if forwarded && xforwarded {
 		bad("The Forwarded proxy header and the X-Forwarded-{By,Host,Proto,Port,For} headers are mutually exclusive. Can't trust both!")
 	}
+}
+
+// listenSet reports whether listen was set, by Set or to a value other
+// than its default (a Go program sets fields, not Set): the conflict rules
+// hold for every way in.
+func (o *Options) listenSet() bool {
+	return o.given["listen"] || !(len(o.Listen) == 1 && o.Listen[0] == "0.0.0.0:8080")
+}
+
+// hostPortSet reports the same of host or port.
+func (o *Options) hostPortSet() bool {
+	return o.given["host"] || o.given["port"] || o.Host != "0.0.0.0" || o.Port != 8080
 }
 
 // ListenAddrs returns the host:port entries to listen on: listen, unless

@@ -144,3 +144,24 @@ func TestOperatorOptionsValidated(t *testing.T) {
 		}
 	}
 }
+
+// The conflict rules hold for a Go program that sets fields, as for Set.
+func TestConflictsFromGo(t *testing.T) {
+	cases := map[string]func(o *Options){
+		"host or port may not be set if listen is set": func(o *Options) { o.Host, o.Listen = "127.0.0.1", []string{"127.0.0.1:9000"} },
+		"unix_socket may not be set if listen is set":  func(o *Options) { o.UnixSocket, o.Listen = "/tmp/x.sock", []string{"127.0.0.1:9000"} },
+		"unix_socket may not be set if host or port":   func(o *Options) { o.UnixSocket, o.Port = "/tmp/x.sock", 9000 },
+	}
+	for want, set := range cases {
+		o := Default()
+		set(&o)
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Validate() = %v", want, err)
+		}
+	}
+	o := Default()
+	o.Port = 9000 // alone: fine, and it is what is listened on
+	if err := o.Validate(); err != nil || strings.Join(o.ListenAddrs(), " ") != "0.0.0.0:9000" {
+		t.Errorf("port alone: %v, %v", err, o.ListenAddrs())
+	}
+}
