@@ -42,7 +42,7 @@ func NewProxy(trusted string, count int, headers []string, clear, logUntrusted b
 		p.canon = append(p.canon, http.CanonicalHeaderKey(h))
 	}
 	if p.count < 1 {
-		p.count = 1
+		return nil, fmt.Errorf("trusted_proxy_count must be at least 1, got %d", count)
 	}
 	for _, e := range strings.FieldsFunc(trusted, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
 		switch {

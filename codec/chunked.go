@@ -34,9 +34,6 @@ type ChunkedDecoder struct {
 // consumed.
 func (d *ChunkedDecoder) Done() bool { return d.state == chunkDone }
 
-// Total returns the number of decoded body bytes so far.
-func (d *ChunkedDecoder) Total() int64 { return d.total }
-
 // Decode consumes framing from in up to and including the next piece of
 // chunk data, which it returns as a slice of in (no copy). It returns n = 0,
 // no data and a nil error when in holds no complete element yet; the caller

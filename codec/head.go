@@ -49,17 +49,6 @@ func (h *Head) MethodBytes() []byte { return h.Bytes(h.Method) }
 // TargetBytes returns the request-target exactly as sent.
 func (h *Head) TargetBytes() []byte { return h.Bytes(h.Target) }
 
-// Get returns the value of the first field named name (ASCII
-// case-insensitive) and whether there was one.
-func (h *Head) Get(name string) ([]byte, bool) {
-	for _, f := range h.Fields {
-		if equalFold(h.Bytes(f.Name), name) {
-			return h.Bytes(f.Value), true
-		}
-	}
-	return nil, false
-}
-
 // ParseHead parses the request head at the start of b into h, which must be
 // fresh or Reset. It returns the head's length once the whole head
 // (terminated by CRLF CRLF) is in b, or 0 and a nil error while it is still

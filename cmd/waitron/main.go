@@ -147,9 +147,6 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 	}
 	if err != nil {
 		log.Error("shutdown", "err", err)
-		if errors.Is(err, context.Canceled) {
-			return 1
-		}
 		return 1
 	}
 	log.Info("stopped")
