@@ -133,6 +133,10 @@ func (s *Server) Stats() Stats {
 		st.Closed[CloseReason(i)] = s.closes[i].Load()
 	}
 	s.counts.fill(&st)
+	s.loops.Range(func(_, v any) bool {
+		st.BytesIn += v.(*loopConns).bytesIn.Load()
+		return true
+	})
 	return st
 }
 

@@ -37,6 +37,7 @@ type conn struct {
 	*writer
 	remote net.Addr
 	local  *localAddr // shared by the connections to the same address
+	lc     *loopConns // its loop's set and counters
 
 	st         connState // open/closing/…, the slot, busy, half-closed: see state.go
 	phase      phase
@@ -199,8 +200,9 @@ func (c *conn) onTraffic() {
 	defer c.guard()
 	// gnet does not say how much it read: what is buffered now beyond
 	// what was left after the last call is new.
+	c.lc.reads.Add(1)
 	if in := c.gc.InboundBuffered(); in > c.inSeen {
-		c.s.counts.bytesIn.Add(uint64(in - c.inSeen))
+		c.lc.bytesIn.Add(uint64(in - c.inSeen))
 	}
 	defer func() { c.inSeen = c.gc.InboundBuffered() }()
 	c.collect()

@@ -86,7 +86,7 @@ func (k *counters) fill(st *Stats) {
 		st.Durations[i] = k.durations[i].Load()
 	}
 	st.DurationSum = time.Duration(k.durSum.Load())
-	st.BytesIn, st.BytesOut = k.bytesIn.Load(), k.bytesOut.Load()
+	st.BytesIn, st.BytesOut = k.bytesIn.Load(), k.bytesOut.Load() // BytesIn: plus the loops' own (Stats)
 	st.Restarts = k.restarts.Load()
 	st.SpooledBodies, st.SpooledBodyBytes = k.bodySpool.Load(), k.bodyBytes.Load()
 	st.SpooledOutputs, st.SpooledOutputBytes = k.outSpool.Load(), k.outBytes.Load()

@@ -60,7 +60,6 @@ type Server struct {
 	serving       bool // Serve was called
 	stopped       bool
 	stopErr       error
-	reads         atomic.Int64 // OnTraffic calls: one per read of at most recv_bytes
 	tmpDir        string
 	files         *fileCache // temporary files for request bodies over inbuf_overflow
 	loops         sync.Map   // gnet.EventLoop → *loopConns
@@ -277,6 +276,10 @@ func (s *Server) Serve() error {
 	for restarts := 0; ; restarts++ {
 		g := &generation{ended: make(chan struct{})}
 		s.gen.Store(g)
+		s.loops.Range(func(_, v any) bool { // a previous run's loops: keep their counts
+			s.counts.bytesIn.Add(v.(*loopConns).bytesIn.Load())
+			return true
+		})
 		s.loops.Clear()
 		s.started.Store(false)
 		s.loopsGone.Store(false)
@@ -522,7 +525,8 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c := newConn(s, gc)
 	gc.SetContext(c)
 	c.gen.conns.Add(1)
-	s.loopConnsOf(gc).set[c] = struct{}{}
+	c.lc = s.loopConnsOf(gc)
+	c.lc.set[c] = struct{}{}
 	if _, refuse := s.admit(c); refuse {
 		c.st.refuse()
 		c.refuseOverload("Too many clients are waiting for a connection slot (connection_limit, backlog)")
@@ -531,7 +535,6 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
-	h.s.reads.Add(1)
 	if c, ok := gc.Context().(*conn); ok {
 		c.onTraffic()
 	}
@@ -559,6 +562,10 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 type loopConns struct {
 	loop gnet.EventLoop
 	set  map[*conn]struct{}
+	// Counted by this loop alone (no cache line shared between loops),
+	// summed when asked.
+	reads   atomic.Int64  // OnTraffic calls: one per read of at most recv_bytes
+	bytesIn atomic.Uint64 // bytes read
 }
 
 // loopConnsOf returns the set of gc's loop. Loop only.
