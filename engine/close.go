@@ -43,7 +43,7 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 		}
 		return
 	}
-	c.drain.begin(c.gen)
+	c.drainT = c.drain.begin(c.gen)
 	c.closeWhenDrained(time.Now())
 }
 
@@ -54,20 +54,20 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 // into a reset that destroys the response (net/http's closeWriteAndWait).
 func (c *conn) closeWhenDrained(start time.Time) {
 	if c.closed.Load() {
-		c.drain.end()
+		c.drain.end(c.gen, c.drainT)
 		return
 	}
 	if c.gc.OutboundBuffered() > 0 && time.Since(start) < c.drainTimeout() {
 		delay := min(time.Since(start)/4+time.Millisecond, 50*time.Millisecond)
-		w, drain := c.writer, &c.drain
+		w, drain, t := c.writer, &c.drain, c.drainT
 		time.AfterFunc(delay, func() {
 			if w.s.loopsGone.Load() || w.onLoop(func(c *conn) { c.closeWhenDrained(start) }) != nil {
-				drain.end() // the engine is gone; so is the connection
+				drain.end(w.gen, t) // the engine is gone; so is the connection
 			}
 		})
 		return
 	}
-	c.drain.end()
+	c.drain.end(c.gen, c.drainT)
 	if c.gc.OutboundBuffered() > 0 {
 		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
 			"remote", c.remoteStr, "unsent", c.gc.OutboundBuffered())
@@ -235,7 +235,7 @@ func (c *conn) adoptHalfClosed() bool {
 	}
 	c.st.halfClose()
 	fb := newFallback(nc, c.writer, seconds(c.s.opts.SendTimeout))
-	fb.fl.begin(c.gen)
+	fb.flT = fb.fl.begin(c.gen)
 	c.fb.Store(fb)
 	go fb.run()
 	return true

@@ -50,8 +50,8 @@ type conn struct {
 	body       *bodyBuffer
 	dec        *codec.ChunkedDecoder // the chunked body being read
 	remaining  int64
-	fl         *flight     // the flight of the request with the worker (ended by whichever side finishes it)
-	drain      flight      // a close waiting for output to drain
+	drain      flight // a close waiting for output to drain
+	drainT     uint64
 	peerCloses bool        // the client said its last request closes the connection
 	continued  bool        // 100 Continue was sent for the request being read
 	hold       bool        // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
@@ -93,7 +93,11 @@ type writer struct {
 	// the request (finishDirect gives them back).
 	wk    *worker
 	heads []*headSlot
-	fl    *flight
+	reqT  uint64 // the ticket of req's current turn
+
+	// req holds Shutdown while a request (or burst) of the connection is
+	// served: begun by the loop, ended by whichever side finishes it.
+	req flight
 
 	want     atomic.Bool  // the loop has input waiting: a worker that finishes must wake it
 	closed   atomic.Bool  // gnet has closed the connection
@@ -265,7 +269,6 @@ type request struct {
 	body  *bodyBuffer
 	slot  *headSlot
 	w     *writer    // the connection, as its worker sees it
-	fl    flight     // holds Shutdown while the request (or the burst it starts) is served
 	start stamp      // when it was complete and dispatched
 	burst []*request // set on a burst's first request: the burst, this one first (see batch)
 }

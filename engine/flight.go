@@ -4,24 +4,31 @@ import "sync/atomic"
 
 // A flight keeps Shutdown waiting while something of a connection is still
 // under way: a request (or pipelined burst) being served, a close waiting
-// for its output to drain, a half-closed client's fallback writer. It is
-// begun once and ended once: end may be called from every path that can
-// finish the thing, in any goroutine, and only the first call counts, so
-// the count of flights cannot be unbalanced.
+// for its output to drain, a half-closed client's fallback writer. Each
+// begin returns a ticket; end with that ticket may be called from every
+// path that can finish the thing, in any goroutine, and only the first
+// call counts, so the count of flights cannot be unbalanced. A flight is
+// reused, one at a time: the connection's requests take turns on one, so
+// nothing of a finished request is kept to hold its count, and a late end
+// with an old ticket cannot end the next request's.
 type flight struct {
-	g     *generation
-	ended atomic.Bool
+	state atomic.Uint64 // the current ticket << 1, | 1 once it ended
 }
 
-// begin starts h in generation g. Called once per flight.
-func (h *flight) begin(g *generation) {
-	h.g = g
+// begin starts the next turn of f in generation g and returns its ticket.
+// Only one goroutine begins a given flight, and only after its previous
+// turn ended.
+func (f *flight) begin(g *generation) uint64 {
+	t := f.state.Load()>>1 + 1
+	f.state.Store(t << 1)
 	g.inflight.Add(1)
+	return t
 }
 
-// end ends h; later calls do nothing. Any goroutine.
-func (h *flight) end() {
-	if h != nil && h.g != nil && h.ended.CompareAndSwap(false, true) {
-		h.g.inflight.Add(-1)
+// end ends turn t of f in generation g; later calls, or calls with another
+// ticket, do nothing. Any goroutine.
+func (f *flight) end(g *generation, t uint64) {
+	if t != 0 && f.state.CompareAndSwap(t<<1, t<<1|1) {
+		g.inflight.Add(-1)
 	}
 }

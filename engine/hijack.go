@@ -140,7 +140,7 @@ func (c *conn) detach(extra []byte) (d detached) {
 	c.st.hijack()
 	c.setReason(CloseHijacked, "")
 	c.next, c.aheadErr = nil, nil
-	c.fl.end() // the exchange is over for the server; the handler goes on outside it
+	c.req.end(c.gen, c.reqT) // the exchange is over for the server; the handler goes on outside it
 	// Synchronous, on the loop: gnet forgets the connection (OnClose sees
 	// hijacked) and closes its descriptor; nc's keeps the socket open.
 	_ = c.gc.EventLoop().Close(c.gc)

@@ -168,8 +168,9 @@ func rest(bufs [][]byte, k int) [][]byte {
 // may have kept a half-closed client's socket waiting for this). Worker
 // only.
 func (w *writer) finishDirect() {
-	// Last, so Shutdown sees the request in flight until done is set.
-	defer w.fl.end()
+	// Last, so Shutdown sees the request in flight until done is set
+	// (collect, on the loop, may end it first).
+	defer w.req.end(w.gen, w.reqT)
 	// The heads are no longer needed (the request holds its own copy):
 	// they go back to the pool now, not when the loop collects, so that
 	// many connections idle after a response hold none.
@@ -207,7 +208,7 @@ func (w *writer) pendingOut() int64 {
 // finishOnLoop completes a response whose connection is already closed.
 func (w *writer) finishOnLoop(keepAlive bool) {
 	if err := w.onLoop(func(c *conn) { c.responseDone(keepAlive) }); err != nil {
-		w.fl.end() // the engine is gone: nothing else will finish it
+		w.req.end(w.gen, w.reqT) // the engine is gone: nothing else will finish it
 	}
 }
 
@@ -272,6 +273,7 @@ type fallback struct {
 	nc      net.Conn
 	w       *writer
 	fl      flight // holds Shutdown until the rest is written
+	flT     uint64
 	timeout time.Duration
 
 	mu       sync.Mutex
@@ -324,7 +326,7 @@ func (fb *fallback) dead() bool {
 }
 
 func (fb *fallback) run() {
-	defer fb.fl.end()
+	defer fb.fl.end(fb.w.gen, fb.flT)
 	defer fb.nc.Close()
 	fb.mu.Lock()
 	for {

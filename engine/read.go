@@ -223,14 +223,13 @@ func (c *conn) start(r *request) {
 	// the worker may write itself only when nothing is waiting in gnet.
 	c.buffered.Store(int64(c.gc.OutboundBuffered()))
 	c.serving = append(c.serving[:0], r.slot)
-	r.fl.begin(c.gen)
-	c.fl = &r.fl
+	c.reqT = c.req.begin(c.gen)
 	if r.body == nil && !r.x.Framing.Close && !c.hold {
 		if r.burst = c.gatherPipelined(r); r.burst != nil {
 			c.peerCloses = r.burst[len(r.burst)-1].x.Framing.Close
 		}
 	}
-	c.heads, c.writer.fl = c.serving, &r.fl // handed to the worker with the request
+	c.heads = c.serving // handed to the worker with the request, and reqT
 	c.s.disp.push(r)
 }
 
@@ -270,7 +269,7 @@ func (s *Server) serve(r *request) {
 // responseDone runs on the loop when the last bytes of a response were
 // handed to gnet (or the connection was found closed).
 func (c *conn) responseDone(keepAlive bool) {
-	c.fl.end()
+	c.req.end(c.gen, c.reqT)
 	c.afterResponse(keepAlive, nowStamp())
 }
 
@@ -288,6 +287,10 @@ func (c *conn) collect() bool {
 		return false
 	}
 	c.want.Store(false)
+	// The worker ends this turn of the flight right after done; if it has
+	// not yet, end it here, before the next request begins the next turn
+	// (its own late end then finds another ticket and does nothing).
+	c.req.end(c.gen, c.reqT)
 	for i := range c.serving { // finishDirect gave them back
 		c.serving[i] = nil
 	}
@@ -316,6 +319,7 @@ func (c *conn) awaitDone() {
 func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	defer c.guard()
 	c.st.finishServing()
+	c.heads = nil // the worker is done with them
 	for i, sl := range c.serving {
 		sl.head.Reset()
 		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots are shared
