@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -190,4 +193,54 @@ func serverRead(t *testing.T, c net.Conn) {
 		}
 		return true // both queues empty, or the connection is gone, which the caller will find
 	})
+}
+
+// startHelper runs a helper process (nginx, haproxy) until the test ends —
+// stopped by its own PID, with SIGINT and then SIGKILL — and waits until
+// addr accepts connections. It returns what the process writes.
+func startHelper(t *testing.T, addr string, name string, args ...string) *testutil.SyncBuffer {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	out := &testutil.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitFor(t, filepath.Base(name)+" to listen on "+addr, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return out
+}
+
+// remoteSeenThrough sends a request through the proxy at addr to a server
+// answering with r.RemoteAddr, and fails unless that is the client's own
+// address.
+func remoteSeenThrough(t *testing.T, addr, proxy string, logs fmt.Stringer) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	_, body := readResponse(t, bufio.NewReader(c), http.MethodGet)
+	if body != c.LocalAddr().String() {
+		t.Fatalf("RemoteAddr %q behind %s, want the client's %q (%s: %s)", body, proxy, c.LocalAddr(), proxy, logs)
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -142,9 +141,7 @@ func deployedConfig(t *testing.T, name string, replace ...string) string {
 // in front of upstream, and returns its address.
 func startNginx(t *testing.T, nginx, upstream string) string {
 	dir := t.TempDir()
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.FreeAddr(t)
 	site := deployedConfig(t, "nginx-site.conf", "server 127.0.0.1:8080;", "server "+upstream+";", "listen 80;", "listen "+addr+";")
 	conf := fmt.Sprintf(`worker_processes 1;
 error_log %[1]s/error.log;
@@ -164,30 +161,7 @@ http {
 `, dir, site)
 	path := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(path, []byte(conf), 0o600)
-	cmd := exec.Command(nginx, "-p", dir, "-c", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitFor(t, "nginx to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	startHelper(t, addr, nginx, "-p", dir, "-c", path)
 	return addr
 }
 

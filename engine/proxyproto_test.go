@@ -2,17 +2,14 @@ package engine_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pires/go-proxyproto"
 
@@ -100,40 +97,12 @@ func TestBehindHAProxy(t *testing.T) {
 	s := start(t, remoteEcho, "proxy_protocol", "true", "trusted_proxy", "127.0.0.1")
 	for _, send := range []string{"send-proxy-v2", "send-proxy"} {
 		t.Run(send, func(t *testing.T) {
-			l, _ := net.Listen("tcp", "127.0.0.1:0")
-			addr := l.Addr().String()
-			l.Close()
+			addr := testutil.FreeAddr(t)
 			conf := deployedConfig(t, "haproxy.cfg", "bind :80", "bind "+addr, "127.0.0.1:8080 send-proxy-v2", s.addr+" "+send)
 			path := filepath.Join(t.TempDir(), "haproxy.cfg")
 			os.WriteFile(path, []byte(conf), 0o600)
-			cmd := exec.Command(haproxy, "-db", "-f", path)
-			var stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stderr, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}()
-			waitFor(t, "haproxy to listen on "+addr, func() bool {
-				c, err := net.Dial("tcp", addr)
-				if err == nil {
-					c.Close()
-				}
-				return err == nil
-			})
-			c, err := net.DialTimeout("tcp", addr, ioTimeout)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(ioTimeout))
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-			_, body := readResponse(t, bufio.NewReader(c), http.MethodGet)
-			if body != c.LocalAddr().String() {
-				t.Fatalf("RemoteAddr %q behind haproxy, want the client's %q (haproxy: %s)", body, c.LocalAddr(), stderr.String())
-			}
+			logs := startHelper(t, addr, haproxy, "-db", "-f", path)
+			remoteSeenThrough(t, addr, "haproxy", logs)
 		})
 	}
 }
@@ -151,9 +120,7 @@ func TestBehindNginxStream(t *testing.T) {
 		t.Skipf("nginx's stream module is missing (Debian package libnginx-mod-stream): %v", err)
 	}
 	s := start(t, remoteEcho, "proxy_protocol", "true", "trusted_proxy", "127.0.0.1")
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.FreeAddr(t)
 	dir := t.TempDir()
 	stream := deployedConfig(t, "nginx-stream.conf", "listen 80;", "listen "+addr+";", "proxy_pass 127.0.0.1:8080;", "proxy_pass "+s.addr+";")
 	conf := fmt.Sprintf(`load_module %s;
@@ -166,39 +133,6 @@ events { worker_connections 64; }
 `, module, dir, dir, stream)
 	path := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(path, []byte(conf), 0o600)
-	cmd := exec.Command(nginx, "-p", dir, "-c", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitFor(t, "nginx to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	c, err := net.DialTimeout("tcp", addr, ioTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(ioTimeout))
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	_, body := readResponse(t, bufio.NewReader(c), http.MethodGet)
-	if body != c.LocalAddr().String() {
-		t.Fatalf("RemoteAddr %q behind nginx's stream proxy, want the client's %q (nginx: %s)", body, c.LocalAddr(), stderr.String())
-	}
+	logs := startHelper(t, addr, nginx, "-p", dir, "-c", path)
+	remoteSeenThrough(t, addr, "nginx's stream proxy", logs)
 }

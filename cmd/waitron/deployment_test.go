@@ -28,16 +28,6 @@ func unitValue(t *testing.T, unit, key string) string {
 	return ""
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // The systemd units of docs/deployment: systemd-analyze accepts them, and
 // the command line of waitron.service, started by systemd's own
 // socket-activation tool on the socket of waitron.socket, serves on it,
@@ -64,7 +54,7 @@ func TestDeploymentSystemdUnits(t *testing.T) {
 	if got := unitValue(t, socket, "ListenStream"); got != "127.0.0.1:8080" {
 		t.Fatalf("ListenStream=%s; the test binds the same address form on a free port", got)
 	}
-	addr, ops := freeAddr(t), freeAddr(t)
+	addr, ops := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	args := []string{"-l", addr, "-E", "WAITRON_TEST_MAIN=1", os.Args[0]}
 	for _, a := range exec0[1:] {
 		args = append(args, strings.Replace(a, "127.0.0.1:9090", ops, 1))
