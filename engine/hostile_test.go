@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/targetapp"
 )
 
 // trickle sends raw to c one byte every interval until it is sent or the
@@ -207,11 +208,18 @@ func TestResetsDuringAccept(t *testing.T) {
 // cancels the handler's context; the worker returns and nothing leaks
 // (the package's goleak check runs after all tests).
 func TestClientGoneMidRequest(t *testing.T) {
-	s := start(t, nil, "threads", "1")
+	started := make(chan struct{}, 1)
+	mux := http.NewServeMux()
+	mux.Handle("/plaintext", targetapp.New())
+	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-r.Context().Done() // only the client's reset ends it
+	})
+	s := start(t, mux, "threads", "1")
 	for i := 0; i < 20; i++ {
 		c := s.dial(t)
-		io.WriteString(c, "GET /delay/60000 HTTP/1.1\r\nHost: a\r\n\r\n")
-		time.Sleep(10 * time.Millisecond) // let the handler start
+		io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+		<-started // the handler runs: now the client goes
 		c.(*net.TCPConn).SetLinger(0)
 		c.Close()
 	}

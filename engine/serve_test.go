@@ -363,11 +363,12 @@ func TestContextCancelledWhenClientResets(t *testing.T) {
 // once however many clients wait.
 func TestThreadsBound(t *testing.T) {
 	var running, peak atomic.Int64
+	gate := make(chan struct{})
 	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := running.Add(1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
-		time.Sleep(20 * time.Millisecond)
+		<-gate
 		running.Add(-1)
 	}), "threads", "2")
 	var wg sync.WaitGroup
@@ -380,6 +381,12 @@ func TestThreadsBound(t *testing.T) {
 			io.ReadAll(c)
 		}()
 	}
+	// All eight are in: two with a worker, six waiting in the queue.
+	waitFor(t, "two handlers running and six requests queued", func() bool {
+		st := s.Stats()
+		return running.Load() == 2 && st.Queued == 6
+	})
+	close(gate)
 	wg.Wait()
 	if p := peak.Load(); p != 2 {
 		t.Fatalf("peak concurrent handlers = %d, want 2", p)
@@ -425,17 +432,24 @@ func TestBackpressure(t *testing.T) {
 }
 
 func TestShutdownLetsRequestsFinish(t *testing.T) {
-	s := start(t, nil)
+	started, release := make(chan struct{}), make(chan struct{})
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "finished\n")
+	}))
 	c := s.dial(t)
-	io.WriteString(c, "GET /delay/300 HTTP/1.1\r\nHost: a\r\n\r\n")
-	time.Sleep(50 * time.Millisecond) // let the request reach its handler
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-started
 	errc := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 		defer cancel()
 		errc <- s.Shutdown(ctx)
 	}()
-	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 15\r\nDate: X\r\nServer: waitron\r\nConnection: close\r\n\r\ndelayed 300 ms\n")
+	waitFor(t, "the drain to start", func() bool { return s.Stats().Draining })
+	close(release) // the handler finishes after Shutdown began
+	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\nConnection: close\r\n\r\nfinished\n")
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
