@@ -134,8 +134,9 @@ func TestHeadResponseFraming(t *testing.T) {
 // second connection, and no "Unsolicited response" from the Transport.
 func TestHeadThenGetOneConnection(t *testing.T) {
 	var logged bytes.Buffer
+	prev := log.Writer()
 	log.SetOutput(&logged) // the Transport logs stray bytes through the standard logger
-	t.Cleanup(func() { log.SetOutput(io.Discard) })
+	t.Cleanup(func() { log.SetOutput(prev) })
 	for _, srv := range bothServers(t, headMux()) {
 		t.Run(srv.name, func(t *testing.T) {
 			var dials atomic.Int64
