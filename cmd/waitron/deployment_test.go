@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -91,17 +89,7 @@ func TestDeploymentSystemdUnits(t *testing.T) {
 		}
 		break
 	}
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-	b, _ := io.ReadAll(c)
-	if !strings.HasPrefix(string(b), "HTTP/1.1 200 OK") || !strings.HasSuffix(string(b), "Hello, World!") {
-		t.Fatalf("response over the activated socket: %q", b)
-	}
+	expectPlaintext(t, addr, "the activated socket")
 	resp, err := http.Get("http://" + ops + "/readyz")
 	if err != nil {
 		t.Fatal(err)

@@ -89,6 +89,13 @@ func TestSystemdSocketActivation(t *testing.T) {
 			t.Fatal("no Serving line for the inherited socket")
 		}
 	}
+	expectPlaintext(t, addr, "the inherited socket")
+}
+
+// expectPlaintext asks addr for /plaintext on a new connection and fails
+// unless the target app answers it.
+func expectPlaintext(t *testing.T, addr, over string) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +105,7 @@ func TestSystemdSocketActivation(t *testing.T) {
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 	b, _ := io.ReadAll(c)
 	if !strings.HasPrefix(string(b), "HTTP/1.1 200 OK") || !strings.HasSuffix(string(b), "Hello, World!") {
-		t.Fatalf("response over the inherited socket: %q", b)
+		t.Fatalf("response over %s: %q", over, b)
 	}
 }
 
