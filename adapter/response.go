@@ -131,6 +131,7 @@ type response struct {
 
 	chunked    bool
 	closeAfter bool  // the connection closes after this response
+	drainClose bool  // ... only because the server was shutting down when the head left
 	declared   int64 // Content-Length set by the handler, or -1
 	written    int64 // body bytes the handler wrote (and we accepted)
 	pending    []byte
@@ -465,8 +466,8 @@ func (w *response) send(bufs [][]byte, last bool) error {
 func (w *response) appendHead(final bool) []byte {
 	b := w.headBuf
 	w.headBuf = nil
-	if w.cfg.Draining != nil && w.cfg.Draining() {
-		w.closeAfter = true
+	if !w.closeAfter && w.cfg.Draining != nil && w.cfg.Draining() {
+		w.closeAfter, w.drainClose = true, true
 	}
 	bodyAllowed := codec.BodyAllowed(w.status)
 	trailers := w.trailers

@@ -88,12 +88,16 @@ type Outcome struct {
 	Closes bool
 	// ClientGone says the client could no longer receive the response.
 	ClientGone bool
+	// ForShutdown says the connection closes only because the server was
+	// shutting down when the response's head was written.
+	ForShutdown bool
 }
 
 // Outcome returns x's outcome. Worker only, after Serve.
 func (x *Exchange) Outcome() Outcome {
 	w := &x.st.w
-	o := Outcome{Request: w.req, Status: x.st.status, Bytes: w.written, Closes: w.closeAfter || w.failed, ClientGone: w.failed}
+	o := Outcome{Request: w.req, Status: x.st.status, Bytes: w.written, Closes: w.closeAfter || w.failed, ClientGone: w.failed,
+		ForShutdown: w.drainClose}
 	if w.req == nil {
 		o.Bytes, o.Closes = x.st.errorBytes, true
 	}

@@ -286,7 +286,7 @@ func (s *Server) logServed(x *adapter.Exchange, h served, d time.Duration) {
 	switch {
 	case o.ClientGone:
 		e.close = CloseClientReset.String()
-	case o.Closes && s.draining.Load():
+	case o.ForShutdown:
 		e.close = CloseShutdown.String()
 	case o.Closes && o.Status >= 400 && o.Request == nil:
 		e.close = CloseBadRequest.String()

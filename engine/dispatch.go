@@ -113,4 +113,12 @@ func (d *dispatcher) load() (running, queued int) {
 	return d.active, len(d.queue) - d.head
 }
 
+// busy reports whether a worker is still running a task (a detached one,
+// whose handler took its connection, does not count). Any goroutine.
+func (d *dispatcher) busy() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.active > 0
+}
+
 func (d *dispatcher) release() { d.pool.Release() }

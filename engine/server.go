@@ -391,7 +391,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var err error
-	for s.gen.Load().inflight.Load() > 0 && err == nil {
+	// Every flight, then every worker: a worker goes on after its
+	// response's last bytes were handed over (its access-log line, its
+	// counters, a handler whose client went away), and the access log is
+	// closed once the loops end.
+	for (s.gen.Load().inflight.Load() > 0 || s.disp.busy()) && err == nil {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
