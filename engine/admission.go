@@ -28,16 +28,16 @@ func (s *Server) admit(c *conn) (serve, refuse bool) {
 	a := &c.gen.adm
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.active < s.opts.ConnectionLimit && len(a.parked) == 0 {
+	if a.active < s.cfg.connLimit && len(a.parked) == 0 {
 		a.active++
 		return true, false
 	}
 	if !a.limited {
 		a.limited = true
 		s.log.Warn("total open connections reached the connection limit; new clients wait for a free slot",
-			"connection_limit", s.opts.ConnectionLimit)
+			"connection_limit", s.cfg.connLimit)
 	}
-	if len(a.parked) >= s.opts.Backlog {
+	if len(a.parked) >= s.cfg.backlog {
 		return false, true
 	}
 	c.st.park()
@@ -61,7 +61,7 @@ func (s *Server) release(g *generation) {
 	}
 	if next != nil {
 		a.active++
-	} else if a.limited && a.active < s.opts.ConnectionLimit {
+	} else if a.limited && a.active < s.cfg.connLimit {
 		a.limited = false
 		s.log.Info("open connections dropped below the connection limit; serving new clients at once again")
 	}

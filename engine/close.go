@@ -102,7 +102,7 @@ func (w *writer) closeAsync() {
 const lingerTime = 500 * time.Millisecond
 
 func (c *conn) drainTimeout() time.Duration {
-	return time.Duration(c.s.opts.ChannelTimeout) * time.Second
+	return c.s.cfg.idleTimeout
 }
 
 // sweep closes the connection if it has been idle for channel_timeout:
@@ -201,7 +201,7 @@ var errClientClosed = errors.New("client closed the connection")
 // logSocketError logs a socket-level failure as a warning, or at debug
 // level with log_socket_errors off.
 func (w *writer) logSocketError(msg string, err error) {
-	if w.s.opts.LogSocketErrors {
+	if w.s.cfg.logSocketErrs {
 		w.s.log.Warn(msg, "remote", w.remoteStr, "err", err)
 	} else {
 		w.s.log.Debug(msg, "remote", w.remoteStr, "err", err)
@@ -234,7 +234,7 @@ func (c *conn) adoptHalfClosed() bool {
 		c.saved = append([]byte(nil), in...)
 	}
 	c.st.halfClose()
-	fb := newFallback(nc, c.writer, seconds(c.s.opts.SendTimeout))
+	fb := newFallback(nc, c.writer, c.s.cfg.sendTimeout)
 	fb.flT = fb.fl.begin(c.gen)
 	c.fb.Store(fb)
 	go fb.run()

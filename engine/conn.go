@@ -216,7 +216,7 @@ func (c *conn) onTraffic() {
 		return
 	}
 	if c.st.parked() {
-		if c.gc.InboundBuffered() > c.pipelineLimit() {
+		if c.gc.InboundBuffered() > c.s.cfg.pipelineLimit {
 			c.abort(ClosePipelineOverflow, "sent too much while waiting for a connection slot")
 		}
 		return // read once a slot frees

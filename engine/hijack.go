@@ -53,7 +53,7 @@ func (w *writer) hijack(extra []byte) (net.Conn, []byte, error) {
 	if w.unreachable() || w.fb.Load() != nil {
 		return nil, nil, adapter.ErrClientGone
 	}
-	deadline := time.Now().Add(seconds(w.s.opts.SendTimeout))
+	deadline := time.Now().Add(w.s.cfg.sendTimeout)
 	delay := time.Millisecond
 	for {
 		res := make(chan detached, 1)

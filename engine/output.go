@@ -215,7 +215,7 @@ func (w *writer) finishOnLoop(keepAlive bool) {
 // waitBelowWatermark blocks the worker while the connection has more than
 // outbuf_high_watermark bytes pending, or until the client is gone.
 func (w *writer) waitBelowWatermark() error {
-	limit := int64(w.s.opts.OutbufHighWatermark)
+	limit := w.s.cfg.outbufHigh
 	delay := time.Millisecond
 	for {
 		if w.unreachable() {

@@ -33,7 +33,7 @@ type outSpool struct {
 func (w *writer) spoolSend(bufs [][]byte, n int, last, keepAlive bool) (bool, error) {
 	sp := w.spool.Load()
 	if sp == nil {
-		if n == 0 || w.pendingOut()+int64(n) <= int64(w.s.opts.OutbufOverflow) {
+		if n == 0 || w.pendingOut()+int64(n) <= w.s.cfg.outbufOverflow {
 			return false, nil
 		}
 		f, err := os.CreateTemp(w.s.tmpDir, "waitron-out-*")
@@ -89,7 +89,7 @@ func (sp *outSpool) feed() {
 		sp.file.Close()
 		os.Remove(sp.file.Name())
 	}()
-	low := int64(w.s.opts.OutbufOverflow / 2)
+	low := w.s.cfg.outbufLow
 	delay := time.Millisecond
 	for {
 		// Then the response's end may never come through the spool.

@@ -32,7 +32,7 @@ func (c *conn) readInput() {
 			break
 		}
 		if !c.proxied {
-			if !s.opts.ProxyProtocol {
+			if !s.cfg.proxyProtocol {
 				c.proxied = true // nothing to look for
 			} else if !c.readProxyHeader(in) {
 				return
@@ -71,13 +71,13 @@ func (c *conn) readInput() {
 			case codec.BodyNone:
 				c.dispatch()
 			case codec.BodyLength:
-				c.body, c.remaining, c.phase = newBody(s.opts.InbufOverflow, s.files, fr.Length), fr.Length, phaseLength
+				c.body, c.remaining, c.phase = newBody(s.cfg.inbufOverflow, s.files, fr.Length), fr.Length, phaseLength
 				if fr.Expect100 && int64(rest) < fr.Length && !c.st.busy {
 					c.sendContinue()
 				}
 			case codec.BodyChunked:
-				c.body, c.phase = newBody(s.opts.InbufOverflow, s.files, -1), phaseChunked
-				c.dec = &codec.ChunkedDecoder{Max: s.opts.MaxRequestBodySize, MaxTrailer: s.opts.MaxRequestHeaderSize}
+				c.body, c.phase = newBody(s.cfg.inbufOverflow, s.files, -1), phaseChunked
+				c.dec = &codec.ChunkedDecoder{Max: s.cfg.maxBody, MaxTrailer: s.cfg.maxHead}
 				if fr.Expect100 && rest == 0 && !c.st.busy {
 					c.sendContinue()
 				}
@@ -121,27 +121,21 @@ func (c *conn) readInput() {
 			}
 		}
 	}
-	if c.st.busy && !c.st.eof && c.gc.InboundBuffered() > c.pipelineLimit() {
+	if c.st.busy && !c.st.eof && c.gc.InboundBuffered() > c.s.cfg.pipelineLimit {
 		c.s.log.Warn("closing connection: too many pipelined bytes while a request is served",
 			"remote", c.remoteStr, "buffered", c.gc.InboundBuffered())
 		c.abort(ClosePipelineOverflow, "pipelined input over limit")
 	}
 }
 
-// pipelineLimit bounds the bytes a client may send ahead while its request
-// is served: gnet cannot stop reading, so past this the connection closes.
-func (c *conn) pipelineLimit() int {
-	return c.s.opts.MaxRequestHeaderSize + c.s.opts.InbufOverflow
-}
-
 // parseHead parses a head from in into sl and decides its framing; n is
 // its length, 0 while it is incomplete. Nothing is consumed. Loop only.
 func (c *conn) parseHead(sl *headSlot, in []byte) (n int, fr codec.Framing, err error) {
-	o := &c.s.opts
-	if n, err = codec.ParseHead(in, &sl.head, o.MaxRequestHeaderSize); err != nil || n == 0 {
+	o := &c.s.cfg
+	if n, err = codec.ParseHead(in, &sl.head, o.maxHead); err != nil || n == 0 {
 		return 0, fr, err
 	}
-	fr, err = sl.head.Frame(o.MaxRequestBodySize)
+	fr, err = sl.head.Frame(o.maxBody)
 	return n, fr, err
 }
 

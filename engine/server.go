@@ -30,7 +30,8 @@ import (
 // Server serves an http.Handler with waitress's model on gnet event loops.
 // Create it with New, run it with Serve, stop it with Shutdown.
 type Server struct {
-	opts    limits.Options
+	opts    limits.Options // read by Serve's setup; the request path reads cfg
+	cfg     config
 	handler http.Handler
 	log     *slog.Logger
 	acfg    adapter.Config
@@ -137,7 +138,7 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, handler: h, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir(),
+	s := &Server{opts: o, cfg: compile(&o), handler: h, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir(),
 		sockets: sockets, placeholderDir: placeholderDir}
 	s.reuseURLs = reuse
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
@@ -175,8 +176,8 @@ func describe(h http.Handler, o *limits.Options) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: time.Duration(o.RequestHeaderTimeout) * time.Second,
-		IdleTimeout:       time.Duration(o.ChannelTimeout) * time.Second,
+		ReadHeaderTimeout: o.RequestHeaderTimeout,
+		IdleTimeout:       o.ChannelTimeout,
 		MaxHeaderBytes:    o.MaxRequestHeaderSize,
 	}
 }
@@ -586,12 +587,12 @@ func (s *Server) loopConnsOf(gc gnet.Conn) *loopConns {
 // sweeps its own connections, so no connection state is touched off-loop.
 // OnTick goroutine only.
 func (s *Server) maybeSweep(now time.Time) {
-	every := time.Duration(max(s.opts.CleanupInterval, s.opts.AsyncoreLoopTimeout)) * time.Second
+	every := s.cfg.sweepEvery
 	if now.Sub(s.lastSweep) < every || s.loopsGone.Load() {
 		return
 	}
 	s.lastSweep = now
-	idle := time.Duration(s.opts.ChannelTimeout) * time.Second
+	idle := s.cfg.idleTimeout
 	s.loops.Range(func(_, v any) bool {
 		lc := v.(*loopConns)
 		_ = lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {

@@ -17,8 +17,6 @@ import (
 // handler blocked writing to it. Each event loop checks its own
 // connections once a second.
 
-func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
-
 // checkDeadlines asks every loop to check its connections. OnTick
 // goroutine only.
 func (s *Server) checkDeadlines(now time.Time) {
@@ -45,11 +43,11 @@ func (c *conn) checkDeadlines(now time.Time) {
 	if c.s.tickCollects.Load() {
 		c.collect()
 	}
-	o := &c.s.opts
+	o := &c.s.cfg
 	if !c.st.busy && !c.st.closing() {
 		switch c.phase {
 		case phaseHead:
-			if !c.headSince.IsZero() && c.headSince.since(now) > seconds(o.RequestHeaderTimeout) {
+			if !c.headSince.IsZero() && c.headSince.since(now) > o.headTimeout {
 				// A client that sent nothing at all is simply closed.
 				c.timeout(CloseHeaderTimeout, "request head not complete within request_header_timeout", c.gc.InboundBuffered() > 0)
 				return
@@ -57,11 +55,11 @@ func (c *conn) checkDeadlines(now time.Time) {
 		case phaseLength, phaseChunked:
 			elapsed := c.bodySince.since(now)
 			switch {
-			case c.active.since(now) > seconds(o.RequestBodyTimeout):
+			case c.active.since(now) > o.bodyTimeout:
 				c.timeout(CloseBodyTimeout, "request body stalled longer than request_body_timeout", true)
 				return
-			case o.RequestBodyMinRate > 0 && elapsed > seconds(o.RequestBodyTimeout) &&
-				float64(c.bodyGot) < elapsed.Seconds()*float64(o.RequestBodyMinRate):
+			case o.bodyMinRate > 0 && elapsed > o.bodyTimeout &&
+				float64(c.bodyGot) < elapsed.Seconds()*o.bodyMinRate:
 				c.timeout(CloseBodyTimeout, "request body slower than request_body_min_rate", true)
 				return
 			}
@@ -73,7 +71,7 @@ func (c *conn) checkDeadlines(now time.Time) {
 		c.sentSeen, c.sentAt = sent, stampOf(now)
 		return
 	}
-	if c.sentAt.since(now) > seconds(o.SendTimeout) {
+	if c.sentAt.since(now) > o.sendTimeout {
 		c.s.log.Info("closing connection: the client took no response bytes within send_timeout",
 			"remote", c.remoteStr, "unsent", out)
 		c.abort(CloseSendTimeout, "")

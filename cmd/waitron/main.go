@@ -260,6 +260,10 @@ func (v *optValue) Type() string {
 		return ""
 	case limits.List:
 		return "list"
+	case limits.Duration:
+		return "seconds" // or a Go duration such as 1m30s
+	case limits.Octal:
+		return "mode"
 	}
 	return "string"
 }
