@@ -29,7 +29,10 @@ type Exchange struct {
 	Framing codec.Framing
 	Body    io.ReadCloser // nil when the request has no body
 	BodyLen int64         // decoded body length
-	Trailer []byte        // chunked trailer field lines, each ending in CRLF
+	// Trailer is a chunked body's trailer field lines (each ending in
+	// CRLF), and TrailerFields those fields as spans into it.
+	Trailer       []byte
+	TrailerFields []codec.Field
 	// Continued says the server already sent 100 Continue for this
 	// request: a handler's own WriteHeader(100) is then not sent again.
 	Continued bool
@@ -129,8 +132,8 @@ func newRequest(st *exchangeState, cfg *Config, x *Exchange) (*http.Request, err
 	if x.Framing.Body == codec.BodyChunked {
 		r.TransferEncoding, r.ContentLength = []string{"chunked"}, -1
 	}
-	if len(x.Trailer) > 0 {
-		r.Trailer = parseTrailer(x.Trailer)
+	if len(x.TrailerFields) > 0 {
+		r.Trailer = trailerHeader(x.Trailer, x.TrailerFields)
 	}
 	ctx.info = Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr, ServerPort: x.LocalPort}
 	info := &ctx.info
@@ -201,20 +204,13 @@ var pathChar = func() (t [256]bool) {
 	return t
 }()
 
-// parseTrailer turns validated "name: value\r\n" lines into a header.
-func parseTrailer(b []byte) http.Header {
-	t := http.Header{}
-	var head codec.Head
-	// The lines were validated by the codec; parse them as the fields of a
-	// minimal request so the same code splits names and values.
-	raw := append([]byte("GET / HTTP/1.0\r\n"), b...)
-	raw = append(raw, "\r\n"...)
-	if _, err := codec.ParseHead(raw, &head, len(raw)); err != nil {
-		return t
-	}
-	for _, f := range head.Fields {
-		key := textproto.CanonicalMIMEHeaderKey(string(head.Bytes(f.Name)))
-		t[key] = append(t[key], string(head.Bytes(f.Value)))
+// trailerHeader makes the http.Header of a trailer section the codec has
+// validated and split into fields.
+func trailerHeader(b []byte, fields []codec.Field) http.Header {
+	t := make(http.Header, len(fields))
+	for _, f := range fields {
+		key := textproto.CanonicalMIMEHeaderKey(string(b[f.Name.Off : f.Name.Off+f.Name.Len]))
+		t[key] = append(t[key], string(b[f.Value.Off:f.Value.Off+f.Value.Len]))
 	}
 	return t
 }

@@ -22,8 +22,10 @@ const (
 type ChunkedDecoder struct {
 	Max        int64 // limit on decoded body bytes: more is a 413
 	MaxTrailer int   // limit on the trailer section: more is a 431
-	// Trailer holds the validated trailer field lines, each ending in CRLF.
-	Trailer []byte
+	// Trailer holds the validated trailer field lines, each ending in CRLF;
+	// TrailerFields are those fields, their spans into Trailer.
+	Trailer       []byte
+	TrailerFields []Field
 
 	state     chunkState
 	remaining int64 // data bytes left in the current chunk
@@ -95,9 +97,14 @@ func (d *ChunkedDecoder) Decode(in []byte) (n int, data []byte, err error) {
 				d.state = chunkDone
 				return n + next, nil, nil
 			}
-			if _, _, err := parseField(in[n:n+next], 0); err != nil {
+			f, _, err := parseField(in[n:n+next], 0)
+			if err != nil {
 				return n, nil, err
 			}
+			off := int32(len(d.Trailer))
+			f.Name.Off += off
+			f.Value.Off += off
+			d.TrailerFields = append(d.TrailerFields, f)
 			d.Trailer = append(d.Trailer, in[n:n+next]...)
 			n += next
 		case chunkDone:

@@ -30,13 +30,10 @@ func drive(raw []byte, cuts []int) string {
 	var (
 		out       strings.Builder
 		h         codec.Head
-		fr        codec.Framing
-		dec       codec.ChunkedDecoder
 		buf, body []byte
-		remaining int64
 		consumed  int
 		fed       int
-		phase     int // 0 head, 1 length body, 2 chunked body, 3 done
+		rd        = codec.Reader{MaxHead: testMaxHead, MaxBody: testMaxBody}
 	)
 	fail := func(err error) string {
 		var ce *codec.Error
@@ -47,65 +44,47 @@ func drive(raw []byte, cuts []int) string {
 		return out.String()
 	}
 	for {
-		for progressed := true; progressed; {
-			progressed = false
-			switch phase {
-			case 0:
-				n, err := codec.ParseHead(buf, &h, testMaxHead)
-				if err != nil {
-					return fail(err)
-				}
-				if n == 0 {
-					break
-				}
+		for {
+			st, err := rd.Next(buf, &h)
+			if st.N < 0 || st.N > len(buf) || len(st.Data) > st.N {
+				return "Next returned an impossible count\n"
+			}
+			if st.Head {
 				fmt.Fprintf(&out, "method %s\ntarget %q\nversion 1.%d\n", h.MethodBytes(), h.TargetBytes(), h.Minor)
 				for _, f := range h.Fields {
 					fmt.Fprintf(&out, "field %q: %q\n", h.Bytes(f.Name), h.Bytes(f.Value))
 				}
-				fr, err = h.Frame(testMaxBody)
-				if err != nil {
-					return fail(err)
-				}
+			}
+			if st.Head && err == nil {
+				fr := rd.Framing()
 				switch fr.Body {
 				case codec.BodyNone:
 					out.WriteString("body none\n")
-					phase = 3
 				case codec.BodyLength:
 					fmt.Fprintf(&out, "body length %d\n", fr.Length)
-					remaining, phase = fr.Length, 1
 				case codec.BodyChunked:
 					out.WriteString("body chunked\n")
-					dec = codec.ChunkedDecoder{Max: testMaxBody, MaxTrailer: testMaxHead}
-					phase = 2
 				}
 				fmt.Fprintf(&out, "close %v\nexpect100 %v\n", fr.Close, fr.Expect100)
-				buf, consumed, progressed = buf[n:], consumed+n, true
-			case 1:
-				k := min(remaining, int64(len(buf)))
-				body = append(body, buf[:k]...)
-				buf, consumed, remaining = buf[k:], consumed+int(k), remaining-k
-				if remaining == 0 {
-					phase = 3
+			}
+			body = append(body, st.Data...)
+			buf, consumed = buf[st.N:], consumed+st.N
+			if err != nil {
+				return fail(err)
+			}
+			if st.End {
+				if rd.Chunked() {
+					trailer, fields := rd.TakeTrailer()
+					fmt.Fprintf(&out, "trailer %q\n", trailer)
+					if len(fields) != bytes.Count(trailer, []byte("\r\n")) {
+						return out.String() + "trailer fields do not match its lines\n"
+					}
 				}
-				progressed = k > 0
-			case 2:
-				n, data, err := dec.Decode(buf)
-				if n < 0 || n > len(buf) || len(data) > n {
-					return "Decode returned an impossible count\n"
-				}
-				body = append(body, data...)
-				buf, consumed = buf[n:], consumed+n
-				if err != nil {
-					return fail(err)
-				}
-				if dec.Done() {
-					fmt.Fprintf(&out, "trailer %q\n", dec.Trailer)
-					phase = 3
-				}
-				progressed = n > 0
-			case 3:
 				fmt.Fprintf(&out, "data %q\nrest %d\n", body, len(raw)-consumed)
 				return out.String()
+			}
+			if st.N == 0 && !st.Head {
+				break // more input needed
 			}
 		}
 		if fed == len(raw) {

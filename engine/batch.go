@@ -32,7 +32,7 @@ func (c *conn) gatherPipelined(first *request) []*request {
 		// Only a complete, valid, bodiless head is taken; anything else
 		// stays unconsumed in the input for the normal path.
 		sl := c.takeSlot()
-		n, fr, err := c.parseHead(sl, in)
+		n, fr, err := codec.ReadHead(in, &sl.head, c.s.cfg.maxHead, c.s.cfg.maxBody)
 		if err != nil || n == 0 || fr.Body != codec.BodyNone {
 			sl.head.Reset()
 			c.free = append(c.free, sl)

@@ -15,14 +15,7 @@ import (
 
 	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/codec"
-)
-
-type phase uint8
-
-const (
-	phaseHead    phase = iota // reading a request head
-	phaseLength               // reading a Content-Length body
-	phaseChunked              // reading a chunked body
+	"github.com/waitron/waitron/internal/bufpool"
 )
 
 // continue100 is the interim response to Expect: 100-continue (RFC 9110 §10.1.1).
@@ -39,17 +32,14 @@ type conn struct {
 	local  *localAddr // shared by the connections to the same address
 	lc     *loopConns // its loop's set and counters
 
-	st         connState // open/closing/…, the slot, busy, half-closed: see state.go
-	phase      phase
-	cur        *headSlot   // where the request being read is parsed (nil: both slots in use)
-	serving    []*headSlot // the heads of the requests with the worker
-	free       []*headSlot // slots not in use: two at most; a burst's others go back to slotPool
-	next       *request    // a complete request read while another is served
-	aheadErr   error       // a protocol error found while reading ahead, answered in turn
-	framing    codec.Framing
+	st         connState    // open/closing/…, the slot, busy, half-closed: see state.go
+	rd         codec.Reader // where in the request being read the input is
+	cur        *headSlot    // where the request being read is parsed (nil: both slots in use)
+	serving    []*headSlot  // the heads of the requests with the worker
+	free       []*headSlot  // slots not in use: two at most; a burst's others go back to slotPool
+	next       *request     // a complete request read while another is served
+	aheadErr   error        // a protocol error found while reading ahead, answered in turn
 	body       *bodyBuffer
-	dec        *codec.ChunkedDecoder // the chunked body being read
-	remaining  int64
 	drain      flight // a close waiting for output to drain
 	drainT     uint64
 	peerCloses bool        // the client said its last request closes the connection
@@ -186,7 +176,8 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
-	c := &conn{writer: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: s.gen.Load()}, remote: gc.RemoteAddr()}
+	c := &conn{writer: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: s.gen.Load()}, remote: gc.RemoteAddr(),
+		rd: codec.Reader{MaxHead: s.cfg.maxHead, MaxBody: s.cfg.maxBody, Piece: bufpool.Size}}
 	c.loop = c
 	if c.remote == nil || c.remote.String() == "" {
 		c.remote = &net.UnixAddr{Name: "@", Net: "unix"} // an unnamed unix peer, as net/http reports it

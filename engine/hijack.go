@@ -118,7 +118,7 @@ func (c *conn) detach(extra []byte) (d detached) {
 		}
 		pre = append(pre, r.slot.buf...)
 	}
-	if c.phase != phaseHead {
+	if c.rd.InBody() {
 		d.err = errHijackReadAhead
 		return d
 	}

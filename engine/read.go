@@ -40,8 +40,7 @@ func (c *conn) readInput() {
 				continue // the input after the header
 			}
 		}
-		switch c.phase {
-		case phaseHead:
+		if !c.rd.InBody() {
 			if s.draining.Load() {
 				if !c.st.busy {
 					c.closeWith(CloseShutdown, "")
@@ -54,71 +53,53 @@ func (c *conn) readInput() {
 			if c.cur == nil {
 				c.cur = c.takeSlot()
 			}
-			n, fr, err := c.parseHead(c.cur, in)
+			st, err := c.rd.Next(in, &c.cur.head)
 			if err != nil {
 				c.fail(err)
 				return
 			}
-			if n == 0 {
-				return
+			if !st.Head {
+				return // the head is not complete
 			}
-			c.keepHead(c.cur, in[:n])
-			c.framing, c.continued = fr, false
+			c.keepHead(c.cur, in[:st.N])
+			c.continued = false
 			c.headSince = 0
 			c.bodySince, c.bodyGot = nowStamp(), 0
-			rest := len(in) - n
-			switch fr.Body {
-			case codec.BodyNone:
+			fr, rest := c.rd.Framing(), len(in)-st.N
+			switch {
+			case st.End:
 				c.dispatch()
-			case codec.BodyLength:
-				c.body, c.remaining, c.phase = newBody(s.cfg.inbufOverflow, s.files, fr.Length), fr.Length, phaseLength
+			case fr.Body == codec.BodyLength:
+				c.body = newBody(s.cfg.inbufOverflow, s.files, fr.Length)
 				if fr.Expect100 && int64(rest) < fr.Length && !c.st.busy {
 					c.sendContinue()
 				}
-			case codec.BodyChunked:
-				c.body, c.phase = newBody(s.cfg.inbufOverflow, s.files, -1), phaseChunked
-				c.dec = &codec.ChunkedDecoder{Max: s.cfg.maxBody, MaxTrailer: s.cfg.maxHead}
+			default: // chunked
+				c.body = newBody(s.cfg.inbufOverflow, s.files, -1)
 				if fr.Expect100 && rest == 0 && !c.st.busy {
 					c.sendContinue()
 				}
 			}
-		case phaseLength:
-			if !c.body.ready() {
-				return // the spooler wakes us
-			}
-			k := min(c.remaining, int64(len(in)), bufpool.Size)
-			c.body.write(in[:k], c.wake)
-			c.consume(int(k))
-			c.bodyGot += k
-			if c.remaining -= k; c.remaining == 0 {
-				c.dispatch()
-			}
-		case phaseChunked:
-			if !c.body.ready() {
-				return
-			}
-			// Offer at most one buffer's worth so a single write stays small;
-			// only a trailer line longer than that needs the whole input.
-			lim := in[:min(len(in), bufpool.Size)]
-			n, data, err := c.dec.Decode(lim)
-			if n == 0 && err == nil && len(lim) < len(in) {
-				n, data, err = c.dec.Decode(in)
-			}
-			if len(data) > 0 {
-				c.body.write(data, c.wake)
-				c.bodyGot += int64(len(data))
-			}
-			if err != nil {
-				c.fail(err)
-				return
-			}
-			if n == 0 {
-				return
-			}
-			c.consume(n)
-			if c.dec.Done() {
-				c.dispatch()
-			}
+			continue
+		}
+		if !c.body.ready() {
+			return // the spooler wakes us
+		}
+		st, err := c.rd.Next(in, nil)
+		if len(st.Data) > 0 {
+			c.body.write(st.Data, c.wake)
+			c.bodyGot += int64(len(st.Data))
+		}
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		if st.N == 0 {
+			return
+		}
+		c.consume(st.N)
+		if st.End {
+			c.dispatch()
 		}
 	}
 	if c.st.busy && !c.st.eof && c.gc.InboundBuffered() > c.s.cfg.pipelineLimit {
@@ -126,17 +107,6 @@ func (c *conn) readInput() {
 			"remote", c.remoteStr, "buffered", c.gc.InboundBuffered())
 		c.abort(ClosePipelineOverflow, "pipelined input over limit")
 	}
-}
-
-// parseHead parses a head from in into sl and decides its framing; n is
-// its length, 0 while it is incomplete. Nothing is consumed. Loop only.
-func (c *conn) parseHead(sl *headSlot, in []byte) (n int, fr codec.Framing, err error) {
-	o := &c.s.cfg
-	if n, err = codec.ParseHead(in, &sl.head, o.maxHead); err != nil || n == 0 {
-		return 0, fr, err
-	}
-	fr, err = sl.head.Frame(o.maxBody)
-	return n, fr, err
 }
 
 // keepHead copies the parsed head's bytes into sl, before gnet's buffer
@@ -182,7 +152,7 @@ func (c *conn) releaseSlots() {
 // dispatch hands the request just read to the worker pool, or keeps it as
 // c.next while another is served. Loop only.
 func (c *conn) dispatch() {
-	r := c.newRequest(c.cur, c.framing)
+	r := c.newRequest(c.cur, c.rd.Framing())
 	x := &r.x
 	x.Out = c.writer
 	x.Continued = c.continued
@@ -195,11 +165,8 @@ func (c *conn) dispatch() {
 			c.s.counts.bodyBytes.Add(uint64(r.body.n))
 		}
 	}
-	if c.phase == phaseChunked {
-		x.Trailer = c.dec.Trailer
-		c.dec = nil
-	}
-	c.body, c.phase, c.cur = nil, phaseHead, nil
+	x.Trailer, x.TrailerFields = c.rd.TakeTrailer()
+	c.body, c.cur = nil, nil
 	if c.st.busy {
 		c.next = r
 		return
@@ -300,7 +267,7 @@ func (c *conn) collect() bool {
 // consistent atomics), so at least one of them sees the other. Loop only.
 func (c *conn) awaitDone() {
 	for c.st.busy && !c.closed.Load() && (c.next != nil || c.aheadErr != nil || c.st.closing() ||
-		c.phase != phaseHead || c.gc.InboundBuffered() > 0) {
+		c.rd.InBody() || c.gc.InboundBuffered() > 0) {
 		c.want.Store(true)
 		if !c.collect() {
 			return
@@ -340,12 +307,12 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	if r := c.next; r != nil {
 		c.next = nil
 		c.start(r)
-	} else if c.phase != phaseHead {
+	} else if c.rd.InBody() {
 		// The body clock starts when the request is first in line; one
 		// waiting for 100 Continue gets it now.
 		now := nowStamp()
 		c.bodySince, c.active = now, now
-		if c.framing.Expect100 && c.bodyGot == 0 {
+		if c.rd.Framing().Expect100 && c.bodyGot == 0 {
 			c.sendContinue()
 		}
 	} else if !c.headSince.IsZero() {

@@ -45,14 +45,13 @@ func (c *conn) checkDeadlines(now time.Time) {
 	}
 	o := &c.s.cfg
 	if !c.st.busy && !c.st.closing() {
-		switch c.phase {
-		case phaseHead:
+		if !c.rd.InBody() {
 			if !c.headSince.IsZero() && c.headSince.since(now) > o.headTimeout {
 				// A client that sent nothing at all is simply closed.
 				c.timeout(CloseHeaderTimeout, "request head not complete within request_header_timeout", c.gc.InboundBuffered() > 0)
 				return
 			}
-		case phaseLength, phaseChunked:
+		} else {
 			elapsed := c.bodySince.since(now)
 			switch {
 			case c.active.since(now) > o.bodyTimeout:
