@@ -173,8 +173,8 @@ func (w *response) WriteHeader(code int) {
 		case code == http.StatusContinue:
 			w.continued = true
 		}
-		b := codec.AppendStatusLine(bufpool.GetSmall(), code)
-		b = codec.AppendHeader(b, w.header)
+		b := codec.AppendStatusLine(bufpool.GetSmall(), code, http.StatusText(code))
+		b = appendHeader(b, w.header)
 		b = append(b, "\r\n"...)
 		w.send([][]byte{b}, false)
 		return
@@ -233,7 +233,7 @@ func (w *response) WriteHeader(code int) {
 		w.trailerField = append([]string(nil), trailerField...)
 	}
 	w.trailers = declaredTrailers(trailerField, prefixed)
-	w.headBuf = codec.AppendFields(codec.AppendStatusLine(bufpool.GetSmall(), code), w.header, keys)
+	w.headBuf = appendFields(codec.AppendStatusLine(bufpool.GetSmall(), code, http.StatusText(code)), w.header, keys)
 }
 
 // Write implements http.ResponseWriter.
@@ -569,4 +569,27 @@ func hasToken(values []string, token string) bool {
 		}
 	}
 	return false
+}
+
+// appendHeader appends every field of h in key order (so output is
+// deterministic, like net/http and waitress), each value on its own line.
+func appendHeader(dst []byte, h http.Header) []byte {
+	var arr [32]string
+	keys := arr[:0]
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return appendFields(dst, h, keys)
+}
+
+// appendFields appends the fields of h named by keys, sorting keys in place
+// first: appendHeader for a caller that has already chosen the keys.
+func appendFields(dst []byte, h http.Header, keys []string) []byte {
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			dst = codec.AppendField(dst, k, v)
+		}
+	}
+	return dst
 }

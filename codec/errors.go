@@ -1,11 +1,13 @@
 // Package codec frames and parses HTTP/1.x requests and encodes response
 // heads. It performs no I/O, holds no locks and uses only the standard
-// library: every entry point takes bytes and returns how many it consumed.
+// library, not net/http (its header maps and status texts are the
+// adapter's): every entry point takes bytes and returns how many it
+// consumed, or, for a connection's stream, a Reader's explicit steps.
 // Running out of input is never an error; it is reported as "partial"
 // (zero bytes consumed and a nil error) so the caller can wait for more.
 package codec
 
-import "net/http"
+import "strconv"
 
 // Error is a protocol error found while reading a request. It carries the
 // HTTP status the server must answer with; Detail is a constant text with no
@@ -15,7 +17,7 @@ type Error struct {
 	Detail string
 }
 
-func (e *Error) Error() string { return http.StatusText(e.Status) + ": " + e.Detail }
+func (e *Error) Error() string { return strconv.Itoa(e.Status) + " " + e.Detail }
 
 func newErr(status int, detail string) *Error { return &Error{Status: status, Detail: detail} }
 

@@ -1,21 +1,20 @@
 package codec
 
 import (
-	"net/http"
-	"slices"
 	"strconv"
 	"time"
 )
 
 // AppendStatusLine appends "HTTP/1.1 <code> <reason>\r\n". Like net/http the
 // server always answers with its own version, HTTP/1.1 (RFC 9110 §6.2), and
-// an unknown code gets the reason "status code <code>".
-func AppendStatusLine(dst []byte, code int) []byte {
+// a code without a reason phrase (reason "") gets "status code <code>".
+// The caller chooses the phrase (the adapter: net/http's StatusText).
+func AppendStatusLine(dst []byte, code int, reason string) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, ' ')
-	if text := http.StatusText(code); text != "" {
-		return append(append(dst, text...), "\r\n"...)
+	if reason != "" {
+		return append(append(dst, reason...), "\r\n"...)
 	}
 	dst = append(dst, "status code "...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
@@ -41,29 +40,6 @@ func AppendField(dst []byte, name, value string) []byte {
 	return append(dst, "\r\n"...)
 }
 
-// AppendHeader appends every field of h in key order (so output is
-// deterministic, like net/http and waitress), each value on its own line.
-func AppendHeader(dst []byte, h http.Header) []byte {
-	var arr [32]string
-	keys := arr[:0]
-	for k := range h {
-		keys = append(keys, k)
-	}
-	return AppendFields(dst, h, keys)
-}
-
-// AppendFields appends the fields of h named by keys, sorting keys in place
-// first: AppendHeader for a caller that has already chosen the keys.
-func AppendFields(dst []byte, h http.Header, keys []string) []byte {
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range h[k] {
-			dst = AppendField(dst, k, v)
-		}
-	}
-	return dst
-}
-
 // AppendChunkSize appends the hexadecimal chunk-size line for a chunk of n
 // bytes (RFC 9112 §7.1).
 func AppendChunkSize(dst []byte, n int) []byte {
@@ -71,9 +47,13 @@ func AppendChunkSize(dst []byte, n int) []byte {
 	return append(dst, "\r\n"...)
 }
 
+// imfFixdate is the layout of RFC 9110 §5.6.7's IMF-fixdate (net/http's
+// TimeFormat).
+const imfFixdate = "Mon, 02 Jan 2006 15:04:05 GMT"
+
 // AppendDate appends t in the IMF-fixdate format of RFC 9110 §5.6.7.
 func AppendDate(dst []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(dst, http.TimeFormat)
+	return t.UTC().AppendFormat(dst, imfFixdate)
 }
 
 // BodyAllowed reports whether a response with this status may have content
