@@ -94,6 +94,10 @@ type Stats struct {
 	// handlers not counted), Queued the requests waiting for one
 	// (waitress's "task queue depth").
 	Running, Queued int
+	// WritesBlocked is the number of handlers blocked now in a Write
+	// because their connection has more than outbuf_high_watermark bytes
+	// pending (a client reading slower than they write).
+	WritesBlocked int64
 	// Draining is true from the moment Shutdown starts.
 	Draining bool
 	// Closed counts the connections closed, by reason.

@@ -39,6 +39,7 @@ type counters struct {
 	bodyBytes atomic.Uint64 // bytes of those bodies
 	outSpool  atomic.Uint64 // responses whose output overflowed to a file
 	outBytes  atomic.Uint64 // bytes of output that went through such files
+	blocked   atomic.Int64  // handlers blocked now in a Write by outbuf_high_watermark
 }
 
 func methodIndex(m []byte) int {
@@ -90,12 +91,13 @@ func (k *counters) fill(st *Stats) {
 	st.Restarts = k.restarts.Load()
 	st.SpooledBodies, st.SpooledBodyBytes = k.bodySpool.Load(), k.bodyBytes.Load()
 	st.SpooledOutputs, st.SpooledOutputBytes = k.outSpool.Load(), k.outBytes.Load()
+	st.WritesBlocked = k.blocked.Load()
 }
 
 // snapshot is Stats as the operations package reads it.
 func (s *Server) snapshot() ops.Snapshot {
 	st := s.Stats()
-	sn := ops.Snapshot{Open: st.Open, Parked: st.Parked, Running: st.Running, Queued: st.Queued,
+	sn := ops.Snapshot{Open: st.Open, Parked: st.Parked, Running: st.Running, Queued: st.Queued, WritesBlocked: st.WritesBlocked,
 		Closed: make(map[string]uint64, len(st.Closed)), Buckets: DurationBuckets[:], Durations: st.Durations,
 		DurationSum: st.DurationSum, BytesIn: st.BytesIn, BytesOut: st.BytesOut, Restarts: st.Restarts,
 		SpooledBodies: st.SpooledBodies, SpooledBodyB: st.SpooledBodyBytes,

@@ -217,6 +217,7 @@ func (w *writer) finishOnLoop(keepAlive bool) {
 func (w *writer) waitBelowWatermark() error {
 	limit := w.s.cfg.outbufHigh
 	delay := time.Millisecond
+	blocked := false
 	for {
 		if w.unreachable() {
 			return adapter.ErrClientGone
@@ -231,6 +232,11 @@ func (w *writer) waitBelowWatermark() error {
 		}
 		if pending <= limit {
 			return nil
+		}
+		if !blocked { // counted in WritesBlocked until it returns
+			blocked = true
+			w.s.counts.blocked.Add(1)
+			defer w.s.counts.blocked.Add(-1)
 		}
 		// Refresh gnet's figure on the loop, then back off.
 		refreshed := make(chan struct{})

@@ -410,15 +410,8 @@ func TestBackpressure(t *testing.T) {
 	}), "outbuf_high_watermark", "1048576")
 	c := s.dial(t)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	// Wait until the handler stops making progress.
-	var last int64 = -1
-	waitFor(t, "the handler to block", func() bool {
-		n := written.Load()
-		stalled := n == last
-		last = n
-		time.Sleep(50 * time.Millisecond)
-		return stalled && n > 0
-	})
+	// The server says when the handler's Write blocks on the watermark.
+	waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
 	// Kernel buffers on both sides hold a few MiB at most; the rest must
 	// still be with the handler.
 	if n := written.Load(); n >= 16<<20 {
@@ -429,6 +422,9 @@ func TestBackpressure(t *testing.T) {
 		t.Fatalf("read %d bytes: %v", got, err)
 	}
 	<-done
+	if n := s.Stats().WritesBlocked; n != 0 {
+		t.Errorf("WritesBlocked = %d once the handler returned", n)
+	}
 }
 
 func TestShutdownLetsRequestsFinish(t *testing.T) {

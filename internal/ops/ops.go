@@ -20,6 +20,7 @@ import (
 type Snapshot struct {
 	Open, Parked    int64
 	Running, Queued int
+	WritesBlocked   int64
 	Closed          map[string]uint64 // by close reason
 	Requests        []Requests
 	Buckets         []float64 // upper bounds, seconds
@@ -45,6 +46,7 @@ var (
 	dDuration = prometheus.NewDesc("waitron_request_duration_seconds", "Time from a request being complete to its response handed over.", nil, nil)
 	dRunning  = prometheus.NewDesc("waitron_handlers_running", "Workers running handlers now (at most threads; hijacked handlers not counted).", nil, nil)
 	dQueued   = prometheus.NewDesc("waitron_dispatch_queue_depth", "Complete requests waiting for a worker (waitress's task queue depth).", nil, nil)
+	dBlocked  = prometheus.NewDesc("waitron_writes_blocked", "Handlers blocked now in a Write because their client reads slower than they write (outbuf_high_watermark).", nil, nil)
 	dOpen     = prometheus.NewDesc("waitron_connections_open", "Client connections open now, parked ones included.", nil, nil)
 	dParked   = prometheus.NewDesc("waitron_connections_parked", "Connections waiting unread for a slot under connection_limit.", nil, nil)
 	dClosed   = prometheus.NewDesc("waitron_connections_closed_total", "Client connections closed, by reason.", []string{"reason"}, nil)
@@ -65,7 +67,7 @@ type collector struct{ snap func() Snapshot }
 func NewCollector(snap func() Snapshot) prometheus.Collector { return collector{snap} }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dRequests, dDuration, dRunning, dQueued, dOpen, dParked, dClosed, dRefused,
+	for _, d := range []*prometheus.Desc{dRequests, dDuration, dRunning, dQueued, dBlocked, dOpen, dParked, dClosed, dRefused,
 		dBytesIn, dBytesOut, dRestarts, dBodies, dBodyB, dOutputs, dOutputB} {
 		ch <- d
 	}
@@ -90,6 +92,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(dRunning, float64(s.Running))
 	gauge(dQueued, float64(s.Queued))
+	gauge(dBlocked, float64(s.WritesBlocked))
 	gauge(dOpen, float64(s.Open))
 	gauge(dParked, float64(s.Parked))
 	for reason, n := range s.Closed {
