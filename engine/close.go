@@ -109,7 +109,7 @@ func (c *conn) drainTimeout() time.Duration {
 // no request in flight and no bytes moving either way (output draining
 // to a slow reader counts as movement). Loop only.
 func (c *conn) sweep(now time.Time, idle time.Duration) {
-	if c.s.tickCollects.Load() {
+	if !c.s.hooks.noTickCollect {
 		c.collect()
 	}
 	if c.closed.Load() || c.st.busy || c.st.eof {

@@ -9,12 +9,12 @@ import (
 
 // NoTickCollect stops s's per-second checks from collecting responses that
 // workers wrote themselves, so a test hangs (and fails at its deadline)
-// if a prompt path is missing.
-func NoTickCollect(s *Server) { s.tickCollects.Store(false) }
+// if a prompt path is missing. Before Serve only.
+func NoTickCollect(s *Server) { s.hooks.noTickCollect = true }
 
 // PauseAfterDirectWrite makes the next response a worker writes itself
 // wait, written but not yet reported to the loop, until resume is called;
-// written is closed when one does.
+// written is closed when one does. Before Serve only.
 func PauseAfterDirectWrite(s *Server) (written <-chan struct{}, resume func()) {
 	w, gate := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -24,11 +24,8 @@ func PauseAfterDirectWrite(s *Server) (written <-chan struct{}, resume func()) {
 			<-gate
 		})
 	}
-	s.directWritten.Store(&f)
-	return w, func() {
-		s.directWritten.Store(nil)
-		close(gate)
-	}
+	s.hooks.directWritten = f
+	return w, func() { close(gate) }
 }
 
 // HoldLoops blocks every event loop of s that has had a connection until

@@ -28,8 +28,7 @@ func TestHalfClose(t *testing.T) {
 		<-r.Context().Done()
 		io.WriteString(w, "after the FIN\n")
 	})
-	s := start(t, mux)
-	engine.NoTickCollect(s.Server)
+	s := startWith(t, mux, engine.NoTickCollect)
 	c := s.dial(t).(*net.TCPConn)
 	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
 	if err := c.CloseWrite(); err != nil {
@@ -47,8 +46,7 @@ func TestHalfClose(t *testing.T) {
 // response (which the worker wrote to the socket itself, so the loop has
 // not yet heard that it is complete) sees the server close at once.
 func TestHalfCloseAfterResponse(t *testing.T) {
-	s := start(t, nil)
-	engine.NoTickCollect(s.Server)
+	s := startWith(t, nil, engine.NoTickCollect)
 	c := s.dial(t).(*net.TCPConn)
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
 	expectResponse(t, c, plaintextResp)
@@ -63,9 +61,12 @@ func TestHalfCloseAfterResponse(t *testing.T) {
 // the response is done; the loop, which saw the close first, must still
 // learn of it at once (no per-second tick here) and close the connection.
 func TestHalfCloseBeforeDirectWriteReported(t *testing.T) {
-	s := start(t, nil)
-	engine.NoTickCollect(s.Server)
-	written, resume := engine.PauseAfterDirectWrite(s.Server)
+	var written <-chan struct{}
+	var resume func()
+	s := startWith(t, nil, func(srv *engine.Server) {
+		engine.NoTickCollect(srv)
+		written, resume = engine.PauseAfterDirectWrite(srv)
+	})
 	resumed := false
 	defer func() {
 		if !resumed {
@@ -90,8 +91,7 @@ func TestHalfCloseBeforeDirectWriteReported(t *testing.T) {
 // TestPipelinedWhileServed: requests arriving one by one while the one
 // before is served (not as one burst) are each answered in turn.
 func TestPipelinedWhileServed(t *testing.T) {
-	s := start(t, nil)
-	engine.NoTickCollect(s.Server)
+	s := startWith(t, nil, engine.NoTickCollect)
 	c := s.dial(t)
 	br := bufio.NewReader(c)
 	io.WriteString(c, "GET /delay/50 HTTP/1.1\r\nHost: a\r\n\r\n")

@@ -36,6 +36,14 @@ type testServer struct {
 // stops it when the test ends.
 func start(t *testing.T, h http.Handler, set ...string) *testServer {
 	t.Helper()
+	return startWith(t, h, nil, set...)
+}
+
+// startWith is start with before run on the server before Serve: the
+// test hooks (NoTickCollect, PauseAfterDirectWrite) are set there, as plain
+// fields the request path reads without synchronisation.
+func startWith(t *testing.T, h http.Handler, before func(*engine.Server), set ...string) *testServer {
+	t.Helper()
 	if h == nil {
 		h = targetapp.New()
 	}
@@ -62,6 +70,9 @@ func start(t *testing.T, h http.Handler, set ...string) *testServer {
 	srv, err := engine.New(h, o, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(srv)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()

@@ -300,8 +300,8 @@ func TestNextRequestWhileHandlerFinishes(t *testing.T) {
 			<-release // the response is complete on the wire; the handler lingers
 		}
 	})
-	s := start(t, h, "max_request_header_size", "8192", "inbuf_overflow", "65536")
-	engine.NoTickCollect(s.Server) // the finished first handler must wake the loop itself
+	// No tick: the finished first handler must wake the loop itself.
+	s := startWith(t, h, engine.NoTickCollect, "max_request_header_size", "8192", "inbuf_overflow", "65536")
 	c := s.dial(t)
 	io.WriteString(c, "POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok")
 	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nok")
@@ -333,8 +333,7 @@ func TestNextRequestWhileHandlerFinishes(t *testing.T) {
 // its 100 Continue only once the response before it is complete, and a
 // malformed request read ahead is answered 400 after that response.
 func TestReadAheadWaitsItsTurn(t *testing.T) {
-	s := start(t, nil)
-	engine.NoTickCollect(s.Server)
+	s := startWith(t, nil, engine.NoTickCollect)
 	c := s.dial(t)
 	io.WriteString(c, "GET /delay/200 HTTP/1.1\r\nHost: a\r\n\r\n"+
 		"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")

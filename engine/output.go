@@ -47,8 +47,8 @@ func (w *writer) Send(bufs [][]byte, last, keepAlive bool) error {
 			if k == n {
 				release(bufs)
 				if last {
-					if f := w.s.directWritten.Load(); f != nil {
-						(*f)()
+					if f := w.s.hooks.directWritten; f != nil {
+						f()
 					}
 					w.finishDirect()
 				}

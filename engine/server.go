@@ -47,24 +47,28 @@ type Server struct {
 	date     atomic.Pointer[[]byte]
 	draining atomic.Bool
 	stopping atomic.Bool
-	// tickCollects lets the per-second checks collect the responses
-	// workers wrote themselves (see conn.collect); tests turn it off to
-	// show that the prompt paths need no tick.
-	tickCollects atomic.Bool
-	// directWritten, when set (tests only), runs between a worker's direct
-	// write of a response and its telling the loop, to widen that window.
-	directWritten atomic.Pointer[func()]
-	loopsGone     atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
-	gen           atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
-	started       atomic.Bool                // the current run's first tick has happened
-	stopMu        sync.Mutex
-	serving       bool // Serve was called
-	stopped       bool
-	stopErr       error
-	tmpDir        string
-	files         *fileCache // temporary files for request bodies over inbuf_overflow
-	loops         sync.Map   // gnet.EventLoop → *loopConns
-	locals        sync.Map   // netip.AddrPort → *localAddr
+	// hooks are set by tests before Serve (export_test.go) and only read
+	// after: the request path pays a plain load for them.
+	hooks struct {
+		// noTickCollect keeps the per-second checks from collecting the
+		// responses workers wrote themselves (see conn.collect), to show
+		// that the prompt paths need no tick.
+		noTickCollect bool
+		// directWritten runs between a worker's direct write of a response
+		// and its telling the loop, to widen that window.
+		directWritten func()
+	}
+	loopsGone atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
+	gen       atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
+	started   atomic.Bool                // the current run's first tick has happened
+	stopMu    sync.Mutex
+	serving   bool // Serve was called
+	stopped   bool
+	stopErr   error
+	tmpDir    string
+	files     *fileCache // temporary files for request bodies over inbuf_overflow
+	loops     sync.Map   // gnet.EventLoop → *loopConns
+	locals    sync.Map   // netip.AddrPort → *localAddr
 	// baseCtx is the root of every connection's context: it carries
 	// http.ServerContextKey.
 	baseCtx context.Context
@@ -143,7 +147,6 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	s.reuseURLs = reuse
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
 	s.refreshDate()
-	s.tickCollects.Store(true)
 	s.files = newFileCache(s.tmpDir)
 	s.acfg = adapter.Config{
 		Ident:            o.Ident,

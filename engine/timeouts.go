@@ -40,7 +40,7 @@ func (c *conn) checkDeadlines(now time.Time) {
 	if c.closed.Load() || c.st.eof || c.st.parked() || c.st.lingering() {
 		return
 	}
-	if c.s.tickCollects.Load() {
+	if !c.s.hooks.noTickCollect {
 		c.collect()
 	}
 	o := &c.s.cfg
