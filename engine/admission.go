@@ -41,7 +41,7 @@ func (s *Server) admit(c *conn) (serve, refuse bool) {
 		return false, true
 	}
 	c.st.park()
-	c.parkedAt = nowStamp()
+	c.parkedAt = c.s.clock.stamp()
 	a.parked = append(a.parked, c)
 	return false, false
 }
@@ -82,7 +82,7 @@ func (s *Server) unpark(c *conn) {
 			s.release(c.gen)
 			return nil
 		}
-		c.active = nowStamp()
+		c.active = c.s.clock.stamp()
 		c.process()
 		return nil
 	}))

@@ -44,7 +44,7 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 		return
 	}
 	c.drainT = c.drain.begin(c.gen)
-	c.closeWhenDrained(time.Now())
+	c.closeWhenDrained(c.s.clock.now())
 }
 
 // closeWhenDrained closes the connection once gnet's outbound buffer is

@@ -122,9 +122,17 @@ var epoch = time.Now()
 
 func stampOf(t time.Time) stamp { return stamp(t.Sub(epoch)) + 1 }
 
-// nowStamp reads only the monotonic clock (time.Now reads the wall clock
-// too): it runs several times per request.
-func nowStamp() stamp { return stamp(time.Since(epoch)) + 1 }
+// clock is a server's time for its stamps and timeouts: the monotonic
+// clock plus an offset that only tests move (export_test.go's Advance),
+// so a test passes a timeout without waiting for it.
+type clock struct{ skew atomic.Int64 }
+
+// stamp returns now. It reads only the monotonic clock (time.Now reads
+// the wall clock too): it runs several times per request. Any goroutine.
+func (k *clock) stamp() stamp { return stamp(time.Since(epoch)+time.Duration(k.skew.Load())) + 1 }
+
+// now returns now as a time.Time, for the periodic checks. Any goroutine.
+func (k *clock) now() time.Time { return time.Now().Add(time.Duration(k.skew.Load())) }
 
 // IsZero reports whether s is unset.
 func (s stamp) IsZero() bool { return s == 0 }
@@ -184,7 +192,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 	}
 	c.local = s.localOf(gc)
 	c.remoteStr = c.remote.String()
-	c.active = nowStamp()
+	c.active = c.s.clock.stamp()
 	c.headSince, c.sentAt = c.active, c.active
 	c.ctx, c.cancel = context.WithCancelCause(c.local.ctx)
 	return c
@@ -201,7 +209,7 @@ func (c *conn) onTraffic() {
 	}
 	defer func() { c.inSeen = c.gc.InboundBuffered() }()
 	c.collect()
-	c.active = nowStamp()
+	c.active = c.s.clock.stamp()
 	if c.st.lingering() || c.st.closing() && !c.st.busy {
 		_, _ = c.gc.Discard(-1)
 		return

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -67,4 +68,33 @@ func HoldLoops(s *Server) (handed func() int64, release func()) {
 		return n
 	}
 	return handed, func() { close(gate) }
+}
+
+// Advance moves s's clock on by d and runs its periodic checks (the
+// timeouts and the idle sweep) at once, as the next tick would, returning
+// when every event loop has run them: a test passes a timeout without
+// waiting for it.
+func Advance(s *Server, d time.Duration) {
+	s.clock.skew.Add(int64(d))
+	now := s.clock.now()
+	var ran sync.WaitGroup
+	s.loops.Range(func(_, v any) bool {
+		lc := v.(*loopConns)
+		ran.Add(1)
+		err := lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			defer ran.Done()
+			for c := range lc.set { // in the tick's order: the sweep, then the timeouts
+				c.sweep(now, s.cfg.idleTimeout)
+			}
+			for c := range lc.set {
+				c.checkDeadlines(now)
+			}
+			return nil
+		}))
+		if err != nil {
+			ran.Done()
+		}
+		return true
+	})
+	ran.Wait()
 }

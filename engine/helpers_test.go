@@ -255,3 +255,15 @@ func remoteSeenThrough(t *testing.T, addr, proxy string, logs fmt.Stringer) {
 		t.Fatalf("RemoteAddr %q behind %s, want the client's %q (%s: %s)", body, proxy, c.LocalAddr(), proxy, logs)
 	}
 }
+
+// waitRead waits until the server has read at least n bytes from its
+// clients in all (Stats.BytesIn) and returns what it has read.
+func (s *testServer) waitRead(t *testing.T, n uint64) uint64 {
+	t.Helper()
+	var got uint64
+	waitFor(t, fmt.Sprintf("the server to read %d bytes", n), func() bool {
+		got = s.Stats().BytesIn
+		return got >= n
+	})
+	return got
+}

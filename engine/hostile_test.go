@@ -34,29 +34,35 @@ func trickle(c net.Conn, raw string, interval time.Duration) string {
 }
 
 // TestSlowlorisHeads: 200 clients trickling their heads are answered 408
-// and closed once request_header_timeout passes, while another client is
-// served meanwhile.
+// and closed once request_header_timeout has passed since their first
+// byte — the bytes they trickle meanwhile do not restart it — while
+// another client is served. The server's clock is advanced, not waited
+// for.
 func TestSlowlorisHeads(t *testing.T) {
-	s := start(t, nil, "request_header_timeout", "1")
+	s := start(t, nil, "connection_limit", "300") // request_header_timeout: 60 s
 	const n = 200
-	var wg sync.WaitGroup
+	var conns []net.Conn
 	answers := make(chan string, n)
+	first := "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + strings.Repeat("z", 100)
 	for i := 0; i < n; i++ {
 		c := s.dial(t)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			answers <- trickle(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: "+strings.Repeat("z", 200)+"\r\n\r\n", 100*time.Millisecond)
-		}()
+		io.WriteString(c, first)
+		conns = append(conns, c)
+		go func() { b, _ := io.ReadAll(c); answers <- string(b) }()
 	}
+	read := s.waitRead(t, uint64(n*len(first)))
+	engine.Advance(s.Server, 30*time.Second)
+	for _, c := range conns {
+		io.WriteString(c, "zz") // more of the head: the timer goes on
+	}
+	s.waitRead(t, read+2*n)
 	c := s.dial(t)
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
 	expectResponse(t, c, plaintextResp)
-	wg.Wait()
-	close(answers)
+	engine.Advance(s.Server, 31*time.Second) // 61 s since their first byte
 	want := errorResp(408, "The request did not arrive in time (request head not complete within request_header_timeout)")
-	for a := range answers {
-		expectEqual(t, "trickling client", masked(a), want)
+	for i := 0; i < n; i++ {
+		expectEqual(t, "trickling client", masked(<-answers), want)
 	}
 	if !strings.Contains(s.logs.String(), "closing connection: request head not complete within request_header_timeout") {
 		t.Error("no log line saying why the connections were closed")
@@ -66,37 +72,42 @@ func TestSlowlorisHeads(t *testing.T) {
 // TestSlowlorisFillsConnectionLimit: tricklers occupying every slot are
 // timed out, so a waiting client is still served.
 func TestSlowlorisFillsConnectionLimit(t *testing.T) {
-	s := start(t, nil, "request_header_timeout", "1", "connection_limit", "20")
-	var wg sync.WaitGroup
+	s := start(t, nil, "connection_limit", "20")
+	part := "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("z", 100)
 	for i := 0; i < 20; i++ {
 		c := s.dial(t)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			trickle(c, "GET / HTTP/1.1\r\nHost: a\r\nX: "+strings.Repeat("z", 100), 100*time.Millisecond)
-		}()
+		io.WriteString(c, part)
 	}
-	waitFor(t, "20 connections", func() bool { return s.Conns() == 20 })
+	s.waitRead(t, uint64(20*len(part)))
 	c := s.dial(t) // the 21st: it waits for a slot
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
 	waitFor(t, "the limit to be reached", func() bool { return strings.Contains(s.logs.String(), "reached the connection limit") })
+	engine.Advance(s.Server, 61*time.Second) // past request_header_timeout, within channel_timeout
 	expectResponse(t, c, plaintextResp)
-	wg.Wait()
 }
 
 // TestSlowBodies: a body that trickles below request_body_min_rate, and
-// one that stalls, are answered 408 and closed; nothing is executed.
+// one that stalls longer than request_body_timeout, are answered 408 and
+// closed; nothing is executed.
 func TestSlowBodies(t *testing.T) {
-	s := start(t, nil, "request_body_timeout", "1", "request_body_min_rate", "1000")
+	s := start(t, nil) // request_body_timeout 60 s, request_body_min_rate 1024 B/s
 	head := "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n"
 	c := s.dial(t)
-	io.WriteString(c, head)
-	got := trickle(c, strings.Repeat("b", 1000), 100*time.Millisecond)
-	expectEqual(t, "trickled body", masked(got), errorResp(408, "The request did not arrive in time (request body slower than request_body_min_rate)"))
+	io.WriteString(c, head+strings.Repeat("b", 1000))
+	read := s.waitRead(t, uint64(len(head)+1000))
+	engine.Advance(s.Server, 31*time.Second)
+	io.WriteString(c, strings.Repeat("b", 1000)) // never stalled 60 s, but 2000 B in 62 s
+	s.waitRead(t, read+1000)
+	engine.Advance(s.Server, 31*time.Second)
+	got, _ := io.ReadAll(c)
+	expectEqual(t, "trickled body", masked(string(got)), errorResp(408, "The request did not arrive in time (request body slower than request_body_min_rate)"))
+
 	c = s.dial(t)
 	io.WriteString(c, head+strings.Repeat("b", 5000))
-	got2, _ := io.ReadAll(c)
-	expectEqual(t, "stalled body", masked(string(got2)), errorResp(408, "The request did not arrive in time (request body stalled longer than request_body_timeout)"))
+	s.waitRead(t, read+1000+uint64(len(head)+5000))
+	engine.Advance(s.Server, 61*time.Second)
+	got, _ = io.ReadAll(c)
+	expectEqual(t, "stalled body", masked(string(got)), errorResp(408, "The request did not arrive in time (request body stalled longer than request_body_timeout)"))
 }
 
 // TestStalledReader: with threads=1, a client that stops reading a large
@@ -104,16 +115,23 @@ func TestSlowBodies(t *testing.T) {
 // send_timeout; then its connection is closed, the worker is free, and
 // another client is served.
 func TestStalledReader(t *testing.T) {
-	s := start(t, nil, "threads", "1", "send_timeout", "1", "outbuf_high_watermark", "1048576", "outbuf_overflow", "1048576")
+	s := start(t, nil, "threads", "1", "outbuf_high_watermark", "1048576", "outbuf_overflow", "1048576")
 	stalled := s.dial(t)
 	io.WriteString(stalled, "GET /bytes/1000000000 HTTP/1.1\r\nHost: a\r\n\r\n")
 	io.ReadFull(stalled, make([]byte, 1000)) // it started, then the client stops reading
+	waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
 	other := s.dial(t)
 	io.WriteString(other, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	// A check that sees no progress since the previous one, send_timeout
+	// (60 s) later, closes: at most a few, while the kernel's buffers fill.
+	const logLine = "the client took no response bytes within send_timeout"
+	for i := 0; i < 10 && !strings.Contains(s.logs.String(), logLine); i++ {
+		engine.Advance(s.Server, 61*time.Second)
+	}
 	expectResponse(t, other, plaintextResp)
-	waitFor(t, "the send_timeout log line", func() bool {
-		return strings.Contains(s.logs.String(), "the client took no response bytes within send_timeout")
-	})
+	if !strings.Contains(s.logs.String(), logLine) {
+		t.Error("no log line saying why the connection was closed")
+	}
 }
 
 // TestPipeliningFlood: while a request is served, a client that keeps

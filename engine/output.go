@@ -179,7 +179,7 @@ func (w *writer) finishDirect() {
 		slotPool.Put(sl)
 	}
 	w.heads = nil
-	w.done.Store(int64(nowStamp()))
+	w.done.Store(int64(w.s.clock.stamp()))
 	if w.want.Load() || w.closed.Load() {
 		// An error: the engine is gone, and the connection with it.
 		_ = w.onLoop(func(c *conn) { c.collect() })

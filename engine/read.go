@@ -48,7 +48,7 @@ func (c *conn) readInput() {
 				return
 			}
 			if c.headSince.IsZero() {
-				c.headSince = nowStamp()
+				c.headSince = c.s.clock.stamp()
 			}
 			if c.cur == nil {
 				c.cur = c.takeSlot()
@@ -64,7 +64,7 @@ func (c *conn) readInput() {
 			c.keepHead(c.cur, in[:st.N])
 			c.continued = false
 			c.headSince = 0
-			c.bodySince, c.bodyGot = nowStamp(), 0
+			c.bodySince, c.bodyGot = c.s.clock.stamp(), 0
 			fr, rest := c.rd.Framing(), len(in)-st.N
 			switch {
 			case st.End:
@@ -122,7 +122,7 @@ func (w *writer) wake() { _ = w.gc.Wake(nil) }
 
 // newRequest starts the request parsed into sl. Loop only.
 func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
-	return &request{w: c.writer, slot: sl, start: nowStamp(), x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
+	return &request{w: c.writer, slot: sl, start: c.s.clock.stamp(), x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
 		RemoteStr: c.remoteStr, LocalPort: c.local.port, Ctx: c.ctx}}
 }
 
@@ -206,7 +206,7 @@ func (s *Server) serve(r *request) {
 	}
 	defer func() {
 		if st := x.Status(); st != 0 {
-			d := time.Duration(nowStamp() - r.start)
+			d := time.Duration(s.clock.stamp() - r.start)
 			s.counts.response(method, st, d)
 			if s.access != nil {
 				s.logServed(x, head, d)
@@ -219,7 +219,7 @@ func (s *Server) serve(r *request) {
 			s.log.Error("cannot read the spooled request body", "err", err)
 			_ = x.Out.Send([][]byte{adapter.ErrorResponse(bufpool.GetSmall(), &s.acfg, 500,
 				"The request body could not be stored")}, true, false)
-			s.counts.response(method, 500, time.Duration(nowStamp()-r.start))
+			s.counts.response(method, 500, time.Duration(s.clock.stamp()-r.start))
 			return
 		}
 		x.Body = rc
@@ -231,7 +231,7 @@ func (s *Server) serve(r *request) {
 // handed to gnet (or the connection was found closed).
 func (c *conn) responseDone(keepAlive bool) {
 	c.req.end(c.gen, c.reqT)
-	c.afterResponse(keepAlive, nowStamp())
+	c.afterResponse(keepAlive, c.s.clock.stamp())
 }
 
 // collect finishes, on the loop, a keep-alive response that its worker
@@ -310,13 +310,13 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	} else if c.rd.InBody() {
 		// The body clock starts when the request is first in line; one
 		// waiting for 100 Continue gets it now.
-		now := nowStamp()
+		now := c.s.clock.stamp()
 		c.bodySince, c.active = now, now
 		if c.rd.Framing().Expect100 && c.bodyGot == 0 {
 			c.sendContinue()
 		}
 	} else if !c.headSince.IsZero() {
-		c.headSince = nowStamp()
+		c.headSince = c.s.clock.stamp()
 	}
 	c.process()
 	if c.st.eof && !c.st.busy && !c.st.closing() {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/targetapp"
 )
 
 const plaintextResp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: X\r\nServer: waitron\r\n\r\nHello, World!"
@@ -480,27 +482,44 @@ func TestRequestInfo(t *testing.T) {
 	}
 }
 
-// TestIdleConnectionsClosed: with channel_timeout=1 and cleanup_interval=1,
-// a connection that never sends, one stuck in a partial head, and an idle
+// TestIdleConnectionsClosed: once channel_timeout has passed, a
+// connection that never sends, one stuck in a partial head, and an idle
 // keep-alive are closed without a response, while a request that runs
-// longer than the timeout is answered.
+// longer than the timeout is answered. The server's clock is advanced,
+// not waited for.
 func TestIdleConnectionsClosed(t *testing.T) {
-	s := start(t, nil, "channel_timeout", "1", "cleanup_interval", "1")
+	started, release := make(chan struct{}), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.Handle("/", targetapp.New())
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "slow done\n")
+	})
+	// channel_timeout 120 s; the head timeout out of the way.
+	s := start(t, mux, "request_header_timeout", "300")
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	sent := []string{"GET /plaintext HTTP/1.1\r\nHo", "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n", "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"}
 	silent := s.dial(t)
 	partial := s.dial(t)
-	io.WriteString(partial, "GET /plaintext HTTP/1.1\r\nHo")
+	io.WriteString(partial, sent[0])
 	keepAlive := s.dial(t)
-	io.WriteString(keepAlive, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	io.WriteString(keepAlive, sent[1])
 	expectResponse(t, keepAlive, plaintextResp)
 	slow := s.dial(t)
-	io.WriteString(slow, "GET /delay/2500 HTTP/1.1\r\nHost: a\r\n\r\n")
+	io.WriteString(slow, sent[2])
+	<-started
+	s.waitRead(t, uint64(len(strings.Join(sent, ""))))
+	engine.Advance(s.Server, 121*time.Second)
 	for name, c := range map[string]net.Conn{"silent": silent, "partial head": partial, "idle keep-alive": keepAlive} {
 		b, err := io.ReadAll(c) // bounded by the connection's deadline
 		if err != nil || len(b) != 0 {
 			t.Errorf("%s: %q, %v; want a close with nothing sent", name, b, err)
 		}
 	}
-	expectResponse(t, slow, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\nDate: X\r\nServer: waitron\r\n\r\ndelayed 2500 ms\n")
+	releaseOnce.Do(func() { close(release) })
+	expectResponse(t, slow, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\n\r\nslow done\n")
 }
 
 // TestConnectionLimit: with connection_limit=2 a third client waits,

@@ -32,6 +32,7 @@ import (
 type Server struct {
 	opts    limits.Options // read by Serve's setup; the request path reads cfg
 	cfg     config
+	clock   clock
 	handler http.Handler
 	log     *slog.Logger
 	acfg    adapter.Config
@@ -518,7 +519,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	if h.s.started.CompareAndSwap(false, true) {
 		h.s.onStart()
 	}
-	now := time.Now()
+	now := h.s.clock.now()
 	h.s.maybeSweep(now)
 	h.s.checkDeadlines(now)
 	// The next tick comes at the next whole second, so Date changes on time.
