@@ -1,7 +1,8 @@
 // Package adapter runs ordinary net/http handlers on requests framed by the
 // codec: it builds the *http.Request, provides the http.ResponseWriter that
-// frames the response, and recovers handler panics — the only recover() in
-// waitron.
+// frames the response, and recovers handler panics — the only recover()
+// around user code (the engine's guard recovers only its own loop-side
+// code, to close one connection instead of the process).
 //
 // Its exported names are the seam the engine uses (Exchange, Output,
 // Config, Serve, …) and what the root package re-exports (Info,

@@ -365,7 +365,7 @@ func (w *response) FlushError() error {
 
 // newBuffer returns an empty buffer of send_bytes capacity, pooled when
 // that is the pool's size. (Starting with a small buffer and growing it
-// measured slower: pipelined ×16 fell from about 560k to 435k req/s.)
+// measured slower for pipelined requests: docs/benchmarks.md.)
 func (w *response) newBuffer() []byte {
 	if n := w.cfg.SendBytes; n > 0 && n != bufpool.Size {
 		return make([]byte, 0, n)

@@ -16,7 +16,7 @@ import (
 // Serve runs h for the request in x and completes its response on x.Out. It
 // is called on a worker goroutine and returns when the response has been
 // handed to the connection in full (or the connection is known dead). A
-// panic in h is recovered here, the one place waitron recovers: before the
+// panic in h is recovered here, the one place user code is recovered: before the
 // head was sent it becomes a 500 (with the stack only when
 // ExposeTracebacks); after, the connection is closed, which the client sees
 // as a truncated response. http.ErrAbortHandler aborts without a log line.

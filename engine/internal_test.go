@@ -14,7 +14,7 @@ import (
 
 // TestRecvBytes: recv_bytes is the most read from a socket at a time, so a
 // 64 KiB body arrives in at least 64 reads with recv_bytes=1024 and in far
-// fewer with the default rounded up to 8 KiB.
+// fewer with the default, 65536.
 func TestRecvBytes(t *testing.T) {
 	reads := func(recv string) int64 {
 		o := limits.Default()

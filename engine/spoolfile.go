@@ -10,9 +10,8 @@ import (
 // fileCache keeps the temporary files of spooled request bodies for reuse.
 // Creating, filling and removing a file for every body over
 // inbuf_overflow costs the kernel a file's worth of page and block
-// allocation, freeing and metadata each time (removing the file alone was
-// 9% of the CPU profile of 1 MiB uploads); a reused file is overwritten in
-// place. Each file is unlinked as soon as it is created, so none is left
+// allocation, freeing and metadata each time (docs/architecture.md gives
+// the profile that showed it); a reused file is overwritten in place. Each file is unlinked as soon as it is created, so none is left
 // in the directory however the process ends, and a body is read through a
 // reader bounded to its own length, since a reused file may be longer.
 type fileCache struct {
