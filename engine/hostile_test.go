@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/waitron/waitron/engine"
-	"github.com/waitron/waitron/internal/targetapp"
 )
 
 // trickle sends raw to c one byte every interval until it is sent or the
@@ -217,31 +216,6 @@ func TestResetsDuringAccept(t *testing.T) {
 		c.Close()
 	}
 	waitFor(t, "every reset connection to be gone", func() bool { return s.Conns() == 0 })
-	c := s.dial(t)
-	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
-	expectResponse(t, c, plaintextResp)
-}
-
-// TestClientGoneMidRequest: a client that resets while its handler runs
-// cancels the handler's context; the worker returns and nothing leaks
-// (the package's goleak check runs after all tests).
-func TestClientGoneMidRequest(t *testing.T) {
-	started := make(chan struct{}, 1)
-	mux := http.NewServeMux()
-	mux.Handle("/plaintext", targetapp.New())
-	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
-		started <- struct{}{}
-		<-r.Context().Done() // only the client's reset ends it
-	})
-	s := start(t, mux, "threads", "1")
-	for i := 0; i < 20; i++ {
-		c := s.dial(t)
-		io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
-		<-started // the handler runs: now the client goes
-		c.(*net.TCPConn).SetLinger(0)
-		c.Close()
-	}
-	// With one worker, this is served only if every delayed handler ended.
 	c := s.dial(t)
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
 	expectResponse(t, c, plaintextResp)
