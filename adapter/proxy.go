@@ -44,26 +44,13 @@ func NewProxy(trusted string, count int, headers []string, clear, logUntrusted b
 	if p.count < 1 {
 		return nil, fmt.Errorf("trusted_proxy_count must be at least 1, got %d", count)
 	}
-	for _, e := range strings.FieldsFunc(trusted, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
-		switch {
-		case e == "*":
-			p.all = true
-		case e == "localhost":
-			p.unix = true
-			p.addrs = append(p.addrs, netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
-		case strings.Contains(e, "/"):
-			pf, err := netip.ParsePrefix(e)
-			if err != nil {
-				return nil, fmt.Errorf("trusted_proxy: %q is not an address or CIDR range", e)
-			}
-			p.prefixes = append(p.prefixes, pf.Masked())
-		default:
-			a, err := netip.ParseAddr(strings.Trim(e, "[]"))
-			if err != nil {
-				return nil, fmt.Errorf("trusted_proxy: %q is not an address or CIDR range", e)
-			}
-			p.addrs = append(p.addrs, a.Unmap())
-		}
+	tp, wrong := limits.ParseTrustedProxy(trusted)
+	if len(wrong) > 0 {
+		return nil, fmt.Errorf("trusted_proxy: %q is not an address, a CIDR range, localhost or *", wrong[0])
+	}
+	p.all, p.unix, p.addrs, p.prefixes = tp.All, tp.Local, tp.Addrs, tp.Prefixes
+	if tp.Local { // loopback peers are local too
+		p.addrs = append(p.addrs, netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
 	}
 	for _, h := range headers {
 		p.headers[strings.ToLower(h)] = true

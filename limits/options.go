@@ -520,16 +520,9 @@ func (o *Options) validateProxy(bad func(opt, value, reason string), conflict fu
 			conflict("trusted_proxy_headers", "trusted_proxy_headers has no meaning without setting trusted_proxy")
 		}
 	}
-	for _, e := range splitList(o.TrustedProxy) {
-		if e == "*" || e == "localhost" {
-			continue
-		}
-		if _, err := netip.ParsePrefix(e); err == nil {
-			continue
-		}
-		if _, err := netip.ParseAddr(strings.Trim(e, "[]")); err != nil {
-			bad("trusted_proxy", strconv.Quote(e), fmt.Sprintf("%q is not an address, a CIDR range, localhost or *", e))
-		}
+	_, wrong := ParseTrustedProxy(o.TrustedProxy)
+	for _, e := range wrong {
+		bad("trusted_proxy", strconv.Quote(e), fmt.Sprintf("%q is not an address, a CIDR range, localhost or *", e))
 	}
 	forwarded, xforwarded := false, false
 	for _, h := range o.TrustedProxyHeaders {
@@ -543,6 +536,45 @@ func (o *Options) validateProxy(bad func(opt, value, reason string), conflict fu
 	if forwarded && xforwarded {
 		conflict("trusted_proxy_headers", "The Forwarded proxy header and the X-Forwarded-{By,Host,Proto,Port,For} headers are mutually exclusive. Can't trust both!")
 	}
+}
+
+// TrustedProxy is the trusted_proxy option parsed: the one reading of it,
+// for Validate and for the proxy-header rules.
+type TrustedProxy struct {
+	All      bool           // "*": every peer
+	Local    bool           // "localhost": unix-socket peers
+	Addrs    []netip.Addr   // IPv4-mapped addresses unmapped
+	Prefixes []netip.Prefix // masked
+}
+
+// ParseTrustedProxy reads trusted_proxy's value: entries separated by
+// white space or commas, each an address (IPv6 with or without brackets),
+// a CIDR range, "localhost" or "*". wrong lists the entries that are none
+// of those.
+func ParseTrustedProxy(v string) (t TrustedProxy, wrong []string) {
+	for _, e := range splitList(v) {
+		switch {
+		case e == "*":
+			t.All = true
+		case e == "localhost":
+			t.Local = true
+		case strings.Contains(e, "/"):
+			pf, err := netip.ParsePrefix(e)
+			if err != nil {
+				wrong = append(wrong, e)
+				continue
+			}
+			t.Prefixes = append(t.Prefixes, pf.Masked())
+		default:
+			a, err := netip.ParseAddr(strings.Trim(e, "[]"))
+			if err != nil {
+				wrong = append(wrong, e)
+				continue
+			}
+			t.Addrs = append(t.Addrs, a.Unmap())
+		}
+	}
+	return t, wrong
 }
 
 // listenSet reports whether listen was set, by Set or to a value other
