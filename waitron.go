@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/limits"
@@ -54,6 +56,19 @@ func RequestInfo(r *http.Request) (Info, bool) { return adapter.RequestInfo(r) }
 func NewServer(h http.Handler, opts limits.Options, log *slog.Logger) (*Server, error) {
 	return engine.New(h, opts, log)
 }
+
+// NewFastHTTPServer is NewServer for a fasthttp.RequestHandler (a Fiber
+// app's Handler(), a fasthttp router's): the same engine, options, limits,
+// timeouts and hostile-client protections, with the requests given to h
+// through waitron's fasthttp adapter. Its differences from fasthttp's own
+// server are in docs/conformance.md.
+func NewFastHTTPServer(h fasthttp.RequestHandler, opts limits.Options, log *slog.Logger) (*Server, error) {
+	return engine.NewFast(h, opts, log)
+}
+
+// FastRequestInfo is RequestInfo for a request served by
+// NewFastHTTPServer's server.
+func FastRequestInfo(ctx *fasthttp.RequestCtx) (Info, bool) { return adapter.FastRequestInfo(ctx) }
 
 // Serve runs h with opts until the server stops; it returns an error if
 // the options are invalid or serving failed.

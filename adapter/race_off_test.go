@@ -3,3 +3,8 @@
 package adapter
 
 const raceAllocs = 0
+
+const (
+	raceOn         = false
+	raceFastAllocs = 0
+)

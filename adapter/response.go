@@ -83,6 +83,9 @@ type Config struct {
 	// Draining reports whether the server is shutting down; responses then
 	// close their connection.
 	Draining func() bool
+	// LogRequests asks the fasthttp adapter to keep what the access log
+	// shows of a request in its Outcome.
+	LogRequests bool
 	// URLScheme, ServerName and URLPrefix are the options of those names,
 	// reported through RequestInfo (URLPrefix is also stripped from paths).
 	URLScheme, ServerName, URLPrefix string

@@ -91,13 +91,23 @@ type Outcome struct {
 	// ForShutdown says the connection closes only because the server was
 	// shutting down when the response's head was written.
 	ForShutdown bool
+	// Handled says a handler ran (false: the server refused the request).
+	Handled bool
+	// Remote, Referer and UserAgent are the client (as the trusted-proxy
+	// rules resolved it) and those fields, for the access log, when the
+	// request was no *http.Request (the fasthttp adapter, with
+	// Config.LogRequests).
+	Remote, Referer, UserAgent string
 }
 
 // Outcome returns x's outcome. Worker only, after Serve.
 func (x *Exchange) Outcome() Outcome {
+	if x.st.outcome.Status != 0 { // the fasthttp adapter's
+		return x.st.outcome
+	}
 	w := &x.st.w
 	o := Outcome{Request: w.req, Status: x.st.status, Bytes: w.written, Closes: w.closeAfter || w.failed, ClientGone: w.failed,
-		ForShutdown: w.drainClose}
+		ForShutdown: w.drainClose, Handled: w.req != nil}
 	if w.req == nil {
 		o.Bytes, o.Closes = x.st.errorBytes, true
 	}
@@ -118,8 +128,9 @@ func (globalOptions) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // part of its Exchange: its context (which a handler may keep past the
 // response), its ResponseWriter and its URL.
 type exchangeState struct {
-	status     int   // of the response sent (see Exchange.Status)
-	errorBytes int64 // the size of the error response sent for a refused request
+	status     int     // of the response sent (see Exchange.Status)
+	errorBytes int64   // the size of the error response sent for a refused request
+	outcome    Outcome // the fasthttp adapter's outcome (the net/http adapter's is read off w)
 	ctx        reqCtx
 	w          response
 	url        url.URL

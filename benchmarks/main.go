@@ -95,7 +95,13 @@ var (
 	// during the warm-up, and connections then fill that room instead of
 	// growing RSS: the figure would show the floor, not the connections.
 	srvWaitronNoFloor = server{"waitron --gc-floor 0", waitron("--gc-floor", "0")}
-	standard          = []server{srvWaitron, srvNetHTTP, srvFastHTTP, srvRaw}
+	// fasthttp's API on waitron's engine: the target app written for
+	// fasthttp (--app target-fasthttp), through the fasthttp adapter.
+	srvWaitronFast        = server{"waitron, fasthttp adapter", waitron("--app", "target-fasthttp")}
+	srvWaitronFastNoFloor = server{"waitron, fasthttp adapter, --gc-floor 0", waitron("--app", "target-fasthttp", "--gc-floor", "0")}
+	standard              = []server{srvWaitron, srvNetHTTP, srvFastHTTP, srvRaw}
+	// withFast is standard with the fasthttp adapter beside waitron.
+	withFast = []server{srvWaitron, srvWaitronFast, srvNetHTTP, srvFastHTTP, srvRaw}
 )
 
 // workload is one kind of load.
@@ -110,21 +116,21 @@ type workload struct {
 
 func workloads() []workload {
 	return []workload{
-		{name: "plaintext", title: "keep-alive plaintext, 64 connections", unit: "req/s", servers: append(standard[:1:1], append([]server{srvWaitronLog}, standard[1:]...)...),
+		{name: "plaintext", title: "keep-alive plaintext, 64 connections", unit: "req/s", servers: append(withFast[:2:2], append([]server{srvWaitronLog}, withFast[2:]...)...),
 			spec: loadSpec{path: "/plaintext", conns: 64}},
-		{name: "json", title: "keep-alive JSON, 64 connections", unit: "req/s", servers: standard,
+		{name: "json", title: "keep-alive JSON, 64 connections", unit: "req/s", servers: withFast,
 			spec: loadSpec{path: "/json", conns: 64}},
-		{name: "pipelined", title: "pipelined ×16, 64 connections", unit: "req/s", servers: standard,
+		{name: "pipelined", title: "pipelined ×16, 64 connections", unit: "req/s", servers: withFast,
 			spec: loadSpec{path: "/plaintext", conns: 64, pipeline: 16}},
 		{name: "newconn", title: "new connection per request, 64 at a time", unit: "req/s", servers: standard,
 			spec: loadSpec{path: "/plaintext", conns: 64, close: true}},
-		{name: "upload", title: "1 MiB POST echoed back, 16 connections", unit: "req/s", servers: standard,
+		{name: "upload", title: "1 MiB POST echoed back, 16 connections", unit: "req/s", servers: withFast,
 			spec: loadSpec{path: "/echo", conns: 16, body: 1 << 20}},
 		{name: "slow", title: "handler sleeping 10 ms, 256 connections", unit: "req/s",
 			servers: []server{srvWaitron, srvWaitron6, srvNetHTTP, srvFastHTTP},
 			spec:    loadSpec{path: "/delay/10", conns: 256}},
 		{name: "idle", title: fmt.Sprintf("%d idle keep-alive connections", *idleN), unit: "KB per connection",
-			lowerBetter: true, servers: []server{srvWaitronNoFloor, srvNetHTTP, srvFastHTTP, srvRaw}, run: runIdle},
+			lowerBetter: true, servers: []server{srvWaitronNoFloor, srvWaitronFastNoFloor, srvNetHTTP, srvFastHTTP, srvRaw}, run: runIdle},
 		{name: "upgraded-idle", title: fmt.Sprintf("%d idle upgraded (hijacked) connections", *upgradedN), unit: "KB per connection",
 			lowerBetter: true, servers: []server{srvWaitronNoFloor, srvNetHTTP, srvFastHTTP}, run: runUpgradedIdle},
 		{name: "upgraded-echo", title: "64-byte echo over 64 upgraded (hijacked) connections", unit: "round trips/s",

@@ -277,10 +277,14 @@ func (s *Server) logServed(x *adapter.Exchange, h served, d time.Duration) {
 	a := s.access
 	o := x.Outcome()
 	e := entry{status: o.Status, bytes: o.Bytes, dur: d}
-	if req := o.Request; req != nil {
+	switch req := o.Request; {
+	case req != nil:
 		e.remote, e.method, e.target, e.proto = req.RemoteAddr, req.Method, req.RequestURI, req.Proto
 		e.referer, e.agent = req.Referer(), req.UserAgent()
-	} else {
+	case o.Remote != "": // the fasthttp adapter's
+		e.remote, e.method, e.target, e.proto = o.Remote, h.method, h.target, h.proto
+		e.referer, e.agent = o.Referer, o.UserAgent
+	default:
 		e.remote, e.method, e.target, e.proto = x.RemoteStr, h.method, h.target, h.proto
 	}
 	switch {
@@ -288,7 +292,7 @@ func (s *Server) logServed(x *adapter.Exchange, h served, d time.Duration) {
 		e.close = CloseClientReset.String()
 	case o.ForShutdown:
 		e.close = CloseShutdown.String()
-	case o.Closes && o.Status >= 400 && o.Request == nil:
+	case o.Closes && o.Status >= 400 && !o.Handled:
 		e.close = CloseBadRequest.String()
 	case o.Closes:
 		e.close = CloseRequested.String()

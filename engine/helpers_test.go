@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/internal/testutil"
@@ -47,6 +48,24 @@ func startWith(t *testing.T, h http.Handler, before func(*engine.Server), set ..
 	if h == nil {
 		h = targetapp.New()
 	}
+	return startServer(t, func(o limits.Options, log *slog.Logger) (*engine.Server, error) { return engine.New(h, o, log) }, before, set...)
+}
+
+// startFast is start for a fasthttp handler (the fasthttp target app when
+// nil), served through the fasthttp adapter.
+func startFast(t *testing.T, h fasthttp.RequestHandler, set ...string) *testServer {
+	t.Helper()
+	if h == nil {
+		h = targetapp.NewFast()
+	}
+	return startServer(t, func(o limits.Options, log *slog.Logger) (*engine.Server, error) { return engine.NewFast(h, o, log) }, nil, set...)
+}
+
+// startServer makes a server with mk from the default options and set, on
+// 127.0.0.1:0 unless set names an address, runs before (if any), serves,
+// and stops the server when the test ends.
+func startServer(t *testing.T, mk func(limits.Options, *slog.Logger) (*engine.Server, error), before func(*engine.Server), set ...string) *testServer {
+	t.Helper()
 	o := limits.Default()
 	ownAddr := false
 	for i := 0; i+1 < len(set); i += 2 {
@@ -67,7 +86,7 @@ func startWith(t *testing.T, h http.Handler, before func(*engine.Server), set ..
 	}
 	logs := &testutil.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := engine.New(h, o, log)
+	srv, err := mk(o, log)
 	if err != nil {
 		t.Fatal(err)
 	}

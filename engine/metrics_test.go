@@ -104,6 +104,15 @@ func TestMetricsAndHealth(t *testing.T) {
 	waitFor(t, "the bad request's close to be counted", func() bool {
 		return value(scrape(t, ops), "waitron_connections_closed_total", "reason", "bad_request") == 1
 	})
+	// A response is counted once its worker is done with it, which may be
+	// just after the client has it.
+	waitFor(t, "the 7 responses to be counted", func() bool {
+		var n uint64
+		for _, r := range s.Stats().Requests {
+			n += r.Count
+		}
+		return n == 7
+	})
 	fams := scrape(t, ops)
 	for _, tc := range []struct {
 		name   string
@@ -161,6 +170,9 @@ func TestCollectorInOwnRegistry(t *testing.T) {
 	c := s.dial(t)
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
 	expectResponse(t, c, plaintextResp)
+	// A response is counted once its worker is done with it, which may be
+	// just after the client has it.
+	waitFor(t, "the response to be counted", func() bool { return len(s.Stats().Requests) > 0 })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.Collector())
 	gathered, err := reg.Gather()

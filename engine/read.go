@@ -224,6 +224,10 @@ func (s *Server) serve(r *request) {
 		}
 		x.Body = rc
 	}
+	if s.fast != nil {
+		adapter.ServeFast(&s.acfg, s.fast, x)
+		return
+	}
 	adapter.Serve(&s.acfg, s.handler, x)
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 
 	"github.com/waitron/waitron/adapter"
@@ -33,7 +34,8 @@ type Server struct {
 	opts    limits.Options // read by Serve's setup; the request path reads cfg
 	cfg     config
 	clock   clock
-	handler http.Handler
+	handler http.Handler            // the net/http handler, or nil…
+	fast    fasthttp.RequestHandler // …the fasthttp one
 	log     *slog.Logger
 	acfg    adapter.Config
 	disp    *dispatcher
@@ -87,11 +89,25 @@ type Server struct {
 }
 
 // New checks the options, resolves the listen addresses and prepares a
-// server; nothing listens until Serve.
+// server for the net/http handler h; nothing listens until Serve.
 func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("waitron: the handler is nil")
 	}
+	return newServer(h, nil, o, log)
+}
+
+// NewFast is New for a fasthttp handler: the same engine, options and
+// protections, with the requests given to h through the fasthttp adapter
+// (adapter.ServeFast).
+func NewFast(h fasthttp.RequestHandler, o limits.Options, log *slog.Logger) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("waitron: the handler is nil")
+	}
+	return newServer(nil, h, o, log)
+}
+
+func newServer(h http.Handler, fh fasthttp.RequestHandler, o limits.Options, log *slog.Logger) (*Server, error) {
 	err := o.Validate()
 	if err != nil {
 		return nil, err
@@ -143,7 +159,7 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, cfg: compile(&o), handler: h, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir(),
+	s := &Server{opts: o, cfg: compile(&o), handler: h, fast: fh, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir(),
 		sockets: sockets, placeholderDir: placeholderDir}
 	s.reuseURLs = reuse
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
@@ -155,6 +171,7 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 		Log:              log,
 		AppendDate:       func(b []byte) []byte { return append(b, *s.date.Load()...) },
 		Draining:         s.draining.Load,
+		LogRequests:      o.AccessLog != "",
 		URLScheme:        o.URLScheme,
 		ServerName:       o.ServerName,
 		URLPrefix:        o.URLPrefix,

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -79,8 +78,16 @@ func signalNotify(sig chan<- os.Signal) { signal.Notify(sig, syscall.SIGINT, sys
 
 const usageLine = "usage: waitron [--app NAME] [options]   (waitron --help lists every option)"
 
-// apps are the built-in applications --app can choose.
-var apps = map[string]func() http.Handler{"target": targetapp.New}
+// apps are the built-in applications --app can choose: each makes its
+// server, through the net/http adapter or the fasthttp one.
+var apps = map[string]func(limits.Options, *slog.Logger) (*engine.Server, error){
+	"target": func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
+		return engine.New(targetapp.New(), o, log)
+	},
+	"target-fasthttp": func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
+		return engine.NewFast(targetapp.NewFast(), o, log)
+	},
+}
 
 // run is the whole command: it parses args, serves until the first signal
 // on sig, then shuts down gracefully; a second signal forces the exit.
@@ -104,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 	} else if cmd.gcEnv != "" {
 		log.Info("--gc-floor not applied: the environment sets the collector", "env", cmd.gcEnv)
 	}
-	srv, err := engine.New(newApp(), opts, log)
+	srv, err := newApp(opts, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "waitron: %v\n", err)
 		return 1

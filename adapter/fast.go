@@ -1,0 +1,535 @@
+package adapter
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"runtime/debug"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/internal/bufpool"
+)
+
+// The fasthttp adapter: ServeFast runs a fasthttp.RequestHandler on a
+// request the engine has read, as fasthttp's own server would, but with
+// waitron's reading, limits, timeouts and output path. A fasthttp
+// RequestCtx (with its Request and Response) is pooled and reused; the
+// head's fields go into it as fasthttp's header parser would put them, the
+// body either in memory or as a stream over the spool file, and the
+// response leaves through Output like the net/http adapter's.
+
+// fastExchange is the pooled state of one fasthttp request.
+type fastExchange struct {
+	ctx  fasthttp.RequestCtx
+	conn fastConn
+	out  fastWriter
+	bw   *bufio.Writer
+	info Info
+}
+
+var fastPool = sync.Pool{New: func() any {
+	fe := new(fastExchange)
+	fe.bw = bufio.NewWriterSize(&fe.out, bufpool.SmallSize)
+	return fe
+}}
+
+// errFastConn is what a handler gets that reads or writes ctx.Conn()
+// directly: the request was read in full and the response goes through
+// ctx.Response (or ctx.Hijack).
+var errFastConn = errors.New("waitron: the connection is the server's: use ctx.Response, or ctx.Hijack")
+
+// fastConn is what ctx.Conn() returns: the addresses, and write deadlines
+// that bound the response's Output.
+type fastConn struct {
+	local, remote net.Addr
+	out           Output
+}
+
+func (c *fastConn) Read([]byte) (int, error)           { return 0, errFastConn }
+func (c *fastConn) Write([]byte) (int, error)          { return 0, errFastConn }
+func (c *fastConn) Close() error                       { return nil }
+func (c *fastConn) LocalAddr() net.Addr                { return c.local }
+func (c *fastConn) RemoteAddr() net.Addr               { return c.remote }
+func (c *fastConn) SetReadDeadline(time.Time) error    { return nil } // the body is already complete
+func (c *fastConn) SetWriteDeadline(t time.Time) error { c.out.SetWriteDeadline(t); return nil }
+func (c *fastConn) SetDeadline(t time.Time) error      { return c.SetWriteDeadline(t) }
+
+// fastHijack reads the handler a fasthttp handler passed to ctx.Hijack:
+// fasthttp keeps it unexported, with no accessor for servers of their own,
+// so it is read at its field's offset, found (and its type checked) once
+// at start-up; a fasthttp that renames it fails here, loudly, not at the
+// first hijack.
+var fastHijack, fastHijackNoResponse = func() (func(*fasthttp.RequestCtx) fasthttp.HijackHandler, func(*fasthttp.RequestCtx) bool) {
+	t := reflect.TypeFor[fasthttp.RequestCtx]()
+	h, ok1 := t.FieldByName("hijackHandler")
+	n, ok2 := t.FieldByName("hijackNoResponse")
+	if !ok1 || !ok2 || h.Type != reflect.TypeFor[fasthttp.HijackHandler]() || n.Type.Kind() != reflect.Bool {
+		panic("waitron: this fasthttp has no RequestCtx.hijackHandler/hijackNoResponse; the fasthttp adapter needs updating")
+	}
+	return func(ctx *fasthttp.RequestCtx) fasthttp.HijackHandler {
+			return *(*fasthttp.HijackHandler)(unsafe.Add(unsafe.Pointer(ctx), h.Offset))
+		}, func(ctx *fasthttp.RequestCtx) bool {
+			return *(*bool)(unsafe.Add(unsafe.Pointer(ctx), n.Offset))
+		}
+}()
+
+// fastLogger sends what fasthttp logs through ctx.Logger() to the server's
+// log.
+type fastLogger struct{ cfg *Config }
+
+func (l fastLogger) Printf(format string, args ...any) { l.cfg.Log.Info(fmt.Sprintf(format, args...)) }
+
+// ServeFast runs h for the request in x and completes its response on
+// x.Out, as Serve does for a net/http handler. A panic in h is recovered
+// (fasthttp's own server would let it end the process): a 500 before
+// anything was sent, else the connection closes.
+func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
+	st := &x.st
+	if x.Body != nil {
+		defer x.Body.Close()
+	}
+	fe := fastPool.Get().(*fastExchange)
+	defer fe.release()
+	ctx := &fe.ctx
+	fe.conn = fastConn{local: x.Local, remote: x.Remote, out: x.Out}
+	ctx.Init2(&fe.conn, fastLogger{cfg}, false)
+	if err := fe.fillRequest(cfg, x); err != nil {
+		var ce *codec.Error
+		errors.As(err, &ce)
+		st.status = ce.Status
+		b := ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)
+		st.errorBytes = int64(len(b))
+		st.outcome = Outcome{Status: ce.Status, Bytes: st.errorBytes, Closes: true}
+		_ = x.Out.Send([][]byte{b}, true, false)
+		return
+	}
+	if detail, ok := runFast(cfg, h, ctx); !ok {
+		st.status = http.StatusInternalServerError
+		b := ErrorResponse(bufpool.GetSmall(), cfg, st.status, detail)
+		st.outcome = Outcome{Status: st.status, Bytes: int64(len(b)), Closes: true, Handled: true}
+		_ = x.Out.Send([][]byte{b}, true, false)
+		return
+	}
+	fe.respond(cfg, x)
+}
+
+// runFast calls h and reports whether it returned normally; if it
+// panicked, detail is the 500's (the panic and its stack with
+// expose_tracebacks). Nothing has been sent then: a fasthttp handler's
+// response leaves only after it returns.
+func runFast(cfg *Config, h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) (detail string, ok bool) {
+	defer func() {
+		if ok {
+			return
+		}
+		p := recover()
+		stack := debug.Stack()
+		cfg.Log.Error("panic serving request", "path", string(ctx.Path()), "remote", ctx.RemoteAddr().String(),
+			"panic", fmt.Sprint(p), "stack", string(stack))
+		detail = "The server encountered an unexpected internal server error"
+		if cfg.ExposeTracebacks {
+			detail = fmt.Sprintf("%v\n\n%s", p, stack)
+		}
+	}()
+	h(ctx)
+	return "", true
+}
+
+// fillRequest puts the request of x into fe.ctx.Request: the request line,
+// the fields (through fasthttp's own header setters, which treat Host,
+// Content-Length, Connection, Cookie and the rest as its parser does), the
+// body, and the trusted-proxy and url_prefix rules.
+func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
+	req := &fe.ctx.Request
+	hd := &req.Header
+	hd.SetMethodBytes(x.Head.MethodBytes())
+	hd.SetRequestURIBytes(x.Head.TargetBytes())
+	if x.Head.Minor == 0 {
+		hd.SetProtocol("HTTP/1.0")
+	}
+	for _, f := range x.Head.Fields {
+		hd.AddBytesKV(x.Head.Bytes(f.Name), x.Head.Bytes(f.Value))
+	}
+	hd.SetContentLength(int(x.BodyLen))
+	for _, f := range x.TrailerFields {
+		hd.AddBytesKV(x.Trailer[f.Name.Off:f.Name.Off+f.Name.Len], x.Trailer[f.Value.Off:f.Value.Off+f.Value.Len])
+	}
+	if x.Body != nil {
+		if x.BodyLen <= bufpool.Size { // in memory already: one copy into fasthttp's body buffer
+			if _, err := io.Copy(req.BodyWriter(), x.Body); err != nil {
+				return &codec.Error{Status: http.StatusInternalServerError, Detail: "The request body could not be read"}
+			}
+		} else { // spooled: the handler reads it as a stream, or PostBody reads it whole
+			req.SetBodyStream(x.Body, int(x.BodyLen))
+		}
+	}
+	fe.info = Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: x.RemoteStr, ServerPort: x.LocalPort}
+	if err := fe.applyProxy(cfg, x); err != nil {
+		return err
+	}
+	if p := cfg.URLPrefix; p != "" {
+		path := req.URI().Path()
+		if string(path) == p || len(path) > len(p) && string(path[:len(p)]) == p && path[len(p)] == '/' {
+			req.URI().SetPathBytes(path[len(p):])
+			fe.info.ScriptName = p
+		}
+	}
+	fe.ctx.SetUserValue(fastInfoKey{}, &fe.info)
+	return nil
+}
+
+// fastInfoKey keys the request's Info among the ctx's user values.
+type fastInfoKey struct{}
+
+// FastRequestInfo returns the Info of a request served by waitron's
+// fasthttp adapter (false for requests from another server).
+func FastRequestInfo(ctx *fasthttp.RequestCtx) (Info, bool) {
+	if i, ok := ctx.UserValue(fastInfoKey{}).(*Info); ok {
+		return *i, true
+	}
+	return Info{}, false
+}
+
+// applyProxy applies the trusted-proxy options as the net/http adapter
+// does, on a small http.Request holding only what the rules read and
+// write (Host and the proxy headers), made only when a proxy header is
+// present.
+func (fe *fastExchange) applyProxy(cfg *Config, x *Exchange) error {
+	p := cfg.Proxy
+	if p == nil {
+		return nil
+	}
+	hd := &fe.ctx.Request.Header
+	var r *http.Request
+	for i, name := range p.canon {
+		v := hd.PeekAll(name)
+		if len(v) == 0 {
+			continue
+		}
+		if r == nil {
+			r = &http.Request{Header: http.Header{}, Host: string(hd.Host()), RemoteAddr: x.RemoteStr}
+		}
+		for _, b := range v {
+			r.Header[p.canon[i]] = append(r.Header[p.canon[i]], string(b))
+		}
+	}
+	if r == nil {
+		return nil
+	}
+	if err := p.apply(r, &fe.info, x.Remote, cfg.Log); err != nil {
+		return &codec.Error{Status: http.StatusBadRequest, Detail: err.Error()}
+	}
+	for _, name := range p.canon {
+		hd.Del(name)
+		for _, v := range r.Header[name] {
+			hd.Add(name, v)
+		}
+	}
+	if r.Host != string(hd.Host()) {
+		hd.SetHost(r.Host)
+	}
+	if r.RemoteAddr != x.RemoteStr {
+		if ap, err := netipAddrPort(r.RemoteAddr); err == nil {
+			fe.ctx.SetRemoteAddr(net.TCPAddrFromAddrPort(ap))
+		}
+	}
+	return nil
+}
+
+// respond writes fe.ctx.Response to x.Out, or hands the connection to the
+// handler's hijack handler.
+func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
+	st, ctx := &x.st, &fe.ctx
+	resp := &ctx.Response
+	hijack := fastHijack(ctx)
+	noResponse := hijack != nil && fastHijackNoResponse(ctx)
+	if ctx.IsHead() {
+		resp.SkipBody = true
+	}
+	closes := x.Framing.Close || cfg.Draining != nil && cfg.Draining() || resp.ConnectionClose()
+	forShutdown := !x.Framing.Close && !resp.ConnectionClose() && closes
+	if x.Head.Minor == 0 && resp.IsBodyStream() && resp.Header.ContentLength() < 0 {
+		// fasthttp would chunk it, which an HTTP/1.0 client cannot read:
+		// the end of the body is the close instead.
+		fe.out.dechunk = &codec.ChunkedDecoder{Max: 1<<63 - 1, MaxTrailer: 1 << 20}
+		closes = true
+	}
+	if hijack != nil {
+		closes = false // the connection is the hijack handler's next
+	}
+	switch {
+	case closes:
+		resp.SetConnectionClose()
+	case x.Head.Minor == 0:
+		resp.Header.Set("Connection", "keep-alive")
+	}
+	resp.Header.SetNoDefaultContentType(false)
+	if cfg.Ident != "" && len(resp.Header.Peek("Server")) == 0 {
+		resp.Header.SetServer(cfg.Ident)
+	}
+	// Date is fasthttp's own: its header writer puts in the date its
+	// process-wide goroutine refreshes every second (and drops a handler's).
+	fe.out.out, fe.out.stream = x.Out, resp.IsBodyStream()
+	status := resp.StatusCode()
+	st.status = status
+	o := Outcome{Status: status, Handled: true, Closes: closes, ForShutdown: forShutdown}
+	if cfg.LogRequests {
+		o.Remote, o.Referer, o.UserAgent = ctx.RemoteAddr().String(), string(ctx.Referer()), string(ctx.UserAgent())
+	}
+	if !noResponse {
+		err := resp.Write(fe.bw)
+		if err == nil {
+			err = fe.bw.Flush()
+		}
+		if err == nil && fe.out.dechunk != nil && !fe.out.dechunk.Done() {
+			err = errors.New("waitron: the chunked body stream ended early")
+		}
+		o.Bytes = int64(resp.Header.ContentLength())
+		if o.Bytes < 0 || resp.IsBodyStream() {
+			o.Bytes = fe.out.body
+		}
+		if err != nil {
+			fe.out.drop()
+			o.Closes, o.ClientGone = true, errors.Is(err, ErrClientGone)
+			if !o.ClientGone {
+				cfg.Log.Error("writing the response failed", "path", string(ctx.Path()), "err", err)
+			}
+			_ = x.Out.Send(nil, true, false)
+			st.outcome = o
+			return
+		}
+	}
+	st.outcome = o
+	if hijack == nil {
+		if err := fe.out.finish(!closes); err != nil {
+			st.outcome.Closes, st.outcome.ClientGone = true, true
+		}
+		return
+	}
+	if err := fe.out.flush(); err != nil {
+		st.outcome.ClientGone = true
+		return
+	}
+	nc, pre, err := x.Out.Hijack()
+	if err != nil {
+		st.outcome.ClientGone = true
+		return
+	}
+	st.status = http.StatusSwitchingProtocols
+	if len(pre) > 0 {
+		nc = &preReadConn{Conn: nc, pre: pre}
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				cfg.Log.Error("panic in a hijack handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
+		}()
+		hijack(nc)
+	}()
+	nc.Close() // as fasthttp does when its hijack handler returns
+}
+
+// preReadConn is a hijacked connection whose first bytes were read before
+// the hijack (sent right behind the request).
+type preReadConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *preReadConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// release readies fe for the next request and puts it back.
+func (fe *fastExchange) release() {
+	ctx := &fe.ctx
+	ctx.Hijack(nil)
+	ctx.HijackSetNoResponse(false)
+	ctx.SetRemoteAddr(nil)
+	ctx.ResetUserValues()
+	ctx.Request.Reset()
+	ctx.Response.Reset()
+	fe.bw.Reset(&fe.out)
+	fe.out.reset()
+	fe.conn = fastConn{}
+	fastPool.Put(fe)
+}
+
+// fastWriter is the io.Writer under fasthttp's Response.Write: it collects
+// the response into pooled buffers and hands them to Output, as soon as a
+// buffer fills, and at every write of a body stream (a handler's Flush of
+// its stream reaches the client then).
+type fastWriter struct {
+	out     Output
+	bufs    [][]byte
+	stream  bool
+	body    int64 // body bytes of a stream, for the access log
+	head    bool  // the head has been seen (for body counting)
+	dechunk *codec.ChunkedDecoder
+	raw     []byte // HTTP/1.0 dechunking: bytes not yet decoded
+	err     error
+}
+
+func (w *fastWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n := len(p)
+	if w.dechunk != nil {
+		w.dechunkWrite(p)
+	} else {
+		w.add(p)
+	}
+	if w.stream || w.pending() >= bufpool.Size {
+		w.err = w.flush()
+	}
+	return n, w.err
+}
+
+// dechunkWrite removes the chunked framing fasthttp gave a stream for an
+// HTTP/1.0 client: the head loses its Transfer-Encoding, the body its
+// chunk lines.
+func (w *fastWriter) dechunkWrite(p []byte) {
+	w.raw = append(w.raw, p...)
+	if !w.head {
+		end := indexHeadEnd(w.raw)
+		if end < 0 {
+			return
+		}
+		w.head = true
+		w.add(dropField(w.raw[:end], "Transfer-Encoding"))
+		w.raw = append(w.raw[:0], w.raw[end:]...)
+	}
+	for len(w.raw) > 0 && !w.dechunk.Done() {
+		k, data, err := w.dechunk.Decode(w.raw)
+		w.add(data)
+		w.body += int64(len(data))
+		if err != nil {
+			w.err = err
+			return
+		}
+		if k == 0 {
+			break
+		}
+		w.raw = w.raw[k:]
+	}
+	w.raw = append([]byte(nil), w.raw...) // keep only the undecoded tail
+}
+
+// indexHeadEnd returns the length of the response head at the start of b
+// (through its blank line), or -1.
+func indexHeadEnd(b []byte) int {
+	for i := 0; i+3 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' && b[i+2] == '\r' && b[i+3] == '\n' {
+			return i + 4
+		}
+	}
+	return -1
+}
+
+// dropField returns head without its field lines named name.
+func dropField(head []byte, name string) []byte {
+	out := make([]byte, 0, len(head))
+	for len(head) > 0 {
+		i := 0
+		for i+1 < len(head) && !(head[i] == '\r' && head[i+1] == '\n') {
+			i++
+		}
+		line := head[:min(i+2, len(head))]
+		head = head[len(line):]
+		if len(line) > len(name) && line[len(name)] == ':' && equalFold(line[:len(name)], name) {
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c, d := b[i]|0x20, s[i]|0x20
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+// add appends p to the pooled buffers.
+func (w *fastWriter) add(p []byte) {
+	for len(p) > 0 {
+		if len(w.bufs) == 0 || len(w.bufs[len(w.bufs)-1]) == cap(w.bufs[len(w.bufs)-1]) {
+			b := bufpool.GetSmall()
+			if len(w.bufs) > 0 || len(p) > bufpool.SmallSize {
+				b = bufpool.Get()
+			}
+			w.bufs = append(w.bufs, b)
+		}
+		last := &w.bufs[len(w.bufs)-1]
+		k := copy((*last)[len(*last):cap(*last)], p)
+		*last = (*last)[:len(*last)+k]
+		p = p[k:]
+	}
+}
+
+func (w *fastWriter) pending() int {
+	n := 0
+	for _, b := range w.bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// flush hands what is collected to Output, not as the end of the
+// response.
+func (w *fastWriter) flush() error {
+	if len(w.bufs) == 0 {
+		return nil
+	}
+	bufs := w.bufs
+	w.bufs = nil
+	return w.out.Send(bufs, false, true)
+}
+
+// finish hands the rest to Output as the end of the response.
+func (w *fastWriter) finish(keepAlive bool) error {
+	bufs := w.bufs
+	w.bufs = nil
+	return w.out.Send(bufs, true, keepAlive)
+}
+
+// drop recycles what was collected but not sent.
+func (w *fastWriter) drop() {
+	for _, b := range w.bufs {
+		bufpool.Put(b)
+	}
+	w.bufs = nil
+}
+
+func (w *fastWriter) reset() {
+	w.drop()
+	*w = fastWriter{}
+}
+
+// netipAddrPort parses the host:port a trusted proxy header gave as the
+// client's address.
+func netipAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }

@@ -1,0 +1,261 @@
+package engine_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+	"github.com/valyala/fasthttp"
+
+	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/targetapp"
+)
+
+// fastPeer serves h with fasthttp's own server on 127.0.0.1:0, as the
+// reference for what a fasthttp handler's responses look like, and stops
+// it when the test ends.
+func fastPeer(t *testing.T, h fasthttp.RequestHandler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: h, Name: "waitron", MaxRequestBodySize: 1 << 30}
+	done := make(chan struct{})
+	go func() { s.Serve(ln); close(done) }()
+	t.Cleanup(func() {
+		s.ShutdownWithContext(context.Background())
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// roundTrip sends raw on a new connection to addr and reads until the
+// server closes it (each raw here ends with a Connection: close request).
+func roundTrip(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	io.WriteString(c, raw)
+	b, _ := io.ReadAll(c)
+	return masked(string(b))
+}
+
+// TestFastWireLikeFasthttp: the same raw requests to the fasthttp target
+// app on waitron and on fasthttp's own server get the same bytes back
+// (Date masked): keep-alive, pipelining, HEAD, bodies by length and
+// chunked (with a trailer), HTTP/1.0. (A streamed response's chunks follow
+// its flushes as the writer's goroutine and the reader meet, on either
+// server: TestFastTargetAppsAgree compares its decoded body.)
+func TestFastWireLikeFasthttp(t *testing.T) {
+	w := startFast(t, nil)
+	ref := fastPeer(t, targetapp.NewFast())
+	for name, raw := range map[string]string{
+		"pipelined":  "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\nGET /bytes/5 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"head":       "HEAD /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /status/404 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"echo":       "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: text/x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+		"chunked":    "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n",
+		"http10":     "GET /json HTTP/1.0\r\n\r\n",
+		"http10-ka":  "GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /plaintext HTTP/1.0\r\n\r\n",
+		"status-204": "GET /status/204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"not-found":  "GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+	} {
+		got, want := roundTrip(t, w.addr, raw), roundTrip(t, ref, raw)
+		if got != want {
+			t.Errorf("%s: waitron\n%q\nfasthttp\n%q", name, got, want)
+		}
+	}
+}
+
+// TestFastTargetAppsAgree: the net/http target app and the fasthttp one,
+// both on waitron, answer every endpoint alike (status, the framing and
+// type fields, body).
+func TestFastTargetAppsAgree(t *testing.T) {
+	std, fast := start(t, nil, "expose_tracebacks", "false"), startFast(t, nil)
+	get := func(addr, method, path, body string) (int, http.Header, string) {
+		req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "text/x")
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/", ""}, {"GET", "/plaintext", ""}, {"GET", "/json", ""}, {"POST", "/echo", "some body"},
+		{"GET", "/bytes/10000", ""}, {"GET", "/stream/3?size=100", ""}, {"GET", "/status/418", ""},
+		{"GET", "/status/204", ""}, {"GET", "/status/x", ""}, {"GET", "/delay/1", ""}, {"GET", "/panic", ""},
+		{"GET", "/upgrade/echo", ""}, {"GET", "/bytes/-1", ""}, {"HEAD", "/plaintext", ""},
+	} {
+		s1, h1, b1 := get(std.addr, c.method, c.path, c.body)
+		s2, h2, b2 := get(fast.addr, c.method, c.path, c.body)
+		if s1 != s2 || b1 != b2 {
+			t.Errorf("%s %s: net/http app %d %q, fasthttp app %d %q", c.method, c.path, s1, b1, s2, b2)
+		}
+		for _, k := range []string{"Content-Type", "Content-Length", "Connection", "Server"} {
+			if h1.Get(k) != h2.Get(k) {
+				t.Errorf("%s %s: %s: net/http app %q, fasthttp app %q", c.method, c.path, k, h1.Get(k), h2.Get(k))
+			}
+		}
+	}
+	// /request describes the request alike.
+	var d1, d2 targetapp.RequestInfo
+	for addr, d := range map[string]*targetapp.RequestInfo{std.addr: &d1, fast.addr: &d2} {
+		_, _, b := get(addr, "POST", "/request/a?x=1", "abc")
+		if err := json.Unmarshal([]byte(b), d); err != nil {
+			t.Fatal(err)
+		}
+		d.RemoteAddr, d.Headers, d.Host = "", nil, "" // two servers: two ports
+	}
+	if d1.Method == "" || fmt.Sprint(d1) != fmt.Sprint(d2) {
+		t.Errorf("/request: net/http app %+v, fasthttp app %+v", d1, d2)
+	}
+}
+
+// TestFastSpooledBody: a body over inbuf_overflow goes through the spool
+// file and reaches a fasthttp handler as a stream, echoed back whole.
+func TestFastSpooledBody(t *testing.T) {
+	s := startFast(t, nil)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	resp, err := http.Post("http://"+s.addr+"/echo", "application/x", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !bytes.Equal(got, body) {
+		t.Fatalf("status %d, %d bytes back of %d", resp.StatusCode, len(got), len(body))
+	}
+	if st := s.Stats(); st.SpooledBodies != 1 {
+		t.Errorf("SpooledBodies = %d, want 1", st.SpooledBodies)
+	}
+}
+
+// TestFastHijack: fasthttp's ctx.Hijack gets the connection after the
+// 101, with the bytes the client sent right behind its request.
+func TestFastHijack(t *testing.T) {
+	s := startFast(t, nil, "threads", "1")
+	c := s.dial(t)
+	io.WriteString(c, "GET /upgrade/echo HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly ")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("%v %v", resp, err)
+	}
+	io.WriteString(c, "late")
+	got := make([]byte, len("early late"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "early late" {
+		t.Fatalf("echoed %q, %v", got, err)
+	}
+	// The hijacked handler left threads: the one worker serves others.
+	c2 := s.dial(t)
+	io.WriteString(c2, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if b, _ := io.ReadAll(c2); !strings.HasSuffix(string(b), "Hello, World!") {
+		t.Fatalf("while hijacked: %q", b)
+	}
+}
+
+// TestFastPanic: a panicking fasthttp handler gets waitron's 500 (with
+// the traceback when asked) and the server goes on.
+func TestFastPanic(t *testing.T) {
+	s := startFast(t, nil, "expose_tracebacks", "true")
+	got := roundTrip(t, s.addr, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 500 Internal Server Error\r\n") || !strings.Contains(got, "the /panic endpoint panics on purpose") {
+		t.Fatalf("%q", got)
+	}
+	if got := roundTrip(t, s.addr, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); !strings.HasSuffix(got, "Hello, World!") {
+		t.Fatalf("after the panic: %q", got)
+	}
+}
+
+// TestFastProtections: the engine's protections hold for the fasthttp
+// adapter as for the net/http one: a head that never completes gets its
+// 408 once request_header_timeout passes; a malformed request never
+// reaches the handler; trusted-proxy headers give the client address.
+func TestFastProtections(t *testing.T) {
+	s := startFast(t, nil, "trusted_proxy", "127.0.0.1", "trusted_proxy_headers", "x-forwarded-for x-forwarded-proto")
+	slow := s.dial(t)
+	io.WriteString(slow, "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: zz")
+	s.waitRead(t, uint64(len("GET / HTTP/1.1\r\nHost: a\r\nX-Slow: zz")))
+	engine.Advance(s.Server, 61*time.Second)
+	b, _ := io.ReadAll(slow)
+	expectEqual(t, "slow head", masked(string(b)), errorResp(408, "The request did not arrive in time (request head not complete within request_header_timeout)"))
+	if got := roundTrip(t, s.addr, "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 400 Bad Request\r\n") {
+		t.Errorf("conflicting lengths: %q", got)
+	}
+	// The client a trusted proxy names, as the net/http adapter gives it.
+	std := start(t, nil, "trusted_proxy", "127.0.0.1", "trusted_proxy_headers", "x-forwarded-for x-forwarded-proto")
+	const proxied = "GET /request HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nConnection: close\r\n\r\n"
+	var seen [2]targetapp.RequestInfo
+	for i, addr := range []string{std.addr, s.addr} {
+		resp := roundTrip(t, addr, proxied)
+		_, body, _ := strings.Cut(resp, "\r\n\r\n")
+		if err := json.Unmarshal([]byte(body), &seen[i]); err != nil {
+			t.Fatalf("%v: %q", err, resp)
+		}
+		if _, ok := seen[i].Headers["X-Forwarded-Host"]; ok {
+			t.Errorf("an untrusted X-Forwarded-Host reached the handler: %v", seen[i].Headers)
+		}
+	}
+	a, fb := seen[0], seen[1]
+	if host, _, _ := net.SplitHostPort(fb.RemoteAddr); host != "203.0.113.9" || fb.Scheme != "https" || fb.Host != "a" ||
+		a.RemoteAddr[:len("203.0.113.9")] != fb.RemoteAddr[:len("203.0.113.9")] || a.Scheme != fb.Scheme || a.Host != fb.Host {
+		t.Errorf("behind the proxy: net/http adapter %s %s %s, fasthttp adapter %s %s %s", a.RemoteAddr, a.Scheme, a.Host, fb.RemoteAddr, fb.Scheme, fb.Host)
+	}
+}
+
+// TestFiberApp: a Fiber v3 app, unmodified (its Handler()), served by
+// waitron answers as it does on fasthttp's own server: routing with
+// parameters, middleware, JSON, groups, errors.
+func TestFiberApp(t *testing.T) {
+	app := fiber.New()
+	app.Use(func(c fiber.Ctx) error {
+		c.Set("X-Middleware", "yes")
+		return c.Next()
+	})
+	app.Get("/hello/:name", func(c fiber.Ctx) error { return c.SendString("Hello, " + c.Params("name") + "!") })
+	app.Post("/sum", func(c fiber.Ctx) error {
+		var in struct{ A, B int }
+		if err := c.Bind().JSON(&in); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, "bad JSON")
+		}
+		return c.JSON(fiber.Map{"sum": in.A + in.B})
+	})
+	api := app.Group("/api")
+	api.Get("/items/:id<int>", func(c fiber.Ctx) error { return c.JSON(fiber.Map{"id": fiber.Params[int](c, "id")}) })
+	h := app.Handler()
+	w, ref := startFast(t, h), fastPeer(t, h)
+	for name, raw := range map[string]string{
+		"param":     "GET /hello/gopher HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"json":      "POST /sum HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{\"A\":2,\"B\":3}",
+		"bad json":  "POST /sum HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{x",
+		"group":     "GET /api/items/42 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"no route":  "GET /api/items/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"pipelined": "GET /hello/a HTTP/1.1\r\nHost: a\r\n\r\nGET /hello/b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+	} {
+		got, want := roundTrip(t, w.addr, raw), roundTrip(t, ref, raw)
+		if got != want {
+			t.Errorf("%s: waitron\n%q\nfasthttp\n%q", name, got, want)
+		}
+		if !strings.Contains(got, "X-Middleware: yes") {
+			t.Errorf("%s: the middleware did not run: %q", name, got)
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package targetapp
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/waitron/waitron/adapter"
+)
+
+// NewFast returns the target application written on fasthttp's API
+// (--app target-fasthttp): the same endpoints, with the same answers, as
+// New's, for waitron's fasthttp adapter and fasthttp's own server alike.
+func NewFast() fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		path := string(ctx.Path())
+		switch {
+		case path == "/":
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetBodyString(index)
+		case path == "/plaintext":
+			ctx.SetContentType("text/plain")
+			ctx.SetBody(helloText)
+		case path == "/json":
+			ctx.SetContentType("application/json")
+			ctx.SetBody(helloJSON)
+		case path == "/echo":
+			fastEcho(ctx)
+		case path == "/request" || strings.HasPrefix(path, "/request/"):
+			fastDescribe(ctx)
+		case strings.HasPrefix(path, "/bytes/"):
+			n, err := strconv.ParseInt(path[len("/bytes/"):], 10, 64)
+			if err != nil || n < 0 {
+				fastError(ctx, "n must be a non-negative integer", http.StatusBadRequest)
+				return
+			}
+			ctx.SetContentType("application/octet-stream")
+			ctx.SetBodyStream(&patternReader{left: n}, int(n))
+		case strings.HasPrefix(path, "/stream/"):
+			n, err1 := strconv.Atoi(path[len("/stream/"):])
+			size, err2 := 1024, error(nil)
+			if s := ctx.QueryArgs().Peek("size"); s != nil {
+				size, err2 = strconv.Atoi(string(s))
+			}
+			if err1 != nil || err2 != nil || n < 0 || size < 0 {
+				fastError(ctx, "n and size must be non-negative integers", http.StatusBadRequest)
+				return
+			}
+			ctx.SetContentType("application/octet-stream")
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				for i := 0; i < n; i++ {
+					if writePattern(w, int64(size)) != nil || w.Flush() != nil {
+						return
+					}
+				}
+			})
+		case strings.HasPrefix(path, "/delay/"):
+			ms, err := strconv.Atoi(path[len("/delay/"):])
+			if err != nil || ms < 0 {
+				fastError(ctx, "ms must be a non-negative integer", http.StatusBadRequest)
+				return
+			}
+			// fasthttp's API has no per-request cancellation to stop sooner.
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetBodyString("delayed " + strconv.Itoa(ms) + " ms\n")
+		case strings.HasPrefix(path, "/status/"):
+			code, err := strconv.Atoi(path[len("/status/"):])
+			if err != nil || code < 200 || code > 999 {
+				fastError(ctx, "code must be an integer from 200 to 999", http.StatusBadRequest)
+				return
+			}
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetStatusCode(code)
+			if code != http.StatusNoContent && code != http.StatusNotModified {
+				ctx.SetBodyString(strconv.Itoa(code) + " " + http.StatusText(code) + "\n")
+			}
+		case path == "/runtime":
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			ctx.SetContentType("application/json")
+			json.NewEncoder(ctx).Encode(map[string]uint64{"pid": uint64(os.Getpid()), "goroutines": uint64(runtime.NumGoroutine()),
+				"heap_alloc": m.HeapAlloc, "heap_inuse": m.HeapInuse, "num_gc": uint64(m.NumGC)})
+		case path == "/upgrade/echo":
+			fastUpgradeEcho(ctx)
+		case path == "/panic":
+			panic("the /panic endpoint panics on purpose")
+		default:
+			fastError(ctx, "404 page not found", http.StatusNotFound)
+		}
+	}
+}
+
+// fastError answers as net/http's http.Error does.
+func fastError(ctx *fasthttp.RequestCtx, msg string, code int) {
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetStatusCode(code)
+	ctx.SetBodyString(msg + "\n")
+}
+
+func fastEcho(ctx *fasthttp.RequestCtx) {
+	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 {
+		ctx.Response.Header.SetContentTypeBytes(ct)
+	} else {
+		ctx.SetContentType("application/octet-stream")
+	}
+	if s := ctx.RequestBodyStream(); s != nil { // a spooled body: streamed back
+		ctx.SetBodyStream(s, ctx.Request.Header.ContentLength())
+		return
+	}
+	ctx.SetBody(ctx.PostBody())
+}
+
+func fastDescribe(ctx *fasthttp.RequestCtx) {
+	var n int64
+	if s := ctx.RequestBodyStream(); s != nil {
+		n, _ = io.Copy(io.Discard, s)
+	} else {
+		n = int64(len(ctx.PostBody()))
+	}
+	scheme, scriptName := "http", ""
+	if info, ok := adapter.FastRequestInfo(ctx); ok {
+		scheme, scriptName = info.Scheme, info.ScriptName
+	}
+	headers := map[string][]string{}
+	for k, v := range ctx.Request.Header.All() {
+		key := textproto.CanonicalMIMEHeaderKey(string(k))
+		if key == "Host" || key == "Transfer-Encoding" {
+			continue // net/http keeps these out of r.Header
+		}
+		headers[key] = append(headers[key], string(v))
+	}
+	path, raw := string(ctx.Path()), ""
+	if orig := string(ctx.URI().PathOriginal()); orig != path && strings.Contains(orig, "%") {
+		raw = orig
+	}
+	info := RequestInfo{
+		Method: string(ctx.Method()), RequestURI: string(ctx.Request.Header.RequestURI()), Path: path, RawPath: raw,
+		Query: string(ctx.URI().QueryString()), Proto: string(ctx.Request.Header.Protocol()), Host: string(ctx.Host()),
+		RemoteAddr: ctx.RemoteAddr().String(), Scheme: scheme, ScriptName: scriptName,
+		ContentLength: int64(ctx.Request.Header.ContentLength()), BodyLength: n, Headers: headers,
+	}
+	ctx.SetContentType("application/json")
+	enc := json.NewEncoder(ctx)
+	enc.SetIndent("", "  ")
+	enc.Encode(info)
+}
+
+// fastUpgradeEcho is upgradeEcho on fasthttp's Hijack: the 101 is the
+// response, and the hijack handler echoes what follows.
+func fastUpgradeEcho(ctx *fasthttp.RequestCtx) {
+	if !strings.EqualFold(string(ctx.Request.Header.Peek("Upgrade")), "echo") {
+		ctx.Response.Header.Set("Upgrade", "echo")
+		ctx.Response.Header.Set("Connection", "Upgrade")
+		fastError(ctx, "send Upgrade: echo", http.StatusUpgradeRequired)
+		return
+	}
+	ctx.SetStatusCode(http.StatusSwitchingProtocols)
+	ctx.Response.Header.Set("Upgrade", "echo")
+	ctx.Response.Header.Set("Connection", "Upgrade")
+	ctx.Hijack(func(c net.Conn) { io.Copy(c, c) })
+}
+
+// patternReader reads left bytes of the pattern (for /bytes).
+type patternReader struct{ left, off int64 }
+
+func (r *patternReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), r.left))
+	for i := 0; i < n; i++ {
+		p[i] = pattern[(r.off+int64(i))%4096%int64(len(pattern))]
+	}
+	r.off += int64(n)
+	r.left -= int64(n)
+	return n, nil
+}
