@@ -2,23 +2,43 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/panjf2000/ants/v2"
 )
 
-// dispatcher is the server's task FIFO, drained by at most threads workers
-// from an ants pool. push never blocks, so the event loop can call it: the
-// queue is unbounded like waitress's, and a worker is started only while
-// fewer than threads are running. A worker whose handler hijacked its
+// dispatcher hands complete requests from the event loops to at most
+// threads workers, goroutines from an ants pool. Each event loop has a
+// queue of its own (runQueue), so loops never contend with each other to
+// hand a request over; a worker takes from the queues in turn, FIFO within
+// each, so no loop's clients starve another's. push never blocks, so the
+// loop can call it: the queues are unbounded like waitress's task queue,
+// and a worker is started only while fewer than threads run. A worker
+// that finds every queue empty leaves; a worker whose handler hijacked its
 // connection leaves the count (worker.detach): hijacked handlers run
 // outside threads.
+//
+// A queue's mutex and count are taken by its loop to push and by a worker
+// to take: with one loop per core, the contention is one loop and the
+// workers serving it at that moment, never all loops on one lock. The
+// count of running workers is one atomic that pushes only read while
+// every worker runs (BenchmarkDispatch).
 type dispatcher struct {
-	mu      sync.Mutex
-	queue   []task
-	head    int
-	active  int // workers draining the queue; never more than threads
-	threads int
+	threads int32
+	active  atomic.Int32 // workers running tasks; never more than threads (written when one starts or leaves)
+	mu      sync.Mutex   // serialises adding a queue
+	queues  atomic.Pointer[[]*runQueue]
 	pool    *ants.Pool
+}
+
+// runQueue is one event loop's FIFO of tasks. Its count is its own (no
+// count shared by all loops), read without the lock to skip empty queues.
+type runQueue struct {
+	mu    sync.Mutex
+	tasks []task
+	head  int
+	n     atomic.Int64 // tasks in it
+	_     [64]byte     // keeps two loops' queues off one cache line
 }
 
 func newDispatcher(threads int) (*dispatcher, error) {
@@ -29,30 +49,54 @@ func newDispatcher(threads int) (*dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dispatcher{threads: threads, pool: pool}, nil
+	d := &dispatcher{threads: int32(threads), pool: pool}
+	d.queues.Store(&[]*runQueue{})
+	return d, nil
+}
+
+// newQueue adds a queue (one per event loop). Any goroutine.
+func (d *dispatcher) newQueue() *runQueue {
+	q := &runQueue{}
+	d.mu.Lock()
+	old := *d.queues.Load()
+	qs := append(append(make([]*runQueue, 0, len(old)+1), old...), q)
+	d.queues.Store(&qs)
+	d.mu.Unlock()
+	return q
 }
 
 // task is work for a worker: a request, or a burst of them (request.run).
 type task interface{ run(wk *worker) }
 
-// worker is one goroutine draining the queue. Only that goroutine touches
+// worker is one goroutine draining the queues. Only that goroutine touches
 // it.
 type worker struct {
 	d        *dispatcher
+	next     int  // the queue to look at first: the one after the last served
 	detached bool // its handler took the connection: it leaves once the task returns
 }
 
-// push queues t and starts a worker if one may start. Any goroutine.
-func (d *dispatcher) push(t task) {
-	d.mu.Lock()
-	d.queue = append(d.queue, t)
-	start := d.active < d.threads
-	if start {
-		d.active++
-	}
-	d.mu.Unlock()
-	if start {
-		d.startWorker()
+// push queues t on q and starts a worker if one may start. q's loop only
+// (or any goroutine, for a queue of its own).
+func (d *dispatcher) push(q *runQueue, t task) {
+	q.mu.Lock()
+	q.tasks = append(q.tasks, t)
+	q.mu.Unlock()
+	q.n.Add(1)
+	d.maybeStart()
+}
+
+// maybeStart starts a worker if fewer than threads run.
+func (d *dispatcher) maybeStart() {
+	for {
+		n := d.active.Load()
+		if n >= d.threads {
+			return // a running worker will find the task before it leaves
+		}
+		if d.active.CompareAndSwap(n, n+1) {
+			d.startWorker()
+			return
+		}
 	}
 }
 
@@ -65,25 +109,67 @@ func (d *dispatcher) startWorker() {
 	}
 }
 
-// drain runs queued tasks until the queue is empty, or until its task's
+// take returns the next task, looking at the queues in turn from
+// wk.next, or nil when all are empty.
+func (wk *worker) take() task {
+	qs := *wk.d.queues.Load()
+	for i := range qs {
+		k := (wk.next + i) % len(qs)
+		q := qs[k]
+		if q.n.Load() == 0 {
+			continue
+		}
+		q.mu.Lock()
+		if q.head == len(q.tasks) {
+			q.mu.Unlock()
+			continue
+		}
+		t := q.tasks[q.head]
+		q.tasks[q.head] = nil
+		q.head++
+		if q.head == len(q.tasks) {
+			q.tasks, q.head = q.tasks[:0], 0
+		}
+		q.mu.Unlock()
+		q.n.Add(-1)
+		wk.next = k + 1
+		return t
+	}
+	return nil
+}
+
+// drain runs queued tasks until every queue is empty, or until its task's
 // handler hijacked the connection.
 func (d *dispatcher) drain() {
 	wk := &worker{d: d}
 	for {
-		d.mu.Lock()
-		if d.head == len(d.queue) {
-			d.queue, d.head = d.queue[:0], 0
-			d.active--
-			d.mu.Unlock()
-			return
+		t := wk.take()
+		if t == nil {
+			// Leave, then look again: a push that saw every worker busy
+			// (and started none) happened before this decrement, so its
+			// task is seen here, or it sees the decrement and starts one.
+			d.active.Add(-1)
+			if d.queued() == 0 || !d.rejoin() {
+				return
+			}
+			continue
 		}
-		t := d.queue[d.head]
-		d.queue[d.head] = nil
-		d.head++
-		d.mu.Unlock()
 		t.run(wk)
 		if wk.detached {
 			return // no longer counted: another worker took its place
+		}
+	}
+}
+
+// rejoin takes a worker's place again if one is free.
+func (d *dispatcher) rejoin() bool {
+	for {
+		n := d.active.Load()
+		if n >= d.threads {
+			return false
+		}
+		if d.active.CompareAndSwap(n, n+1) {
+			return true
 		}
 	}
 }
@@ -94,31 +180,28 @@ func (d *dispatcher) drain() {
 func (wk *worker) detach() {
 	d := wk.d
 	wk.detached = true
-	d.mu.Lock()
-	d.active--
-	start := d.head < len(d.queue) && d.active < d.threads
-	if start {
-		d.active++
+	d.active.Add(-1)
+	if d.queued() > 0 {
+		d.maybeStart()
 	}
-	d.mu.Unlock()
-	if start {
-		d.startWorker()
+}
+
+// queued returns the tasks waiting in all queues. Any goroutine.
+func (d *dispatcher) queued() int64 {
+	var n int64
+	for _, q := range *d.queues.Load() {
+		n += q.n.Load()
 	}
+	return n
 }
 
 // load returns the workers running and the tasks waiting. Any goroutine.
 func (d *dispatcher) load() (running, queued int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.active, len(d.queue) - d.head
+	return int(d.active.Load()), int(d.queued())
 }
 
 // busy reports whether a worker is still running a task (a detached one,
 // whose handler took its connection, does not count). Any goroutine.
-func (d *dispatcher) busy() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.active > 0
-}
+func (d *dispatcher) busy() bool { return d.active.Load() > 0 }
 
 func (d *dispatcher) release() { d.pool.Release() }

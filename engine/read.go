@@ -191,7 +191,7 @@ func (c *conn) start(r *request) {
 		}
 	}
 	c.heads = c.serving // handed to the worker with the request, and reqT
-	c.s.disp.push(r)
+	c.s.disp.push(c.lc.queue, r)
 }
 
 // serve runs on a worker: it waits for a spooled body, then runs the

@@ -586,8 +586,9 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 // loopConns is the set of connections of one event loop; only that loop
 // touches it, so it needs no lock.
 type loopConns struct {
-	loop gnet.EventLoop
-	set  map[*conn]struct{}
+	loop  gnet.EventLoop
+	set   map[*conn]struct{}
+	queue *runQueue // this loop's requests for the workers
 	// Counted by this loop alone (no cache line shared between loops),
 	// summed when asked.
 	reads   atomic.Int64  // OnTraffic calls: one per read of at most recv_bytes
@@ -600,7 +601,10 @@ func (s *Server) loopConnsOf(gc gnet.Conn) *loopConns {
 	if v, ok := s.loops.Load(el); ok {
 		return v.(*loopConns)
 	}
-	v, _ := s.loops.LoadOrStore(el, &loopConns{loop: el, set: map[*conn]struct{}{}})
+	// Only el stores its own entry, so the queue made here is the one used.
+	// (A restart of the loops after an accept failure makes new loops, each
+	// with a queue of its own; the old, empty ones stay in the dispatcher.)
+	v, _ := s.loops.LoadOrStore(el, &loopConns{loop: el, set: map[*conn]struct{}{}, queue: s.disp.newQueue()})
 	return v.(*loopConns)
 }
 

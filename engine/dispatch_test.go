@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// counter is one pusher's count of tasks not yet run, on a cache line of
+// its own.
+type counter struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+// countTask is a task that only counts that it ran.
+type countTask struct{ c *counter }
+
+func (t countTask) run(*worker) { t.c.n.Add(-1) }
+
+// BenchmarkDispatch hands tasks to a dispatcher of 4 workers from as many
+// "event loops" as there are Ps (run with -cpu 1,2,4,8,16): the cost of
+// one hand-off, pushed and run, which must not grow as loops are added.
+func BenchmarkDispatch(b *testing.B) {
+	d, err := newDispatcher(4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.release()
+	var mu sync.Mutex
+	var counters []*counter
+	b.RunParallel(func(pb *testing.PB) {
+		q, c := d.newQueue(), new(counter) // one loop per P
+		mu.Lock()
+		counters = append(counters, c)
+		mu.Unlock()
+		for pb.Next() {
+			c.n.Add(1)
+			d.push(q, countTask{c})
+		}
+	})
+	for _, c := range counters {
+		for c.n.Load() > 0 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// TestDispatchRunsEverything: tasks pushed from several loops at once all
+// run, never more than threads at a time, and every worker leaves once
+// the queues are empty (no lost wake-up leaves a task behind).
+func TestDispatchRunsEverything(t *testing.T) {
+	d, err := newDispatcher(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.release()
+	var running, most atomic.Int32
+	var ran sync.WaitGroup
+	const loops, each = 8, 2000
+	ran.Add(loops * each)
+	var pushers sync.WaitGroup
+	for range loops {
+		pushers.Add(1)
+		go func() {
+			defer pushers.Done()
+			q := d.newQueue()
+			for range each {
+				d.push(q, taskFunc(func() {
+					n := running.Add(1)
+					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+					}
+					runtime.Gosched()
+					running.Add(-1)
+					ran.Done()
+				}))
+			}
+		}()
+	}
+	pushers.Wait()
+	done := make(chan struct{})
+	go func() { ran.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		r, q := d.load()
+		t.Fatalf("tasks left behind: %d running, %d queued", r, q)
+	}
+	if m := most.Load(); m > 3 {
+		t.Errorf("%d tasks ran at once, threads is 3", m)
+	}
+	for deadline := time.Now().Add(10 * time.Second); d.busy(); {
+		if time.Now().After(deadline) {
+			t.Fatal("workers still counted with nothing queued")
+		}
+		runtime.Gosched()
+	}
+}
+
+type taskFunc func()
+
+func (f taskFunc) run(*worker) { f() }
