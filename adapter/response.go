@@ -292,8 +292,9 @@ func write[S string | []byte](w *response, p S) (int, error) {
 
 // ReadFrom implements io.ReaderFrom, as net/http's ResponseWriter does, so
 // io.Copy into a response reads straight into its pending buffer: one copy
-// fewer, and reads of up to send_bytes. A declared Content-Length (which
-// must cut the copy short) takes the Write path.
+// fewer, and reads of up to send_bytes. With a declared Content-Length it
+// reads at most the declared rest, and a source with more than that gets
+// http.ErrContentLength, as Write does.
 func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if w.done.Load() {
 		return 0, ErrWriteAfterReturn
@@ -304,9 +305,26 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.declared >= 0 || !codec.BodyAllowed(w.status) || w.failed {
+	if !codec.BodyAllowed(w.status) || w.failed {
 		return io.Copy(writeOnly{w}, src)
 	}
+	if w.declared >= 0 {
+		lr := io.LimitedReader{R: src, N: w.declared - w.written}
+		n, err := w.readFrom(&lr)
+		if err == nil && lr.N == 0 {
+			var one [1]byte
+			if k, _ := io.ReadFull(src, one[:]); k > 0 {
+				err = http.ErrContentLength // more than declared: as Write answers it
+			}
+		}
+		return n, err
+	}
+	return w.readFrom(src)
+}
+
+// readFrom reads src to its end into the pending buffer, sending full
+// buffers.
+func (w *response) readFrom(src io.Reader) (int64, error) {
 	var total int64
 	for {
 		if w.pending == nil {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -437,6 +438,45 @@ func TestCloseNotify(t *testing.T) {
 		c.Close()
 		if !<-notified {
 			t.Errorf("%s: CloseNotify did not fire before the handler's cap", srv.name)
+		}
+	}
+}
+
+// io.Copy into a response with a declared Content-Length (a proxy or an
+// echo copying a body) sends what was declared; a source with more gets
+// http.ErrContentLength, as from Write, on waitron as on net/http. (With
+// more, net/http's connection then ends short of the declared length;
+// waitron's response is complete: docs/conformance.md.)
+func TestCopyWithDeclaredLength(t *testing.T) {
+	errs := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		src := strings.Repeat("x", 100000) // several reads' worth
+		n := len(src)
+		if r.URL.Path == "/more" {
+			n = 70000
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		_, err := io.Copy(w, strings.NewReader(src))
+		errs <- err
+	})
+	for _, srv := range bothServers(t, h) {
+		for _, c := range []struct {
+			path string
+			n    int
+			err  error
+		}{{"/exact", 100000, nil}, {"/more", 70000, http.ErrContentLength}} {
+			conn := srv.dial(t)
+			io.WriteString(conn, "GET "+c.path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+			if err := <-errs; !errors.Is(err, c.err) {
+				t.Errorf("%s %s: io.Copy returned %v, want %v", srv.name, c.path, err, c.err)
+			}
+			if srv.name == "net/http" && c.err != nil {
+				continue
+			}
+			resp, body := readResponse(t, bufio.NewReader(conn), http.MethodGet)
+			if resp.ContentLength != int64(c.n) || len(body) != c.n {
+				t.Errorf("%s %s: Content-Length %d, %d body bytes, want %d", srv.name, c.path, resp.ContentLength, len(body), c.n)
+			}
 		}
 	}
 }
