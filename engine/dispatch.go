@@ -76,26 +76,27 @@ type worker struct {
 	detached bool // its handler took the connection: it leaves once the task returns
 }
 
-// push queues t on q and starts a worker if one may start. q's loop only
-// (or any goroutine, for a queue of its own).
-func (d *dispatcher) push(q *runQueue, t task) {
+// push queues t on q and starts a worker if one may start; started says
+// whether it did. q's loop only (or any goroutine, for a queue of its own).
+func (d *dispatcher) push(q *runQueue, t task) (started bool) {
 	q.mu.Lock()
 	q.tasks = append(q.tasks, t)
 	q.mu.Unlock()
 	q.n.Add(1)
-	d.maybeStart()
+	return d.maybeStart()
 }
 
-// maybeStart starts a worker if fewer than threads run.
-func (d *dispatcher) maybeStart() {
+// maybeStart starts a worker if fewer than threads run, and says whether
+// it did.
+func (d *dispatcher) maybeStart() bool {
 	for {
 		n := d.active.Load()
 		if n >= d.threads {
-			return // a running worker will find the task before it leaves
+			return false // a running worker will find the task before it leaves
 		}
 		if d.active.CompareAndSwap(n, n+1) {
 			d.startWorker()
-			return
+			return true
 		}
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -191,7 +192,14 @@ func (c *conn) start(r *request) {
 		}
 	}
 	c.heads = c.serving // handed to the worker with the request, and reqT
-	c.s.disp.push(c.lc.queue, r)
+	if c.s.disp.push(c.lc.queue, r) && c.s.yieldToWorkers {
+		// Every P runs an event loop, so the worker just started waits for
+		// this loop to give its P up: let it serve now, and its response
+		// leave, rather than after every event of this round (the client
+		// then answers while the loop reads on, instead of both waiting in
+		// turn). Workers already running find the request themselves.
+		runtime.Gosched()
+	}
 }
 
 // serve runs on a worker: it waits for a spooled body, then runs the

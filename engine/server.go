@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,17 +62,20 @@ type Server struct {
 		// and its telling the loop, to widen that window.
 		directWritten func()
 	}
-	loopsGone atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
-	gen       atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
-	started   atomic.Bool                // the current run's first tick has happened
-	stopMu    sync.Mutex
-	serving   bool // Serve was called
-	stopped   bool
-	stopErr   error
-	tmpDir    string
-	files     *fileCache // temporary files for request bodies over inbuf_overflow
-	loops     sync.Map   // gnet.EventLoop → *loopConns
-	locals    sync.Map   // netip.AddrPort → *localAddr
+	// yieldToWorkers is set by Serve when there are no more Ps than event
+	// loops: a loop then yields its P after handing a request over.
+	yieldToWorkers bool
+	loopsGone      atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
+	gen            atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
+	started        atomic.Bool                // the current run's first tick has happened
+	stopMu         sync.Mutex
+	serving        bool // Serve was called
+	stopped        bool
+	stopErr        error
+	tmpDir         string
+	files          *fileCache // temporary files for request bodies over inbuf_overflow
+	loops          sync.Map   // gnet.EventLoop → *loopConns
+	locals         sync.Map   // netip.AddrPort → *localAddr
 	// baseCtx is the root of every connection's context: it carries
 	// http.ServerContextKey.
 	baseCtx context.Context
@@ -294,6 +298,7 @@ func (s *Server) Serve() error {
 		}()
 	}
 	defer s.files.close()
+	s.yieldToWorkers = runtime.GOMAXPROCS(0) <= s.loopCount()
 	delay := 100 * time.Millisecond
 	for restarts := 0; ; restarts++ {
 		g := &generation{ended: make(chan struct{})}
