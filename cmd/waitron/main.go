@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strings"
 	"syscall"
@@ -27,7 +28,9 @@ func main() {
 	sig := make(chan os.Signal, 2)
 	signalNotify(sig)
 	stop := startProfile(os.Getenv("WAITRON_CPUPROFILE"), os.Stderr)
+	stopTrace := startTrace(os.Getenv("WAITRON_TRACE"), os.Stderr)
 	code := run(os.Args[1:], os.Stdout, os.Stderr, sig, nil)
+	stopTrace()
 	stop()
 	writeAllocProfile(os.Getenv("WAITRON_MEMPROFILE"), os.Stderr)
 	os.Exit(code)
@@ -50,6 +53,27 @@ func startProfile(path string, stderr io.Writer) func() {
 	}
 	return func() {
 		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// startTrace writes an execution trace of the whole run to path (the
+// WAITRON_TRACE environment variable) when it is set, for `go tool
+// trace`: where goroutines wait to run, block, and sit in system calls.
+func startTrace(path string, stderr io.Writer) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = trace.Start(f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "waitron: WAITRON_TRACE: %v\n", err)
+		os.Exit(2)
+	}
+	return func() {
+		trace.Stop()
 		f.Close()
 	}
 }
