@@ -279,7 +279,9 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 	}
 	// Date is fasthttp's own: its header writer puts in the date its
 	// process-wide goroutine refreshes every second (and drops a handler's).
-	fe.out.out, fe.out.stream = x.Out, resp.IsBodyStream()
+	// A stream of unknown length (a stream writer's events) leaves at each
+	// of its flushes; one of known length is bulk, sent a buffer at a time.
+	fe.out.out, fe.out.stream = x.Out, resp.IsBodyStream() && resp.Header.ContentLength() < 0
 	status := resp.StatusCode()
 	st.status = status
 	o := Outcome{Status: status, Handled: true, Closes: closes, ForShutdown: forShutdown}
@@ -373,8 +375,8 @@ func (fe *fastExchange) release() {
 
 // fastWriter is the io.Writer under fasthttp's Response.Write: it collects
 // the response into pooled buffers and hands them to Output, as soon as a
-// buffer fills, and at every write of a body stream (a handler's Flush of
-// its stream reaches the client then).
+// buffer fills, and at every write of a body stream of unknown length (a
+// stream writer's Flush reaches the client then).
 type fastWriter struct {
 	out     Output
 	bufs    [][]byte
