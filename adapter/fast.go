@@ -206,8 +206,8 @@ func FastRequestInfo(ctx *fasthttp.RequestCtx) (Info, bool) {
 // present.
 func (fe *fastExchange) applyProxy(cfg *Config, x *Exchange) error {
 	p := cfg.Proxy
-	if p == nil {
-		return nil
+	if p == nil || !hasProxyField(x.Head) {
+		return nil // the usual case: nothing to use or to clear
 	}
 	hd := &fe.ctx.Request.Header
 	var r *http.Request
@@ -244,6 +244,22 @@ func (fe *fastExchange) applyProxy(cfg *Config, x *Exchange) error {
 		}
 	}
 	return nil
+}
+
+// hasProxyField reports whether the head has a field the trusted-proxy
+// rules read or clear (Forwarded, X-Forwarded-*), by the codec's fields:
+// no header lookups for the requests that have none.
+func hasProxyField(h *codec.Head) bool {
+	for _, f := range h.Fields {
+		name := h.Bytes(f.Name)
+		switch {
+		case len(name) == len("forwarded") && equalFold(name, "forwarded"):
+			return true
+		case len(name) > len("x-forwarded-") && equalFold(name[:len("x-forwarded-")], "x-forwarded-"):
+			return true
+		}
+	}
+	return false
 }
 
 // respond writes fe.ctx.Response to x.Out, or hands the connection to the
