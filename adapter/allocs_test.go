@@ -33,57 +33,23 @@ func (d *discard) Send(bufs [][]byte, last, keepAlive bool) error {
 // when the figure goes down, never raise it.
 const maxRequestPathAllocs = 9
 
-// TestRequestPathAllocs counts the allocations of the whole request path
-// for a typical request (the head as wrk or a browser sends it) and a
-// handler writing "Hello, World!" with a Content-Type: building the
-// *http.Request, the ResponseWriter, the response head and the hand-over.
-func TestRequestPathAllocs(t *testing.T) {
-	raw := []byte("GET /plaintext?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\n" +
-		"Accept: */*\r\nAccept-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n")
-	var h codec.Head
-	if _, err := codec.ParseHead(raw, &h, 8192); err != nil {
-		t.Fatal(err)
-	}
-	fr, err := h.Frame(1 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := NewProxy("", 1, nil, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &Config{Ident: "waitron", URLScheme: "http", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Proxy: proxy}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, "Hello, World!")
-	})
-	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
-	out := &discard{}
-	allocs := testing.AllocsPerRun(1000, func() {
-		x := &Exchange{Head: &h, Framing: fr, Remote: remote, Local: local, RemoteStr: "127.0.0.1:40000",
-			LocalPort: "8080", Ctx: context.Background(), Out: out}
-		Serve(cfg, handler, x)
-	})
-	if out.n == 0 {
-		t.Fatal("nothing was sent")
-	}
-	t.Logf("%.0f allocations per request", allocs)
-	if allocs > maxRequestPathAllocs+raceAllocs {
-		t.Errorf("%.0f allocations per request, more than the recorded %d", allocs, maxRequestPathAllocs)
-	}
+// allocCase is what both allocation tests serve: a typical head (as wrk or
+// a browser sends it), the default proxy rules, and an Output that
+// discards.
+type allocCase struct {
+	h             codec.Head
+	fr            codec.Framing
+	cfg           *Config
+	remote, local net.Addr
+	out           *discard
 }
 
-// maxFastPathAllocs is TestFastPathAllocs's record: it may only go down.
-const maxFastPathAllocs = 1
-
-// TestFastPathAllocs counts the allocations of one plaintext request
-// through the fasthttp adapter (its RequestCtx is pooled).
-func TestFastPathAllocs(t *testing.T) {
+func newAllocCase(t *testing.T) *allocCase {
+	t.Helper()
 	raw := []byte("GET /plaintext?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\n" +
 		"Accept: */*\r\nAccept-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n")
-	var h codec.Head
-	n, fr, err := codec.ReadHead(raw, &h, 8192, 1<<20)
+	c := &allocCase{out: &discard{}}
+	n, fr, err := codec.ReadHead(raw, &c.h, 8192, 1<<20)
 	if err != nil || n == 0 {
 		t.Fatal(err)
 	}
@@ -91,29 +57,60 @@ func TestFastPathAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &Config{Ident: "waitron", URLScheme: "http", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Proxy: proxy}
+	c.fr = fr
+	c.cfg = &Config{Ident: "waitron", URLScheme: "http", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Proxy: proxy}
+	c.remote = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	c.local = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	return c
+}
+
+// exchange returns a fresh Exchange for the request.
+func (c *allocCase) exchange() *Exchange {
+	return &Exchange{Head: &c.h, Framing: c.fr, Remote: c.remote, Local: c.local, RemoteStr: "127.0.0.1:40000",
+		LocalPort: "8080", Ctx: context.Background(), Out: c.out}
+}
+
+// check reports the count and fails when it is over limit.
+func (c *allocCase) check(t *testing.T, allocs, limit float64) {
+	t.Helper()
+	if c.out.n == 0 {
+		t.Fatal("nothing was sent")
+	}
+	t.Logf("%.0f allocations per request", allocs)
+	if allocs > limit {
+		t.Errorf("%.0f allocations per request, more than %.0f", allocs, limit)
+	}
+}
+
+// TestRequestPathAllocs counts the allocations of the whole request path
+// for a typical request and a handler writing "Hello, World!" with a
+// Content-Type: building the *http.Request, the ResponseWriter, the
+// response head and the hand-over.
+func TestRequestPathAllocs(t *testing.T) {
+	c := newAllocCase(t)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "Hello, World!")
+	})
+	c.check(t, testing.AllocsPerRun(1000, func() { Serve(c.cfg, handler, c.exchange()) }), maxRequestPathAllocs+raceAllocs)
+}
+
+// maxFastPathAllocs is TestFastPathAllocs's record: it may only go down.
+const maxFastPathAllocs = 1
+
+// TestFastPathAllocs counts the allocations of the same request through
+// the fasthttp adapter (its RequestCtx is pooled; the one allocation is
+// the test's own Exchange).
+func TestFastPathAllocs(t *testing.T) {
+	c := newAllocCase(t)
 	hello := []byte("Hello, World!")
 	handler := func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain")
 		ctx.SetBody(hello)
 	}
-	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
-	out := &discard{}
-	allocs := testing.AllocsPerRun(1000, func() {
-		x := &Exchange{Head: &h, Framing: fr, Remote: remote, Local: local, RemoteStr: "127.0.0.1:40000",
-			LocalPort: "8080", Ctx: context.Background(), Out: out}
-		ServeFast(cfg, handler, x)
-	})
-	if out.n == 0 {
-		t.Fatal("nothing was sent")
-	}
-	t.Logf("%.0f allocations per request", allocs)
 	limit := float64(maxFastPathAllocs)
 	if raceOn {
 		limit = raceFastAllocs
 	}
-	if allocs > limit {
-		t.Errorf("%.0f allocations per request, more than %.0f", allocs, limit)
-	}
+	c.check(t, testing.AllocsPerRun(1000, func() { ServeFast(c.cfg, handler, c.exchange()) }), limit)
 }

@@ -345,7 +345,7 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 	}
 	st.status = http.StatusSwitchingProtocols
 	if len(pre) > 0 {
-		nc = &preReadConn{Conn: nc, pre: pre}
+		nc = &preReadConn{Conn: nc, r: preReader{pre: pre, r: nc}}
 	}
 	func() {
 		defer func() {
@@ -362,17 +362,10 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 // the hijack (sent right behind the request).
 type preReadConn struct {
 	net.Conn
-	pre []byte
+	r preReader
 }
 
-func (c *preReadConn) Read(p []byte) (int, error) {
-	if len(c.pre) > 0 {
-		n := copy(p, c.pre)
-		c.pre = c.pre[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
+func (c *preReadConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // release readies fe for the next request and puts it back.
 func (fe *fastExchange) release() {

@@ -54,6 +54,17 @@ func roundTrip(t *testing.T, addr, raw string) string {
 	return masked(string(b))
 }
 
+// sameAsFasthttp sends raw to waitron and to fasthttp's own server and
+// fails unless both answer the same bytes; it returns waitron's answer.
+func sameAsFasthttp(t *testing.T, name, raw, waitron, fasthttp string) string {
+	t.Helper()
+	got, want := roundTrip(t, waitron, raw), roundTrip(t, fasthttp, raw)
+	if got != want {
+		t.Errorf("%s: waitron\n%q\nfasthttp\n%q", name, got, want)
+	}
+	return got
+}
+
 // TestFastWireLikeFasthttp: the same raw requests to the fasthttp target
 // app on waitron and on fasthttp's own server get the same bytes back
 // (Date masked): keep-alive, pipelining, HEAD, bodies by length and
@@ -73,10 +84,7 @@ func TestFastWireLikeFasthttp(t *testing.T) {
 		"status-204": "GET /status/204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 		"not-found":  "GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 	} {
-		got, want := roundTrip(t, w.addr, raw), roundTrip(t, ref, raw)
-		if got != want {
-			t.Errorf("%s: waitron\n%q\nfasthttp\n%q", name, got, want)
-		}
+		sameAsFasthttp(t, name, raw, w.addr, ref)
 	}
 }
 
@@ -250,10 +258,7 @@ func TestFiberApp(t *testing.T) {
 		"no route":  "GET /api/items/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 		"pipelined": "GET /hello/a HTTP/1.1\r\nHost: a\r\n\r\nGET /hello/b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 	} {
-		got, want := roundTrip(t, w.addr, raw), roundTrip(t, ref, raw)
-		if got != want {
-			t.Errorf("%s: waitron\n%q\nfasthttp\n%q", name, got, want)
-		}
+		got := sameAsFasthttp(t, name, raw, w.addr, ref)
 		if !strings.Contains(got, "X-Middleware: yes") {
 			t.Errorf("%s: the middleware did not run: %q", name, got)
 		}

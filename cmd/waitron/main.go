@@ -40,40 +40,32 @@ func main() {
 // WAITRON_CPUPROFILE environment variable) when it is set, for
 // `go tool pprof`. The returned function ends it.
 func startProfile(path string, stderr io.Writer) func() {
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err == nil {
-		err = pprof.StartCPUProfile(f)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "waitron: WAITRON_CPUPROFILE: %v\n", err)
-		os.Exit(2)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}
+	return startRecording("WAITRON_CPUPROFILE", path, stderr, pprof.StartCPUProfile, pprof.StopCPUProfile)
 }
 
 // startTrace writes an execution trace of the whole run to path (the
 // WAITRON_TRACE environment variable) when it is set, for `go tool
 // trace`: where goroutines wait to run, block, and sit in system calls.
 func startTrace(path string, stderr io.Writer) func() {
+	return startRecording("WAITRON_TRACE", path, stderr, trace.Start, trace.Stop)
+}
+
+// startRecording starts start writing to a new file at path (nothing when
+// path is empty; exit 2 when it cannot) and returns what ends it.
+func startRecording(env, path string, stderr io.Writer, start func(io.Writer) error, stop func()) func() {
 	if path == "" {
 		return func() {}
 	}
 	f, err := os.Create(path)
 	if err == nil {
-		err = trace.Start(f)
+		err = start(f)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "waitron: WAITRON_TRACE: %v\n", err)
+		fmt.Fprintf(stderr, "waitron: %s: %v\n", env, err)
 		os.Exit(2)
 	}
 	return func() {
-		trace.Stop()
+		stop()
 		f.Close()
 	}
 }
