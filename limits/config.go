@@ -80,11 +80,12 @@ func (o *Options) LoadConfig(path string) error {
 // config file this way.
 func (o *Options) Override(from *Options) error {
 	for _, opt := range table {
-		if !from.given[opt.Name] {
+		spelled, ok := from.given[opt.Name]
+		if !ok {
 			continue
 		}
 		delete(o.given, opt.Name)
-		if err := o.Set(opt.Name, opt.get(from)); err != nil {
+		if err := o.Set(spelled, opt.get(from)); err != nil {
 			return err
 		}
 	}

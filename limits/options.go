@@ -182,8 +182,10 @@ type Options struct {
 
 	// given records the options set through Set (the command line or a
 	// config file), so conflicts can be judged the way waitress judges them:
-	// on what the user said, not on values that happen to equal a default.
-	given map[string]bool
+	// on what the user said, not on values that happen to equal a default;
+	// and how the user spelled each (--max-request-body-size, or the ini
+	// file's key), which Validate's errors name.
+	given map[string]string
 }
 
 // Kind is the type of an option's value, which decides how a string is
@@ -368,10 +370,10 @@ func Default() Options {
 	return o
 }
 
-// Lookup returns the option named name (waitress spelling; dashes are also
-// accepted) and whether it exists.
+// Lookup returns the option named name (waitress spelling; dashes, and a
+// flag's leading --, are also accepted) and whether it exists.
 func Lookup(name string) (Option, bool) {
-	name = strings.ReplaceAll(name, "-", "_")
+	name = strings.ReplaceAll(strings.TrimPrefix(name, "--"), "-", "_")
 	for _, opt := range table {
 		if opt.Name == name {
 			return opt, true
@@ -381,23 +383,24 @@ func Lookup(name string) (Option, bool) {
 }
 
 // Set parses value for the option called name and records that the option
-// was given. Repeated list options accumulate, like --listen on the command
-// line.
+// was given, and as what (name as the user spelled it: the flag with its
+// --, or the ini file's key); Validate's errors name it so. Repeated list
+// options accumulate, like --listen on the command line.
 func (o *Options) Set(name, value string) error {
 	opt, ok := Lookup(name)
 	if !ok {
 		return fmt.Errorf("unknown option %q", name)
 	}
-	if opt.Kind == List && o.given[opt.Name] {
+	if _, again := o.given[opt.Name]; again && opt.Kind == List {
 		value = opt.get(o) + " " + value // a repeated list option adds to it
 	}
 	if err := opt.set(o, value); err != nil {
-		return &OptionError{Option: opt.Name, Value: value, Reason: err.Error()}
+		return &OptionError{Option: opt.Name, Spelled: name, Value: value, Reason: err.Error()}
 	}
 	if o.given == nil {
-		o.given = map[string]bool{}
+		o.given = map[string]string{}
 	}
-	o.given[opt.Name] = true
+	o.given[opt.Name] = name
 	return nil
 }
 
@@ -411,26 +414,31 @@ func (o *Options) Get(name string) string {
 }
 
 // Given reports whether the option was set through Set.
-func (o *Options) Given(name string) bool { return o.given[name] }
+func (o *Options) Given(name string) bool { _, ok := o.given[name]; return ok }
 
 // An OptionError is one problem with an option's value, or with options
 // that conflict. Validate returns every one it finds, joined (errors.Join),
 // so a program can take them apart with errors.As or by unwrapping.
 type OptionError struct {
-	Option string // the option at fault, in waitress's spelling (the first named, for a conflict)
-	Value  string // its value as a user would write it; "" for a conflict
-	Reason string // why, e.g. "must be at least 1"
-	text   string // the whole message, when it is not Option + Reason (waitress's wording for conflicts)
+	Option  string // the option at fault, in waitress's spelling (the first named, for a conflict)
+	Spelled string // how the user gave it (--threads, or an ini key), when through Set; "" from Go
+	Value   string // its value as a user would write it; "" for a conflict
+	Reason  string // why, e.g. "must be at least 1"
+	text    string // the whole message, when it is not the option + Reason (waitress's wording for conflicts)
 }
 
 func (e *OptionError) Error() string {
+	name := e.Option
+	if e.Spelled != "" {
+		name = e.Spelled
+	}
 	switch {
 	case e.text != "":
 		return e.text
 	case e.Value != "" && !strings.Contains(e.Reason, e.Value):
-		return e.Option + " " + e.Reason + ", got " + e.Value
+		return name + " " + e.Reason + ", got " + e.Value
 	}
-	return e.Option + ": " + e.Reason
+	return name + ": " + e.Reason
 }
 
 // Validate reports every problem with o at once (each an *OptionError). It
@@ -438,7 +446,7 @@ func (e *OptionError) Error() string {
 func (o *Options) Validate() error {
 	var errs []error
 	bad := func(opt, value, reason string) {
-		errs = append(errs, &OptionError{Option: opt, Value: value, Reason: reason})
+		errs = append(errs, &OptionError{Option: opt, Spelled: o.given[opt], Value: value, Reason: reason})
 	}
 	conflict := func(opt, text string) { errs = append(errs, &OptionError{Option: opt, Reason: text, text: text}) }
 	for _, opt := range table {
@@ -513,7 +521,7 @@ var ProxyHeaders = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-
 // "localhost" or "*".
 func (o *Options) validateProxy(bad func(opt, value, reason string), conflict func(opt, text string)) {
 	if o.TrustedProxy == "" {
-		if o.given["trusted_proxy_count"] {
+		if o.Given("trusted_proxy_count") {
 			conflict("trusted_proxy_count", "trusted_proxy_count has no meaning without setting trusted_proxy")
 		}
 		if len(o.TrustedProxyHeaders) > 0 {
@@ -581,12 +589,12 @@ func ParseTrustedProxy(v string) (t TrustedProxy, wrong []string) {
 // than its default (a Go program sets fields, not Set): the conflict rules
 // hold for every way in.
 func (o *Options) listenSet() bool {
-	return o.given["listen"] || !slices.Equal(o.Listen, defaults.Listen)
+	return o.Given("listen") || !slices.Equal(o.Listen, defaults.Listen)
 }
 
 // hostPortSet reports the same of host or port.
 func (o *Options) hostPortSet() bool {
-	return o.given["host"] || o.given["port"] || o.Host != defaults.Host || o.Port != defaults.Port
+	return o.Given("host") || o.Given("port") || o.Host != defaults.Host || o.Port != defaults.Port
 }
 
 // ListenAddrs returns the host:port entries to listen on: listen, unless

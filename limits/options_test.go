@@ -272,3 +272,27 @@ func TestDurations(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// An error names the option as the user gave it: the flag, the ini key,
+// or waitress's name for a field set from Go.
+func TestErrorsNameTheSpelling(t *testing.T) {
+	for given, want := range map[string]string{"--send-timeout": "--send-timeout must be at least 1", "send-timeout": "send-timeout must be at least 1",
+		"send_timeout": "send_timeout must be at least 1"} {
+		o := Default()
+		if err := o.Set(given, "0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("set as %s: %v", given, err)
+		}
+	}
+	o := Default()
+	o.SendTimeout = 0
+	var oe *OptionError
+	if err := o.Validate(); !errors.As(err, &oe) || oe.Spelled != "" || !strings.HasPrefix(err.Error(), "send_timeout must") {
+		t.Errorf("from Go: %v", err)
+	}
+	if err := o.Set("--threads", "x"); !errors.As(err, &oe) || oe.Spelled != "--threads" || !strings.HasPrefix(err.Error(), "--threads: ") {
+		t.Errorf("Set: %v", err)
+	}
+}

@@ -188,11 +188,11 @@ func newFlagSet(opts *limits.Options) (*pflag.FlagSet, *string) {
 		if opt.Unit != "" {
 			usage += " (" + opt.Unit + ")"
 		}
-		f := fs.VarPF(&optValue{opts: opts, name: opt.Name, kind: opt.Kind}, name, "", usage)
+		f := fs.VarPF(&optValue{opts: opts, flag: opt.Flag(), kind: opt.Kind}, name, "", usage)
 		f.DefValue = opt.Default
 		if opt.Kind == limits.Bool {
 			f.NoOptDefVal = "true"
-			nf := fs.VarPF(&optValue{opts: opts, name: opt.Name, kind: opt.Kind, negate: true}, "no-"+name, "", "turn "+opt.Flag()+" off")
+			nf := fs.VarPF(&optValue{opts: opts, flag: opt.Flag(), kind: opt.Kind, negate: true}, "no-"+name, "", "turn "+opt.Flag()+" off")
 			nf.NoOptDefVal = "true"
 		}
 	}
@@ -269,7 +269,7 @@ func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 // optValue is a pflag.Value that parses through the option table.
 type optValue struct {
 	opts   *limits.Options
-	name   string
+	flag   string // the option's flag, --kebab-case
 	kind   limits.Kind
 	negate bool
 }
@@ -299,7 +299,7 @@ func (v *optValue) Set(s string) error {
 		}
 		s = fmt.Sprint(!b)
 	}
-	return v.opts.Set(v.name, s)
+	return v.opts.Set(v.flag, s) // as the user spelled it, for the errors
 }
 
 func printHelp(w io.Writer, fs *pflag.FlagSet) {

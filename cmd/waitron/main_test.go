@@ -43,9 +43,9 @@ func TestBadOptionsExitNonZero(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--threads", "0"}, []string{"threads must be at least 1"}},
+		{[]string{"--threads", "0"}, []string{"--threads must be at least 1"}}, // named as given
 		{[]string{"--threads", "0", "--channel-timeout", "-1", "--max-request-body-size", "0"},
-			[]string{"threads must be at least 1", "channel_timeout must be at least 1", "max_request_body_size must be at least 1"}},
+			[]string{"--threads must be at least 1", "--channel-timeout must be at least 1", "--max-request-body-size must be at least 1"}},
 		{[]string{"--threads", "four"}, []string{`"four" is not an integer`}},
 		{[]string{"--expose-tracebacks=nope"}, []string{`"nope" is not a boolean`}},
 		{[]string{"--listen", "127.0.0.1:1", "--port", "2"}, []string{"host or port may not be set if listen is set"}},
