@@ -114,3 +114,32 @@ func TestFastPathAllocs(t *testing.T) {
 	}
 	c.check(t, testing.AllocsPerRun(1000, func() { ServeFast(c.cfg, handler, c.exchange()) }), limit)
 }
+
+// BenchmarkServeFast is the fasthttp adapter's whole path for one typical
+// plaintext request (building the RequestCtx's request, the handler, the
+// response's serialisation and hand-over): go test ./adapter -bench Serve.
+func BenchmarkServeFast(b *testing.B) {
+	c := newAllocCase(&testing.T{})
+	hello := []byte("Hello, World!")
+	handler := func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/plain")
+		ctx.SetBody(hello)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ServeFast(c.cfg, handler, c.exchange())
+	}
+}
+
+// BenchmarkServe is BenchmarkServeFast through the net/http adapter.
+func BenchmarkServe(b *testing.B) {
+	c := newAllocCase(&testing.T{})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "Hello, World!")
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		Serve(c.cfg, handler, c.exchange())
+	}
+}
