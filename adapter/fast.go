@@ -298,6 +298,10 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 	// A stream of unknown length (a stream writer's events) leaves at each
 	// of its flushes; one of known length is bulk, sent a buffer at a time.
 	fe.out.out, fe.out.stream = x.Out, resp.IsBodyStream() && resp.Header.ContentLength() < 0
+	fe.out.piece = cfg.SendBytes
+	if fe.out.piece <= 0 {
+		fe.out.piece = bufpool.Size
+	}
 	status := resp.StatusCode()
 	st.status = status
 	o := Outcome{Status: status, Handled: true, Closes: closes, ForShutdown: forShutdown}
@@ -383,9 +387,10 @@ func (fe *fastExchange) release() {
 }
 
 // fastWriter is the io.Writer under fasthttp's Response.Write: it collects
-// the response into pooled buffers and hands them to Output, as soon as a
-// buffer fills, and at every write of a body stream of unknown length (a
-// stream writer's Flush reaches the client then).
+// the response into pooled buffers and hands them to Output once they hold
+// send_bytes, and at every write of a body stream of unknown length (a
+// stream writer's Flush reaches the client then). (The framing is
+// fasthttp's: a body in memory always gets its Content-Length.)
 type fastWriter struct {
 	out     Output
 	bufs    [][]byte
@@ -394,6 +399,7 @@ type fastWriter struct {
 	head    bool  // the head has been seen (for body counting)
 	dechunk *codec.ChunkedDecoder
 	raw     []byte // HTTP/1.0 dechunking: bytes not yet decoded
+	piece   int    // send_bytes: what is collected leaves once it reaches this
 	err     error
 }
 
@@ -407,7 +413,7 @@ func (w *fastWriter) Write(p []byte) (int, error) {
 	} else {
 		w.add(p)
 	}
-	if w.stream || w.pending() >= bufpool.Size {
+	if w.stream || w.pending() >= w.piece {
 		w.err = w.flush()
 	}
 	return n, w.err

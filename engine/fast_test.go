@@ -264,3 +264,16 @@ func TestFiberApp(t *testing.T) {
 		}
 	}
 }
+
+// TestFastSendBytes: with a small send_bytes a fasthttp response larger
+// than many pieces (and than the socket takes at once) is handed over a
+// piece at a time and arrives whole and in order.
+func TestFastSendBytes(t *testing.T) {
+	s := startFast(t, nil, "send_bytes", "4096")
+	got := roundTrip(t, s.addr, "GET /bytes/300000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	head, body, _ := strings.Cut(got, "\r\n\r\n")
+	want := strings.Repeat("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_", 300000/64+1)[:300000]
+	if !strings.Contains(head, "Content-Length: 300000") || body != want {
+		t.Fatalf("head %q, %d body bytes, in order %v", head, len(body), body == want)
+	}
+}
