@@ -160,7 +160,6 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 	for _, f := range x.Head.Fields {
 		hd.AddBytesKV(x.Head.Bytes(f.Name), x.Head.Bytes(f.Value))
 	}
-	hd.SetContentLength(int(x.BodyLen))
 	for _, f := range x.TrailerFields {
 		hd.AddBytesKV(x.Trailer[f.Name.Off:f.Name.Off+f.Name.Len], x.Trailer[f.Value.Off:f.Value.Off+f.Value.Len])
 	}
@@ -172,6 +171,21 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 		} else { // spooled: the handler reads it as a stream, or PostBody reads it whole
 			req.SetBodyStream(x.Body, int(x.BodyLen))
 		}
+	}
+	// The framing as fasthttp's parser shows it: a chunked request keeps
+	// Transfer-Encoding and a length of -1; one with neither field has the
+	// length -2 ("identity"); an HTTP/1.0 request without keep-alive closes.
+	switch x.Framing.Body {
+	case codec.BodyChunked:
+		hd.SetContentLength(-1)
+	case codec.BodyNone:
+		if !hasField(x.Head, "content-length") {
+			hd.SetContentLength(-2)
+			hd.Del("Transfer-Encoding")
+		}
+	}
+	if x.Framing.Close && !hd.ConnectionClose() {
+		hd.SetConnectionClose()
 	}
 	fe.info = Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: x.RemoteStr, ServerPort: x.LocalPort}
 	if err := fe.applyProxy(cfg, x); err != nil {
@@ -244,6 +258,16 @@ func (fe *fastExchange) applyProxy(cfg *Config, x *Exchange) error {
 		}
 	}
 	return nil
+}
+
+// hasField reports whether the head has a field called name (lower-case).
+func hasField(h *codec.Head, name string) bool {
+	for _, f := range h.Fields {
+		if f.Name.Len == int32(len(name)) && equalFold(h.Bytes(f.Name), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasProxyField reports whether the head has a field the trusted-proxy

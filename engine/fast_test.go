@@ -277,3 +277,26 @@ func TestFastSendBytes(t *testing.T) {
 		t.Fatalf("head %q, %d body bytes, in order %v", head, len(body), body == want)
 	}
 }
+
+// TestFastRequestLikeFasthttp: a handler sees the same request as on
+// fasthttp's own server: method, URI, protocol, every header field as
+// fasthttp lists them, the content length and the body.
+func TestFastRequestLikeFasthttp(t *testing.T) {
+	h := func(ctx *fasthttp.RequestCtx) {
+		fmt.Fprintf(ctx, "%s %s %s len=%d host=%s close=%v\n", ctx.Method(), ctx.RequestURI(), ctx.Request.Header.Protocol(),
+			ctx.Request.Header.ContentLength(), ctx.Host(), ctx.Request.Header.ConnectionClose())
+		for k, v := range ctx.Request.Header.All() {
+			fmt.Fprintf(ctx, "%s: %s\n", k, v)
+		}
+		fmt.Fprintf(ctx, "body %q\n", ctx.PostBody())
+	}
+	w, ref := startFast(t, h), fastPeer(t, h)
+	for name, raw := range map[string]string{
+		"get":     "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\nAccept: */*\r\nX-Two: 1\r\nX-Two: 2\r\nCookie: a=1; b=2\r\nConnection: close\r\n\r\n",
+		"post":    "POST /p HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+		"chunked": "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+		"http10":  "GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
+	} {
+		sameAsFasthttp(t, name, raw, w.addr, ref)
+	}
+}
