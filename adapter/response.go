@@ -309,8 +309,13 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 		return io.Copy(writeOnly{w}, src)
 	}
 	if w.declared >= 0 {
+		sent, err := w.sendFile(src)
+		if err != nil {
+			return sent, err
+		}
 		lr := io.LimitedReader{R: src, N: w.declared - w.written}
 		n, err := w.readFrom(&lr)
+		n += sent
 		if err == nil && lr.N == 0 {
 			var one [1]byte
 			if k, _ := io.ReadFull(src, one[:]); k > 0 {
@@ -321,6 +326,51 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	}
 	return w.readFrom(src)
 }
+
+// FileSender is an Output that can move part of a file to the socket
+// itself (sendfile(2)): SendFile sends at most n bytes of f from off, only
+// while nothing else of the connection is pending and only what the socket
+// takes at once, and returns how many it sent.
+type FileSender interface {
+	SendFile(f *os.File, off, n int64) int64
+}
+
+// FileBody is a request body held in a file (spooled): UnreadSection is
+// the part not yet read; Sent marks k more bytes of it read, sent from the
+// file itself (so the file is not to be overwritten while the socket may
+// still hold references to its pages).
+type FileBody interface {
+	UnreadSection() (f *os.File, off, n int64)
+	Sent(k int64)
+}
+
+// sendFile sends what it can of a spooled body being copied into a
+// response of declared length with Output's SendFile: the page cache goes
+// to the socket without passing through a buffer. The head (and anything
+// pending) is sent first. What it did not send, the caller copies as
+// usual.
+func (w *response) sendFile(src io.Reader) (int64, error) {
+	fb, ok := src.(FileBody)
+	fs, ok2 := w.out.(FileSender)
+	if !ok || !ok2 || w.isHead || w.chunked {
+		return 0, nil
+	}
+	f, off, n := fb.UnreadSection()
+	if n = min(n, w.declared-w.written); f == nil || n < sendFileMin {
+		return 0, nil
+	}
+	if err := w.flush(false); err != nil {
+		return 0, err
+	}
+	k := fs.SendFile(f, off, n)
+	fb.Sent(k)
+	w.written += k
+	return k, nil
+}
+
+// sendFileMin is the least a file must hold for sendFile: below a buffer's
+// worth, the copy costs less than the head's write of its own.
+const sendFileMin = 64 << 10
 
 // readFrom reads src to its end into the pending buffer, sending full
 // buffers.

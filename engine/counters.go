@@ -40,6 +40,7 @@ type counters struct {
 	outSpool  atomic.Uint64 // responses whose output overflowed to a file
 	outBytes  atomic.Uint64 // bytes of output that went through such files
 	blocked   atomic.Int64  // handlers blocked now in a Write by outbuf_high_watermark
+	fileBytes atomic.Uint64 // response bytes sent from a spool file with sendfile
 }
 
 func methodIndex(m []byte) int {
@@ -92,6 +93,7 @@ func (k *counters) fill(st *Stats) {
 	st.SpooledBodies, st.SpooledBodyBytes = k.bodySpool.Load(), k.bodyBytes.Load()
 	st.SpooledOutputs, st.SpooledOutputBytes = k.outSpool.Load(), k.outBytes.Load()
 	st.WritesBlocked = k.blocked.Load()
+	st.SentFromFile = k.fileBytes.Load()
 }
 
 // snapshot is Stats as the operations package reads it.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -145,6 +146,42 @@ func (w *writer) tryWrite(bufs [][]byte) (int, bool) {
 		w.handed.Add(int64(n))
 		return n, true
 	}
+}
+
+// SendFile implements adapter.FileSender, as tryWrite writes slices: from
+// the worker, under wmu, only while nothing of the connection is pending
+// anywhere, and only what the socket takes now; the caller sends the rest
+// through Send, which queues it in order. Worker only.
+func (w *writer) SendFile(f *os.File, off, n int64) int64 {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.closed.Load() || w.queued.Load() != 0 || w.buffered.Load() != 0 ||
+		w.fb.Load() != nil || w.spool.Load() != nil {
+		return 0
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var sent int64
+	_ = rc.Control(func(fd uintptr) {
+		for sent < n {
+			k, err := unix.Sendfile(int(w.fd), int(fd), &off, int(min(n-sent, 1<<30)))
+			if k > 0 {
+				sent += int64(k)
+			}
+			if err == unix.EINTR {
+				continue
+			}
+			if k <= 0 || err != nil { // EAGAIN: the socket is full; the rest takes Send's path
+				return
+			}
+		}
+	})
+	w.handed.Add(sent)
+	w.s.counts.bytesOut.Add(uint64(sent))
+	w.s.counts.fileBytes.Add(uint64(sent))
+	return sent
 }
 
 // rest returns what of bufs follows the first k bytes.

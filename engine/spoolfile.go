@@ -106,6 +106,7 @@ type tempBody struct {
 	sf     *spoolFile
 	cache  *fileCache
 	closed bool
+	retire bool // sent with sendfile: not to be reused
 }
 
 func (t *tempBody) Read(p []byte) (int, error) {
@@ -117,12 +118,41 @@ func (t *tempBody) Read(p []byte) (int, error) {
 	return t.r.Read(p)
 }
 
+// UnreadSection implements adapter.FileBody: the spool file and the part
+// of the body not yet read (nil once closed).
+func (t *tempBody) UnreadSection() (*os.File, int64, int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, 0, 0
+	}
+	pos, _ := t.r.Seek(0, io.SeekCurrent)
+	_, base, _ := t.r.Outer()
+	return t.sf.f, base + pos, t.r.Size() - pos
+}
+
+// Sent implements adapter.FileBody: k more bytes went from the file to a
+// socket with sendfile, which queues references to the file's pages, so
+// the file is retired at Close rather than reused for the next body.
+func (t *tempBody) Sent(k int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.closed && k > 0 {
+		_, _ = t.r.Seek(k, io.SeekCurrent)
+		t.retire = true
+	}
+}
+
 func (t *tempBody) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.closed {
 		t.closed = true
-		t.cache.put(t.sf, t.r.Size())
+		if t.retire {
+			t.sf.f.Close() // unlinked: its pages go when the socket lets go of them
+		} else {
+			t.cache.put(t.sf, t.r.Size())
+		}
 	}
 	return nil
 }
