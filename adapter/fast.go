@@ -333,9 +333,11 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 		o.Remote, o.Referer, o.UserAgent = ctx.RemoteAddr().String(), string(ctx.Referer()), string(ctx.UserAgent())
 	}
 	if !noResponse {
-		err := resp.Write(fe.bw)
-		if err == nil {
-			err = fe.bw.Flush()
+		done, err := fe.sendFileBody(resp, x.Out)
+		if !done {
+			if err = resp.Write(fe.bw); err == nil {
+				err = fe.bw.Flush()
+			}
 		}
 		if err == nil && fe.out.dechunk != nil && !fe.out.dechunk.Done() {
 			err = errors.New("waitron: the chunked body stream ended early")
@@ -384,6 +386,37 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 		hijack(nc)
 	}()
 	nc.Close() // as fasthttp does when its hijack handler returns
+}
+
+// sendFileBody sends a response whose body stream is a spooled request
+// body (an echo: ctx.SetBodyStream(ctx.RequestBodyStream(), n)) as the
+// net/http adapter does: the head, then the file to the socket with
+// Output's SendFile as far as the socket takes it, then the rest through
+// the usual buffers. done is false when the response is not of that kind
+// (Response.Write then sends it).
+func (fe *fastExchange) sendFileBody(resp *fasthttp.Response, out Output) (done bool, err error) {
+	fb, ok := resp.BodyStream().(FileBody)
+	fs, ok2 := out.(FileSender)
+	n := resp.Header.ContentLength()
+	if !ok || !ok2 || n < sendFileMin || resp.SkipBody || fe.out.dechunk != nil || len(resp.Header.PeekTrailerKeys()) > 0 {
+		return false, nil
+	}
+	f, off, avail := fb.UnreadSection()
+	if f == nil || avail < int64(n) {
+		return false, nil
+	}
+	fe.out.bufs = append(fe.out.bufs, resp.Header.AppendBytes(bufpool.GetSmall()))
+	if err := fe.out.flush(); err != nil {
+		return true, err
+	}
+	k := fs.SendFile(f, off, int64(n))
+	fb.Sent(k)
+	if rest := int64(n) - k; rest > 0 {
+		if _, err := io.CopyN(&fe.out, resp.BodyStream(), rest); err != nil {
+			return true, err
+		}
+	}
+	return true, resp.CloseBodyStream()
 }
 
 // preReadConn is a hijacked connection whose first bytes were read before
