@@ -415,6 +415,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ln := range s.sockets {
 		ln.Close() // stops the accept loops
 	}
+	s.log.Info("draining: new connections are refused; waiting for the requests in flight",
+		"open", s.gen.Load().conns.Load())
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var err error
