@@ -253,7 +253,7 @@ func (fe *fastExchange) applyProxy(cfg *Config, x *Exchange) error {
 		hd.SetHost(r.Host)
 	}
 	if r.RemoteAddr != x.RemoteStr {
-		if ap, err := netipAddrPort(r.RemoteAddr); err == nil {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 			fe.ctx.SetRemoteAddr(net.TCPAddrFromAddrPort(ap))
 		}
 	}
@@ -603,7 +603,3 @@ func (w *fastWriter) reset() {
 	w.drop()
 	*w = fastWriter{}
 }
-
-// netipAddrPort parses the host:port a trusted proxy header gave as the
-// client's address.
-func netipAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }

@@ -73,7 +73,7 @@ func drive(raw []byte, cuts []int) string {
 				return fail(err)
 			}
 			if st.End {
-				if rd.Chunked() {
+				if rd.Framing().Body == codec.BodyChunked {
 					trailer, fields := rd.TakeTrailer()
 					fmt.Fprintf(&out, "trailer %q\n", trailer)
 					if len(fields) != bytes.Count(trailer, []byte("\r\n")) {

@@ -97,9 +97,6 @@ func (r *Reader) Framing() Framing { return r.framing }
 // yet to its end.
 func (r *Reader) InBody() bool { return r.inBody }
 
-// Chunked reports whether the message being read has a chunked body.
-func (r *Reader) Chunked() bool { return r.framing.Body == BodyChunked }
-
 // TakeTrailer returns the trailer section of the chunked message that
 // just ended — its validated lines, and its fields as spans into them —
 // and lets go of the message's decoder. nil when there is none.
@@ -110,9 +107,4 @@ func (r *Reader) TakeTrailer() ([]byte, []Field) {
 		return nil, nil
 	}
 	return d.Trailer, d.TrailerFields
-}
-
-// Reset readies r for a new connection (or to drop a message half read).
-func (r *Reader) Reset() {
-	*r = Reader{MaxHead: r.MaxHead, MaxBody: r.MaxBody, Piece: r.Piece}
 }
