@@ -298,11 +298,15 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 	}
 	closes := x.Framing.Close || cfg.Draining != nil && cfg.Draining() || resp.ConnectionClose()
 	forShutdown := !x.Framing.Close && !resp.ConnectionClose() && closes
-	if x.Head.Minor == 0 && resp.IsBodyStream() && resp.Header.ContentLength() < 0 {
-		// fasthttp would chunk it, which an HTTP/1.0 client cannot read:
-		// the end of the body is the close instead.
-		fe.out.dechunk = &codec.ChunkedDecoder{Max: 1<<63 - 1, MaxTrailer: 1 << 20}
-		closes = true
+	if resp.IsBodyStream() && resp.Header.ContentLength() < 0 && !resp.SkipBody {
+		// fasthttp chunks a stream of unknown length: its chunks are read
+		// as they pass, to count the body for the access log, and for an
+		// HTTP/1.0 client, which cannot read chunks, the framing is taken
+		// off and the end of the body is the close.
+		fe.out.chunks = &codec.ChunkedDecoder{Max: 1<<63 - 1, MaxTrailer: 1 << 20}
+		if x.Head.Minor == 0 {
+			fe.out.strip, closes = true, true
+		}
 	}
 	if hijack != nil {
 		closes = false // the connection is the hijack handler's next
@@ -339,12 +343,15 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 				err = fe.bw.Flush()
 			}
 		}
-		if err == nil && fe.out.dechunk != nil && !fe.out.dechunk.Done() {
+		if err == nil && fe.out.strip && !fe.out.chunks.Done() {
 			err = errors.New("waitron: the chunked body stream ended early")
 		}
-		o.Bytes = int64(resp.Header.ContentLength())
-		if o.Bytes < 0 || resp.IsBodyStream() {
+		switch {
+		case resp.SkipBody || !codec.BodyAllowed(status):
+		case fe.out.chunks != nil:
 			o.Bytes = fe.out.body
+		default:
+			o.Bytes = int64(max(resp.Header.ContentLength(), 0))
 		}
 		if err != nil {
 			fe.out.drop()
@@ -398,7 +405,7 @@ func (fe *fastExchange) sendFileBody(resp *fasthttp.Response, out Output) (done 
 	fb, ok := resp.BodyStream().(FileBody)
 	fs, ok2 := out.(FileSender)
 	n := resp.Header.ContentLength()
-	if !ok || !ok2 || n < sendFileMin || resp.SkipBody || fe.out.dechunk != nil || len(resp.Header.PeekTrailerKeys()) > 0 {
+	if !ok || !ok2 || n < sendFileMin || resp.SkipBody || fe.out.chunks != nil || len(resp.Header.PeekTrailerKeys()) > 0 {
 		return false, nil
 	}
 	f, off, avail := fb.UnreadSection()
@@ -449,15 +456,17 @@ func (fe *fastExchange) release() {
 // stream writer's Flush reaches the client then). (The framing is
 // fasthttp's: a body in memory always gets its Content-Length.)
 type fastWriter struct {
-	out     Output
-	bufs    [][]byte
-	stream  bool
-	body    int64 // body bytes of a stream, for the access log
-	head    bool  // the head has been seen (for body counting)
-	dechunk *codec.ChunkedDecoder
-	raw     []byte // HTTP/1.0 dechunking: bytes not yet decoded
-	piece   int    // send_bytes: what is collected leaves once it reaches this
-	err     error
+	out    Output
+	bufs   [][]byte
+	stream bool
+	body   int64                 // payload of a chunked stream, for the access log
+	head   bool                  // the head has been seen (a chunked stream's)
+	chunks *codec.ChunkedDecoder // a stream of unknown length: fasthttp chunks it
+	strip  bool                  // … and the chunk framing is taken off (HTTP/1.0)
+	raw    []byte                // chunk framing not yet decoded
+	lost   bool                  // the framing could not be read: counting stopped
+	piece  int                   // send_bytes: what is collected leaves once it reaches this
+	err    error
 }
 
 func (w *fastWriter) Write(p []byte) (int, error) {
@@ -465,8 +474,8 @@ func (w *fastWriter) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	n := len(p)
-	if w.dechunk != nil {
-		w.dechunkWrite(p)
+	if w.chunks != nil {
+		w.chunkedWrite(p)
 	} else {
 		w.add(p)
 	}
@@ -476,10 +485,17 @@ func (w *fastWriter) Write(p []byte) (int, error) {
 	return n, w.err
 }
 
-// dechunkWrite removes the chunked framing fasthttp gave a stream for an
-// HTTP/1.0 client: the head loses its Transfer-Encoding, the body its
-// chunk lines.
-func (w *fastWriter) dechunkWrite(p []byte) {
+// chunkedWrite passes on a chunked stream, reading its chunks as they go
+// to count the payload; with strip (an HTTP/1.0 client) it passes on the
+// head without its Transfer-Encoding and the payload without its chunk
+// lines instead.
+func (w *fastWriter) chunkedWrite(p []byte) {
+	if !w.strip {
+		w.add(p)
+		if w.lost {
+			return
+		}
+	}
 	w.raw = append(w.raw, p...)
 	if !w.head {
 		end := indexHeadEnd(w.raw)
@@ -487,23 +503,34 @@ func (w *fastWriter) dechunkWrite(p []byte) {
 			return
 		}
 		w.head = true
-		w.add(dropField(w.raw[:end], "Transfer-Encoding"))
-		w.raw = append(w.raw[:0], w.raw[end:]...)
+		if w.strip {
+			w.add(dropField(w.raw[:end], "Transfer-Encoding"))
+		}
+		w.raw = w.raw[:copy(w.raw, w.raw[end:])]
 	}
-	for len(w.raw) > 0 && !w.dechunk.Done() {
-		k, data, err := w.dechunk.Decode(w.raw)
-		w.add(data)
+	rest := w.raw
+	for len(rest) > 0 && !w.chunks.Done() {
+		k, data, err := w.chunks.Decode(rest)
+		if w.strip {
+			w.add(data)
+		}
 		w.body += int64(len(data))
 		if err != nil {
-			w.err = err
-			return
+			w.err, w.lost = err, true
+			if !w.strip {
+				w.err = nil // only counting: the bytes still pass
+			}
+			break
 		}
 		if k == 0 {
 			break
 		}
-		w.raw = w.raw[k:]
+		rest = rest[k:]
 	}
-	w.raw = append([]byte(nil), w.raw...) // keep only the undecoded tail
+	if w.chunks.Done() || w.lost {
+		rest = nil
+	}
+	w.raw = w.raw[:copy(w.raw, rest)] // keep only the undecoded tail
 }
 
 // indexHeadEnd returns the length of the response head at the start of b

@@ -15,9 +15,15 @@ import (
 	"github.com/waitron/waitron/limits"
 )
 
-// accessServer serves the target app with an access log in format, sends
+// accessLines serves the target app with an access log in format, sends
 // its requests, shuts down (which writes the log out) and returns the lines.
 func accessLines(t *testing.T, format string, requests ...string) []string {
+	t.Helper()
+	return accessLinesOf(t, func(o limits.Options) (*engine.Server, error) { return engine.New(targetapp.New(), o, nil) }, format, requests...)
+}
+
+// accessLinesOf is accessLines for the server mk makes.
+func accessLinesOf(t *testing.T, mk func(limits.Options) (*engine.Server, error), format string, requests ...string) []string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "access.log")
 	o := limits.Default()
@@ -27,7 +33,7 @@ func accessLines(t *testing.T, format string, requests ...string) []string {
 			t.Fatal(err)
 		}
 	}
-	srv, err := engine.New(targetapp.New(), o, nil)
+	srv, err := mk(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,5 +114,31 @@ func TestAccessLogJSON(t *testing.T) {
 	}
 	if _, ok := rec["duration_s"].(float64); !ok {
 		t.Errorf("no duration_s in %s", lines[0])
+	}
+}
+
+// The fasthttp adapter's responses are logged alike: the client as the
+// trusted-proxy rules resolved it, Referer and User-Agent, and the body
+// bytes of a response in memory, of a stream of known length and of a
+// chunked stream (its payload, not its framing).
+func TestAccessLogFastHTTP(t *testing.T) {
+	lines := accessLinesOf(t, func(o limits.Options) (*engine.Server, error) { return engine.NewFast(targetapp.NewFast(), o, nil) },
+		"combined", accessRequests[0],
+		"GET /bytes/100 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"GET /stream/3?size=4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"HEAD /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`^203\.0\.113\.7 - - \[[^]]+\] "GET /plaintext\?a=1 HTTP/1\.1" 200 13 "http://r\.example/" "test \\"agent\\"" \d+\.\d{6} close=requested$`),
+		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "GET /bytes/100 HTTP/1\.1" 200 100 "-" "-" `),
+		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "GET /stream/3\?size=4 HTTP/1\.1" 200 12 "-" "-" `),
+		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "HEAD /plaintext HTTP/1\.1" 200 - "-" "-" `),
+	} {
+		found := false
+		for _, l := range lines {
+			found = found || re.MatchString(l)
+		}
+		if !found {
+			t.Errorf("no line matches %s in\n%s", re, strings.Join(lines, "\n"))
+		}
 	}
 }

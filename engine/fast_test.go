@@ -301,3 +301,19 @@ func TestFastRequestLikeFasthttp(t *testing.T) {
 		sameAsFasthttp(t, name, raw, w.addr, ref)
 	}
 }
+
+// TestFastStreamToHTTP10: a stream of unknown length to an HTTP/1.0
+// client ends with the close, without chunk framing (fasthttp's own server
+// would chunk it); to HTTP/1.1 it stays chunked.
+func TestFastStreamToHTTP10(t *testing.T) {
+	s := startFast(t, nil)
+	got := roundTrip(t, s.addr, "GET /stream/3?size=4 HTTP/1.0\r\n\r\n")
+	head, body, _ := strings.Cut(got, "\r\n\r\n")
+	if strings.Contains(head, "Transfer-Encoding") || !strings.Contains(head, "Connection: close") || body != "abcdabcdabcd" {
+		t.Errorf("HTTP/1.0: %q", got)
+	}
+	got = roundTrip(t, s.addr, "GET /stream/3?size=4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if !strings.Contains(got, "Transfer-Encoding: chunked\r\n") || !strings.HasSuffix(got, "0\r\n\r\n") {
+		t.Errorf("HTTP/1.1: %q", got)
+	}
+}
