@@ -1,0 +1,44 @@
+#!/bin/bash
+# ab.sh: pinned A/B runs of server builds, one change at a time.
+#
+#   benchmarks/ab.sh [-c CONNS] [-s SCRIPT.lua] PATH ROUNDS BIN... [-- SERVER ARGS...]
+#
+# Each round starts every BIN in turn under `taskset -c 0` listening on
+# 127.0.0.1:18090 (BIN is the waitron command, or any script that execs a
+# server with the arguments it is given), warms it up with `taskset -c 1
+# wrk -t1 -c CONNS -d2s`, measures `-d5s`, and prints req/s and the
+# server's CPU time per request (utime + stime from /proc/PID/stat over
+# the measured run, divided by the requests wrk counted), then stops the
+# server by its PID. The docs' "pinned A/B" figures come from it.
+set -euo pipefail
+conns=64 script=()
+while getopts "c:s:" o; do
+	case $o in
+	c) conns=$OPTARG ;;
+	s) script=(-s "$OPTARG") ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+path=$1 rounds=$2
+shift 2
+bins=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do bins+=("$1"); shift; done
+[ "${1:-}" = "--" ] && shift
+addr=127.0.0.1:18090
+for r in $(seq 1 "$rounds"); do
+	for b in "${bins[@]}"; do
+		taskset -c 0 "$b" --listen $addr --connection-limit 20000 "$@" >/dev/null 2>&1 &
+		pid=$!
+		for i in $(seq 1 50); do curl -s -o /dev/null "http://$addr/" && break; sleep 0.1; done
+		taskset -c 1 wrk -t1 -c"$conns" -d2s "${script[@]}" "http://$addr$path" >/dev/null
+		t0=$(awk '{print $14+$15}' /proc/$pid/stat)
+		out=$(taskset -c 1 wrk -t1 -c"$conns" -d5s "${script[@]}" "http://$addr$path")
+		t1=$(awk '{print $14+$15}' /proc/$pid/stat)
+		reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+		rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+		echo "round $r $(basename "$b"): $rps req/s, $(awk -v d=$((t1 - t0)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", d*1e6/hz/n}') us CPU/request"
+		kill "$pid"
+		wait "$pid" 2>/dev/null || true
+	done
+done
