@@ -321,8 +321,9 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 	if cfg.Ident != "" && len(resp.Header.Peek("Server")) == 0 {
 		resp.Header.SetServer(cfg.Ident)
 	}
-	// Date is fasthttp's own: its header writer puts in the date its
-	// process-wide goroutine refreshes every second (and drops a handler's).
+	// (Date is fasthttp's own: its header writer puts in the date its
+	// process-wide goroutine refreshes every second, and drops a handler's.)
+	//
 	// A stream of unknown length (a stream writer's events) leaves at each
 	// of its flushes; one of known length is bulk, sent a buffer at a time.
 	fe.out.out, fe.out.stream = x.Out, resp.IsBodyStream() && resp.Header.ContentLength() < 0
