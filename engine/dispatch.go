@@ -29,6 +29,7 @@ type dispatcher struct {
 	mu      sync.Mutex   // serialises adding a queue
 	queues  atomic.Pointer[[]*runQueue]
 	pool    *ants.Pool
+	drainFn func() // d.drain, made once: a method value allocates each time it is taken
 }
 
 // runQueue is one event loop's FIFO of tasks. Its count is its own (no
@@ -50,6 +51,7 @@ func newDispatcher(threads int) (*dispatcher, error) {
 		return nil, err
 	}
 	d := &dispatcher{threads: int32(threads), pool: pool}
+	d.drainFn = d.drain
 	d.queues.Store(&[]*runQueue{})
 	return d, nil
 }
@@ -75,6 +77,11 @@ type worker struct {
 	next     int  // the queue to look at first: the one after the last served
 	detached bool // its handler took the connection: it leaves once the task returns
 }
+
+// workerPool recycles workers: one starts for nearly every request when
+// requests come one at a time. A writer's pointer to the worker serving it
+// (writer.wk) is set before each task and used only during it.
+var workerPool = sync.Pool{New: func() any { return new(worker) }}
 
 // push queues t on q and starts a worker if one may start; started says
 // whether it did. q's loop only (or any goroutine, for a queue of its own).
@@ -103,10 +110,10 @@ func (d *dispatcher) maybeStart() bool {
 
 // startWorker runs a new worker, counted in active already.
 func (d *dispatcher) startWorker() {
-	if err := d.pool.Submit(d.drain); err != nil {
+	if err := d.pool.Submit(d.drainFn); err != nil {
 		// The pool is full of hijacked handlers' goroutines, or released:
 		// run the worker on its own goroutine rather than lose requests.
-		go d.drain()
+		go d.drainFn()
 	}
 }
 
@@ -142,7 +149,9 @@ func (wk *worker) take() task {
 // drain runs queued tasks until every queue is empty, or until its task's
 // handler hijacked the connection.
 func (d *dispatcher) drain() {
-	wk := &worker{d: d}
+	wk := workerPool.Get().(*worker)
+	*wk = worker{d: d}
+	defer workerPool.Put(wk)
 	for {
 		t := wk.take()
 		if t == nil {
