@@ -49,7 +49,7 @@ func (c *conn) readInput() {
 				return
 			}
 			if c.headSince.IsZero() {
-				c.headSince = c.s.clock.stamp()
+				c.headSince = c.now()
 			}
 			if c.cur == nil {
 				c.cur = c.takeSlot()
@@ -65,7 +65,7 @@ func (c *conn) readInput() {
 			c.keepHead(c.cur, in[:st.N])
 			c.continued = false
 			c.headSince = 0
-			c.bodySince, c.bodyGot = c.s.clock.stamp(), 0
+			c.bodySince, c.bodyGot = c.now(), 0
 			fr, rest := c.rd.Framing(), len(in)-st.N
 			switch {
 			case st.End:
@@ -123,7 +123,7 @@ func (w *writer) wake() { _ = w.gc.Wake(nil) }
 
 // newRequest starts the request parsed into sl. Loop only.
 func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
-	return &request{w: c.writer, slot: sl, start: c.s.clock.stamp(), x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
+	return &request{w: c.writer, slot: sl, start: c.now(), x: adapter.Exchange{Head: &sl.head, Framing: fr, Remote: c.remote, Local: c.local.addr,
 		RemoteStr: c.remoteStr, LocalPort: c.local.port, Ctx: c.ctx}}
 }
 
@@ -322,13 +322,13 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	} else if c.rd.InBody() {
 		// The body clock starts when the request is first in line; one
 		// waiting for 100 Continue gets it now.
-		now := c.s.clock.stamp()
+		now := c.now()
 		c.bodySince, c.active = now, now
 		if c.rd.Framing().Expect100 && c.bodyGot == 0 {
 			c.sendContinue()
 		}
 	} else if !c.headSince.IsZero() {
-		c.headSince = c.s.clock.stamp()
+		c.headSince = c.now()
 	}
 	c.process()
 	if c.st.eof && !c.st.busy && !c.st.closing() {
