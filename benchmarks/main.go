@@ -144,6 +144,7 @@ func workloads() []workload {
 type result struct {
 	values []float64
 	cpu    []float64 // the server's CPU µs per request, where counted
+	user   []float64 // the user-space part of it
 	busy   []float64 // the server's CPU time over the run's wall time
 	notes  []string
 }
@@ -152,6 +153,7 @@ func (r *result) add(sm sample) {
 	r.values = append(r.values, sm.value)
 	if sm.cpuPerReq > 0 {
 		r.cpu = append(r.cpu, sm.cpuPerReq)
+		r.user = append(r.user, sm.userPerReq)
 		r.busy = append(r.busy, sm.busy)
 	}
 	if sm.note != "" {
@@ -161,17 +163,18 @@ func (r *result) add(sm sample) {
 
 // sample is one measured run.
 type sample struct {
-	value     float64
-	note      string
-	cpuPerReq float64 // µs of the server's CPU time per request (0: not counted)
-	busy      float64 // the server's CPU time ÷ the run's wall time
+	value      float64
+	note       string
+	cpuPerReq  float64 // µs of the server's CPU time per request (0: not counted)
+	userPerReq float64 // the user-space part of it (the rest is the kernel's, system calls above all)
+	busy       float64 // the server's CPU time ÷ the run's wall time
 }
 
 func (sm sample) describe() string {
 	if sm.cpuPerReq == 0 {
 		return sm.note
 	}
-	return strings.TrimSpace(fmt.Sprintf("%.2f µs CPU/req, core %.0f%% busy %s", sm.cpuPerReq, 100*sm.busy, sm.note))
+	return strings.TrimSpace(fmt.Sprintf("%.2f µs CPU/req (%.2f user), core %.0f%% busy %s", sm.cpuPerReq, sm.userPerReq, 100*sm.busy, sm.note))
 }
 
 func main() {
@@ -290,12 +293,15 @@ func measure(bin, wrkPath string, w workload, s server, prof bool) sample {
 	if *warmup > 0 {
 		load(wrkPath, w.spec, addr, *warmup)
 	}
-	cpu0, t0 := cpuTime(pid), time.Now()
+	user0, sys0 := cpuTime(pid)
+	t0 := time.Now()
 	st := load(wrkPath, w.spec, addr, *duration)
-	cpu, wall := cpuTime(pid)-cpu0, time.Since(t0)
+	user1, sys1 := cpuTime(pid)
+	user, cpu, wall := user1-user0, user1-user0+sys1-sys0, time.Since(t0)
 	sm := sample{value: float64(st.responses) / st.elapsed.Seconds(), note: st.note}
 	if st.responses > 0 && cpu > 0 {
 		sm.cpuPerReq = float64(cpu.Microseconds()) / float64(st.responses)
+		sm.userPerReq = float64(user.Microseconds()) / float64(st.responses)
 		sm.busy = cpu.Seconds() / wall.Seconds()
 	}
 	return sm
@@ -314,24 +320,24 @@ func load(wrkPath string, spec loadSpec, addr string, d time.Duration) loadStats
 	return st
 }
 
-// cpuTime returns the user and system CPU time process pid has used, all
-// its threads together, from /proc/PID/stat (in clock ticks of 1/100 s,
-// Linux's USER_HZ).
-func cpuTime(pid int) time.Duration {
+// cpuTime returns the user and the system CPU time process pid has used,
+// all its threads together, from /proc/PID/stat (in clock ticks of 1/100
+// s, Linux's USER_HZ).
+func cpuTime(pid int) (user, sys time.Duration) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// The command name (field 2) may hold spaces; the fields after its
 	// closing parenthesis start at field 3 (state). utime and stime are
 	// fields 14 and 15.
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	if len(f) < 13 {
-		return 0
+		return 0, 0
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * (time.Second / 100)
+	return time.Duration(ut) * (time.Second / 100), time.Duration(st) * (time.Second / 100)
 }
 
 // pinSelf makes this command run on -load-cpu, so that the load generator
@@ -433,9 +439,9 @@ func render(ran []workload, all map[string]map[string]*result, wrkPath string) s
 	if *pin {
 		placement = fmt.Sprintf("Pinned: each server runs under `taskset -c %d` (so its GOMAXPROCS is 1), the load generator under `taskset -c %d`.", *srvCPU, *loadCPU)
 	}
-	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s. %s Load: %s; idle memory and latency use the Go generator. Medians of %d rounds of %s, each after %s of warm-up; waitron runs with `--threads %d --connection-limit 20000` (and its default `--gc-floor` of 16 MiB, but for the idle-memory workload, where it runs with `--gc-floor 0`). CPU µs/req is the server's user + system time (all its threads, from /proc/PID/stat) over the measured run divided by the requests answered; core busy is that time over the run's wall time.\n\n",
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s. %s Load: %s; idle memory and latency use the Go generator. Medians of %d rounds of %s, each after %s of warm-up; waitron runs with `--threads %d --connection-limit 20000` (and its default `--gc-floor` of 16 MiB, but for the idle-memory workload, where it runs with `--gc-floor 0`). CPU µs/req is the server's user + system time (all its threads, from /proc/PID/stat) over the measured run divided by the requests answered, and user µs/req the user-space part of it (the rest is the kernel's: system calls, the TCP stack); core busy is that time over the run's wall time.\n\n",
 		cpuModel(), hostCPUs(), kernel(), runtime.Version(), placement, gen, *rounds, *duration, *warmup, *threads)
-	b.WriteString("| workload | server | median | runs | × net/http | × fasthttp | CPU µs/req | core busy |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workload | server | median | runs | × net/http | × fasthttp | CPU µs/req | user µs/req | core busy |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range ran {
 		rs := all[w.name]
 		base, fast := median(rs["net/http"].values), 0.0
@@ -462,12 +468,13 @@ func render(ran []workload, all map[string]map[string]*result, wrkPath string) s
 			if len(r.notes) > 0 {
 				notes = " (" + strings.Join(uniq(r.notes), "; ") + ")"
 			}
-			cpu, busy := "–", "–"
+			cpu, user, busy := "–", "–", "–"
 			if len(r.cpu) > 0 {
 				cpu, busy = fmt.Sprintf("%.2f", median(r.cpu)), fmt.Sprintf("%.0f %%", 100*median(r.busy))
+				user = fmt.Sprintf("%.2f", median(r.user))
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s %s | %s%s | %s | %s | %s | %s |\n", w.title, s.name, format(m), w.unit,
-				strings.Join(runs, ", "), notes, ratio(base), ratio(fast), cpu, busy)
+			fmt.Fprintf(&b, "| %s | %s | %s %s | %s%s | %s | %s | %s | %s | %s |\n", w.title, s.name, format(m), w.unit,
+				strings.Join(runs, ", "), notes, ratio(base), ratio(fast), cpu, user, busy)
 		}
 	}
 	b.WriteString("\nRatios are always \"how many times better than\": for KB per connection and latency, a lower figure gives a higher ratio.\n")
