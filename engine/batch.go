@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/internal/bufpool"
 )
 
 // maxBatch bounds the pipelined requests handed to a worker at once.
@@ -91,19 +92,40 @@ func (b *batch) SetWriteDeadline(t time.Time) { b.w.SetWriteDeadline(t) }
 func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 	gone := b.w.gone.Load() // a half-closed client still gets its responses
 	if last && keepAlive && !b.final && !gone {
-		b.pending = append(b.pending, bufs...)
-		for _, x := range bufs {
-			b.size += cap(x)
-		}
+		b.hold(bufs)
 		if b.size < batchFlush {
 			return nil
 		}
 		bufs, last = nil, false // write what is held, the batch goes on
 	}
-	all := append(b.pending, bufs...)
+	b.hold(bufs)
+	all := b.pending
 	b.pending, b.size = nil, 0
 	if last {
 		b.finished = true
 	}
 	return b.w.Send(all, last, keepAlive)
 }
+
+// hold adds bufs to what the batch will write. A slice that fits in the
+// room left in the last pooled buffer held is copied there and recycled
+// at once, so a burst of short responses leaves as one buffer, not one
+// per response: one iovec for the kernel to copy instead of sixteen, and
+// one buffer in cache. (Every slice of a pooled capacity given to Send is
+// its own, to recycle, so the room after it is free to fill.)
+func (b *batch) hold(bufs [][]byte) {
+	for _, x := range bufs {
+		if n := len(b.pending); n > 0 {
+			if last := b.pending[n-1]; pooled(last) && len(x) <= cap(last)-len(last) {
+				b.pending[n-1] = append(last, x...)
+				bufpool.Put(x)
+				continue
+			}
+		}
+		b.pending = append(b.pending, x)
+		b.size += cap(x)
+	}
+}
+
+// pooled reports whether b has the capacity of a bufpool buffer.
+func pooled(b []byte) bool { return cap(b) == bufpool.Size || cap(b) == bufpool.SmallSize }
