@@ -45,11 +45,14 @@ type Exchange struct {
 	LocalPort string
 	Ctx       context.Context // the connection's context: ends when the client is gone
 	Out       Output
+	// HTTP is what serving the request to a net/http handler needs of its
+	// own (its context, which a handler may keep, its ResponseWriter, its
+	// URL), allocated by the engine with the request so that one
+	// allocation holds it all; Serve makes one when it is nil.
+	HTTP *HTTPState
 
-	// st is what serving the request needs of its own (its context, which
-	// a handler may keep, its ResponseWriter, its URL): inside the
-	// Exchange, so the engine's one allocation per request holds it all.
-	// An Exchange is served once, and never copied.
+	// st is what either adapter records of the response. An Exchange is
+	// served once, and never copied.
 	st exchangeState
 }
 
@@ -63,8 +66,8 @@ var errBadTarget = &codec.Error{Status: 400, Detail: "Request-target is invalid"
 // canonical, and Transfer-Encoding leaves the header map: a chunked
 // request shows TransferEncoding ["chunked"] and ContentLength -1, as
 // net/http shows it, although its body is already complete here.
-func newRequest(st *exchangeState, cfg *Config, x *Exchange) (*http.Request, error) {
-	ctx := &st.ctx
+func newRequest(hs *HTTPState, cfg *Config, x *Exchange) (*http.Request, error) {
+	ctx := &hs.ctx
 	h := x.Head
 	// One string holds the whole head; the target and field values are
 	// substrings of it, so they cost one allocation together.
@@ -72,7 +75,7 @@ func newRequest(st *exchangeState, cfg *Config, x *Exchange) (*http.Request, err
 	str := func(s codec.Span) string { return raw[s.Off : s.Off+s.Len] }
 	method := internMethod(h.MethodBytes())
 	target := str(h.Target)
-	u := &st.url
+	u := &hs.url
 	switch {
 	case method == http.MethodConnect:
 		*u = url.URL{Host: target}

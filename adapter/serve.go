@@ -21,16 +21,20 @@ import (
 // ExposeTracebacks); after, the connection is closed, which the client sees
 // as a truncated response. http.ErrAbortHandler aborts without a log line.
 func Serve(cfg *Config, h http.Handler, x *Exchange) {
-	st := &x.st
-	st.ctx.parent = x.Ctx
-	ctx := &st.ctx
+	st, hs := &x.st, x.HTTP
+	if hs == nil {
+		hs = new(HTTPState)
+		x.HTTP = hs
+	}
+	hs.ctx.parent = x.Ctx
+	ctx := &hs.ctx
 	defer ctx.cancel(context.Canceled)
 	if x.Body != nil {
 		// Whatever happens (a refused request, a panic); closing twice is
 		// harmless.
 		defer x.Body.Close()
 	}
-	req, err := newRequest(st, cfg, x)
+	req, err := newRequest(hs, cfg, x)
 	if err != nil {
 		var ce *codec.Error
 		errors.As(err, &ce)
@@ -40,14 +44,14 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		_ = x.Out.Send([][]byte{b}, true, false)
 		return
 	}
-	w := &st.w
+	w := &hs.w
 	w.init(cfg, req, x.Out, x.Head.Minor, x.Ctx)
 	defer w.finish()
 	w.continued = x.Continued
 	if req.Method == http.MethodOptions && req.RequestURI == "*" {
 		h = globalOptions{} // the server answers it, as net/http does
 	}
-	if !run(cfg, h, st, req) {
+	if !run(cfg, h, st, w, req) {
 		return
 	}
 	if w.hijacked {
@@ -105,7 +109,10 @@ func (x *Exchange) Outcome() Outcome {
 	if x.st.outcome.Status != 0 { // the fasthttp adapter's
 		return x.st.outcome
 	}
-	w := &x.st.w
+	if x.HTTP == nil { // refused before a net/http handler's state was made
+		return Outcome{Status: x.st.status, Bytes: x.st.errorBytes, Closes: true}
+	}
+	w := &x.HTTP.w
 	o := Outcome{Request: w.req, Status: x.st.status, Bytes: w.written, Closes: w.closeAfter || w.failed, ClientGone: w.failed,
 		ForShutdown: w.drainClose, Handled: w.req != nil}
 	if w.req == nil {
@@ -124,22 +131,28 @@ func (globalOptions) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Length", "0")
 }
 
-// exchangeState is what a request needs of its own while it is served,
-// part of its Exchange: its context (which a handler may keep past the
-// response), its ResponseWriter and its URL.
+// exchangeState is what either adapter records of a request it served,
+// part of its Exchange.
 type exchangeState struct {
 	status     int     // of the response sent (see Exchange.Status)
 	errorBytes int64   // the size of the error response sent for a refused request
 	outcome    Outcome // the fasthttp adapter's outcome (the net/http adapter's is read off w)
-	ctx        reqCtx
-	w          response
-	url        url.URL
+}
+
+// HTTPState is what a request served to a net/http handler needs of its
+// own: its context (which a handler may keep past the response), its
+// ResponseWriter and its URL. The engine allocates it with the request,
+// in one allocation (Exchange.HTTP); a fasthttp handler's request has
+// none, and is the smaller for it.
+type HTTPState struct {
+	ctx reqCtx
+	w   response
+	url url.URL
 }
 
 // run calls the handler and reports whether it returned normally. On a
 // panic it has already answered or aborted the connection.
-func run(cfg *Config, h http.Handler, st *exchangeState, req *http.Request) (ok bool) {
-	w := &st.w
+func run(cfg *Config, h http.Handler, st *exchangeState, w *response, req *http.Request) (ok bool) {
 	defer func() {
 		if ok {
 			return
