@@ -458,7 +458,8 @@ func (fe *fastExchange) release() {
 // fasthttp's: a body in memory always gets its Content-Length.)
 type fastWriter struct {
 	out    Output
-	bufs   [][]byte
+	bufs   [][]byte // collected for the next Send, in arr while it fits
+	arr    [4][]byte
 	stream bool
 	body   int64                 // payload of a chunked stream, for the access log
 	head   bool                  // the head has been seen (a chunked stream's)
@@ -607,16 +608,23 @@ func (w *fastWriter) flush() error {
 	if len(w.bufs) == 0 {
 		return nil
 	}
-	bufs := w.bufs
-	w.bufs = nil
-	return w.out.Send(bufs, false, true)
+	err := w.out.Send(w.bufs, false, true)
+	w.emptied()
+	return err
+}
+
+// emptied forgets the slices just handed to Send (which keeps the
+// buffers, not the array holding them), to collect the next ones in arr.
+func (w *fastWriter) emptied() {
+	clear(w.bufs)
+	w.bufs = w.arr[:0]
 }
 
 // finish hands the rest to Output as the end of the response.
 func (w *fastWriter) finish(keepAlive bool) error {
-	bufs := w.bufs
-	w.bufs = nil
-	return w.out.Send(bufs, true, keepAlive)
+	err := w.out.Send(w.bufs, true, keepAlive)
+	w.emptied()
+	return err
 }
 
 // drop recycles what was collected but not sent.
@@ -624,10 +632,11 @@ func (w *fastWriter) drop() {
 	for _, b := range w.bufs {
 		bufpool.Put(b)
 	}
-	w.bufs = nil
+	w.emptied()
 }
 
 func (w *fastWriter) reset() {
 	w.drop()
 	*w = fastWriter{}
+	w.bufs = w.arr[:0]
 }

@@ -57,7 +57,9 @@ import (
 // Output is the connection side of a response; the engine implements it.
 type Output interface {
 	// Send queues bufs for writing, in order, and takes ownership of them
-	// (they come from bufpool and go back there once written). last marks
+	// (they come from bufpool and go back there once written), but not of
+	// the slice holding them: its array is the caller's again once Send
+	// returns, to reuse for the next call. last marks
 	// the end of the response; keepAlive then says whether the connection
 	// may serve another request. Send may block while too much output is
 	// pending, and returns ErrClientGone once the client cannot receive,
@@ -474,8 +476,8 @@ func (w *response) flush(final bool) error {
 	}
 	var bufs [][]byte
 	if final {
-		// The last flush of a response: Output may keep this array as
-		// long as it likes, since nothing uses it after.
+		// The last flush of a response: two slices (head, body) without
+		// an allocation for the array.
 		bufs = w.lastBufs[:0]
 	}
 	if !w.headSent {

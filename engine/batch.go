@@ -99,12 +99,13 @@ func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 		bufs, last = nil, false // write what is held, the batch goes on
 	}
 	b.hold(bufs)
-	all := b.pending
-	b.pending, b.size = nil, 0
 	if last {
 		b.finished = true
 	}
-	return b.w.Send(all, last, keepAlive)
+	err := b.w.Send(b.pending, last, keepAlive) // it keeps the buffers, not the array
+	clear(b.pending)
+	b.pending, b.size = b.pending[:0], 0
+	return err
 }
 
 // hold adds bufs to what the batch will write. A slice that fits in the

@@ -86,6 +86,7 @@ func (w *writer) Send(bufs [][]byte, last, keepAlive bool) error {
 // (or passes them to the fallback writer of a half-closed client) and, for
 // the last bytes of a response, finishes the request.
 func (w *writer) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
+	bufs = append(make([][]byte, 0, len(bufs)), bufs...) // kept until the callback: the caller's array is its own again
 	w.queued.Add(int64(n))
 	err := w.gc.AsyncWritev(bufs, func(gc gnet.Conn, err error) error {
 		if err != nil {
