@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -406,5 +407,61 @@ func TestPipelinedBurst(t *testing.T) {
 		if _, ok := ran.Load(fmt.Sprint(i)); ok {
 			t.Errorf("request %d, after Connection: close, was executed", i)
 		}
+	}
+}
+
+// TestSpoolFileReusedAfterSendfile: a body echoed from its spool file
+// with sendfile leaves references to the file's pages in the socket's
+// queue. Client a does not read its echo; the file goes back to the cache
+// and client b's body is spooled into it; a then reads, and must get its
+// own bytes, not b's (the file is emptied before reuse, never written
+// over in place).
+func TestSpoolFileReusedAfterSendfile(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	s := start(t, nil, "inbuf_overflow", "65536", "threads", "2")
+	const size = 2 << 20
+	post := func(c net.Conn, fill byte, closes bool) {
+		conn := ""
+		if closes {
+			conn = "Connection: close\r\n"
+		}
+		body := bytes.Repeat([]byte{fill}, size)
+		go func() {
+			io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: a\r\n"+conn+"Content-Length: 2097152\r\n\r\n")
+			c.Write(body)
+		}()
+	}
+	served := func() (n uint64) {
+		for _, d := range s.Stats().Durations {
+			n += d
+		}
+		return n
+	}
+	a := s.dial(t)
+	post(a, 'a', false)
+	waitFor(t, "a's echo to be handed over", func() bool { return served() == 1 })
+	if s.Stats().SentFromFile == 0 {
+		t.Fatal("a's echo did not go out with sendfile: nothing to test")
+	}
+	b := s.dial(t)
+	post(b, 'b', true)
+	got, err := io.ReadAll(b)
+	if err != nil || !bytes.HasSuffix(got, bytes.Repeat([]byte{'b'}, size)) {
+		t.Fatalf("b's echo: %d bytes, %v", len(got), err)
+	}
+	if open, _ := spoolFiles(t, dir); open != 1 {
+		t.Fatalf("%d spool files open, want 1 (b's body in a's file)", open)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(a), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo, err := io.ReadAll(io.LimitReader(resp.Body, size))
+	if err != nil || len(echo) != size {
+		t.Fatalf("a's echo: %d bytes, %v", len(echo), err)
+	}
+	if i := bytes.IndexFunc(echo, func(r rune) bool { return r != 'a' }); i >= 0 {
+		t.Fatalf("a's echo has %q at byte %d: another body's bytes", echo[i], i)
 	}
 }

@@ -133,7 +133,10 @@ func (t *tempBody) UnreadSection() (*os.File, int64, int64) {
 
 // Sent implements adapter.FileBody: k more bytes went from the file to a
 // socket with sendfile, which queues references to the file's pages, so
-// the file is retired at Close rather than reused for the next body.
+// at Close the file is emptied before it is reused: truncating takes the
+// pages out of the file (those the socket still holds stay its own, with
+// their bytes) and the next body is written to new ones, where writing
+// over them in place would change bytes not yet sent.
 func (t *tempBody) Sent(k int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -148,10 +151,13 @@ func (t *tempBody) Close() error {
 	defer t.mu.Unlock()
 	if !t.closed {
 		t.closed = true
-		if t.retire {
-			t.sf.f.Close() // unlinked: its pages go when the socket lets go of them
-		} else {
+		switch {
+		case !t.retire:
 			t.cache.put(t.sf, t.r.Size())
+		case t.sf.f.Truncate(0) == nil:
+			t.cache.put(t.sf, t.r.Size()) // counted at what it will hold again
+		default:
+			t.sf.f.Close() // unlinked: its pages go when the socket lets go of them
 		}
 	}
 	return nil
