@@ -326,7 +326,7 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 		resp.Header.Set("Connection", "keep-alive")
 	}
 	resp.Header.SetNoDefaultContentType(false)
-	if cfg.Ident != "" && len(resp.Header.Peek("Server")) == 0 {
+	if cfg.Ident != "" && len(resp.Header.Server()) == 0 { // Peek would normalise the name each time
 		resp.Header.SetServer(cfg.Ident)
 	}
 	// (Date is fasthttp's own: its header writer puts in the date its
