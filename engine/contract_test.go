@@ -16,12 +16,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"weak"
 )
 
 // peerServer is a server under a contract test: waitron or net/http.
@@ -478,5 +480,37 @@ func TestCopyWithDeclaredLength(t *testing.T) {
 				t.Errorf("%s %s: Content-Length %d, %d body bytes, want %d", srv.name, c.path, resp.ContentLength, len(body), c.n)
 			}
 		}
+	}
+}
+
+// TestServedRequestNotKept: once its response is out, nothing the server
+// keeps for the connection holds the handler's *http.Request (or what it
+// points to: its header map, its body, its context), however long the
+// connection stays open, on either server. (A finalizer cannot show this:
+// the request and its URL and ResponseWriter, allocated together, form a
+// cycle, and a finalizer in a cycle never runs; a weak pointer can.)
+func TestServedRequestNotKept(t *testing.T) {
+	reqs := make(chan weak.Pointer[http.Request], 2)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs <- weak.Make(r)
+		io.WriteString(w, "ok")
+	})
+	for _, srv := range bothServers(t, h) {
+		t.Run(srv.name, func(t *testing.T) {
+			c := srv.dial(t)
+			br := bufio.NewReader(c)
+			io.WriteString(c, "GET /first HTTP/1.1\r\nHost: a\r\nX-Big: "+strings.Repeat("x", 1000)+"\r\n\r\n")
+			readResponse(t, br, http.MethodGet)
+			first := <-reqs
+			// A second request on the same connection: the server has moved
+			// past the first one, and the connection stays open.
+			io.WriteString(c, "GET /second HTTP/1.1\r\nHost: a\r\n\r\n")
+			readResponse(t, br, http.MethodGet)
+			<-reqs
+			waitFor(t, "the first request to be collectable", func() bool {
+				runtime.GC()
+				return first.Value() == nil
+			})
+		})
 	}
 }
