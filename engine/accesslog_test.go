@@ -54,7 +54,7 @@ func accessLinesOf(t *testing.T, mk func(limits.Options) (*engine.Server, error)
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-served; err != nil {
+	if err := recv(t, served); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)

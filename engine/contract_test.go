@@ -300,7 +300,7 @@ func TestContextEndsWhenClientCloses(t *testing.T) {
 			c := srv.dial(t)
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 			c.(*net.TCPConn).CloseWrite()
-			if e := <-ch; !e.early || e.cause == nil {
+			if e := recv(t, ch); !e.early || e.cause == nil {
 				t.Fatalf("context not ended by the client's FIN before the handler's cap: %+v", e)
 			}
 			if _, body := readResponse(t, bufio.NewReader(c), http.MethodGet); body != "late" {
@@ -312,7 +312,7 @@ func TestContextEndsWhenClientCloses(t *testing.T) {
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 			c.(*net.TCPConn).SetLinger(0)
 			c.Close()
-			if e := <-ch; !e.early || e.cause == nil {
+			if e := recv(t, ch); !e.early || e.cause == nil {
 				t.Fatalf("context not ended by the client's reset before the handler's cap: %+v", e)
 			}
 		})
@@ -349,7 +349,7 @@ func TestResponseControllerMethods(t *testing.T) {
 		if _, body := readResponse(t, bufio.NewReader(c), http.MethodPost); body != "ok" {
 			t.Errorf("%s: body %q", srv.name, body)
 		}
-		if e := <-errs; e != "" {
+		if e := recv(t, errs); e != "" {
 			t.Errorf("%s: %s", srv.name, e)
 		}
 	}
@@ -409,7 +409,7 @@ func TestServerContextKey(t *testing.T) {
 	}), "max_request_header_size", "4096", "channel_timeout", "30")
 	c := s.dial(t)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	srv := <-got
+	srv := recv(t, got)
 	if srv == nil {
 		t.Fatal("no *http.Server under http.ServerContextKey")
 	}
@@ -469,7 +469,7 @@ func TestCopyWithDeclaredLength(t *testing.T) {
 		}{{"/exact", 100000, nil}, {"/more", 70000, http.ErrContentLength}} {
 			conn := srv.dial(t)
 			io.WriteString(conn, "GET "+c.path+" HTTP/1.1\r\nHost: a\r\n\r\n")
-			if err := <-errs; !errors.Is(err, c.err) {
+			if err := recv(t, errs); !errors.Is(err, c.err) {
 				t.Errorf("%s %s: io.Copy returned %v, want %v", srv.name, c.path, err, c.err)
 			}
 			if srv.name == "net/http" && c.err != nil {
@@ -501,12 +501,12 @@ func TestServedRequestNotKept(t *testing.T) {
 			br := bufio.NewReader(c)
 			io.WriteString(c, "GET /first HTTP/1.1\r\nHost: a\r\nX-Big: "+strings.Repeat("x", 1000)+"\r\n\r\n")
 			readResponse(t, br, http.MethodGet)
-			first := <-reqs
+			first := recv(t, reqs)
 			// A second request on the same connection: the server has moved
 			// past the first one, and the connection stays open.
 			io.WriteString(c, "GET /second HTTP/1.1\r\nHost: a\r\n\r\n")
 			readResponse(t, br, http.MethodGet)
-			<-reqs
+			recv(t, reqs)
 			waitFor(t, "the first request to be collectable", func() bool {
 				runtime.GC()
 				return first.Value() == nil

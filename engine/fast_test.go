@@ -360,5 +360,5 @@ func TestFastBackpressure(t *testing.T) {
 			}
 		}
 	}
-	<-done
+	recv(t, done)
 }

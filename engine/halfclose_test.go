@@ -75,7 +75,7 @@ func TestHalfCloseBeforeDirectWriteReported(t *testing.T) {
 	}()
 	c := s.dial(t).(*net.TCPConn)
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
-	<-written
+	recv(t, written)
 	expectResponse(t, c, plaintextResp)
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
@@ -160,16 +160,16 @@ func TestBodySpillsToDisk(t *testing.T) {
 	if got := upload("/big", 3<<20, "z"); got != "3145728 <nil> 3145728" {
 		t.Fatalf("3 MiB upload: handler saw %q", got)
 	}
-	if f := <-during; f.open != 1 || f.named != 0 {
+	if f := recv(t, during); f.open != 1 || f.named != 0 {
 		t.Fatalf("during the request: %d open spool files, %d names in the directory; want 1 and 0", f.open, f.named)
 	}
 	if got := upload("/leak", 100000, "y"); got != "100000 <nil> 100000" {
 		t.Fatalf("100 kB upload into the reused file: handler saw %q", got)
 	}
-	if f := <-during; f.open != 1 || f.named != 0 {
+	if f := recv(t, during); f.open != 1 || f.named != 0 {
 		t.Fatalf("during the second request: %d open spool files, %d names; want the first file again, unnamed", f.open, f.named)
 	}
-	body := <-leaked
+	body := recv(t, leaked)
 	if n, err := body.Read(make([]byte, 10)); n != 0 || err != http.ErrBodyReadAfterClose {
 		t.Fatalf("reading a body after its handler returned: %d bytes, %v", n, err)
 	}
@@ -204,7 +204,7 @@ func TestBodyInMemoryClosedAfterHandler(t *testing.T) {
 	if !strings.HasPrefix(got, "HTTP/1.1 200 OK") {
 		t.Fatalf("leak request: %q", got)
 	}
-	r := <-leaked
+	r := recv(t, leaked)
 	if n, err := r.Read(make([]byte, 10)); n != 0 || err != http.ErrBodyReadAfterClose {
 		t.Fatalf("reading an in-memory body after its handler returned: %d bytes, %v", n, err)
 	}

@@ -286,3 +286,18 @@ func (s *testServer) waitRead(t *testing.T, n uint64) uint64 {
 	})
 	return got
 }
+
+// recv returns the next value from ch, failing the test when none comes
+// within ioTimeout: a server or handler that never delivers fails the
+// test at once instead of holding the package until go test's own
+// timeout. Test goroutine only.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(ioTimeout):
+		t.Fatalf("timed out waiting for a %T on a channel", *new(T))
+		panic("unreachable")
+	}
+}

@@ -88,7 +88,7 @@ func TestHijackRaw(t *testing.T) {
 				}
 			}
 			io.WriteString(c, "quit\n")
-			if err := <-errs; err != nil {
+			if err := recv(t, errs); err != nil {
 				t.Fatal(err)
 			}
 			expectClosed(t, br)
@@ -113,7 +113,7 @@ func TestHijackKeepsPipelinedRequest(t *testing.T) {
 	for _, srv := range bothServers(t, h) {
 		c := srv.dial(t)
 		io.WriteString(c, "GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n")
-		if line := <-got; line != "GET /second HTTP/1.1\r\n" {
+		if line := recv(t, got); line != "GET /second HTTP/1.1\r\n" {
 			t.Errorf("%s: the hijacked reader starts with %q", srv.name, line)
 		}
 	}

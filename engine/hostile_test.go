@@ -156,7 +156,7 @@ func TestPipeliningFlood(t *testing.T) {
 		flood <- n
 	}()
 	io.Copy(io.Discard, c) // until the server closes
-	if n := <-flood; n >= 64<<20 {
+	if n := recv(t, flood); n >= 64<<20 {
 		t.Fatalf("the server took all %d bytes of the flood", n)
 	}
 	waitFor(t, "the reason to be logged", func() bool {
@@ -256,7 +256,7 @@ func TestHandlerFaults(t *testing.T) {
 	io.WriteString(c, "GET /late HTTP/1.1\r\nHost: a\r\n\r\n") // still usable after /more
 	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: X\r\nServer: waitron\r\n\r\n")
 	release <- struct{}{}
-	if err := <-late; err == nil || !strings.Contains(err.Error(), "write after the handler returned") {
+	if err := recv(t, late); err == nil || !strings.Contains(err.Error(), "write after the handler returned") {
 		t.Errorf("write after return: %v", err)
 	}
 
@@ -304,7 +304,7 @@ func TestNextRequestWhileHandlerFinishes(t *testing.T) {
 		_, err := io.WriteString(c, "POST /second HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n"+body)
 		sent <- err
 	}()
-	if err := <-sent; err != nil {
+	if err := recv(t, sent); err != nil {
 		t.Fatalf("sending the second request: %v", err)
 	}
 	serverRead(t, c) // all of it is with the server while the first handler runs

@@ -141,7 +141,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	// A request in flight holds the drain; meanwhile readyz says 503.
 	io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
-	<-held
+	recv(t, held)
 	if got := value(scrape(t, ops), "waitron_handlers_running"); got != 1 {
 		t.Errorf("waitron_handlers_running = %v with one handler held", got)
 	}
@@ -156,7 +156,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Errorf("healthz %d during the drain, want 200", code)
 	}
 	close(release)
-	if err := <-stopped; err != nil {
+	if err := recv(t, stopped); err != nil {
 		t.Fatal(err)
 	}
 	if _, body := readResponse(t, br, http.MethodGet); body != "" {

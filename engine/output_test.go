@@ -44,7 +44,7 @@ func TestOutbufOverflowSpoolsToDisk(t *testing.T) {
 	}), "outbuf_overflow", "262144")
 	c := s.dial(t)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	<-returned
+	recv(t, returned)
 	if names, _ := filepath.Glob(filepath.Join(dir, "waitron-out-*")); len(names) != 1 {
 		t.Fatalf("spool files while the client is not reading: %v", names)
 	}
@@ -111,7 +111,7 @@ func TestDirectWriteKeepsOrder(t *testing.T) {
 		}
 	}()
 	close(gateA)
-	<-wroteA
+	recv(t, wroteA)
 	// Take exactly what reached the socket: with the loop held, only the
 	// worker's own writes did, and the rest is queued.
 	k := handed()
@@ -127,7 +127,7 @@ func TestDirectWriteKeepsOrder(t *testing.T) {
 		t.Fatalf("no response head in the first %d bytes", k)
 	}
 	close(gateB)
-	<-wroteB
+	recv(t, wroteB)
 	release()
 	released = true
 	rest := make([]byte, head+4+big+small-int(k))
@@ -169,7 +169,7 @@ func TestCopyToGoneClient(t *testing.T) {
 	}
 	c.(*net.TCPConn).SetLinger(0)
 	c.Close()
-	got := <-result
+	got := recv(t, result)
 	if got.err == nil || got.n >= limit {
 		t.Fatalf("io.Copy to a reset client: %d bytes, err %v; want an error before the end", got.n, got.err)
 	}

@@ -352,10 +352,10 @@ func TestContextCancelledWhenClientResets(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		c := s.dial(t)
 		io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
-		<-started // the handler runs: now the client goes
+		recv(t, started) // the handler runs: now the client goes
 		c.(*net.TCPConn).SetLinger(0)
 		c.Close()
-		if err := <-ended; err == nil || err.Error() == "context never ended" {
+		if err := recv(t, ended); err == nil || err.Error() == "context never ended" {
 			t.Fatalf("reset %d: handler's context: %v", i+1, err)
 		}
 	}
@@ -427,7 +427,7 @@ func TestBackpressure(t *testing.T) {
 	if err != nil || got != 16<<20 {
 		t.Fatalf("read %d bytes: %v", got, err)
 	}
-	<-done
+	recv(t, done)
 	if n := s.Stats().WritesBlocked; n != 0 {
 		t.Errorf("WritesBlocked = %d once the handler returned", n)
 	}
@@ -442,7 +442,7 @@ func TestShutdownLetsRequestsFinish(t *testing.T) {
 	}))
 	c := s.dial(t)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	<-started
+	recv(t, started)
 	errc := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
@@ -452,7 +452,7 @@ func TestShutdownLetsRequestsFinish(t *testing.T) {
 	waitFor(t, "the drain to start", func() bool { return s.Stats().Draining })
 	close(release) // the handler finishes after Shutdown began
 	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\nConnection: close\r\n\r\nfinished\n")
-	if err := <-errc; err != nil {
+	if err := recv(t, errc); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -513,7 +513,7 @@ func TestIdleConnectionsClosed(t *testing.T) {
 	expectResponse(t, keepAlive, plaintextResp)
 	slow := s.dial(t)
 	io.WriteString(slow, sent[2])
-	<-started
+	recv(t, started)
 	s.waitRead(t, uint64(len(strings.Join(sent, ""))))
 	engine.Advance(s.Server, 121*time.Second)
 	for name, c := range map[string]net.Conn{"silent": silent, "partial head": partial, "idle keep-alive": keepAlive} {
