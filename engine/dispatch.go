@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -30,6 +31,13 @@ type dispatcher struct {
 	queues  atomic.Pointer[[]*runQueue]
 	pool    *ants.Pool
 	drainFn func() // d.drain, made once: a method value allocates each time it is taken
+	// linger makes a worker that finds every queue empty give its P up
+	// once before it leaves (set by Serve with yieldToWorkers: every P
+	// runs an event loop, so the loop that has its P then may push the
+	// next request, which the worker takes without a new start); lingering
+	// counts those workers, so that a push they will see starts none.
+	linger    bool
+	lingering atomic.Int32
 }
 
 // runQueue is one event loop's FIFO of tasks. Its count is its own (no
@@ -90,6 +98,12 @@ func (d *dispatcher) push(q *runQueue, t task) (started bool) {
 	q.tasks = append(q.tasks, t)
 	q.mu.Unlock()
 	q.n.Add(1)
+	if d.lingering.Load() > 0 {
+		// A lingering worker looks again after this load (it stops
+		// lingering, then takes): it will find t. Say "started", so that
+		// the loop gives it the P.
+		return true
+	}
 	return d.maybeStart()
 }
 
@@ -154,6 +168,12 @@ func (d *dispatcher) drain() {
 	defer workerPool.Put(wk)
 	for {
 		t := wk.take()
+		if t == nil && d.linger {
+			d.lingering.Add(1)
+			runtime.Gosched()
+			d.lingering.Add(-1)
+			t = wk.take()
+		}
 		if t == nil {
 			// Leave, then look again: a push that saw every worker busy
 			// (and started none) happened before this decrement, so its

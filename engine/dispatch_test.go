@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -50,13 +51,21 @@ func BenchmarkDispatch(b *testing.B) {
 
 // TestDispatchRunsEverything: tasks pushed from several loops at once all
 // run, never more than threads at a time, and every worker leaves once
-// the queues are empty (no lost wake-up leaves a task behind).
+// the queues are empty (no lost wake-up leaves a task behind), whether
+// workers linger before leaving or not.
 func TestDispatchRunsEverything(t *testing.T) {
+	for _, linger := range []bool{false, true} {
+		t.Run(fmt.Sprintf("linger=%v", linger), func(t *testing.T) { testDispatchRunsEverything(t, linger) })
+	}
+}
+
+func testDispatchRunsEverything(t *testing.T, linger bool) {
 	d, err := newDispatcher(3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.release()
+	d.linger = linger
 	var running, most atomic.Int32
 	var ran sync.WaitGroup
 	const loops, each = 8, 2000

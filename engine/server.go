@@ -299,6 +299,7 @@ func (s *Server) Serve() error {
 	}
 	defer s.files.close()
 	s.yieldToWorkers = runtime.GOMAXPROCS(0) <= s.loopCount()
+	s.disp.linger = s.yieldToWorkers
 	delay := 100 * time.Millisecond
 	for restarts := 0; ; restarts++ {
 		g := &generation{ended: make(chan struct{})}
