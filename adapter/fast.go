@@ -278,22 +278,6 @@ func hasField(h *codec.Head, name string) bool {
 	return false
 }
 
-// hasProxyField reports whether the head has a field the trusted-proxy
-// rules read or clear (Forwarded, X-Forwarded-*), by the codec's fields:
-// no header lookups for the requests that have none.
-func hasProxyField(h *codec.Head) bool {
-	for _, f := range h.Fields {
-		name := h.Bytes(f.Name)
-		switch {
-		case len(name) == len("forwarded") && equalFold(name, "forwarded"):
-			return true
-		case len(name) > len("x-forwarded-") && equalFold(name[:len("x-forwarded-")], "x-forwarded-"):
-			return true
-		}
-	}
-	return false
-}
-
 // respond writes fe.ctx.Response to x.Out, or hands the connection to the
 // handler's hijack handler.
 func (fe *fastExchange) respond(cfg *Config, x *Exchange) {

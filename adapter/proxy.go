@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/waitron/waitron/codec"
 	"github.com/waitron/waitron/limits"
 )
 
@@ -101,6 +102,23 @@ func (p *Proxy) trusts(peer net.Addr) bool {
 type malformedHeader struct{ header, reason, value string }
 
 func (m *malformedHeader) Error() string { return fmt.Sprintf("%s: %s", m.header, m.reason) }
+
+// hasProxyField reports whether the head has a field the trusted-proxy
+// rules read or clear (Forwarded, X-Forwarded-*), by the codec's fields:
+// both adapters apply the rules only then, so the requests that have none
+// cost no header lookups.
+func hasProxyField(h *codec.Head) bool {
+	for _, f := range h.Fields {
+		name := h.Bytes(f.Name)
+		switch {
+		case len(name) == len("forwarded") && equalFold(name, "forwarded"):
+			return true
+		case len(name) > len("x-forwarded-") && equalFold(name[:len("x-forwarded-")], "x-forwarded-"):
+			return true
+		}
+	}
+	return false
+}
 
 // apply rewrites r and info for a request from peer. It returns a 400
 // error naming the header (never its value) when a trusted header is

@@ -144,7 +144,7 @@ func newRequest(hs *HTTPState, cfg *Config, x *Exchange) (*http.Request, error) 
 	if a, ok := x.Local.(*net.TCPAddr); ok && x.LocalPort == "" {
 		info.ServerPort = strconv.Itoa(a.Port)
 	}
-	if cfg.Proxy != nil {
+	if cfg.Proxy != nil && hasProxyField(h) { // with none, the rules have nothing to use or clear
 		if err := cfg.Proxy.apply(r, info, x.Remote, cfg.Log); err != nil {
 			return nil, &codec.Error{Status: http.StatusBadRequest, Detail: err.Error()}
 		}
