@@ -15,7 +15,8 @@ import (
 // each, so no loop's clients starve another's. push never blocks, so the
 // loop can call it: the queues are unbounded like waitress's task queue,
 // and a worker is started only while fewer than threads run. A worker
-// that finds every queue empty leaves; a worker whose handler hijacked its
+// that finds every queue empty leaves (with linger, after giving its P up
+// once and looking again); a worker whose handler hijacked its
 // connection leaves the count (worker.detach): hijacked handlers run
 // outside threads.
 //
