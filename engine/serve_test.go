@@ -672,7 +672,8 @@ func TestRejectedRequestReleasesBody(t *testing.T) {
 	expectClosed(t, c)
 	waitFor(t, "the spool file to be given back", func() bool { open, named := spoolFiles(t, dir); return open <= 1 && named == 0 })
 	// Given back, it serves the next upload: still one file. (Read by the
-	// handler: an echo would send it with sendfile and retire the file.)
+	// handler: an echo would send it with sendfile, and the file is then
+	// emptied before it is reused.)
 	c = s.dial(t)
 	fmt.Fprintf(c, "POST /request HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n%s", strings.Repeat("r", 100000))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -701,8 +702,8 @@ func TestEmptyIdent(t *testing.T) {
 // TestEchoSpooledBodyWithSendfile: a spooled body copied into a response
 // of declared length goes from its file to the socket with sendfile, as
 // much as the socket takes, and the rest the usual way; the file is then
-// retired, not reused, so the next body cannot overwrite pages still in
-// the socket's queue: every echo comes back whole and in order.
+// emptied before it is reused, so the next body cannot overwrite pages
+// still in the socket's queue: every echo comes back whole and in order.
 func TestEchoSpooledBodyWithSendfile(t *testing.T) {
 	s := start(t, nil)
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}

@@ -11,7 +11,9 @@ import (
 // Creating, filling and removing a file for every body over
 // inbuf_overflow costs the kernel a file's worth of page and block
 // allocation, freeing and metadata each time (docs/architecture.md gives
-// the profile that showed it); a reused file is overwritten in place. Each file is unlinked as soon as it is created, so none is left
+// the profile that showed it); a reused file is overwritten in place, or
+// emptied first when its bytes went out with sendfile (tempBody.Sent).
+// Each file is unlinked as soon as it is created, so none is left
 // in the directory however the process ends, and a body is read through a
 // reader bounded to its own length, since a reused file may be longer.
 type fileCache struct {
@@ -106,7 +108,7 @@ type tempBody struct {
 	sf     *spoolFile
 	cache  *fileCache
 	closed bool
-	retire bool // sent with sendfile: not to be reused
+	sent   bool // bytes went out with sendfile: emptied before reuse
 }
 
 func (t *tempBody) Read(p []byte) (int, error) {
@@ -142,7 +144,7 @@ func (t *tempBody) Sent(k int64) {
 	defer t.mu.Unlock()
 	if !t.closed && k > 0 {
 		_, _ = t.r.Seek(k, io.SeekCurrent)
-		t.retire = true
+		t.sent = true
 	}
 }
 
@@ -152,7 +154,7 @@ func (t *tempBody) Close() error {
 	if !t.closed {
 		t.closed = true
 		switch {
-		case !t.retire:
+		case !t.sent:
 			t.cache.put(t.sf, t.r.Size())
 		case t.sf.f.Truncate(0) == nil:
 			t.cache.put(t.sf, t.r.Size()) // counted at what it will hold again
