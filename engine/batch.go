@@ -117,7 +117,7 @@ func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 func (b *batch) hold(bufs [][]byte) {
 	for _, x := range bufs {
 		if n := len(b.pending); n > 0 {
-			if last := b.pending[n-1]; pooled(last) && len(x) <= cap(last)-len(last) {
+			if last := b.pending[n-1]; bufpool.Pooled(last) && len(x) <= cap(last)-len(last) {
 				b.pending[n-1] = append(last, x...)
 				bufpool.Put(x)
 				continue
@@ -127,6 +127,3 @@ func (b *batch) hold(bufs [][]byte) {
 		b.size += cap(x)
 	}
 }
-
-// pooled reports whether b has the capacity of a bufpool buffer.
-func pooled(b []byte) bool { return cap(b) == bufpool.Size || cap(b) == bufpool.SmallSize }

@@ -34,6 +34,9 @@ func get(from *sync.Pool) []byte {
 	return b
 }
 
+// Pooled reports whether b has a pooled capacity: one Put would keep.
+func Pooled(b []byte) bool { return cap(b) == Size || cap(b) == SmallSize }
+
 // Put recycles b (of either pooled size). b must not be used afterwards.
 func Put(b []byte) {
 	var to *sync.Pool
