@@ -8,8 +8,8 @@
 # server with the arguments it is given), warms it up with `taskset -c 1
 # wrk -t1 -c CONNS -d2s`, measures `-d5s`, and prints req/s and the
 # server's CPU time per request (utime + stime from /proc/PID/stat over
-# the measured run, divided by the requests wrk counted), then stops the
-# server by its PID. The docs' "pinned A/B" figures come from it.
+# the measured run, divided by the requests wrk counted) with its user and
+# system parts, then stops the server by its PID. The docs' "pinned A/B" figures come from it.
 set -euo pipefail
 conns=64 script=()
 while getopts "c:s:" o; do
@@ -32,12 +32,13 @@ for r in $(seq 1 "$rounds"); do
 		pid=$!
 		for i in $(seq 1 50); do curl -s -o /dev/null "http://$addr/" && break; sleep 0.1; done
 		taskset -c 1 wrk -t1 -c"$conns" -d2s "${script[@]}" "http://$addr$path" >/dev/null
-		t0=$(awk '{print $14+$15}' /proc/$pid/stat)
+		read -r u0 s0 < <(awk '{print $14, $15}' /proc/$pid/stat)
 		out=$(taskset -c 1 wrk -t1 -c"$conns" -d5s "${script[@]}" "http://$addr$path")
-		t1=$(awk '{print $14+$15}' /proc/$pid/stat)
+		read -r u1 s1 < <(awk '{print $14, $15}' /proc/$pid/stat)
 		reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 		rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-		echo "round $r $(basename "$b"): $rps req/s, $(awk -v d=$((t1 - t0)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", d*1e6/hz/n}') us CPU/request"
+		echo "round $r $(basename "$b"): $rps req/s, $(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN {printf "%.2f us CPU/request (user %.2f, system %.2f)", (u+s)*1e6/hz/n, u*1e6/hz/n, s*1e6/hz/n}')"
 		kill "$pid"
 		wait "$pid" 2>/dev/null || true
 	done
