@@ -111,3 +111,48 @@ func testDispatchRunsEverything(t *testing.T, linger bool) {
 type taskFunc func()
 
 func (f taskFunc) run(*worker) { f() }
+
+// TestYieldAfter follows a loop's choice of when to give its P to the
+// workers: at once while requests come one at a time (but for a probe
+// every probeEvery hand-offs), in batches of yieldBatch while full batches
+// form, and at once again after a stretch that ended short of one.
+func TestYieldAfter(t *testing.T) {
+	var lc loopConns
+	// One at a time: each hand-off finds the queue empty (waiting 1).
+	for i := 1; i < probeEvery; i++ {
+		if !lc.yieldAfter(1, true) {
+			t.Fatalf("hand-off %d, one at a time: no yield", i)
+		}
+	}
+	if lc.yieldAfter(1, true) {
+		t.Fatal("hand-off probeEvery: yielded; want a probe")
+	}
+	// The probe's stretch fills a batch: only its last hand-off yields.
+	for w := int64(2); w <= yieldBatch; w++ {
+		if got := lc.yieldAfter(w, true); got != (w == yieldBatch) {
+			t.Fatalf("probe, %d waiting: yield %v", w, got)
+		}
+	}
+	// Full batches go on (the workers emptied the queue at the yield).
+	for round := 0; round < 3; round++ {
+		for w := int64(1); w <= yieldBatch; w++ {
+			if got := lc.yieldAfter(w, false); got != (w == yieldBatch) {
+				t.Fatalf("batch %d, %d waiting: yield %v", round, w, got)
+			}
+		}
+	}
+	// A stretch that ends short of a batch (the round ended, and gnet's
+	// yield let the workers empty the queue) ends batching.
+	for w := int64(1); w <= 5; w++ {
+		if lc.yieldAfter(w, true) {
+			t.Fatalf("short stretch, %d waiting: yielded", w)
+		}
+	}
+	if !lc.yieldAfter(1, true) {
+		t.Fatal("after a short stretch: no yield")
+	}
+	// No worker to give the P to: no yield even one at a time.
+	if lc.yieldAfter(1, false) {
+		t.Fatal("nothing started or lingering: yielded")
+	}
+}

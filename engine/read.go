@@ -211,14 +211,48 @@ func (c *conn) start(r *request) {
 		}
 	}
 	c.heads = c.serving // handed to the worker with the request, and reqT
-	if c.s.disp.push(c.lc.queue, r) && c.s.yieldToWorkers {
-		// Every P runs an event loop, so the worker just started waits for
-		// this loop to give its P up: let it serve now, and its response
-		// leave, rather than after every event of this round (the client
-		// then answers while the loop reads on, instead of both waiting in
-		// turn). Workers already running find the request themselves.
+	q := c.lc.queue
+	if started := c.s.disp.push(q, r); c.s.yieldToWorkers && c.lc.yieldAfter(q.n.Load(), started) {
 		runtime.Gosched()
 	}
+}
+
+// When every P runs an event loop (Server.yieldToWorkers), the workers
+// wait for a loop to give its P up, and the loop chooses when, after each
+// hand-off (yieldAfter). While requests come a few at a time it yields at
+// once, so the worker just started (or lingering) serves the request and
+// its response leaves while the loop reads on: otherwise the worker would
+// wait until the loop had handled every event of its round, and client
+// and server would work in turn, each idle while the other works. Under
+// load that costs a goroutine switch each way per request (about 0.5 µs
+// of user time per keep-alive request), so a loop that finds yieldBatch
+// requests waiting at once lets the next ones wait too, until yieldBatch
+// do again or its round ends (gnet yields when it finds no more events):
+// the workers then serve them in one go. It keeps batching while full
+// batches form, and a loop that yields at once tries batching every
+// probeEvery hand-offs, to find out whether load has grown.
+const (
+	yieldBatch = 16 // the first of them waits some microseconds of parsing
+	probeEvery = 64
+)
+
+// yieldAfter reports whether the loop should give its P to the workers
+// now, after a hand-off that left waiting requests in its queue (started:
+// the push started a worker or found one lingering). Loop only.
+func (lc *loopConns) yieldAfter(waiting int64, started bool) bool {
+	if waiting == 1 { // the queue was empty: the last stretch is over
+		lc.batching = lc.stretch >= yieldBatch
+		lc.stretch = 0
+	}
+	lc.stretch = max(lc.stretch, waiting)
+	if !lc.batching {
+		if lc.handOffs++; lc.handOffs%probeEvery == 0 {
+			lc.batching = true // a probe: this stretch decides
+			return false
+		}
+		return started
+	}
+	return waiting >= yieldBatch
 }
 
 // serve runs on a worker: it waits for a spooled body, then runs the

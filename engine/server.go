@@ -63,7 +63,8 @@ type Server struct {
 		directWritten func()
 	}
 	// yieldToWorkers is set by Serve when there are no more Ps than event
-	// loops: a loop then yields its P after handing a request over.
+	// loops: a loop then yields its P to the workers after a hand-off, or
+	// after several (loopConns.yieldAfter).
 	yieldToWorkers bool
 	loopsGone      atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
 	gen            atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
@@ -597,6 +598,10 @@ type loopConns struct {
 	loop  gnet.EventLoop
 	set   map[*conn]struct{}
 	queue *runQueue // this loop's requests for the workers
+	// When to yield to the workers (yieldAfter): the loop's own.
+	stretch  int64 // most requests waiting at a time since its queue was last empty
+	batching bool  // the last stretch filled a batch (or this is a probe)
+	handOffs int
 	// Counted by this loop alone (no cache line shared between loops),
 	// summed when asked.
 	reads   atomic.Int64  // OnTraffic calls: one per read of at most recv_bytes
