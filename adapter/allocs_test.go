@@ -31,7 +31,7 @@ func (d *discard) Send(bufs [][]byte, last, keepAlive bool) error {
 
 // maxRequestPathAllocs is the ceiling for TestRequestPathAllocs: lower it
 // when the figure goes down, never raise it.
-const maxRequestPathAllocs = 9
+const maxRequestPathAllocs = 8
 
 // allocCase is what both allocation tests serve: a typical head (as wrk or
 // a browser sends it), the default proxy rules, and an Output that

@@ -150,7 +150,10 @@ func newRequest(hs *HTTPState, cfg *Config, x *Exchange) (*http.Request, error) 
 		}
 	}
 	stripPrefix(r, cfg.URLPrefix, info)
-	return r.WithContext(ctx), nil
+	// WithContext is the only way to set a Request's context; inlined, its
+	// copy stays on the stack, and the handler's Request is the one in hs.
+	hs.req = *r.WithContext(ctx)
+	return &hs.req, nil
 }
 
 // plainTarget fills u as url.ParseRequestURI(target) would and reports

@@ -148,6 +148,7 @@ type HTTPState struct {
 	ctx reqCtx
 	w   response
 	url url.URL
+	req http.Request
 }
 
 // run calls the handler and reports whether it returned normally. On a
