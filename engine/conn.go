@@ -290,10 +290,33 @@ type request struct {
 
 // run serves r, or the burst it starts, on worker wk.
 func (r *request) run(wk *worker) {
+	s := r.w.s
 	r.w.wk = wk
-	if r.burst != nil {
-		r.w.s.serveBatch(r.w, r.burst)
+	if burst := r.burst; burst != nil {
+		s.serveBatch(r.w, burst)
+		if s.fast != nil {
+			for _, b := range burst { // r among them
+				recycle(b)
+			}
+		}
 		return
 	}
-	r.w.s.serve(r)
+	s.serve(r)
+	if s.fast != nil {
+		recycle(r)
+	}
+}
+
+// fastRequests recycles the records of a fasthttp handler's requests:
+// once served, nothing holds one (its handler saw only the pooled
+// RequestCtx; the loop keeps only c.next, a later request). A net/http
+// handler's record is not recycled: it holds the Request, context and URL
+// the handler may keep. Allocating them cost 0.2 µs per keep-alive
+// request (pinned profile).
+var fastRequests = sync.Pool{New: func() any { return new(request) }}
+
+// recycle gives a served fasthttp request's record back. Its worker only.
+func recycle(r *request) {
+	*r = request{}
+	fastRequests.Put(r)
 }

@@ -362,3 +362,50 @@ func TestFastBackpressure(t *testing.T) {
 	}
 	recv(t, done)
 }
+
+// TestFastRecordsRecycled: the records of fasthttp requests are recycled
+// once served; on connections that pipeline bursts and send single
+// requests at once, every response still answers its own request (the
+// handler echoes the path), in order.
+func TestFastRecordsRecycled(t *testing.T) {
+	s := startFast(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.Path()) })
+	const conns, rounds = 8, 50
+	errs := make(chan error, conns)
+	for i := 0; i < conns; i++ {
+		c := s.dial(t)
+		go func() {
+			errs <- func() error {
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				for r := 0; r < rounds; r++ {
+					var paths []string
+					var req strings.Builder
+					for k := 0; k < 1+r%4; k++ { // a single request, or a burst of up to 4
+						p := fmt.Sprintf("/c%d/r%d/k%d", i, r, k)
+						paths = append(paths, p)
+						fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", p)
+					}
+					if _, err := io.WriteString(c, req.String()); err != nil {
+						return err
+					}
+					for _, p := range paths {
+						resp, err := http.ReadResponse(br, nil)
+						if err != nil {
+							return err
+						}
+						b, err := io.ReadAll(resp.Body)
+						if err != nil || string(b) != p {
+							return fmt.Errorf("asked %s, got %q (%v)", p, b, err)
+						}
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for i := 0; i < conns; i++ {
+		if err := recv(t, errs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -125,7 +125,7 @@ func (w *writer) wake() { _ = w.gc.Wake(nil) }
 func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	var r *request
 	if c.s.fast != nil {
-		r = &request{}
+		r = fastRequests.Get().(*request)
 	} else {
 		hr := &httpRequest{} // one allocation for both
 		r = &hr.request
