@@ -83,6 +83,18 @@ var fastHijack, fastHijackNoResponse = func() (func(*fasthttp.RequestCtx) fastht
 		}
 }()
 
+// fastContentLength is the request header's content length, which fasthttp
+// sets to -2 ("identity", no body) only from its own parser: it is
+// reached at its field's offset, found (and its type checked) once at
+// start-up, as fastHijack is.
+var fastContentLength = func() func(*fasthttp.RequestHeader) *int {
+	f, ok := reflect.TypeFor[fasthttp.RequestHeader]().FieldByName("contentLength")
+	if !ok || f.Type.Kind() != reflect.Int {
+		panic("waitron: this fasthttp has no RequestHeader.contentLength; the fasthttp adapter needs updating")
+	}
+	return func(h *fasthttp.RequestHeader) *int { return (*int)(unsafe.Add(unsafe.Pointer(h), f.Offset)) }
+}()
+
 // fastLogger sends what fasthttp logs through ctx.Logger() to the server's
 // log.
 type fastLogger struct{ cfg *Config }
@@ -180,16 +192,10 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 		hd.SetContentLength(-1)
 	case codec.BodyNone:
 		if !hasField(x.Head, "content-length") {
-			// fasthttp's setter records -2 as chunked (and adds the field);
-			// its parser gives -2 with no field. The name is written as
-			// fasthttp keeps it, so its normalisation (a tenth of a
-			// microsecond here) is skipped.
-			hd.SetContentLength(-2)
-			was := hd.DisableNormalizing()
-			hd.Del("Transfer-Encoding")
-			if !was {
-				hd.EnableNormalizing()
-			}
+			// fasthttp's parser gives -2 with no field; its setter would
+			// record -2 as chunked and add the field, which deleting again
+			// cost 0.07 µs per request.
+			*fastContentLength(hd) = -2
 		}
 	}
 	if x.Framing.Close && !hd.ConnectionClose() {
