@@ -60,7 +60,7 @@ func (c *conn) gatherPipelined(first *request) []*request {
 
 // serveBatch serves pipelined requests of one connection in turn on one
 // worker. Worker only.
-func (s *Server) serveBatch(w *writer, rs []*request) {
+func (s *Server) serveBatch(w *writer, rs []*request, wk *worker) {
 	b := &batch{w: w, pending: make([][]byte, 0, len(rs))} // a buffer per response, usually
 	for i, r := range rs {
 		if b.finished {
@@ -68,7 +68,7 @@ func (s *Server) serveBatch(w *writer, rs []*request) {
 		}
 		b.final, b.rest = i == len(rs)-1, rs[i+1:]
 		r.x.Out = b
-		s.serve(r)
+		s.serve(r, wk)
 	}
 }
 

@@ -293,7 +293,7 @@ func (r *request) run(wk *worker) {
 	s := r.w.s
 	r.w.wk = wk
 	if burst := r.burst; burst != nil {
-		s.serveBatch(r.w, burst)
+		s.serveBatch(r.w, burst, wk)
 		if s.fast != nil {
 			for _, b := range burst { // r among them
 				recycle(b)
@@ -301,7 +301,7 @@ func (r *request) run(wk *worker) {
 		}
 		return
 	}
-	s.serve(r)
+	s.serve(r, wk)
 	if s.fast != nil {
 		recycle(r)
 	}

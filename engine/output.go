@@ -217,7 +217,11 @@ func (w *writer) finishDirect() {
 		slotPool.Put(sl)
 	}
 	w.heads = nil
-	w.done.Store(int64(w.s.clock.stamp()))
+	// One clock reading for both: serve takes the request's duration
+	// from it (w.wk is this request's worker until done is set).
+	at := w.s.clock.stamp()
+	w.wk.doneAt = at
+	w.done.Store(int64(at))
 	if w.want.Load() || w.closed.Load() {
 		// An error: the engine is gone, and the connection with it.
 		_ = w.onLoop(func(c *conn) { c.collect() })

@@ -255,9 +255,9 @@ func (lc *loopConns) yieldAfter(waiting int64, started bool) bool {
 	return waiting >= yieldBatch
 }
 
-// serve runs on a worker: it waits for a spooled body, then runs the
+// serve runs on worker wk: it waits for a spooled body, then runs the
 // handler through the adapter.
-func (s *Server) serve(r *request) {
+func (s *Server) serve(r *request, wk *worker) {
 	x, body := &r.x, r.body
 	// Before serving: once the response is out, the head may be reused.
 	method := methodIndex(x.Head.MethodBytes())
@@ -266,8 +266,13 @@ func (s *Server) serve(r *request) {
 		head = headOf(x)
 	}
 	defer func() {
+		end := wk.doneAt // the response's end, if the worker wrote it whole itself
+		wk.doneAt = 0
 		if st := x.Status(); st != 0 {
-			d := time.Duration(s.clock.stamp() - r.start)
+			if end == 0 {
+				end = s.clock.stamp()
+			}
+			d := time.Duration(end - r.start)
 			s.counts.response(method, st, d)
 			if s.access != nil {
 				s.logServed(x, head, d)
