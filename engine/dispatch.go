@@ -95,7 +95,8 @@ var workerPool = sync.Pool{New: func() any { return new(worker) }}
 
 // push queues t on q and starts a worker if one may start; started says
 // whether it did, or whether a lingering worker will take t (either way
-// the loop should give up its P for it). q's loop only (or any goroutine, for a queue of its own).
+// the loop gives its P up for it, unless it is batching: yieldAfter).
+// q's loop only (or any goroutine, for a queue of its own).
 func (d *dispatcher) push(q *runQueue, t task) (started bool) {
 	q.mu.Lock()
 	q.tasks = append(q.tasks, t)
