@@ -139,7 +139,7 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 }
 
 // httpRequest is a request for a net/http handler with the adapter's
-// state for it (adapter.HTTPState, about 0.6 KB), which a fasthttp
+// state for it (adapter.HTTPState, 920 bytes), which a fasthttp
 // handler's request does without.
 type httpRequest struct {
 	request
