@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -292,6 +294,7 @@ type request struct {
 func (r *request) run(wk *worker) {
 	s := r.w.s
 	r.w.wk = wk
+	defer r.w.contain(r.w.reqT)
 	if burst := r.burst; burst != nil {
 		s.serveBatch(r.w, burst, wk)
 		if s.fast != nil {
@@ -305,6 +308,25 @@ func (r *request) run(wk *worker) {
 	if s.fast != nil {
 		recycle(r)
 	}
+}
+
+// contain stops a panic in waitron's own worker-side code (a handler's
+// panics are the adapter's to answer) from leaving the worker: uncaught,
+// ants would swallow it and the worker's place in threads, and its
+// request's flight, would never be given back, so Shutdown would wait
+// forever. It is logged, the connection is closed (what was sent of the
+// response may be incomplete) and the flight of turn t ends; the worker
+// goes on with the next task. A panic here is a bug. Worker only.
+func (w *writer) contain(t uint64) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	w.s.log.Error("internal error on a worker; closing the connection", "remote", w.loop.remoteStr,
+		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	w.noteReason(CloseInternalError)
+	w.closeAsync()
+	w.req.end(w.gen, t)
 }
 
 // fastRequests recycles the records of a fasthttp handler's requests:

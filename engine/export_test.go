@@ -98,3 +98,11 @@ func Advance(s *Server, d time.Duration) {
 	})
 	ran.Wait()
 }
+
+// PanicAfterDirectWrite makes waitron's own code panic on the worker once,
+// right after the next response a worker writes itself is on the socket
+// (a bug's stand-in: the handler has returned). Before Serve only.
+func PanicAfterDirectWrite(s *Server) {
+	var once sync.Once
+	s.hooks.directWritten = func() { once.Do(func() { panic("a test's panic in worker-side engine code") }) }
+}

@@ -55,10 +55,16 @@ func startWith(t *testing.T, h http.Handler, before func(*engine.Server), set ..
 // nil), served through the fasthttp adapter.
 func startFast(t *testing.T, h fasthttp.RequestHandler, set ...string) *testServer {
 	t.Helper()
+	return startFastWith(t, h, nil, set...)
+}
+
+// startFastWith is startFast with before, as startWith.
+func startFastWith(t *testing.T, h fasthttp.RequestHandler, before func(*engine.Server), set ...string) *testServer {
+	t.Helper()
 	if h == nil {
 		h = targetapp.NewFast()
 	}
-	return startServer(t, func(o limits.Options, log *slog.Logger) (*engine.Server, error) { return engine.NewFast(h, o, log) }, nil, set...)
+	return startServer(t, func(o limits.Options, log *slog.Logger) (*engine.Server, error) { return engine.NewFast(h, o, log) }, before, set...)
 }
 
 // startServer makes a server with mk from the default options and set, on
