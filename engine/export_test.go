@@ -106,3 +106,7 @@ func PanicAfterDirectWrite(s *Server) {
 	var once sync.Once
 	s.hooks.directWritten = func() { once.Do(func() { panic("a test's panic in worker-side engine code") }) }
 }
+
+// DrainReportEvery makes Shutdown report what it still waits for every d
+// instead of every 10 s. Before Serve only.
+func DrainReportEvery(s *Server, d time.Duration) { s.hooks.drainReport = d }

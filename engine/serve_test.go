@@ -433,13 +433,16 @@ func TestBackpressure(t *testing.T) {
 	}
 }
 
+// TestShutdownLetsRequestsFinish: Shutdown waits for a handler that is
+// still running, says in the log what it waits for while it does, and
+// the response goes out (closing the connection) when the handler ends.
 func TestShutdownLetsRequestsFinish(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
-	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := startWith(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)
 		<-release
 		io.WriteString(w, "finished\n")
-	}))
+	}), func(srv *engine.Server) { engine.DrainReportEvery(srv, time.Nanosecond) })
 	c := s.dial(t)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	recv(t, started)
@@ -450,6 +453,9 @@ func TestShutdownLetsRequestsFinish(t *testing.T) {
 		errc <- s.Shutdown(ctx)
 	}()
 	waitFor(t, "the drain to start", func() bool { return s.Stats().Draining })
+	waitFor(t, "the drain's report", func() bool {
+		return strings.Contains(s.logs.String(), `msg="draining: still waiting" in_flight=1 workers_running=1 queued=0 open=1`)
+	})
 	close(release) // the handler finishes after Shutdown began
 	expectResponse(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Type: text/plain; charset=utf-8\r\nDate: X\r\nServer: waitron\r\nConnection: close\r\n\r\nfinished\n")
 	if err := recv(t, errc); err != nil {

@@ -61,6 +61,9 @@ type Server struct {
 		// directWritten runs between a worker's direct write of a response
 		// and its telling the loop, to widen that window.
 		directWritten func()
+		// drainReport replaces drainReport, so a test sees the report
+		// without waiting for it.
+		drainReport time.Duration
 	}
 	// yieldToWorkers is set by Serve when there are no more Ps than event
 	// loops: a loop then yields its P to the workers after a hand-off, or
@@ -425,12 +428,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Every flight, then every worker: a worker goes on after its
 	// response's last bytes were handed over (its access-log line, its
 	// counters, a handler whose client went away), and the access log is
-	// closed once the loops end.
+	// closed once the loops end. A long wait says what it waits for, so
+	// that a handler that never returns (or a bug) shows in the log.
+	every := drainReport
+	if s.hooks.drainReport != 0 {
+		every = s.hooks.drainReport
+	}
+	report := time.Now().Add(every)
 	for (s.gen.Load().inflight.Load() > 0 || s.disp.busy()) && err == nil {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
-		case <-tick.C:
+		case now := <-tick.C:
+			if now.After(report) {
+				running, queued := s.disp.load()
+				s.log.Warn("draining: still waiting", "in_flight", s.gen.Load().inflight.Load(),
+					"workers_running", running, "queued", queued, "open", s.gen.Load().conns.Load())
+				report = now.Add(every)
+			}
 		}
 	}
 	s.stopping.Store(true)
@@ -452,6 +467,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopped, s.stopErr = true, err
 	return err
 }
+
+// drainReport is how often a Shutdown that is still waiting for requests
+// in flight logs what it waits for.
+const drainReport = 10 * time.Second
 
 func (s *Server) refreshDate() {
 	b := codec.AppendDate(nil, time.Now())
