@@ -297,9 +297,11 @@ func (r *request) run(wk *worker) {
 	defer r.w.contain(r.w.reqT)
 	if burst := r.burst; burst != nil {
 		s.serveBatch(r.w, burst, wk)
-		if s.fast != nil {
-			for _, b := range burst { // r among them
+		for _, b := range burst { // r among them
+			if s.fast != nil {
 				recycle(b)
+			} else {
+				b.dropEngineRefs()
 			}
 		}
 		return
@@ -307,8 +309,17 @@ func (r *request) run(wk *worker) {
 	s.serve(r, wk)
 	if s.fast != nil {
 		recycle(r)
+	} else {
+		r.dropEngineRefs()
 	}
 }
+
+// dropEngineRefs clears what a served net/http request's record holds
+// for the engine alone. The handler may keep its *http.Request, which
+// lives in the record: kept, the record held the body's bytes (up to
+// inbuf_overflow in memory, although the body was closed) and, on a
+// burst's first request, the burst's other records. Its worker only.
+func (r *request) dropEngineRefs() { r.body, r.slot, r.burst = nil, nil, nil }
 
 // contain stops a panic in waitron's own worker-side code (a handler's
 // panics are the adapter's to answer) from leaving the worker: uncaught,
