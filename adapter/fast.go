@@ -122,6 +122,9 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 		b := ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)
 		st.errorBytes = int64(len(b))
 		st.outcome = Outcome{Status: ce.Status, Bytes: st.errorBytes, Closes: true}
+		if x.Body != nil {
+			x.Body.Close() // before the answer, as Serve does: its file is free for the client's next body
+		}
 		_ = x.Out.Send([][]byte{b}, true, false)
 		return
 	}

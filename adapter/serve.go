@@ -41,6 +41,9 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		st.status = ce.Status
 		b := ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)
 		st.errorBytes = int64(len(b))
+		if x.Body != nil {
+			x.Body.Close() // before the answer, as below: its file is free for the client's next body
+		}
 		_ = x.Out.Send([][]byte{b}, true, false)
 		return
 	}
