@@ -609,23 +609,28 @@ func (w *fastWriter) flush() error {
 	if len(w.bufs) == 0 {
 		return nil
 	}
-	err := w.out.Send(w.bufs, false, true)
-	w.emptied()
-	return err
-}
-
-// emptied forgets the slices just handed to Send (which keeps the
-// buffers, not the array holding them), to collect the next ones in arr.
-func (w *fastWriter) emptied() {
-	clear(w.bufs)
-	w.bufs = w.arr[:0]
+	return w.send(false, true)
 }
 
 // finish hands the rest to Output as the end of the response.
-func (w *fastWriter) finish(keepAlive bool) error {
-	err := w.out.Send(w.bufs, true, keepAlive)
-	w.emptied()
+func (w *fastWriter) finish(keepAlive bool) error { return w.send(true, keepAlive) }
+
+// send hands the buffers collected to Send, which keeps them (not the
+// array holding them). They stop being w's before the call: were Send to
+// panic after recycling them, release's drop must not recycle them again
+// (two owners of one pooled buffer would mix two responses' bytes).
+func (w *fastWriter) send(last, keepAlive bool) error {
+	bufs := w.bufs
+	w.bufs = w.arr[:0]
+	err := w.out.Send(bufs, last, keepAlive)
+	clear(bufs)
 	return err
+}
+
+// emptied forgets the slices collected, to collect the next ones in arr.
+func (w *fastWriter) emptied() {
+	clear(w.bufs)
+	w.bufs = w.arr[:0]
 }
 
 // drop recycles what was collected but not sent.
