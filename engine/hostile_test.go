@@ -122,6 +122,11 @@ func TestStalledReader(t *testing.T) {
 	waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
 	other := s.dial(t)
 	io.WriteString(other, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	// Read and waiting for the worker before the clock moves: a
+	// connection whose request was not yet read is idle, and the checks'
+	// minutes would close it for channel_timeout (a failure seen in the
+	// whole suite under -race -cpu 1).
+	waitFor(t, "the other request to wait for the worker", func() bool { return s.Stats().Queued == 1 })
 	// A check that sees no progress since the previous one, send_timeout
 	// (60 s) later, closes: at most a few, while the kernel's buffers fill.
 	const logLine = "the client took no response bytes within send_timeout"
