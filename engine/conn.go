@@ -297,18 +297,19 @@ func (r *request) run(wk *worker) {
 	defer r.w.contain(r.w.reqT)
 	if burst := r.burst; burst != nil {
 		s.serveBatch(r.w, burst, wk)
-		for _, b := range burst { // r among them
-			if s.fast != nil {
-				recycle(b)
-			} else {
-				b.dropEngineRefs()
-			}
+		if s.fast != nil {
+			recycle(r.w, burst) // r among them
+			return
+		}
+		for _, b := range burst {
+			b.dropEngineRefs()
 		}
 		return
 	}
 	s.serve(r, wk)
 	if s.fast != nil {
-		recycle(r)
+		one := [1]*request{r}
+		recycle(r.w, one[:])
 	} else {
 		r.dropEngineRefs()
 	}
@@ -340,7 +341,8 @@ func (w *writer) contain(t uint64) {
 	w.req.end(w.gen, t)
 }
 
-// fastRequests recycles the records of a fasthttp handler's requests:
+// fastRequests recycles the records of a fasthttp handler's requests,
+// beyond what their loops keep (spares):
 // once served, nothing holds one (its handler saw only the pooled
 // RequestCtx; the loop keeps only c.next, a later request). A net/http
 // handler's record is not recycled: it holds the Request, context and URL
@@ -348,8 +350,11 @@ func (w *writer) contain(t uint64) {
 // request (pinned profile).
 var fastRequests = sync.Pool{New: func() any { return new(request) }}
 
-// recycle gives a served fasthttp request's record back. Its worker only.
-func recycle(r *request) {
-	*r = request{}
-	fastRequests.Put(r)
+// recycle gives served fasthttp requests' records back to w's loop. Their
+// worker only.
+func recycle(w *writer, rs []*request) {
+	for _, r := range rs {
+		*r = request{}
+	}
+	w.loop.lc.spare.giveBack(nil, rs)
 }

@@ -210,12 +210,12 @@ func (w *writer) finishDirect() {
 	// (collect, on the loop, may end it first).
 	defer w.req.end(w.gen, w.reqT)
 	// The heads are no longer needed (the request holds its own copy):
-	// they go back to the pool now, not when the loop collects, so that
-	// many connections idle after a response hold none.
+	// they go back to the loop now, not when it collects, so that many
+	// connections idle after a response hold none.
 	for _, sl := range w.heads {
 		sl.head.Reset()
-		slotPool.Put(sl)
 	}
+	w.loop.lc.spare.giveBack(w.heads, nil)
 	w.heads = nil
 	// One clock reading for both: serve takes the request's duration
 	// from it (w.wk is this request's worker until done is set).

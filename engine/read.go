@@ -125,7 +125,7 @@ func (w *writer) wake() { _ = w.gc.Wake(nil) }
 func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	var r *request
 	if c.s.fast != nil {
-		r = fastRequests.Get().(*request)
+		r = c.lc.spare.takeRecord()
 	} else {
 		hr := &httpRequest{} // one allocation for both
 		r = &hr.request
@@ -153,17 +153,18 @@ func (c *conn) takeSlot() *headSlot {
 		c.free = c.free[:n-1]
 		return sl
 	}
-	return slotPool.Get().(*headSlot)
+	return c.lc.spare.takeSlot()
 }
 
-// slotPool holds the head slots of idle connections: a connection waiting
-// for its next request keeps none.
+// slotPool holds the head slots of idle connections, beyond what their
+// loops keep (spares): a connection waiting for its next request keeps
+// none.
 var slotPool = sync.Pool{New: func() any { return new(headSlot) }}
 
-// releaseSlots gives the free slots back to slotPool. Loop only.
+// releaseSlots gives the free slots back to the loop. Loop only.
 func (c *conn) releaseSlots() {
 	for i, sl := range c.free {
-		slotPool.Put(sl)
+		c.lc.spare.putSlot(sl)
 		c.free[i] = nil
 	}
 	c.free = c.free[:0]
@@ -353,10 +354,10 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	c.heads = nil // the worker is done with them
 	for i, sl := range c.serving {
 		sl.head.Reset()
-		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots are shared
+		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots are the loop's
 			c.free = append(c.free, sl)
 		} else {
-			slotPool.Put(sl)
+			c.lc.spare.putSlot(sl)
 		}
 		c.serving[i] = nil
 	}

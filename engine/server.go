@@ -621,6 +621,7 @@ type loopConns struct {
 	stretch  int64 // most requests waiting at a time since its queue was last empty
 	batching bool  // the last stretch filled a batch (or this is a probe)
 	handOffs int
+	spare    spares // head slots and fasthttp records done with
 	// Counted by this loop alone (no cache line shared between loops),
 	// summed when asked.
 	reads   atomic.Int64  // OnTraffic calls: one per read of at most recv_bytes
