@@ -34,19 +34,29 @@ const (
 
 // takeSlot returns a free head slot. Loop only.
 func (sp *spares) takeSlot() *headSlot {
-	if len(sp.slots) == 0 && sp.returned.Load() > 0 {
-		sp.mu.Lock()
-		sp.slots, sp.retSlots = sp.retSlots, sp.slots
-		sp.returned.Add(-int32(len(sp.slots)))
-		sp.mu.Unlock()
-	}
-	if n := len(sp.slots); n > 0 {
-		sl := sp.slots[n-1]
-		sp.slots[n-1] = nil
-		sp.slots = sp.slots[:n-1]
+	if sl := take(sp, &sp.slots, &sp.retSlots); sl != nil {
 		return sl
 	}
 	return slotPool.Get().(*headSlot)
+}
+
+// take pops the last of own, first taking over what workers gave back
+// (ret) when own is empty and something came back. Loop only.
+func take[T any](sp *spares, own, ret *[]*T) *T {
+	if len(*own) == 0 && sp.returned.Load() > 0 {
+		sp.mu.Lock()
+		*own, *ret = *ret, *own
+		sp.returned.Add(-int32(len(*own)))
+		sp.mu.Unlock()
+	}
+	n := len(*own)
+	if n == 0 {
+		return nil
+	}
+	x := (*own)[n-1]
+	(*own)[n-1] = nil
+	*own = (*own)[:n-1]
+	return x
 }
 
 // putSlot keeps sl, reset, for the loop's next request. Loop only.
@@ -61,16 +71,7 @@ func (sp *spares) putSlot(sl *headSlot) {
 // takeRecord returns a zero record for a fasthttp handler's request. Loop
 // only.
 func (sp *spares) takeRecord() *request {
-	if len(sp.records) == 0 && sp.returned.Load() > 0 {
-		sp.mu.Lock()
-		sp.records, sp.retRecords = sp.retRecords, sp.records
-		sp.returned.Add(-int32(len(sp.records)))
-		sp.mu.Unlock()
-	}
-	if n := len(sp.records); n > 0 {
-		r := sp.records[n-1]
-		sp.records[n-1] = nil
-		sp.records = sp.records[:n-1]
+	if r := take(sp, &sp.records, &sp.retRecords); r != nil {
 		return r
 	}
 	return fastRequests.Get().(*request)
