@@ -64,36 +64,29 @@ func (c *fastConn) SetReadDeadline(time.Time) error    { return nil } // the bod
 func (c *fastConn) SetWriteDeadline(t time.Time) error { c.out.SetWriteDeadline(t); return nil }
 func (c *fastConn) SetDeadline(t time.Time) error      { return c.SetWriteDeadline(t) }
 
-// fastHijack reads the handler a fasthttp handler passed to ctx.Hijack:
-// fasthttp keeps it unexported, with no accessor for servers of their own,
-// so it is read at its field's offset, found (and its type checked) once
-// at start-up; a fasthttp that renames it fails here, loudly, not at the
-// first hijack.
-var fastHijack, fastHijackNoResponse = func() (func(*fasthttp.RequestCtx) fasthttp.HijackHandler, func(*fasthttp.RequestCtx) bool) {
-	t := reflect.TypeFor[fasthttp.RequestCtx]()
-	h, ok1 := t.FieldByName("hijackHandler")
-	n, ok2 := t.FieldByName("hijackNoResponse")
-	if !ok1 || !ok2 || h.Type != reflect.TypeFor[fasthttp.HijackHandler]() || n.Type.Kind() != reflect.Bool {
-		panic("waitron: this fasthttp has no RequestCtx.hijackHandler/hijackNoResponse; the fasthttp adapter needs updating")
-	}
-	return func(ctx *fasthttp.RequestCtx) fasthttp.HijackHandler {
-			return *(*fasthttp.HijackHandler)(unsafe.Add(unsafe.Pointer(ctx), h.Offset))
-		}, func(ctx *fasthttp.RequestCtx) bool {
-			return *(*bool)(unsafe.Add(unsafe.Pointer(ctx), n.Offset))
-		}
-}()
+// fasthttp keeps some of what a server of its own needs unexported, with
+// no accessor: the handler a fasthttp handler passed to ctx.Hijack (and
+// whether it wants a response first), and the request header's content
+// length, which its setter cannot set to -2 ("identity", no body) without
+// also adding a Transfer-Encoding field, as only its parser does. They are
+// reached at their fields' offsets, found (and their types checked) once
+// at start-up: a fasthttp that renames or retypes one fails here, loudly,
+// not at the first request that needs it.
+var (
+	fastHijack           = unexportedField[fasthttp.RequestCtx, fasthttp.HijackHandler]("hijackHandler")
+	fastHijackNoResponse = unexportedField[fasthttp.RequestCtx, bool]("hijackNoResponse")
+	fastContentLength    = unexportedField[fasthttp.RequestHeader, int]("contentLength")
+)
 
-// fastContentLength is the request header's content length, which fasthttp
-// sets to -2 ("identity", no body) only from its own parser: it is
-// reached at its field's offset, found (and its type checked) once at
-// start-up, as fastHijack is.
-var fastContentLength = func() func(*fasthttp.RequestHeader) *int {
-	f, ok := reflect.TypeFor[fasthttp.RequestHeader]().FieldByName("contentLength")
-	if !ok || f.Type.Kind() != reflect.Int {
-		panic("waitron: this fasthttp has no RequestHeader.contentLength; the fasthttp adapter needs updating")
+// unexportedField returns the accessor of S's field name, of type F.
+func unexportedField[S, F any](name string) func(*S) *F {
+	f, ok := reflect.TypeFor[S]().FieldByName(name)
+	if !ok || f.Type != reflect.TypeFor[F]() {
+		panic(fmt.Sprintf("waitron: this fasthttp has no %s.%s of type %s; the fasthttp adapter needs updating",
+			reflect.TypeFor[S]().Name(), name, reflect.TypeFor[F]()))
 	}
-	return func(h *fasthttp.RequestHeader) *int { return (*int)(unsafe.Add(unsafe.Pointer(h), f.Offset)) }
-}()
+	return func(p *S) *F { return (*F)(unsafe.Add(unsafe.Pointer(p), f.Offset)) }
+}
 
 // fastLogger sends what fasthttp logs through ctx.Logger() to the server's
 // log.
@@ -195,9 +188,8 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 		hd.SetContentLength(-1)
 	case codec.BodyNone:
 		if !hasField(x.Head, "content-length") {
-			// fasthttp's parser gives -2 with no field; its setter would
-			// record -2 as chunked and add the field, which deleting again
-			// cost 0.07 µs per request.
+			// As fasthttp's parser leaves it (see fastContentLength);
+			// setting -2 and deleting the field again cost 0.07 µs.
 			*fastContentLength(hd) = -2
 		}
 	}
@@ -292,8 +284,8 @@ func hasField(h *codec.Head, name string) bool {
 func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 	st, ctx := &x.st, &fe.ctx
 	resp := &ctx.Response
-	hijack := fastHijack(ctx)
-	noResponse := hijack != nil && fastHijackNoResponse(ctx)
+	hijack := *fastHijack(ctx)
+	noResponse := hijack != nil && *fastHijackNoResponse(ctx)
 	if ctx.IsHead() {
 		resp.SkipBody = true
 	}
