@@ -61,8 +61,9 @@ type Server struct {
 		// directWritten runs between a worker's direct write of a response
 		// and its telling the loop, to widen that window.
 		directWritten func()
-		// drainReport replaces drainReport, so a test sees the report
-		// without waiting for it.
+		// drainReport, when set, is how often Shutdown reports what it
+		// waits for instead of the constant's 10 s, so a test sees the
+		// report without waiting for it.
 		drainReport time.Duration
 	}
 	// yieldToWorkers is set by Serve when there are no more Ps than event

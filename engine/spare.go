@@ -60,9 +60,13 @@ func take[T any](sp *spares, own, ret *[]*T) *T {
 }
 
 // putSlot keeps sl, reset, for the loop's next request. Loop only.
-func (sp *spares) putSlot(sl *headSlot) {
-	if len(sp.slots) < maxSpare && cap(sl.buf) <= spareSlotBuf {
-		sp.slots = append(sp.slots, sl)
+func (sp *spares) putSlot(sl *headSlot) { keepSlot(&sp.slots, sl) }
+
+// keepSlot appends sl to list if it has room and sl's buffer is small,
+// else gives sl to slotPool.
+func keepSlot(list *[]*headSlot, sl *headSlot) {
+	if len(*list) < maxSpare && cap(sl.buf) <= spareSlotBuf {
+		*list = append(*list, sl)
 		return
 	}
 	slotPool.Put(sl)
@@ -83,11 +87,7 @@ func (sp *spares) giveBack(slots []*headSlot, records []*request) {
 	sp.mu.Lock()
 	n := len(sp.retSlots) + len(sp.retRecords)
 	for _, sl := range slots {
-		if len(sp.retSlots) < maxSpare && cap(sl.buf) <= spareSlotBuf {
-			sp.retSlots = append(sp.retSlots, sl)
-		} else {
-			slotPool.Put(sl)
-		}
+		keepSlot(&sp.retSlots, sl)
 	}
 	for _, r := range records {
 		if len(sp.retRecords) < maxSpare {
