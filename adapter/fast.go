@@ -32,14 +32,21 @@ import (
 type fastExchange struct {
 	ctx  fasthttp.RequestCtx
 	conn fastConn
+	log  fastLogger
 	out  fastWriter
 	bw   *bufio.Writer
 	info Info
 }
 
+// A pooled ctx is initialised once, for its conn and log, which it keeps
+// (their contents change per request): Init2 for every request would
+// also read the clock and number a new connection each time, where a
+// fasthttp handler sees one ConnID, ConnTime and a counting
+// ConnRequestNum per connection, as the engine gives them (see setConn).
 var fastPool = sync.Pool{New: func() any {
 	fe := new(fastExchange)
 	fe.bw = bufio.NewWriterSize(&fe.out, bufpool.SmallSize)
+	fe.ctx.Init2(&fe.conn, &fe.log, false)
 	return fe
 }}
 
@@ -76,7 +83,21 @@ var (
 	fastHijack           = unexportedField[fasthttp.RequestCtx, fasthttp.HijackHandler]("hijackHandler")
 	fastHijackNoResponse = unexportedField[fasthttp.RequestCtx, bool]("hijackNoResponse")
 	fastContentLength    = unexportedField[fasthttp.RequestHeader, int]("contentLength")
+	fastConnID           = unexportedField[fasthttp.RequestCtx, uint64]("connID")
+	fastConnRequestNum   = unexportedField[fasthttp.RequestCtx, uint64]("connRequestNum")
+	fastConnTime         = unexportedField[fasthttp.RequestCtx, time.Time]("connTime")
+	fastTime             = unexportedField[fasthttp.RequestCtx, time.Time]("time")
 )
+
+// setConn gives ctx the connection and request x is of, as fasthttp's
+// own server keeps them: the connection's ID, when it was accepted and
+// how many requests it has carried, and the request's time (when it was
+// complete here, where fasthttp's server reads the clock again just
+// before the handler).
+func setConn(ctx *fasthttp.RequestCtx, x *Exchange) {
+	*fastConnID(ctx), *fastConnRequestNum(ctx) = x.ConnID, x.Seq
+	*fastConnTime(ctx), *fastTime(ctx) = x.Opened, x.Received
+}
 
 // unexportedField returns the accessor of S's field name, of type F.
 func unexportedField[S, F any](name string) func(*S) *F {
@@ -88,11 +109,11 @@ func unexportedField[S, F any](name string) func(*S) *F {
 	return func(p *S) *F { return (*F)(unsafe.Add(unsafe.Pointer(p), f.Offset)) }
 }
 
-// fastLogger sends what fasthttp logs through ctx.Logger() to the server's
-// log.
+// fastLogger sends what fasthttp logs through ctx.Logger() to the log of
+// the server of the request being served.
 type fastLogger struct{ cfg *Config }
 
-func (l fastLogger) Printf(format string, args ...any) { l.cfg.Log.Info(fmt.Sprintf(format, args...)) }
+func (l *fastLogger) Printf(format string, args ...any) { l.cfg.Log.Info(fmt.Sprintf(format, args...)) }
 
 // ServeFast runs h for the request in x and completes its response on
 // x.Out, as Serve does for a net/http handler. A panic in h is recovered
@@ -107,7 +128,8 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 	defer fe.release()
 	ctx := &fe.ctx
 	fe.conn = fastConn{local: x.Local, remote: x.Remote, out: x.Out}
-	ctx.Init2(&fe.conn, fastLogger{cfg}, false)
+	fe.log.cfg = cfg
+	setConn(ctx, x)
 	if err := fe.fillRequest(cfg, x); err != nil {
 		var ce *codec.Error
 		errors.As(err, &ce)
@@ -440,7 +462,7 @@ func (fe *fastExchange) release() {
 	ctx.Response.Reset()
 	fe.bw.Reset(&fe.out)
 	fe.out.reset()
-	fe.conn = fastConn{}
+	fe.conn, fe.log.cfg = fastConn{}, nil
 	fastPool.Put(fe)
 }
 

@@ -19,6 +19,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/waitron/waitron/codec"
 )
@@ -44,7 +45,14 @@ type Exchange struct {
 	RemoteStr string
 	LocalPort string
 	Ctx       context.Context // the connection's context: ends when the client is gone
-	Out       Output
+	// ConnID numbers the connection (unique in the process) and Seq the
+	// request on it (from 1); Opened is when the connection was accepted
+	// and Received when the request was complete, from the clock
+	// readings the server makes anyway (fasthttp handlers see them as
+	// ctx.ConnID, ConnRequestNum, ConnTime and Time).
+	ConnID, Seq      uint64
+	Opened, Received time.Time
+	Out              Output
 	// HTTP is what serving the request to a net/http handler needs of its
 	// own (its context, which a handler may keep, its ResponseWriter, its
 	// URL), allocated by the engine with the request so that one

@@ -44,6 +44,8 @@ type conn struct {
 	body       *bodyBuffer
 	drain      flight // a close waiting for output to drain
 	drainT     uint64
+	opened     stamp       // when the connection was accepted
+	seq        uint64      // the requests read on it so far
 	peerCloses bool        // the client said its last request closes the connection
 	continued  bool        // 100 Continue was sent for the request being read
 	hold       bool        // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
@@ -76,6 +78,7 @@ type writer struct {
 	ctx       context.Context // ends when the client is gone
 	cancel    context.CancelCauseFunc
 	remoteStr string // the peer's address as a string, made once for every request
+	id        uint64 // the connection's number, unique in the process (from 1)
 
 	// loop is the loop's half: touch it only on the event loop, in onLoop
 	// runnables and gnet callbacks.
@@ -124,6 +127,12 @@ type stamp int64
 var epoch = time.Now()
 
 func stampOf(t time.Time) stamp { return stamp(t.Sub(epoch)) + 1 }
+
+// time returns s as a time.Time, without reading the clock.
+func (s stamp) time() time.Time { return epoch.Add(time.Duration(s - 1)) }
+
+// connIDs numbers the connections of every server in the process.
+var connIDs atomic.Uint64
 
 // clock is a server's time for its stamps and timeouts: the monotonic
 // clock plus an offset that only tests move (export_test.go's Advance),
@@ -196,7 +205,7 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
-	c := &conn{writer: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: s.gen.Load()}, remote: gc.RemoteAddr(),
+	c := &conn{writer: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: s.gen.Load(), id: connIDs.Add(1)}, remote: gc.RemoteAddr(),
 		rd: codec.Reader{MaxHead: s.cfg.maxHead, MaxBody: s.cfg.maxBody, Piece: bufpool.Size}}
 	c.loop = c
 	if c.remote == nil || c.remote.String() == "" {
@@ -205,7 +214,7 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 	c.local = s.localOf(gc)
 	c.remoteStr = c.remote.String()
 	c.active = c.s.clock.stamp()
-	c.headSince, c.sentAt = c.active, c.active
+	c.opened, c.headSince, c.sentAt = c.active, c.active, c.active
 	c.ctx, c.cancel = context.WithCancelCause(c.local.ctx)
 	return c
 }

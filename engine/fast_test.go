@@ -409,3 +409,63 @@ func TestFastRecordsRecycled(t *testing.T) {
 		}
 	}
 }
+
+// TestFastConnIdentity: a fasthttp handler sees its connection as on
+// fasthttp's own server: one ConnID for every request of a connection and
+// another for the next connection, ConnRequestNum counting its requests
+// from 1 (pipelined or not), and a ConnTime no later than each request's
+// Time, which moves on from one request to a later one.
+func TestFastConnIdentity(t *testing.T) {
+	h := func(ctx *fasthttp.RequestCtx) {
+		fmt.Fprintf(ctx, "%d %d %d %d", ctx.ConnID(), ctx.ConnRequestNum(), ctx.ConnTime().UnixNano(), ctx.Time().UnixNano())
+	}
+	type seen struct{ id, n, conn, at int64 }
+	// ask sends n requests on c at once and reads their answers.
+	ask := func(t *testing.T, c net.Conn, br *bufio.Reader, n int) []seen {
+		t.Helper()
+		io.WriteString(c, strings.Repeat("GET / HTTP/1.1\r\nHost: a\r\n\r\n", n))
+		var out []seen
+		for range n {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			var s seen
+			if _, err := fmt.Sscan(string(b), &s.id, &s.n, &s.conn, &s.at); err != nil {
+				t.Fatalf("%q: %v", b, err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	w, ref := startFast(t, h), fastPeer(t, h)
+	for name, addr := range map[string]string{"waitron": w.addr, "fasthttp": ref} {
+		t.Run(name, func(t *testing.T) {
+			dial := func() (net.Conn, *bufio.Reader) {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				c.SetDeadline(time.Now().Add(ioTimeout))
+				return c, bufio.NewReader(c)
+			}
+			a, abr := dial()
+			first := append(ask(t, a, abr, 2), ask(t, a, abr, 1)...) // a burst of two, then one more
+			b, bbr := dial()
+			other := ask(t, b, bbr, 1)[0]
+			for i, s := range first {
+				if s.id != first[0].id || s.n != int64(i+1) || s.conn != first[0].conn || s.conn > s.at || s.at == 0 {
+					t.Errorf("request %d on one connection: %+v (first %+v)", i+1, s, first[0])
+				}
+			}
+			if first[2].at <= first[0].at {
+				t.Errorf("a later request's Time %d is not after the first's %d", first[2].at, first[0].at)
+			}
+			if other.id == first[0].id || other.n != 1 || other.conn > other.at {
+				t.Errorf("another connection: %+v (the first's %+v)", other, first[0])
+			}
+		})
+	}
+}

@@ -135,6 +135,8 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	x := &r.x
 	x.Head, x.Framing, x.Remote, x.Local = &sl.head, fr, c.remote, c.local.addr
 	x.RemoteStr, x.LocalPort, x.Ctx = c.remoteStr, c.local.port, c.ctx
+	c.seq++
+	x.ConnID, x.Seq, x.Opened, x.Received = c.id, c.seq, c.opened.time(), r.start.time()
 	return r
 }
 
