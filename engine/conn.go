@@ -44,6 +44,7 @@ type conn struct {
 	body       *bodyBuffer
 	drain      flight // a close waiting for output to drain
 	drainT     uint64
+	id         uint64      // the connection's number, unique in the process (from 1)
 	opened     stamp       // when the connection was accepted
 	seq        uint64      // the requests read on it so far
 	peerCloses bool        // the client said its last request closes the connection
@@ -78,7 +79,6 @@ type writer struct {
 	ctx       context.Context // ends when the client is gone
 	cancel    context.CancelCauseFunc
 	remoteStr string // the peer's address as a string, made once for every request
-	id        uint64 // the connection's number, unique in the process (from 1)
 
 	// loop is the loop's half: touch it only on the event loop, in onLoop
 	// runnables and gnet callbacks.
@@ -205,7 +205,7 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
-	c := &conn{writer: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: s.gen.Load(), id: connIDs.Add(1)}, remote: gc.RemoteAddr(),
+	c := &conn{writer: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: s.gen.Load()}, remote: gc.RemoteAddr(), id: connIDs.Add(1),
 		rd: codec.Reader{MaxHead: s.cfg.maxHead, MaxBody: s.cfg.maxBody, Piece: bufpool.Size}}
 	c.loop = c
 	if c.remote == nil || c.remote.String() == "" {
