@@ -76,7 +76,7 @@ type writer struct {
 	gc        gnet.Conn       // only its any-goroutine methods here: AsyncWritev, Wake, Close, EventLoop().Execute
 	fd        int32           // the socket, for a worker's direct write (see tryWrite)
 	gen       *generation     // the run of the event loops this connection belongs to
-	ctx       context.Context // ends when the client is gone
+	ctx       context.Context // ends when the client is gone (for net/http handlers; see newConn)
 	cancel    context.CancelCauseFunc
 	remoteStr string // the peer's address as a string, made once for every request
 
@@ -215,9 +215,19 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 	c.remoteStr = c.remote.String()
 	c.active = c.s.clock.stamp()
 	c.opened, c.headSince, c.sentAt = c.active, c.active, c.active
-	c.ctx, c.cancel = context.WithCancelCause(c.local.ctx)
+	if s.fast != nil {
+		// A fasthttp handler has no context to end (fasthttp has no
+		// per-request cancellation), and the output's waits end on the
+		// loop's own signals: a context of its own would be 96 bytes
+		// more per connection, for nothing.
+		c.ctx, c.cancel = c.local.ctx, noCancel
+	} else {
+		c.ctx, c.cancel = context.WithCancelCause(c.local.ctx)
+	}
 	return c
 }
+
+func noCancel(error) {}
 
 // onTraffic runs when bytes arrived (or on Wake). Loop only.
 func (c *conn) onTraffic() {

@@ -294,6 +294,8 @@ func (w *writer) waitBelowWatermark() error {
 		case <-refreshed:
 		case <-w.ctx.Done():
 			return adapter.ErrClientGone
+		case <-w.gen.ended: // the loop stopped with the refresh queued
+			return adapter.ErrClientGone
 		}
 		time.Sleep(delay)
 		delay = min(2*delay, 20*time.Millisecond)
