@@ -17,15 +17,18 @@ import (
 // reason given stands. Loop only.
 func (c *conn) setReason(r CloseReason, detail string) {
 	if !c.hasReason {
-		c.reason, c.hasReason, c.detail = r, true, detail
+		c.reason, c.hasReason = r, true
+		if detail != "" {
+			c.rares().detail = detail
+		}
 	}
 }
 
 // counted counts the close and logs it. Loop only, once per connection.
 func (c *conn) counted(r CloseReason) {
 	c.s.closes[r].Add(1)
-	if c.detail != "" {
-		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", r.String(), "detail", c.detail)
+	if c.rare != nil && c.rare.detail != "" {
+		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", r.String(), "detail", c.rare.detail)
 	} else {
 		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", r.String())
 	}
@@ -231,7 +234,7 @@ func (c *conn) adoptHalfClosed() bool {
 		return false
 	}
 	if in, _ := c.gc.Peek(-1); len(in) > 0 {
-		c.saved = append([]byte(nil), in...)
+		c.rares().saved = append([]byte(nil), in...)
 	}
 	c.st.halfClose()
 	fb := newFallback(nc, c.writer, c.s.cfg.sendTimeout)

@@ -139,7 +139,10 @@ func (c *conn) detach(extra []byte) (d detached) {
 	}
 	c.st.hijack()
 	c.setReason(CloseHijacked, "")
-	c.next, c.aheadErr = nil, nil
+	c.next = nil
+	if c.rare != nil {
+		c.rare.aheadErr = nil
+	}
 	c.req.end(c.gen, c.reqT) // the exchange is over for the server; the handler goes on outside it
 	// Synchronous, on the loop: gnet forgets the connection (OnClose sees
 	// hijacked) and closes its descriptor; nc's keeps the socket open.

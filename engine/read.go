@@ -27,7 +27,7 @@ func (c *conn) process() {
 
 func (c *conn) readInput() {
 	s := c.s
-	for !c.st.closing() && c.next == nil && c.aheadErr == nil && !(c.st.busy && c.hold) {
+	for !c.st.closing() && c.next == nil && c.ahead() == nil && !(c.st.busy && c.hold) {
 		in := c.input()
 		if len(in) == 0 {
 			break
@@ -339,7 +339,7 @@ func (c *conn) collect() bool {
 // has finished meanwhile. Both sides store, then load (sequentially
 // consistent atomics), so at least one of them sees the other. Loop only.
 func (c *conn) awaitDone() {
-	for c.st.busy && !c.closed.Load() && (c.next != nil || c.aheadErr != nil || c.st.closing() ||
+	for c.st.busy && !c.closed.Load() && (c.next != nil || c.ahead() != nil || c.st.closing() ||
 		c.rd.InBody() || c.gc.InboundBuffered() > 0) {
 		c.want.Store(true)
 		if !c.collect() {
@@ -372,8 +372,8 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	if c.closed.Load() && !c.st.eof {
 		return
 	}
-	if err := c.aheadErr; err != nil {
-		c.aheadErr = nil
+	if err := c.ahead(); err != nil {
+		c.rare.aheadErr = nil
 		c.fail(err)
 		return
 	}
@@ -406,7 +406,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 func (c *conn) fail(err error) {
 	c.dropBody()
 	if c.st.busy {
-		c.aheadErr = err
+		c.rares().aheadErr = err
 		return
 	}
 	var ce *codec.Error
