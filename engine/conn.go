@@ -33,6 +33,7 @@ type conn struct {
 	remote net.Addr
 	local  *localAddr // shared by the connections to the same address
 	lc     *loopConns // its loop's set and counters
+	link   connLink   // its place in lc's set
 
 	st         connState    // open/closing/…, the slot, busy, half-closed: see state.go
 	rd         codec.Reader // where in the request being read the input is

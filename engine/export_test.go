@@ -44,7 +44,7 @@ func HoldLoops(s *Server) (handed func() int64, release func()) {
 		held.Add(1)
 		err := lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			mu.Lock()
-			for c := range lc.set {
+			for c := range lc.all() {
 				conns = append(conns, c)
 			}
 			mu.Unlock()
@@ -83,10 +83,10 @@ func Advance(s *Server, d time.Duration) {
 		ran.Add(1)
 		err := lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			defer ran.Done()
-			for c := range lc.set { // in the tick's order: the sweep, then the timeouts
+			for c := range lc.all() { // in the tick's order: the sweep, then the timeouts
 				c.sweep(now, s.cfg.idleTimeout)
 			}
-			for c := range lc.set {
+			for c := range lc.all() {
 				c.checkDeadlines(now)
 			}
 			return nil

@@ -52,3 +52,41 @@ func TestRecvBytes(t *testing.T) {
 		t.Errorf("recv_bytes=65536: %d reads for 64 KiB, want far fewer than 64", n)
 	}
 }
+
+// TestLoopConnsSet: a loop's set of connections takes them in and out in
+// any order, a second removal is a no-op, and a connection may leave the
+// set while it is being visited without the visit missing the rest.
+func TestLoopConnsSet(t *testing.T) {
+	var lc loopConns
+	cs := make([]*conn, 6)
+	for i := range cs {
+		cs[i] = &conn{}
+		lc.add(cs[i])
+	}
+	members := func() map[*conn]bool {
+		m := map[*conn]bool{}
+		for c := range lc.all() {
+			if m[c] {
+				t.Fatal("a connection visited twice")
+			}
+			m[c] = true
+		}
+		return m
+	}
+	lc.remove(cs[0]) // the first added: the list's tail
+	lc.remove(cs[5]) // the last added: its head
+	lc.remove(cs[2]) // one inside
+	lc.remove(cs[2]) // again: nothing
+	lc.remove(&conn{})
+	if m := members(); len(m) != 3 || !m[cs[1]] || !m[cs[3]] || !m[cs[4]] {
+		t.Fatalf("set after removals: %v", m)
+	}
+	seen := 0
+	for c := range lc.all() { // each leaves as it is visited, as a swept connection closes
+		lc.remove(c)
+		seen++
+	}
+	if seen != 3 || lc.head != nil {
+		t.Fatalf("visited %d while they left; head %v", seen, lc.head)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -581,7 +582,7 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	gc.SetContext(c)
 	c.gen.conns.Add(1)
 	c.lc = s.loopConnsOf(gc)
-	c.lc.set[c] = struct{}{}
+	c.lc.add(c)
 	if _, refuse := s.admit(c); refuse {
 		c.st.refuse()
 		c.refuseOverload("Too many clients are waiting for a connection slot (connection_limit, backlog)")
@@ -599,7 +600,7 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c, ok := gc.Context().(*conn); ok {
 		c.gen.conns.Add(-1)
-		delete(h.s.loopConnsOf(gc).set, c)
+		h.s.loopConnsOf(gc).remove(c)
 		switch {
 		case c.st.refused():
 		case c.st.parked():
@@ -616,7 +617,7 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 // touches it, so it needs no lock.
 type loopConns struct {
 	loop  gnet.EventLoop
-	set   map[*conn]struct{}
+	head  *conn     // the loop's connections, linked through their conn.link (a map cost 29 bytes each)
 	queue *runQueue // this loop's requests for the workers
 	// When to yield to the workers (yieldAfter): the loop's own.
 	stretch  int64 // most requests waiting at a time since its queue was last empty
@@ -629,6 +630,48 @@ type loopConns struct {
 	bytesIn atomic.Uint64 // bytes read
 }
 
+// connLink links a connection into its loop's set.
+type connLink struct{ prev, next *conn }
+
+// add puts c in the set. Loop only.
+func (lc *loopConns) add(c *conn) {
+	c.link = connLink{next: lc.head}
+	if lc.head != nil {
+		lc.head.link.prev = c
+	}
+	lc.head = c
+}
+
+// remove takes c out of the set, if it is in it. Loop only.
+func (lc *loopConns) remove(c *conn) {
+	switch {
+	case c.link.prev != nil:
+		c.link.prev.link.next = c.link.next
+	case lc.head == c:
+		lc.head = c.link.next
+	default:
+		return // not in the set
+	}
+	if c.link.next != nil {
+		c.link.next.link.prev = c.link.prev
+	}
+	c.link = connLink{}
+}
+
+// all yields the connections in the set; the one yielded may leave it
+// (close) before the next is taken. Loop only.
+func (lc *loopConns) all() iter.Seq[*conn] {
+	return func(yield func(*conn) bool) {
+		for c := lc.head; c != nil; {
+			next := c.link.next
+			if !yield(c) {
+				return
+			}
+			c = next
+		}
+	}
+}
+
 // loopConnsOf returns the set of gc's loop. Loop only.
 func (s *Server) loopConnsOf(gc gnet.Conn) *loopConns {
 	el := gc.EventLoop()
@@ -638,7 +681,7 @@ func (s *Server) loopConnsOf(gc gnet.Conn) *loopConns {
 	// Only el stores its own entry, so the queue made here is the one used.
 	// (A restart of the loops after an accept failure makes new loops, each
 	// with a queue of its own; the old, empty ones stay in the dispatcher.)
-	v, _ := s.loops.LoadOrStore(el, &loopConns{loop: el, set: map[*conn]struct{}{}, queue: s.disp.newQueue()})
+	v, _ := s.loops.LoadOrStore(el, &loopConns{loop: el, queue: s.disp.newQueue()})
 	return v.(*loopConns)
 }
 
@@ -655,7 +698,7 @@ func (s *Server) maybeSweep(now time.Time) {
 	s.loops.Range(func(_, v any) bool {
 		lc := v.(*loopConns)
 		_ = lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			for c := range lc.set {
+			for c := range lc.all() {
 				c.sweep(now, idle)
 			}
 			return nil

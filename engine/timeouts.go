@@ -26,7 +26,7 @@ func (s *Server) checkDeadlines(now time.Time) {
 	s.loops.Range(func(_, v any) bool {
 		lc := v.(*loopConns)
 		_ = lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			for c := range lc.set {
+			for c := range lc.all() {
 				c.checkDeadlines(now)
 			}
 			return nil
