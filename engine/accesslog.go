@@ -307,12 +307,14 @@ func proto(minor int) string {
 	return "HTTP/1.1"
 }
 
-// logRefused logs a request the parser refused. Loop only: never waits.
-func (c *conn) logRefused(status int, size int) {
+// logRefused logs a request answered on the loop without being served
+// (the parser refused it, or the loop failed reading it), closing the
+// connection for reason. Loop only: never waits.
+func (c *conn) logRefused(status int, size int, reason CloseReason) {
 	if c.s.access == nil {
 		return
 	}
 	e := entry{remote: c.remoteStr, method: "-", target: "-", proto: "-", status: status, bytes: int64(size),
-		close: CloseBadRequest.String()}
+		close: reason.String()}
 	c.s.access.log(&e, false)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -140,5 +141,21 @@ func TestAccessLogFastHTTP(t *testing.T) {
 		if !found {
 			t.Errorf("no line matches %s in\n%s", re, strings.Join(lines, "\n"))
 		}
+	}
+}
+
+// TestAccessLogLoopPanic: the 500 answering a request the event loop
+// failed on (a panic in waitron's code) has its line, with the close
+// reason.
+func TestAccessLogLoopPanic(t *testing.T) {
+	lines := accessLinesOf(t, func(o limits.Options) (*engine.Server, error) {
+		s, err := engine.New(targetapp.New(), o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil {
+			engine.PanicOnDispatch(s)
+		}
+		return s, err
+	}, "combined", "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"- - -" 500 `) || !strings.Contains(lines[0], "close=internal_error") {
+		t.Fatalf("access log: %q", lines)
 	}
 }

@@ -289,11 +289,34 @@ func (c *conn) onTraffic() {
 func (c *conn) guard() {
 	if p := recover(); p != nil {
 		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.remoteStr,
-			"state", c.st.String(), "panic", p)
+			"state", c.st.String(), "panic", p, "stack", string(debug.Stack()))
+		// A request being read, with nothing of a response begun, gets a
+		// 500 rather than a bare close; anything else can only be cut.
+		answer := c.cur != nil && !c.st.busy && !c.st.closing() && !c.st.hijacked() && !c.st.eof &&
+			!c.closed.Load() && c.queued.Load() == 0 && c.gc.OutboundBuffered() == 0
 		c.st.startClosing()
 		c.setReason(CloseInternalError, "internal error on the event loop")
+		if answer {
+			c.answerInternalError()
+		}
 		_ = c.gc.Close()
 	}
+}
+
+// answerInternalError sends the 500 of a request the loop failed on. A
+// second panic, in a state the first left, only loses the answer. Loop
+// only.
+func (c *conn) answerInternalError() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.log.Error("internal error answering an internal error", "remote", c.remoteStr, "panic", p)
+		}
+	}()
+	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, http.StatusInternalServerError,
+		"The server encountered an unexpected internal server error")
+	c.logRefused(http.StatusInternalServerError, len(b), CloseInternalError)
+	c.write(b, true)
+	c.s.counts.response(numMethods-1, http.StatusInternalServerError, 0)
 }
 
 func (c *conn) input() []byte {

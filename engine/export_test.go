@@ -107,6 +107,14 @@ func PanicAfterDirectWrite(s *Server) {
 	s.hooks.directWritten = func() { once.Do(func() { panic("a test's panic in worker-side engine code") }) }
 }
 
+// PanicOnDispatch makes waitron's own code panic on the event loop once,
+// as the next complete request is about to be handed to a worker (a
+// bug's stand-in). Before Serve only.
+func PanicOnDispatch(s *Server) {
+	var once sync.Once
+	s.hooks.dispatching = func() { once.Do(func() { panic("a test's panic in loop-side engine code") }) }
+}
+
 // DrainReportEvery makes Shutdown report what it still waits for every d
 // instead of every 10 s. Before Serve only.
 func DrainReportEvery(s *Server, d time.Duration) { s.hooks.drainReport = d }

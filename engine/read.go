@@ -175,6 +175,9 @@ func (c *conn) releaseSlots() {
 // dispatch hands the request just read to the worker pool, or keeps it as
 // c.next while another is served. Loop only.
 func (c *conn) dispatch() {
+	if f := c.s.hooks.dispatching; f != nil {
+		f()
+	}
 	r := c.newRequest(c.cur, c.rd.Framing())
 	x := &r.x
 	x.Out = c.writer
@@ -414,7 +417,7 @@ func (c *conn) fail(err error) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
 	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, ce.Status, ce.Detail)
-	c.logRefused(ce.Status, len(b))
+	c.logRefused(ce.Status, len(b), CloseBadRequest)
 	c.write(b, true)
 	c.s.counts.response(numMethods-1, ce.Status, 0) // a request the parser refused: method "other"
 	c.s.log.Debug("rejected request", "remote", c.remoteStr, "status", ce.Status, "reason", ce.Detail)

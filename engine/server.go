@@ -62,6 +62,10 @@ type Server struct {
 		// directWritten runs between a worker's direct write of a response
 		// and its telling the loop, to widen that window.
 		directWritten func()
+		// dispatching runs on the loop as a complete request is about to
+		// be handed over (a test's panic there stands in for a loop-side
+		// bug).
+		dispatching func()
 		// drainReport, when set, is how often Shutdown reports what it
 		// waits for instead of the constant's 10 s, so a test sees the
 		// report without waiting for it.
