@@ -87,6 +87,7 @@ var (
 	fastConnRequestNum   = unexportedField[fasthttp.RequestCtx, uint64]("connRequestNum")
 	fastConnTime         = unexportedField[fasthttp.RequestCtx, time.Time]("connTime")
 	fastTime             = unexportedField[fasthttp.RequestCtx, time.Time]("time")
+	fastRequestLogger    = unexportedField[fasthttp.Request, fasthttp.Logger]("logger")
 )
 
 // setConn gives ctx the connection and request x is of, as fasthttp's
@@ -97,6 +98,15 @@ var (
 func setConn(ctx *fasthttp.RequestCtx, x *Exchange) {
 	*fastConnID(ctx), *fastConnRequestNum(ctx) = x.ConnID, x.Seq
 	*fastConnTime(ctx), *fastTime(ctx) = x.Opened, x.Received
+}
+
+// reinit redoes what Init2 did and a served request may have undone: the
+// request's logger (Request.Reset clears it) and the body buffers'
+// keeping, which a handler may have turned on.
+func (fe *fastExchange) reinit() {
+	ctx := &fe.ctx
+	*fastRequestLogger(&ctx.Request) = &fe.log
+	ctx.Request.KeepBodyBuffer, ctx.Response.KeepBodyBuffer = false, false
 }
 
 // unexportedField returns the accessor of S's field name, of type F.
@@ -129,6 +139,7 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 	ctx := &fe.ctx
 	fe.conn = fastConn{local: x.Local, remote: x.Remote, out: x.Out}
 	fe.log.cfg = cfg
+	fe.reinit()
 	setConn(ctx, x)
 	if err := fe.fillRequest(cfg, x); err != nil {
 		var ce *codec.Error

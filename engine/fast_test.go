@@ -469,3 +469,26 @@ func TestFastConnIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestFastPooledCtxLikeFresh: a RequestCtx reused for the next request
+// starts as Init2 leaves one: the body buffers not kept although the last
+// handler asked to keep them, and the request's logger set (fasthttp's
+// Request.Reset clears it), so reading a spooled body whole logs
+// fasthttp's warning for every request, not only a fresh context's first.
+func TestFastPooledCtxLikeFresh(t *testing.T) {
+	const rounds = 6
+	s := startFast(t, func(ctx *fasthttp.RequestCtx) {
+		fmt.Fprintf(ctx, "keep=%v/%v len=%d", ctx.Request.KeepBodyBuffer, ctx.Response.KeepBodyBuffer, len(ctx.PostBody()))
+		ctx.Request.KeepBodyBuffer, ctx.Response.KeepBodyBuffer = true, true
+	}, "threads", "1", "inbuf_overflow", "1024")
+	body := strings.Repeat("x", 256<<10) // spooled, and over a buffer's worth: a body stream
+	for i := range rounds {
+		got := s.roundTrip(t, fmt.Sprintf("POST /%d HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", i, len(body), body))
+		if !strings.HasSuffix(got, fmt.Sprintf("keep=false/false len=%d", len(body))) {
+			t.Fatalf("request %d: %q", i, got)
+		}
+	}
+	if n := strings.Count(s.logs.String(), "reads the entire stream into memory"); n != rounds {
+		t.Errorf("fasthttp's warning logged %d times for %d requests:\n%s", n, rounds, s.logs.String())
+	}
+}
