@@ -366,6 +366,9 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 	if !noResponse {
 		done, err := fe.sendFileBody(resp, x.Out)
 		if !done {
+			done, err = fe.writeInMemory(resp, status)
+		}
+		if !done {
 			if err = resp.Write(fe.bw); err == nil {
 				err = fe.bw.Flush()
 			}
@@ -451,6 +454,31 @@ func (fe *fastExchange) sendFileBody(resp *fasthttp.Response, out Output) (done 
 		}
 	}
 	return true, resp.CloseBodyStream()
+}
+
+// writeInMemory serialises a response whose body is in memory as
+// Response.Write does (its Content-Length set from the body, the head,
+// the body unless skipped), straight into the output's buffers: the head
+// built in a pooled buffer, the body copied behind it. Response.Write
+// would copy both into its bufio.Writer first and out of it again. done
+// is false for a response it leaves to Response.Write: a body stream, or
+// trailers (sent chunked).
+func (fe *fastExchange) writeInMemory(resp *fasthttp.Response, status int) (done bool, err error) {
+	if resp.IsBodyStream() || len(resp.Header.PeekTrailerKeys()) > 0 {
+		return false, nil
+	}
+	body := resp.Body()
+	// fasthttp's rule for a status with no body (mustSkipBody): 1xx, 204,
+	// 304, and nothing under 100.
+	send := !resp.SkipBody && !(status >= 100 && status < 200 || status == http.StatusNoContent || status == http.StatusNotModified)
+	if send || len(body) > 0 {
+		resp.Header.SetContentLength(len(body))
+	}
+	fe.out.bufs = append(fe.out.bufs, resp.Header.AppendBytes(bufpool.GetSmall()))
+	if send && len(body) > 0 {
+		_, err = fe.out.Write(body)
+	}
+	return true, err
 }
 
 // preReadConn is a hijacked connection whose first bytes were read before

@@ -492,3 +492,36 @@ func TestFastPooledCtxLikeFresh(t *testing.T) {
 		t.Errorf("fasthttp's warning logged %d times for %d requests:\n%s", n, rounds, s.logs.String())
 	}
 }
+
+// TestFastInMemoryLikeFasthttp: responses whose body is in memory, which
+// the adapter serialises into its buffers itself, are byte for byte what
+// fasthttp's own server sends: statuses with and without a body (1xx
+// aside, which fasthttp's server would send as a final status), an empty
+// body, a body much larger than send_bytes, HEAD, a raw body, and one
+// with a trailer (left to fasthttp's Response.Write).
+func TestFastInMemoryLikeFasthttp(t *testing.T) {
+	h := func(ctx *fasthttp.RequestCtx) {
+		var code, n int
+		fmt.Sscanf(string(ctx.Path()), "/%d/%d", &code, &n)
+		ctx.SetStatusCode(code)
+		ctx.Response.Header.Set("X-Handler", "set")
+		switch {
+		case ctx.QueryArgs().Has("raw"):
+			ctx.Response.SetBodyRaw(bytes.Repeat([]byte("r"), n))
+		case ctx.QueryArgs().Has("trailer"):
+			ctx.Response.Header.SetTrailer("X-Sum")
+			ctx.Response.Header.Set("X-Sum", "42")
+			ctx.SetBody(bytes.Repeat([]byte("t"), n))
+		case n > 0:
+			ctx.SetBody(bytes.Repeat([]byte("b"), n))
+		}
+	}
+	w, ref := startFast(t, h), fastPeer(t, h)
+	for _, target := range []string{"/200/0", "/200/13", "/201/100", "/204/5", "/304/5", "/404/0", "/500/7",
+		"/200/300000", "/200/70000?raw", "/200/9?trailer", "/99/3"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			raw := method + " " + target + " HTTP/1.1\r\nHost: a\r\n\r\n" + method + " " + target + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+			sameAsFasthttp(t, method+" "+target, raw, w.addr, ref)
+		}
+	}
+}
