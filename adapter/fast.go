@@ -60,6 +60,7 @@ var errFastConn = errors.New("waitron: the connection is the server's: use ctx.R
 type fastConn struct {
 	local, remote net.Addr
 	out           Output
+	info          *Info // the request's, for FastRequestInfo
 }
 
 func (c *fastConn) Read([]byte) (int, error)           { return 0, errFastConn }
@@ -137,7 +138,7 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 	fe := fastPool.Get().(*fastExchange)
 	defer fe.release()
 	ctx := &fe.ctx
-	fe.conn = fastConn{local: x.Local, remote: x.Remote, out: x.Out}
+	fe.conn = fastConn{local: x.Local, remote: x.Remote, out: x.Out, info: &fe.info}
 	fe.log.cfg = cfg
 	fe.reinit()
 	setConn(ctx, x)
@@ -240,18 +241,16 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 			fe.info.ScriptName = p
 		}
 	}
-	fe.ctx.SetUserValue(fastInfoKey{}, &fe.info)
 	return nil
 }
 
-// fastInfoKey keys the request's Info among the ctx's user values.
-type fastInfoKey struct{}
-
 // FastRequestInfo returns the Info of a request served by waitron's
-// fasthttp adapter (false for requests from another server).
+// fasthttp adapter (false for requests from another server, or once the
+// handler has returned). It is reached through ctx.Conn(), the adapter's
+// own, not the ctx's user values, which stay the handler's.
 func FastRequestInfo(ctx *fasthttp.RequestCtx) (Info, bool) {
-	if i, ok := ctx.UserValue(fastInfoKey{}).(*Info); ok {
-		return *i, true
+	if c, ok := ctx.Conn().(*fastConn); ok && c.info != nil {
+		return *c.info, true
 	}
 	return Info{}, false
 }
@@ -496,7 +495,6 @@ func (fe *fastExchange) release() {
 	ctx.Hijack(nil)
 	ctx.HijackSetNoResponse(false)
 	ctx.SetRemoteAddr(nil)
-	ctx.ResetUserValues()
 	ctx.Request.Reset()
 	ctx.Response.Reset()
 	fe.bw.Reset(&fe.out)

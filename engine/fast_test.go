@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v3"
 	"github.com/valyala/fasthttp"
 
+	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 )
@@ -523,5 +524,38 @@ func TestFastInMemoryLikeFasthttp(t *testing.T) {
 			raw := method + " " + target + " HTTP/1.1\r\nHost: a\r\n\r\n" + method + " " + target + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 			sameAsFasthttp(t, method+" "+target, raw, w.addr, ref)
 		}
+	}
+}
+
+// TestFastRequestInfo: FastRequestInfo gives a fasthttp handler what
+// RequestInfo gives a net/http one on the same options (url_scheme,
+// url_prefix stripped into ScriptName, the ports), without putting
+// anything among the ctx's user values, which stay the handler's; a ctx
+// from fasthttp's own server has none.
+func TestFastRequestInfo(t *testing.T) {
+	set := []string{"url_scheme", "https", "url_prefix", "/app"}
+	fast := startFast(t, func(ctx *fasthttp.RequestCtx) {
+		i, ok := adapter.FastRequestInfo(ctx)
+		n := 0
+		ctx.VisitUserValuesAll(func(any, any) { n++ })
+		fmt.Fprintf(ctx, "%v %s %s %q %s values=%d", ok, i.Scheme, i.ServerPort, i.ScriptName, ctx.Path(), n)
+	}, set...)
+	std := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, ok := adapter.RequestInfo(r)
+		fmt.Fprintf(w, "%v %s %s %q %s values=0", ok, i.Scheme, i.ServerPort, i.ScriptName, r.URL.Path)
+	}), set...)
+	for _, target := range []string{"/app/x", "/other"} {
+		raw := "GET " + target + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+		got, want := fast.roundTrip(t, raw), std.roundTrip(t, raw)
+		gotBody, wantBody := got[strings.Index(got, "\r\n\r\n")+4:], want[strings.Index(want, "\r\n\r\n")+4:]
+		_, fastPort, _ := net.SplitHostPort(fast.addr)
+		_, stdPort, _ := net.SplitHostPort(std.addr)
+		if strings.Replace(wantBody, " "+stdPort+" ", " "+fastPort+" ", 1) != gotBody || !strings.HasPrefix(gotBody, "true https ") {
+			t.Errorf("%s: fasthttp adapter %q, net/http adapter %q", target, gotBody, wantBody)
+		}
+	}
+	var other fasthttp.RequestCtx
+	if _, ok := adapter.FastRequestInfo(&other); ok {
+		t.Error("a ctx that is not waitron's has an Info")
 	}
 }
