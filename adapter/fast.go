@@ -36,6 +36,10 @@ type fastExchange struct {
 	out  fastWriter
 	bw   *bufio.Writer
 	info Info
+	// identLine is "Server: identOf\r\n", the response's default Server
+	// line (see setServer).
+	identOf   string
+	identLine []byte
 }
 
 // A pooled ctx is initialised once, for its conn and log, which it keeps
@@ -89,6 +93,7 @@ var (
 	fastConnTime         = unexportedField[fasthttp.RequestCtx, time.Time]("connTime")
 	fastTime             = unexportedField[fasthttp.RequestCtx, time.Time]("time")
 	fastRequestLogger    = unexportedField[fasthttp.Request, fasthttp.Logger]("logger")
+	fastServerLine       = unexportedField[fasthttp.ResponseHeader, []byte]("serverDefaultLine")
 )
 
 // setConn gives ctx the connection and request x is of, as fasthttp's
@@ -99,6 +104,31 @@ var (
 func setConn(ctx *fasthttp.RequestCtx, x *Exchange) {
 	*fastConnID(ctx), *fastConnRequestNum(ctx) = x.ConnID, x.Seq
 	*fastConnTime(ctx), *fastTime(ctx) = x.Opened, x.Received
+}
+
+// setServer gives the response its default Server field, ident, before
+// the handler runs, as fasthttp's own server gives its Name: a preformed
+// line the handler may read or replace (Response.Reset clears it again;
+// see keepServer for one deleted). The line is made once per pooled
+// context and ident.
+func (fe *fastExchange) setServer(ident string) {
+	if ident == "" {
+		return
+	}
+	if ident != fe.identOf {
+		fe.identOf, fe.identLine = ident, []byte("Server: "+ident+"\r\n")
+	}
+	*fastServerLine(&fe.ctx.Response.Header) = fe.identLine
+}
+
+// keepServer puts the default Server line back after the handler if it
+// left the response without a Server field (deleted it), as fasthttp's
+// own server does.
+func (fe *fastExchange) keepServer(ident string) {
+	h := &fe.ctx.Response.Header
+	if l := fastServerLine(h); ident != "" && len(*l) == 0 && len(h.Server()) == 0 {
+		*l = fe.identLine
+	}
 }
 
 // reinit redoes what Init2 did and a served request may have undone: the
@@ -142,6 +172,7 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 	fe.log.cfg = cfg
 	fe.reinit()
 	setConn(ctx, x)
+	fe.setServer(cfg.Ident)
 	if err := fe.fillRequest(cfg, x); err != nil {
 		var ce *codec.Error
 		errors.As(err, &ce)
@@ -343,9 +374,7 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 		resp.Header.Set("Connection", "keep-alive")
 	}
 	resp.Header.SetNoDefaultContentType(false)
-	if cfg.Ident != "" && len(resp.Header.Server()) == 0 { // Peek would normalise the name each time
-		resp.Header.SetServer(cfg.Ident)
-	}
+	fe.keepServer(cfg.Ident)
 	// (Date is fasthttp's own: its header writer puts in the date its
 	// process-wide goroutine refreshes every second, and drops a handler's.)
 	//

@@ -499,13 +499,22 @@ func TestFastPooledCtxLikeFresh(t *testing.T) {
 // fasthttp's own server sends: statuses with and without a body (1xx
 // aside, which fasthttp's server would send as a final status), an empty
 // body, a body much larger than send_bytes, HEAD, a raw body, and one
-// with a trailer (left to fasthttp's Response.Write).
+// with a trailer (left to fasthttp's Response.Write); and the default
+// Server field (ident, fasthttp's Name) read, replaced and deleted.
 func TestFastInMemoryLikeFasthttp(t *testing.T) {
 	h := func(ctx *fasthttp.RequestCtx) {
 		var code, n int
 		fmt.Sscanf(string(ctx.Path()), "/%d/%d", &code, &n)
 		ctx.SetStatusCode(code)
 		ctx.Response.Header.Set("X-Handler", "set")
+		switch string(ctx.QueryArgs().Peek("server")) {
+		case "read":
+			ctx.Response.Header.Set("X-Server-Was", string(ctx.Response.Header.Server()))
+		case "set":
+			ctx.Response.Header.Set("Server", "mine")
+		case "del":
+			ctx.Response.Header.Del("Server")
+		}
 		switch {
 		case ctx.QueryArgs().Has("raw"):
 			ctx.Response.SetBodyRaw(bytes.Repeat([]byte("r"), n))
@@ -519,7 +528,7 @@ func TestFastInMemoryLikeFasthttp(t *testing.T) {
 	}
 	w, ref := startFast(t, h), fastPeer(t, h)
 	for _, target := range []string{"/200/0", "/200/13", "/201/100", "/204/5", "/304/5", "/404/0", "/500/7",
-		"/200/300000", "/200/70000?raw", "/200/9?trailer", "/99/3"} {
+		"/200/300000", "/200/70000?raw", "/200/9?trailer", "/99/3", "/200/1?server=read", "/200/1?server=set", "/200/1?server=del"} {
 		for _, method := range []string{"GET", "HEAD"} {
 			raw := method + " " + target + " HTTP/1.1\r\nHost: a\r\n\r\n" + method + " " + target + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 			sameAsFasthttp(t, method+" "+target, raw, w.addr, ref)
