@@ -49,7 +49,8 @@ type Exchange struct {
 	// request on it (from 1); Opened is when the connection was accepted
 	// and Received when the request was complete, from the clock
 	// readings the server makes anyway (fasthttp handlers see them as
-	// ctx.ConnID, ConnRequestNum, ConnTime and Time).
+	// ctx.ConnID, ConnRequestNum, ConnTime and Time; the times are set
+	// only for them).
 	ConnID, Seq      uint64
 	Opened, Received time.Time
 	Out              Output

@@ -136,7 +136,10 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	x.Head, x.Framing, x.Remote, x.Local = &sl.head, fr, c.remote, c.local.addr
 	x.RemoteStr, x.LocalPort, x.Ctx = c.remoteStr, c.local.port, c.ctx
 	c.seq++
-	x.ConnID, x.Seq, x.Opened, x.Received = c.id, c.seq, c.opened.time(), r.start.time()
+	x.ConnID, x.Seq = c.id, c.seq
+	if c.s.fast != nil { // only fasthttp handlers see the times (ctx.ConnTime, ctx.Time)
+		x.Opened, x.Received = c.opened.time(), c.lc.timeOf(r.start)
+	}
 	return r
 }
 

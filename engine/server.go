@@ -628,10 +628,22 @@ type loopConns struct {
 	batching bool  // the last stretch filled a batch (or this is a probe)
 	handOffs int
 	spare    spares // head slots and fasthttp records done with
+	// The last stamp turned into a time.Time (timeOf).
+	lastStamp stamp
+	lastTime  time.Time
 	// Counted by this loop alone (no cache line shared between loops),
 	// summed when asked.
 	reads   atomic.Int64  // OnTraffic calls: one per read of at most recv_bytes
 	bytesIn atomic.Uint64 // bytes read
+}
+
+// timeOf returns st as a time.Time: the requests of one onTraffic call
+// share their stamp, so the last conversion is kept. Loop only.
+func (lc *loopConns) timeOf(st stamp) time.Time {
+	if st != lc.lastStamp {
+		lc.lastStamp, lc.lastTime = st, st.time()
+	}
+	return lc.lastTime
 }
 
 // connLink links a connection into its loop's set.
