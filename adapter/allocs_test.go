@@ -1,11 +1,13 @@
 package adapter
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +154,24 @@ func BenchmarkServe(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Serve(c.cfg, handler, c.exchange(true))
+	}
+}
+
+// TestFastLoggerAfterReturn: a logger a fasthttp handler took from
+// ctx.Logger() still logs once the handler has returned and its context
+// went back to the pool, and after that context served another request
+// (fasthttp forbids using ctx after the return; its own server survives
+// it, and so must this one, not dereference a cleared Config).
+func TestFastLoggerAfterReturn(t *testing.T) {
+	c := newAllocCase(t)
+	var buf bytes.Buffer
+	c.cfg.Log = slog.New(slog.NewTextHandler(&buf, nil))
+	var l fasthttp.Logger
+	ServeFast(c.cfg, func(ctx *fasthttp.RequestCtx) { l = ctx.Logger() }, c.exchange(false))
+	l.Printf("once returned")
+	ServeFast(c.cfg, func(ctx *fasthttp.RequestCtx) {}, c.exchange(false))
+	l.Printf("after the next request")
+	if got := buf.String(); !strings.Contains(got, "once returned") || !strings.Contains(got, "after the next request") {
+		t.Fatalf("log: %q", got)
 	}
 }

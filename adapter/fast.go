@@ -528,7 +528,7 @@ func (fe *fastExchange) release() {
 	ctx.Response.Reset()
 	fe.bw.Reset(&fe.out)
 	fe.out.reset()
-	fe.conn, fe.log.cfg = fastConn{}, nil
+	fe.conn = fastConn{} // fe.log keeps its Config: a goroutine the handler left behind may still log
 	fastPool.Put(fe)
 }
 
