@@ -604,7 +604,7 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c, ok := gc.Context().(*conn); ok {
 		c.gen.conns.Add(-1)
-		h.s.loopConnsOf(gc).remove(c)
+		c.lc.remove(c) // the set it joined in OnOpen (a restart of the loops makes new sets)
 		switch {
 		case c.st.refused():
 		case c.st.parked():
