@@ -28,8 +28,9 @@ import (
 type dispatcher struct {
 	threads int32
 	active  atomic.Int32 // workers running tasks; never more than threads (written when one starts or leaves)
-	mu      sync.Mutex   // serialises adding a queue
+	mu      sync.Mutex   // serialises changing the queues
 	queues  atomic.Pointer[[]*runQueue]
+	retired []*runQueue // stopped loops' queues still holding tasks (under mu; see retire)
 	pool    *ants.Pool
 	drainFn func() // d.drain, made once: a method value allocates each time it is taken
 	// linger makes a worker that finds every queue empty give its P up
@@ -74,6 +75,53 @@ func (d *dispatcher) newQueue() *runQueue {
 	d.queues.Store(&qs)
 	d.mu.Unlock()
 	return q
+}
+
+// retire takes the queues of event loops that have stopped (a restart of
+// the loops makes new ones) out of what workers look at: at once if
+// empty, else once their tasks are taken (prune). Without it every
+// restart left its loops' queues for every idle worker to scan. Any
+// goroutine; nothing pushes to qs any more.
+func (d *dispatcher) retire(qs []*runQueue) {
+	d.mu.Lock()
+	d.retired = append(d.retired, qs...)
+	d.mu.Unlock()
+	d.prune()
+}
+
+// prune drops the retired queues that are empty: no loop pushes to them,
+// so once empty they stay so. Any goroutine.
+func (d *dispatcher) prune() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.retired) == 0 {
+		return
+	}
+	drop := map[*runQueue]bool{}
+	keep := d.retired[:0]
+	for _, q := range d.retired {
+		q.mu.Lock()
+		empty := q.head == len(q.tasks)
+		q.mu.Unlock()
+		if empty {
+			drop[q] = true
+		} else {
+			keep = append(keep, q)
+		}
+	}
+	clear(d.retired[len(keep):])
+	d.retired = keep
+	if len(drop) == 0 {
+		return
+	}
+	old := *d.queues.Load()
+	qs := make([]*runQueue, 0, len(old))
+	for _, q := range old {
+		if !drop[q] {
+			qs = append(qs, q)
+		}
+	}
+	d.queues.Store(&qs) // a worker scanning the old list finds the dropped ones empty
 }
 
 // task is work for a worker: a request, or a burst of them (request.run).

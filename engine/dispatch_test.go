@@ -156,3 +156,52 @@ func TestYieldAfter(t *testing.T) {
 		t.Fatal("nothing started or lingering: yielded")
 	}
 }
+
+// TestRetireQueues: the queues of stopped event loops leave the workers'
+// scan: an empty one at once, one still holding tasks once a worker has
+// taken them (each task still runs), and the live queues stay.
+func TestRetireQueues(t *testing.T) {
+	d, err := newDispatcher(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.release()
+	live, empty, busy := d.newQueue(), d.newQueue(), d.newQueue()
+	ran, gate := make(chan int, 3), make(chan struct{})
+	d.push(live, signalTask{0, gate, ran}) // holds the one worker, so busy's tasks wait
+	d.push(busy, signalTask{1, nil, ran})
+	d.push(busy, signalTask{2, nil, ran})
+	d.retire([]*runQueue{empty, busy})
+	if qs := *d.queues.Load(); len(qs) != 2 || qs[0] != live || qs[1] != busy {
+		t.Fatalf("after retiring an empty and a busy queue: %d queues", len(qs))
+	}
+	close(gate)
+	for want := range 3 {
+		select {
+		case got := <-ran:
+			if got != want {
+				t.Fatalf("task %d ran, want %d", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("task %d did not run", want)
+		}
+	}
+	d.prune()
+	if qs := *d.queues.Load(); len(qs) != 1 || qs[0] != live || len(d.retired) != 0 {
+		t.Fatalf("after the busy one drained: %d queues, %d retired", len(qs), len(d.retired))
+	}
+}
+
+// signalTask waits for gate (if any), then sends its number on ran.
+type signalTask struct {
+	n    int
+	gate chan struct{}
+	ran  chan int
+}
+
+func (t signalTask) run(*worker) {
+	if t.gate != nil {
+		<-t.gate
+	}
+	t.ran <- t.n
+}

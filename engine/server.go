@@ -314,11 +314,15 @@ func (s *Server) Serve() error {
 	for restarts := 0; ; restarts++ {
 		g := &generation{ended: make(chan struct{})}
 		s.gen.Store(g)
-		s.loops.Range(func(_, v any) bool { // a previous run's loops: keep their counts
-			s.counts.bytesIn.Add(v.(*loopConns).bytesIn.Load())
+		var stopped []*runQueue
+		s.loops.Range(func(_, v any) bool { // a previous run's loops: keep their counts, retire their queues
+			lc := v.(*loopConns)
+			s.counts.bytesIn.Add(lc.bytesIn.Load())
+			stopped = append(stopped, lc.queue)
 			return true
 		})
 		s.loops.Clear()
+		s.disp.retire(stopped)
 		s.started.Store(false)
 		s.loopsGone.Store(false)
 		if s.placeholderDir != "" {
@@ -573,6 +577,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	now := h.s.clock.now()
 	h.s.maybeSweep(now)
 	h.s.checkDeadlines(now)
+	h.s.disp.prune()
 	// The next tick comes at the next whole second, so Date changes on time.
 	return time.Until(time.Now().Truncate(time.Second).Add(time.Second)) + time.Millisecond, gnet.None
 }
