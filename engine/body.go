@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/waitron/waitron/internal/bufpool"
 )
 
@@ -159,10 +161,10 @@ func (sp *spooler) run(files *fileCache, first []byte) {
 		sp.queue = nil
 		sp.mu.Unlock()
 		n := 0
+		if sp.err == nil && !sp.aborted.Load() {
+			sp.err = writeAll(f, batch)
+		}
 		for _, c := range batch {
-			if sp.err == nil && !sp.aborted.Load() {
-				_, sp.err = f.Write(c)
-			}
 			n += len(c)
 			bufpool.Put(c)
 		}
@@ -179,6 +181,40 @@ func (sp *spooler) run(files *fileCache, first []byte) {
 	if sp.file != nil && (sp.err != nil || sp.aborted.Load()) {
 		sp.file.f.Close() // rare: closed rather than kept
 	}
+}
+
+// writeAll writes bufs to f in order with as few writev(2) calls as the
+// kernel takes them (one, for a regular file), not a write per buffer.
+// bufs and its slices are left as they were.
+func writeAll(f *os.File, bufs [][]byte) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	if err := rc.Write(func(fd uintptr) bool {
+		for len(bufs) > 0 {
+			k, err := unix.Writev(int(fd), bufs[:min(len(bufs), 1024)]) // IOV_MAX
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				werr = err
+				return true
+			}
+			for len(bufs) > 0 && k >= len(bufs[0]) { // drop what went (and empty ones)
+				k -= len(bufs[0])
+				bufs = bufs[1:]
+			}
+			if k > 0 { // a short write: go on from there, the caller's slices as they are
+				bufs = append([][]byte{bufs[0][k:]}, bufs[1:]...)
+			}
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	return werr
 }
 
 // memBody is a request body held in memory. As net/http's, it cannot be

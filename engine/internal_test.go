@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,34 @@ func TestLoopConnsSet(t *testing.T) {
 	}
 	if seen != 3 || lc.head != nil {
 		t.Fatalf("visited %d while they left; head %v", seen, lc.head)
+	}
+}
+
+// TestWriteAll: a spooler's batch reaches its file whole and in order,
+// also past the kernel's IOV_MAX buffers per writev and with empty ones.
+func TestWriteAll(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "spool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var bufs [][]byte
+	var want []byte
+	for i := range 1500 {
+		b := []byte(strings.Repeat(string(rune('a'+i%26)), i%7))
+		bufs = append(bufs, b)
+		want = append(want, b...)
+	}
+	bufs = append(bufs, nil, []byte{}) // ending in empty ones
+	if err := writeAll(f, bufs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("file holds %d bytes, want %d (%v)", len(got), len(want), err)
+	}
+	f.Close()
+	if err := writeAll(f, [][]byte{[]byte("x")}); err == nil {
+		t.Fatal("no error writing to a closed file")
 	}
 }
