@@ -312,11 +312,7 @@ func (c *conn) answerInternalError() {
 			c.s.log.Error("internal error answering an internal error", "remote", c.remoteStr, "panic", p)
 		}
 	}()
-	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, http.StatusInternalServerError,
-		"The server encountered an unexpected internal server error")
-	c.logRefused(http.StatusInternalServerError, len(b), CloseInternalError)
-	c.write(b, true)
-	c.s.counts.response(numMethods-1, http.StatusInternalServerError, 0)
+	c.answerUnserved(http.StatusInternalServerError, "The server encountered an unexpected internal server error", CloseInternalError)
 }
 
 func (c *conn) input() []byte {

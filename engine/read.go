@@ -419,12 +419,20 @@ func (c *conn) fail(err error) {
 	if !errors.As(err, &ce) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
-	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, ce.Status, ce.Detail)
-	c.logRefused(ce.Status, len(b), CloseBadRequest)
-	c.write(b, true)
-	c.s.counts.response(numMethods-1, ce.Status, 0) // a request the parser refused: method "other"
+	c.answerUnserved(ce.Status, ce.Detail, CloseBadRequest)
 	c.s.log.Debug("rejected request", "remote", c.remoteStr, "status", ce.Status, "reason", ce.Detail)
 	c.closeWith(CloseBadRequest, ce.Detail)
+}
+
+// answerUnserved answers, from the loop, a request no handler saw with
+// waitress's error response of status, counts it (method "other": the
+// parser may not have got as far) and logs its access line with the
+// close reason that follows. Loop only.
+func (c *conn) answerUnserved(status int, detail string, reason CloseReason) {
+	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, status, detail)
+	c.logRefused(status, len(b), reason)
+	c.write(b, true)
+	c.s.counts.response(numMethods-1, status, 0)
 }
 
 // write sends b from the loop itself, recycling it to bufpool when
