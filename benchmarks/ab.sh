@@ -9,7 +9,9 @@
 # wrk -t1 -c CONNS -d2s`, measures `-d5s`, and prints req/s and the
 # server's CPU time per request (utime + stime from /proc/PID/stat over
 # the measured run, divided by the requests wrk counted) with its user and
-# system parts, then stops the server by its PID. The docs' "pinned A/B" figures come from it.
+# system parts and how busy the load generator's CPU was (from /proc/stat:
+# at 95 % or more, req/s is the load generator's limit as much as the
+# server's), then stops the server by its PID. The docs' "pinned A/B" figures come from it.
 set -euo pipefail
 conns=64 script=()
 while getopts "c:s:" o; do
@@ -26,6 +28,9 @@ bins=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do bins+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
 addr=127.0.0.1:18090
+# cpu1 prints CPU 1's busy and total clock ticks since boot (/proc/stat:
+# idle and iowait are idle, the rest of the first eight fields busy).
+cpu1() { awk '/^cpu1 / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 for r in $(seq 1 "$rounds"); do
 	for b in "${bins[@]}"; do
 		taskset -c 0 "$b" --listen $addr --connection-limit 20000 "$@" >/dev/null 2>&1 &
@@ -33,12 +38,14 @@ for r in $(seq 1 "$rounds"); do
 		for i in $(seq 1 50); do curl -s -o /dev/null "http://$addr/" && break; sleep 0.1; done
 		taskset -c 1 wrk -t1 -c"$conns" -d2s "${script[@]}" "http://$addr$path" >/dev/null
 		read -r u0 s0 < <(awk '{print $14, $15}' /proc/$pid/stat)
+		read -r lb0 lt0 < <(cpu1)
 		out=$(taskset -c 1 wrk -t1 -c"$conns" -d5s "${script[@]}" "http://$addr$path")
 		read -r u1 s1 < <(awk '{print $14, $15}' /proc/$pid/stat)
+		read -r lb1 lt1 < <(cpu1)
 		reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 		rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
 		echo "round $r $(basename "$b"): $rps req/s, $(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" \
-			'BEGIN {printf "%.2f us CPU/request (user %.2f, system %.2f)", (u+s)*1e6/hz/n, u*1e6/hz/n, s*1e6/hz/n}')"
+			'BEGIN {printf "%.2f us CPU/request (user %.2f, system %.2f)", (u+s)*1e6/hz/n, u*1e6/hz/n, s*1e6/hz/n}'), load core $(awk -v b=$((lb1 - lb0)) -v t=$((lt1 - lt0)) 'BEGIN {printf "%.0f%%", (t > 0 ? 100*b/t : 0)}')"
 		kill "$pid"
 		wait "$pid" 2>/dev/null || true
 	done

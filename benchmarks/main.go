@@ -149,6 +149,7 @@ type result struct {
 	cpu    []float64 // the server's CPU µs per request, where counted
 	user   []float64 // the user-space part of it
 	busy   []float64 // the server's CPU time over the run's wall time
+	load   []float64 // the load generator's CPU's busy share over the run (pinned only)
 	notes  []string
 }
 
@@ -158,6 +159,9 @@ func (r *result) add(sm sample) {
 		r.cpu = append(r.cpu, sm.cpuPerReq)
 		r.user = append(r.user, sm.userPerReq)
 		r.busy = append(r.busy, sm.busy)
+	}
+	if sm.loadBusy > 0 {
+		r.load = append(r.load, sm.loadBusy)
 	}
 	if sm.note != "" {
 		r.notes = append(r.notes, sm.note)
@@ -171,13 +175,18 @@ type sample struct {
 	cpuPerReq  float64 // µs of the server's CPU time per request (0: not counted)
 	userPerReq float64 // the user-space part of it (the rest is the kernel's, system calls above all)
 	busy       float64 // the server's CPU time ÷ the run's wall time
+	loadBusy   float64 // the share of the load generator's CPU that was busy (0: not measured)
 }
 
 func (sm sample) describe() string {
 	if sm.cpuPerReq == 0 {
 		return sm.note
 	}
-	return strings.TrimSpace(fmt.Sprintf("%.2f µs CPU/req (%.2f user), core %.0f%% busy %s", sm.cpuPerReq, sm.userPerReq, 100*sm.busy, sm.note))
+	load := ""
+	if sm.loadBusy > 0 {
+		load = fmt.Sprintf(", load core %.0f%%", 100*sm.loadBusy)
+	}
+	return strings.TrimSpace(fmt.Sprintf("%.2f µs CPU/req (%.2f user), core %.0f%% busy%s %s", sm.cpuPerReq, sm.userPerReq, 100*sm.busy, load, sm.note))
 }
 
 func main() {
@@ -297,9 +306,11 @@ func measure(bin, wrkPath string, w workload, s server, prof bool) sample {
 		load(wrkPath, w.spec, addr, *warmup)
 	}
 	user0, sys0 := cpuTime(pid)
+	lb0, lt0 := cpuStat(*loadCPU)
 	t0 := time.Now()
 	st := load(wrkPath, w.spec, addr, *duration)
 	user1, sys1 := cpuTime(pid)
+	lb1, lt1 := cpuStat(*loadCPU)
 	user, cpu, wall := user1-user0, user1-user0+sys1-sys0, time.Since(t0)
 	sm := sample{value: float64(st.responses) / st.elapsed.Seconds(), note: st.note}
 	if st.responses > 0 && cpu > 0 {
@@ -307,7 +318,50 @@ func measure(bin, wrkPath string, w workload, s server, prof bool) sample {
 		sm.userPerReq = float64(user.Microseconds()) / float64(st.responses)
 		sm.busy = cpu.Seconds() / wall.Seconds()
 	}
+	if *pin && lt1 > lt0 {
+		sm.loadBusy = float64(lb1-lb0) / float64(lt1-lt0)
+	}
 	return sm
+}
+
+// loadBound is the load generator's CPU's busy share from which a run's
+// figure is taken to be the load generator's limit rather than the
+// server's: its core had (almost) no time left to send more.
+const loadBound = 0.95
+
+// cpuStat returns the busy and the total clock ticks CPU cpu has counted
+// since boot (/proc/stat); 0, 0 if it cannot be read.
+func cpuStat(cpu int) (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	return parseCPUStat(b, cpu)
+}
+
+// parseCPUStat reads CPU cpu's line of /proc/stat ("cpuN user nice system
+// idle iowait irq softirq steal ..."): idle and iowait are idle time,
+// the rest of the first eight fields busy (guest time is already in user).
+func parseCPUStat(b []byte, cpu int) (busy, total uint64) {
+	prefix := "cpu" + strconv.Itoa(cpu) + " "
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		f := strings.Fields(line)[1:]
+		if len(f) < 8 {
+			return 0, 0
+		}
+		for i, v := range f[:8] {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			total += n
+			if i != 3 && i != 4 {
+				busy += n
+			}
+		}
+		return busy, total
+	}
+	return 0, 0
 }
 
 // load runs spec against addr for d with wrk, or with the Go generator
@@ -442,9 +496,9 @@ func render(ran []workload, all map[string]map[string]*result, wrkPath string) s
 	if *pin {
 		placement = fmt.Sprintf("Pinned: each server runs under `taskset -c %d` (so its GOMAXPROCS is 1), the load generator under `taskset -c %d`.", *srvCPU, *loadCPU)
 	}
-	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s. %s Load: %s; idle memory and latency use the Go generator. Medians of %d rounds of %s, each after %s of warm-up; waitron runs with `--threads %d --connection-limit 20000` (and its default `--gc-floor` of 16 MiB; the idle-memory workload runs it both with `--gc-floor 0`, for what a connection itself costs, and with the defaults, whose floor's heap room, filled during the warm-up, absorbs the connections). CPU µs/req is the server's user + system time (all its threads, from /proc/PID/stat) over the measured run divided by the requests answered, and user µs/req the user-space part of it (the rest is the kernel's: system calls, the TCP stack); core busy is that time over the run's wall time.\n\n",
-		cpuModel(), hostCPUs(), kernel(), runtime.Version(), placement, gen, *rounds, *duration, *warmup, *threads)
-	b.WriteString("| workload | server | median | runs | × net/http | × fasthttp | CPU µs/req | user µs/req | core busy |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s. %s Load: %s; idle memory and latency use the Go generator. Medians of %d rounds of %s, each after %s of warm-up; waitron runs with `--threads %d --connection-limit 20000` (and its default `--gc-floor` of 16 MiB; the idle-memory workload runs it both with `--gc-floor 0`, for what a connection itself costs, and with the defaults, whose floor's heap room, filled during the warm-up, absorbs the connections). CPU µs/req is the server's user + system time (all its threads, from /proc/PID/stat) over the measured run divided by the requests answered, and user µs/req the user-space part of it (the rest is the kernel's: system calls, the TCP stack); core busy is that time over the run's wall time. Load core is how busy the load generator's CPU was over the run (wrk and the kernel's work on its behalf, from /proc/stat); at %.0f %% or more the row is marked *load-bound*: the load generator had no time left to send more, so req/s is its limit as much as the server's, and the server's CPU µs/req is the figure to compare.\n\n",
+		cpuModel(), hostCPUs(), kernel(), runtime.Version(), placement, gen, *rounds, *duration, *warmup, *threads, 100*loadBound)
+	b.WriteString("| workload | server | median | runs | × net/http | × fasthttp | CPU µs/req | user µs/req | core busy | load core |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range ran {
 		rs := all[w.name]
 		base, fast := median(rs["net/http"].values), 0.0
@@ -471,13 +525,19 @@ func render(ran []workload, all map[string]map[string]*result, wrkPath string) s
 			if len(r.notes) > 0 {
 				notes = " (" + strings.Join(uniq(r.notes), "; ") + ")"
 			}
-			cpu, user, busy := "–", "–", "–"
+			cpu, user, busy, lc := "–", "–", "–", "–"
 			if len(r.cpu) > 0 {
 				cpu, busy = fmt.Sprintf("%.2f", median(r.cpu)), fmt.Sprintf("%.0f %%", 100*median(r.busy))
 				user = fmt.Sprintf("%.2f", median(r.user))
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s %s | %s%s | %s | %s | %s | %s | %s |\n", w.title, s.name, format(m), w.unit,
-				strings.Join(runs, ", "), notes, ratio(base), ratio(fast), cpu, user, busy)
+			if len(r.load) > 0 {
+				lb := median(r.load)
+				if lc = fmt.Sprintf("%.0f %%", 100*lb); lb >= loadBound {
+					lc += " *load-bound*"
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s %s | %s%s | %s | %s | %s | %s | %s | %s |\n", w.title, s.name, format(m), w.unit,
+				strings.Join(runs, ", "), notes, ratio(base), ratio(fast), cpu, user, busy, lc)
 		}
 	}
 	b.WriteString("\nRatios are always \"how many times better than\": for KB per connection and latency, a lower figure gives a higher ratio.\n")
