@@ -70,7 +70,7 @@ func (s *Server) serveBatch(w *writer, rs []*request, wk *worker) {
 		r.x.Out = b
 		s.serve(r, wk)
 	}
-	b.rest = nil // every request's Out is b: a kept Request must not hold the burst (see dropEngineRefs)
+	b.rest = nil // every request's Out is b: a kept Request must not hold the burst's records, which are reused
 }
 
 // batch is the Output of the requests of a batch. The complete responses

@@ -362,30 +362,13 @@ func (r *request) run(wk *worker) {
 	defer r.w.contain(r.w.reqT)
 	if burst := r.burst; burst != nil {
 		s.serveBatch(r.w, burst, wk)
-		if s.fast != nil {
-			recycle(r.w, burst) // r among them
-			return
-		}
-		for _, b := range burst {
-			b.dropEngineRefs()
-		}
+		recycle(r.w, burst) // r among them
 		return
 	}
 	s.serve(r, wk)
-	if s.fast != nil {
-		one := [1]*request{r}
-		recycle(r.w, one[:])
-	} else {
-		r.dropEngineRefs()
-	}
+	one := [1]*request{r}
+	recycle(r.w, one[:])
 }
-
-// dropEngineRefs clears what a served net/http request's record holds
-// for the engine alone. The handler may keep its *http.Request, which
-// lives in the record: kept, the record held the body's bytes (up to
-// inbuf_overflow in memory, although the body was closed) and, on a
-// burst's first request, the burst's other records. Its worker only.
-func (r *request) dropEngineRefs() { r.body, r.slot, r.burst = nil, nil, nil }
 
 // contain stops a panic in waitron's own worker-side code (a handler's
 // panics are the adapter's to answer) from leaving the worker: uncaught,
@@ -406,16 +389,17 @@ func (w *writer) contain(t uint64) {
 	w.req.end(w.gen, t)
 }
 
-// fastRequests holds the records of fasthttp handlers' requests beyond
-// what their loops keep (spares). Once served, nothing holds one: its
-// handler saw only the pooled RequestCtx, and the loop keeps only c.next,
-// a later request. (Allocating each cost 0.2 µs per keep-alive request,
-// pinned profile.) A net/http handler's record is not recycled: it holds
-// the Request, context and URL the handler may keep.
-var fastRequests = sync.Pool{New: func() any { return new(request) }}
+// spareRecords holds the requests' records beyond what their loops keep
+// (spares). Once served, nothing holds one: a fasthttp handler saw only
+// the pooled RequestCtx; what a net/http handler may keep (its Request,
+// context, URL and ResponseWriter) is in the request's own
+// adapter.HTTPState, which the record only points to; and the loop keeps
+// only c.next, a later request. (Allocating each cost 0.2 µs per
+// keep-alive request, pinned profile.)
+var spareRecords = sync.Pool{New: func() any { return new(request) }}
 
-// recycle gives served fasthttp requests' records back to w's loop. Their
-// worker only.
+// recycle gives served requests' records back to w's loop. Their worker
+// only.
 func recycle(w *writer, rs []*request) {
 	for _, r := range rs {
 		*r = request{}

@@ -123,13 +123,12 @@ func (w *writer) wake() { _ = w.gc.Wake(nil) }
 
 // newRequest starts the request parsed into sl. Loop only.
 func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
-	var r *request
-	if c.s.fast != nil {
-		r = c.lc.spare.takeRecord()
-	} else {
-		hr := &httpRequest{} // one allocation for both
-		r = &hr.request
-		r.x.HTTP = &hr.state
+	r := c.lc.spare.takeRecord()
+	if c.s.fast == nil {
+		// What the handler may keep (its Request, context and URL) and its
+		// ResponseWriter, which a stray goroutine may still call: never
+		// reused, unlike the record.
+		r.x.HTTP = new(adapter.HTTPState)
 	}
 	r.w, r.slot, r.start = c.writer, sl, c.now()
 	x := &r.x
@@ -141,14 +140,6 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 		x.Opened, x.Received = c.opened.time(), c.lc.timeOf(r.start)
 	}
 	return r
-}
-
-// httpRequest is a request for a net/http handler with the adapter's
-// state for it (adapter.HTTPState, 920 bytes), which a fasthttp
-// handler's request does without.
-type httpRequest struct {
-	request
-	state adapter.HTTPState
 }
 
 // takeSlot returns a free head slot, making one if there is none. Loop only.

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"weak"
+
+	"github.com/waitron/waitron/adapter"
 )
 
 // bodyProbe is the writer a handler copies its request body into: a
@@ -99,4 +102,76 @@ func TestKeptRequestHoldsLittle(t *testing.T) {
 		}
 	}
 	runtime.KeepAlive(kept)
+}
+
+// TestKeptRequestOutlivesItsRecord: the engine's record of a request is
+// reused once the request is served, for net/http handlers as for
+// fasthttp's, so what a handler may keep must not be in it. Every
+// request of several connections, single and in pipelined bursts, is
+// kept with its ResponseWriter; after later requests have reused the
+// records, each kept Request still has its own target, field, remote
+// address and context (with its waitron Info), the context has ended,
+// and a stray Write on a kept ResponseWriter fails instead of reaching a
+// later response. Under -race, a record reused while a kept Request
+// still lived in it would also be a reported race.
+func TestKeptRequestOutlivesItsRecord(t *testing.T) {
+	type keptReq struct {
+		r    *http.Request
+		w    http.ResponseWriter
+		path string
+	}
+	var mu sync.Mutex
+	var kept []keptReq
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		kept = append(kept, keptReq{r, w, r.URL.Path})
+		mu.Unlock()
+		io.WriteString(w, r.URL.Path)
+	}))
+	const conns, rounds = 4, 12
+	for i := range conns {
+		c := s.dial(t)
+		br := bufio.NewReader(c)
+		for r := range rounds {
+			var paths []string
+			var req strings.Builder
+			for k := range 1 + r%4 { // a single request, or a burst of up to 4
+				p := fmt.Sprintf("/c%d/r%d/k%d", i, r, k)
+				paths = append(paths, p)
+				fmt.Fprintf(&req, "GET %s?q=%d HTTP/1.1\r\nHost: a\r\nX-Path: %s\r\n\r\n", p, k, p)
+			}
+			io.WriteString(c, req.String())
+			for _, p := range paths {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b, _ := io.ReadAll(resp.Body); string(b) != p {
+					t.Fatalf("asked %s, got %q", p, b)
+				}
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := conns * (1 + 2 + 3 + 4) * rounds / 4; len(kept) != want {
+		t.Fatalf("kept %d requests, want %d", len(kept), want)
+	}
+	for _, k := range kept {
+		r := k.r
+		if r.URL.Path != k.path || r.Header.Get("X-Path") != k.path || r.Method != "GET" || r.Host != "a" ||
+			r.RequestURI != k.path+"?q="+r.URL.Query().Get("q") || r.RemoteAddr == "" {
+			t.Fatalf("kept request for %s changed: %s %q %q host %q remote %q", k.path, r.Method, r.RequestURI,
+				r.Header.Get("X-Path"), r.Host, r.RemoteAddr)
+		}
+		if r.Context().Err() == nil {
+			t.Errorf("%s: the kept request's context has not ended", k.path)
+		}
+		if _, ok := adapter.RequestInfo(r); !ok {
+			t.Errorf("%s: the kept request's context lost its Info", k.path)
+		}
+		if _, err := io.WriteString(k.w, "stray"); err == nil {
+			t.Errorf("%s: a Write after the handler returned succeeded", k.path)
+		}
+	}
 }

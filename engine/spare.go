@@ -5,8 +5,8 @@ import (
 	"sync/atomic"
 )
 
-// spares is an event loop's store of the head slots, and the fasthttp
-// requests' records, that its connections' requests are done with. A
+// spares is an event loop's store of the head slots, and the requests'
+// records, that its connections' requests are done with. A
 // sync.Pool operation each way per slot and per record was 7 % of a
 // pinned profile of pipelined requests through the fasthttp adapter
 // (sixteen of each per burst, given back one at a time by the worker and
@@ -72,13 +72,12 @@ func keepSlot(list *[]*headSlot, sl *headSlot) {
 	slotPool.Put(sl)
 }
 
-// takeRecord returns a zero record for a fasthttp handler's request. Loop
-// only.
+// takeRecord returns a zero request record. Loop only.
 func (sp *spares) takeRecord() *request {
 	if r := take(sp, &sp.records, &sp.retRecords); r != nil {
 		return r
 	}
-	return fastRequests.Get().(*request)
+	return spareRecords.Get().(*request)
 }
 
 // giveBack takes back slots (reset) and records (zeroed) a worker is done
@@ -93,7 +92,7 @@ func (sp *spares) giveBack(slots []*headSlot, records []*request) {
 		if len(sp.retRecords) < maxSpare {
 			sp.retRecords = append(sp.retRecords, r)
 		} else {
-			fastRequests.Put(r)
+			spareRecords.Put(r)
 		}
 	}
 	sp.returned.Add(int32(len(sp.retSlots) + len(sp.retRecords) - n))
