@@ -265,15 +265,15 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 
 // served is what the access log needs of a request's head, taken before
 // it is served (the head may be reused once the response is out).
-type served struct{ method, target, proto string }
+type servedHead struct{ method, target, proto string }
 
-func headOf(x *adapter.Exchange) served {
-	return served{string(x.Head.MethodBytes()), string(x.Head.TargetBytes()), proto(x.Head.Minor)}
+func headOf(x *adapter.Exchange) servedHead {
+	return servedHead{string(x.Head.MethodBytes()), string(x.Head.TargetBytes()), proto(x.Head.Minor)}
 }
 
 // logServed logs the response to x, whose head was h. Worker only, after
 // adapter.Serve.
-func (s *Server) logServed(x *adapter.Exchange, h served, d time.Duration) {
+func (s *Server) logServed(x *adapter.Exchange, h servedHead, d time.Duration) {
 	a := s.access
 	o := x.Outcome()
 	e := entry{status: o.Status, bytes: o.Bytes, dur: d}

@@ -159,3 +159,50 @@ func TestAccessLogLoopPanic(t *testing.T) {
 		t.Fatalf("access log: %q", lines)
 	}
 }
+
+// TestAccessLogPipelinedBurst: a pipelined burst is served by one worker
+// whose complete responses but the last are held back and leave with the
+// next write; each is logged once, in the order of the requests, when it
+// leaves, so its duration ends at that write: the held responses of a
+// burst read at once (one start time) have one duration, the time the
+// burst's write left. Both adapters.
+func TestAccessLogPipelinedBurst(t *testing.T) {
+	burst := "GET /status/201 HTTP/1.1\r\nHost: a\r\n\r\n" +
+		"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n" +
+		"GET /status/404 HTTP/1.1\r\nHost: a\r\n\r\n" +
+		"GET /json HTTP/1.1\r\nHost: a\r\n\r\n" +
+		"GET /plaintext?last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	for _, c := range []struct {
+		name string
+		mk   func(limits.Options) (*engine.Server, error)
+	}{
+		{"net/http", func(o limits.Options) (*engine.Server, error) { return engine.New(targetapp.New(), o, nil) }},
+		{"fasthttp", func(o limits.Options) (*engine.Server, error) { return engine.NewFast(targetapp.NewFast(), o, nil) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lines := accessLinesOf(t, c.mk, "combined", burst)
+			want := []string{`"GET /status/201 HTTP/1.1" 201 `, `"GET /plaintext HTTP/1.1" 200 13 `, `"GET /status/404 HTTP/1.1" 404 `,
+				`"GET /json HTTP/1.1" 200 27 `, `"GET /plaintext?last HTTP/1.1" 200 13 `}
+			if len(lines) != len(want) {
+				t.Fatalf("want %d lines, got %d:\n%s", len(want), len(lines), strings.Join(lines, "\n"))
+			}
+			dur := regexp.MustCompile(` (\d+\.\d{6})( close=\w+)?$`)
+			var held []string
+			for i, l := range lines {
+				if !strings.Contains(l, want[i]) {
+					t.Errorf("line %d: want %s in %s", i+1, want[i], l)
+				}
+				if m := dur.FindStringSubmatch(l); m == nil {
+					t.Errorf("line %d has no duration: %s", i+1, l)
+				} else if i < len(lines)-1 {
+					held = append(held, m[1])
+				}
+			}
+			for i, d := range held {
+				if d != held[0] {
+					t.Errorf("held response %d took %s s, the first %s: the burst's held responses leave in one write", i+1, d, held[0])
+				}
+			}
+		})
+	}
+}

@@ -61,7 +61,7 @@ func (c *conn) gatherPipelined(first *request) []*request {
 // serveBatch serves pipelined requests of one connection in turn on one
 // worker. Worker only.
 func (s *Server) serveBatch(w *writer, rs []*request, wk *worker) {
-	b := &batch{w: w, pending: make([][]byte, 0, len(rs))} // a buffer per response, usually
+	b := &batch{w: w, wk: wk, pending: make([][]byte, 0, len(rs)), unsent: wk.unsent} // a buffer per response, usually
 	for i, r := range rs {
 		if b.finished {
 			break // the connection closes (or is gone): the rest are not executed
@@ -70,6 +70,8 @@ func (s *Server) serveBatch(w *writer, rs []*request, wk *worker) {
 		r.x.Out = b
 		s.serve(r, wk)
 	}
+	b.settle(0) // none, unless the batch ended without a write after them
+	wk.unsent = b.unsent[:0]
 	b.rest = nil // every request's Out is b: a kept Request must not hold the burst's records, which are reused
 }
 
@@ -80,11 +82,19 @@ func (s *Server) serveBatch(w *writer, rs []*request, wk *worker) {
 // then counts as one request in flight.
 type batch struct {
 	w        *writer
+	wk       *worker // serving it (w.wk is the next request's once the last response is out)
 	pending  [][]byte
 	size     int
 	final    bool       // the request being served is the batch's last
 	rest     []*request // the requests after it
 	finished bool       // the connection has seen the end of the batch
+	// unsent is the served requests whose complete responses are held
+	// back: they are counted and logged when a write takes them (settle),
+	// with its time as their end, the time their client can have them;
+	// heldCur says Send has just held the response of the request being
+	// served (its serve then adds it to unsent).
+	unsent  []served
+	heldCur bool
 }
 
 // SetWriteDeadline implements adapter.Output.
@@ -94,6 +104,7 @@ func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 	gone := b.w.gone.Load() // a half-closed client still gets its responses
 	if last && keepAlive && !b.final && !gone {
 		b.hold(bufs)
+		b.heldCur = true
 		if b.size < batchFlush {
 			return nil
 		}
@@ -103,10 +114,37 @@ func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 	if last {
 		b.finished = true
 	}
+	return b.write(last, keepAlive)
+}
+
+// write sends what the batch holds and settles the responses it took.
+func (b *batch) write(last, keepAlive bool) error {
 	err := b.w.Send(b.pending, last, keepAlive) // it keeps the buffers, not the array
 	clear(b.pending)
 	b.pending, b.size = b.pending[:0], 0
+	// The write's end: finishDirect's reading when it wrote them whole
+	// itself (the last request's serve reads it again), else now.
+	b.settle(b.wk.doneAt)
 	return err
+}
+
+// settle counts and logs the held responses a write has taken, with end
+// as their end (zero: now, read once for all). A response held just now
+// by the request being served is not among them yet: its handler has not
+// returned, so it is settled by the next write, a little late. Worker
+// only.
+func (b *batch) settle(end stamp) {
+	if len(b.unsent) == 0 {
+		return
+	}
+	if end == 0 {
+		end = b.w.s.clock.stamp()
+	}
+	for _, sv := range b.unsent {
+		b.w.s.account(sv, end)
+	}
+	clear(b.unsent)
+	b.unsent = b.unsent[:0]
 }
 
 // hold adds bufs to what the batch will write. A slice that fits in the

@@ -157,9 +157,7 @@ func (c *conn) detach(extra []byte) (d detached) {
 // asked to upgrade ends its burst, so this is for plain requests.)
 func (b *batch) Hijack() (net.Conn, []byte, error) {
 	if len(b.pending) > 0 {
-		all := b.pending
-		b.pending, b.size = nil, 0
-		if err := b.w.Send(all, false, true); err != nil {
+		if err := b.write(false, true); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -261,23 +261,20 @@ func (s *Server) serve(r *request, wk *worker) {
 	x, body := &r.x, r.body
 	// Before serving: once the response is out, the head may be reused.
 	method := methodIndex(x.Head.MethodBytes())
-	var head served
+	var head servedHead
 	if s.access != nil {
 		head = headOf(x)
 	}
 	defer func() {
 		end := wk.doneAt // the response's end, if the worker wrote it whole itself
 		wk.doneAt = 0
-		if st := x.Status(); st != 0 {
-			if end == 0 {
-				end = s.clock.stamp()
-			}
-			d := time.Duration(end - r.start)
-			s.counts.response(method, st, d)
-			if s.access != nil {
-				s.logServed(x, head, d)
-			}
+		if b, ok := x.Out.(*batch); ok && b.heldCur {
+			// Held back by its batch: counted and logged when it leaves.
+			b.heldCur = false
+			b.unsent = append(b.unsent, served{r: r, method: method, head: head})
+			return
 		}
+		s.account(served{r: r, method: method, head: head}, end)
 	}()
 	if body != nil && body.n > 0 {
 		rc, err := body.reader()
@@ -295,6 +292,34 @@ func (s *Server) serve(r *request, wk *worker) {
 		return
 	}
 	adapter.Serve(&s.acfg, s.handler, x)
+}
+
+// served is a request whose handler has returned, with what its
+// accounting needs: its method's index and, with an access log, its head
+// as it was read (its slot may be reused once the response is out).
+type served struct {
+	r      *request
+	method int
+	head   servedHead
+}
+
+// account counts the response to sv.r and logs its access line, with its
+// duration from the request's arrival to end (zero: now). Worker only,
+// after the adapter returned.
+func (s *Server) account(sv served, end stamp) {
+	x := &sv.r.x
+	st := x.Status()
+	if st == 0 {
+		return
+	}
+	if end == 0 {
+		end = s.clock.stamp()
+	}
+	d := time.Duration(end - sv.r.start)
+	s.counts.response(sv.method, st, d)
+	if s.access != nil {
+		s.logServed(x, sv.head, d)
+	}
 }
 
 // responseDone runs on the loop when the last bytes of a response were
