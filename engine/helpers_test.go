@@ -70,7 +70,7 @@ func startFastWith(t *testing.T, h fasthttp.RequestHandler, before func(*engine.
 // startServer makes a server with mk from the default options and set, on
 // 127.0.0.1:0 unless set names an address, runs before (if any), serves,
 // and stops the server when the test ends.
-func startServer(t *testing.T, mk func(limits.Options, *slog.Logger) (*engine.Server, error), before func(*engine.Server), set ...string) *testServer {
+func startServer(t testing.TB, mk func(limits.Options, *slog.Logger) (*engine.Server, error), before func(*engine.Server), set ...string) *testServer {
 	t.Helper()
 	o := limits.Default()
 	ownAddr := false

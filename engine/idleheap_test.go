@@ -1,8 +1,6 @@
 package engine_test
 
 import (
-	"context"
-	"io"
 	"log/slog"
 	"net/netip"
 	"runtime"
@@ -30,54 +28,31 @@ import (
 func BenchmarkIdleConnHeap(b *testing.B) {
 	for _, c := range []struct {
 		name string
-		mk   func(limits.Options) (*engine.Server, error)
+		mk   func(limits.Options, *slog.Logger) (*engine.Server, error)
 	}{
-		{"net/http", func(o limits.Options) (*engine.Server, error) { return engine.New(targetapp.New(), o, quiet) }},
-		{"fasthttp", func(o limits.Options) (*engine.Server, error) { return engine.NewFast(targetapp.NewFast(), o, quiet) }},
+		{"net/http", func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
+			return engine.New(targetapp.New(), o, log)
+		}},
+		{"fasthttp", func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
+			return engine.NewFast(targetapp.NewFast(), o, log)
+		}},
 	} {
 		b.Run(c.name, func(b *testing.B) { benchIdleHeap(b, c.mk) })
 	}
 }
 
-// quiet is a logger that drops everything (the open-file limit's warning
-// among it).
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func benchIdleHeap(b *testing.B, mk func(limits.Options) (*engine.Server, error)) {
+func benchIdleHeap(b *testing.B, mk func(limits.Options, *slog.Logger) (*engine.Server, error)) {
 	n := min(max(b.N, 1000), 8000) // under connection_limit, and the open-file limit with the client's
-	o := limits.Default()
-	for k, v := range map[string]string{"listen": "127.0.0.1:0", "connection_limit": "9000"} {
-		if err := o.Set(k, v); err != nil {
-			b.Fatal(err)
-		}
-	}
-	srv, err := mk(o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	<-srv.Ready()
-	if err := srv.ReadyErr(); err != nil {
-		b.Fatal(err)
-	}
-	ap, err := netip.ParseAddrPort(srv.Addrs()[0].String())
+	srv := startServer(b, mk, nil, "connection_limit", "9000")
+	ap, err := netip.ParseAddrPort(srv.addr)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
 	fds := make([]int, 0, n)
-	defer func() {
+	defer func() { // before the server's shutdown (a cleanup)
 		for _, fd := range fds {
 			unix.Close(fd)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			b.Error(err)
-		}
-		if err := <-served; err != nil {
-			b.Error(err)
 		}
 	}()
 	req := []byte("GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
