@@ -124,9 +124,7 @@ type response struct {
 	hasContentType bool
 	hasDate        bool
 	hasServer      bool
-	connection     []string // the handler's Connection values
-	trailerField   []string // the handler's Trailer values
-	trailers       []string // every declared trailer name
+	extra          *respExtra // the Connection and Trailer values; nil while there are none
 	status         int
 	wroteHeader    bool        // a final (non-1xx) status is decided
 	headSent       bool        // the head has been handed to Output
@@ -141,6 +139,31 @@ type response struct {
 	written    int64 // body bytes the handler wrote (and we accepted)
 	pending    []byte
 	lastBufs   [2][]byte // the slices of a final flush, as usual: head (with a short body), body
+}
+
+// respExtra is what few responses have: in response, its 72 bytes took
+// HTTPState, allocated per request, from the 896-byte size class to 1,024.
+type respExtra struct {
+	connection   []string // the handler's Connection values
+	trailerField []string // the handler's Trailer values
+	trailers     []string // every declared trailer name
+}
+
+// extras returns w's respExtra, making it.
+func (w *response) extras() *respExtra {
+	if w.extra == nil {
+		w.extra = new(respExtra)
+	}
+	return w.extra
+}
+
+// trailers returns the declared trailer names, the handler's Connection
+// values and its Trailer values (nil when it set none).
+func (w *response) trailers() (names, connection, trailerField []string) {
+	if w.extra == nil {
+		return nil, nil, nil
+	}
+	return w.extra.trailers, w.extra.connection, w.extra.trailerField
 }
 
 // init readies a zero response for req.
@@ -205,7 +228,7 @@ func (w *response) WriteHeader(code int) {
 			w.hasServer = true
 		case "Connection":
 			if len(v) > 0 {
-				w.connection = append([]string(nil), v...)
+				w.extras().connection = append([]string(nil), v...)
 				w.closeAfter = w.closeAfter || hasToken(v, "close")
 			}
 			continue
@@ -235,9 +258,11 @@ func (w *response) WriteHeader(code int) {
 		keys = slices.DeleteFunc(keys, func(k string) bool { return k == "Content-Length" })
 	}
 	if len(trailerField) > 0 {
-		w.trailerField = append([]string(nil), trailerField...)
+		w.extras().trailerField = append([]string(nil), trailerField...)
 	}
-	w.trailers = declaredTrailers(trailerField, prefixed)
+	if names := declaredTrailers(trailerField, prefixed); names != nil {
+		w.extras().trailers = names
+	}
 	w.headBuf = appendFields(codec.AppendStatusLine(bufpool.GetSmall(), code, http.StatusText(code)), w.header, keys)
 }
 
@@ -543,7 +568,7 @@ func (w *response) appendHead(final bool) []byte {
 		w.closeAfter, w.drainClose = true, true
 	}
 	bodyAllowed := codec.BodyAllowed(w.status)
-	trailers := w.trailers
+	trailers, connection, _ := w.trailers()
 	var contentLength int64 = -1
 	switch {
 	case !bodyAllowed:
@@ -583,7 +608,7 @@ func (w *response) appendHead(final bool) []byte {
 	if !w.hasServer && w.cfg.Ident != "" {
 		b = codec.AppendField(b, "Server", w.cfg.Ident)
 	}
-	for _, v := range w.connection {
+	for _, v := range connection {
 		if !hasToken([]string{v}, "close") && !hasToken([]string{v}, "keep-alive") {
 			b = codec.AppendField(b, "Connection", v)
 		}
@@ -615,7 +640,8 @@ func declaredTrailers(trailerField, prefixed []string) []string {
 // appendTrailer appends the last chunk and the trailer section.
 func (w *response) appendTrailer(b []byte) []byte {
 	b = append(b, "0\r\n"...)
-	for _, v := range w.trailerField {
+	_, _, trailerField := w.trailers()
+	for _, v := range trailerField {
 		for _, name := range strings.Split(v, ",") {
 			name = http.CanonicalHeaderKey(strings.TrimSpace(name))
 			for _, val := range w.header[name] {
