@@ -41,7 +41,7 @@ func (s *Server) admit(c *conn) (serve, refuse bool) {
 		return false, true
 	}
 	c.st.park()
-	c.parkedAt = c.s.clock.stamp()
+	c.rares().parkedAt = c.s.clock.stamp()
 	a.parked = append(a.parked, c)
 	return false, false
 }

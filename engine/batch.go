@@ -36,7 +36,7 @@ func (c *conn) gatherPipelined(first *request) []*request {
 		n, fr, err := codec.ReadHead(in, &sl.head, c.s.cfg.maxHead, c.s.cfg.maxBody)
 		if err != nil || n == 0 || fr.Body != codec.BodyNone {
 			sl.head.Reset()
-			c.free = append(c.free, sl)
+			c.putFree(sl)
 			break
 		}
 		c.keepHead(sl, in[:n])

@@ -46,7 +46,8 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 		}
 		return
 	}
-	c.drainT = c.drain.begin(c.gen)
+	r := c.rares()
+	r.drainT = r.drain.begin(c.gen)
 	c.closeWhenDrained(c.s.clock.now())
 }
 
@@ -56,13 +57,14 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 // discarded briefly, so a client still sending does not turn the close
 // into a reset that destroys the response (net/http's closeWriteAndWait).
 func (c *conn) closeWhenDrained(start time.Time) {
+	r := c.rare // made by closeWith
 	if c.closed.Load() {
-		c.drain.end(c.gen, c.drainT)
+		r.drain.end(c.gen, r.drainT)
 		return
 	}
 	if c.gc.OutboundBuffered() > 0 && time.Since(start) < c.drainTimeout() {
 		delay := min(time.Since(start)/4+time.Millisecond, 50*time.Millisecond)
-		w, drain, t := c.writer, &c.drain, c.drainT
+		w, drain, t := c.writer, &r.drain, r.drainT
 		time.AfterFunc(delay, func() {
 			if w.s.loopsGone.Load() || w.onLoop(func(c *conn) { c.closeWhenDrained(start) }) != nil {
 				drain.end(w.gen, t) // the engine is gone; so is the connection
@@ -70,7 +72,7 @@ func (c *conn) closeWhenDrained(start time.Time) {
 		})
 		return
 	}
-	c.drain.end(c.gen, c.drainT)
+	r.drain.end(c.gen, r.drainT)
 	if c.gc.OutboundBuffered() > 0 {
 		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
 			"remote", c.remoteStr, "unsent", c.gc.OutboundBuffered())
@@ -119,7 +121,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 		return
 	}
 	if c.st.parked() {
-		if c.parkedAt.since(now) >= idle {
+		if c.rare.parkedAt.since(now) >= idle {
 			c.s.unparkRemove(c)
 			c.st.refuse()
 			c.refuseOverload("No connection slot became free in time (connection_limit, channel_timeout)")

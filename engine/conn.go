@@ -39,12 +39,10 @@ type conn struct {
 	rd         codec.Reader // where in the request being read the input is
 	cur        *headSlot    // where the request being read is parsed (nil: both slots in use)
 	serving    []*headSlot  // the heads of the requests with the worker
-	free       []*headSlot  // slots not in use: two at most; a burst's others go back to slotPool
+	free       [2]*headSlot // slots not in use (free[:nfree]); a burst's others go back to the loop's spares
 	next       *request     // a complete request read while another is served
 	rare       *connRare    // what few connections need (nil until one does)
 	body       *bodyBuffer
-	drain      flight // a close waiting for output to drain
-	drainT     uint64
 	id         uint64      // the connection's number, unique in the process (from 1)
 	opened     stamp       // when the connection was accepted
 	seq        uint64      // the requests read on it so far
@@ -54,6 +52,7 @@ type conn struct {
 	proxied    bool        // the PROXY protocol header is handled (or absent, or proxy_protocol off)
 	reason     CloseReason // why the server is closing the connection, once hasReason
 	hasReason  bool
+	nfree      uint8 // slots in free
 	active     stamp // last sign of life: bytes in, a response handed over, output draining
 	tick       stamp // now, for the stamps of one onTraffic call (zero outside one: read the clock)
 	headSince  stamp // when the request head being read started (zero: none)
@@ -61,9 +60,8 @@ type conn struct {
 	bodyGot    int64 // body bytes taken so far
 	sentSeen   int64 // bytes the client had taken at the last deadline check
 	sentAt     stamp // when that figure last moved
-	parkedAt   stamp
-	outSeen    int // gnet's outbound buffer at the last sweep
-	inSeen     int // gnet's inbound buffer when the last OnTraffic ended
+	outSeen    int   // gnet's outbound buffer at the last sweep
+	inSeen     int   // gnet's inbound buffer when the last OnTraffic ended
 }
 
 // writer is the half of a connection its worker uses: the output path
@@ -228,12 +226,17 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 
 func noCancel(error) {}
 
-// connRare is what few connections ever need, made by the first use:
-// in conn, these 56 bytes took it from the 352-byte size class to 384.
+// connRare is what few connections ever need, or need only once they
+// close, made by the first use: in conn, its first 56 bytes took it from
+// the 352-byte size class to 384, and the last 24 kept it at 352 instead
+// of 320.
 type connRare struct {
 	aheadErr error  // a protocol error found while reading ahead, answered in turn
 	detail   string // what the close reason's log line adds (a bad request's detail)
 	saved    []byte // input left when the client half-closed
+	drain    flight // a close waiting for output to drain
+	drainT   uint64
+	parkedAt stamp // when the connection was parked under connection_limit
 }
 
 // rares returns c's connRare, making it. Loop only.

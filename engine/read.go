@@ -144,12 +144,25 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 
 // takeSlot returns a free head slot, making one if there is none. Loop only.
 func (c *conn) takeSlot() *headSlot {
-	if n := len(c.free); n > 0 {
-		sl := c.free[n-1]
-		c.free = c.free[:n-1]
+	if c.nfree > 0 {
+		c.nfree--
+		sl := c.free[c.nfree]
+		c.free[c.nfree] = nil
 		return sl
 	}
 	return c.lc.spare.takeSlot()
+}
+
+// putFree keeps sl, reset, for the connection's next requests, or gives
+// it to the loop when two are kept already (a burst's extra slots). Loop
+// only.
+func (c *conn) putFree(sl *headSlot) {
+	if int(c.nfree) < len(c.free) {
+		c.free[c.nfree] = sl
+		c.nfree++
+		return
+	}
+	c.lc.spare.putSlot(sl)
 }
 
 // slotPool holds the head slots of idle connections, beyond what their
@@ -159,11 +172,11 @@ var slotPool = sync.Pool{New: func() any { return new(headSlot) }}
 
 // releaseSlots gives the free slots back to the loop. Loop only.
 func (c *conn) releaseSlots() {
-	for i, sl := range c.free {
+	for i, sl := range c.free[:c.nfree] {
 		c.lc.spare.putSlot(sl)
 		c.free[i] = nil
 	}
-	c.free = c.free[:0]
+	c.nfree = 0
 }
 
 // dispatch hands the request just read to the worker pool, or keeps it as
@@ -378,11 +391,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	c.heads = nil // the worker is done with them
 	for i, sl := range c.serving {
 		sl.head.Reset()
-		if len(c.free) < 2 { // keep two for the next requests; a burst's extra slots are the loop's
-			c.free = append(c.free, sl)
-		} else {
-			c.lc.spare.putSlot(sl)
-		}
+		c.putFree(sl)
 		c.serving[i] = nil
 	}
 	c.serving = c.serving[:0]
