@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -27,6 +28,15 @@ var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 // DurationBuckets are the upper bounds, in seconds, of the request-duration
 // histogram (Stats.Durations).
 var DurationBuckets = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// durationBounds is DurationBuckets as durations, for comparing a
+// response's duration without converting it to seconds.
+var durationBounds = func() (b [len(DurationBuckets)]time.Duration) {
+	for i, s := range DurationBuckets {
+		b[i] = time.Duration(math.Round(s * float64(time.Second)))
+	}
+	return b
+}()
 
 type counters struct {
 	requests  [numMethods][len(statusClasses)]atomic.Uint64
@@ -59,7 +69,7 @@ func (k *counters) response(method, status int, d time.Duration) {
 		k.requests[method][class].Add(1)
 	}
 	i := 0
-	for i < len(DurationBuckets) && d.Seconds() > DurationBuckets[i] {
+	for i < len(durationBounds) && d > durationBounds[i] {
 		i++
 	}
 	k.durations[i].Add(1)

@@ -120,3 +120,17 @@ func TestWriteAll(t *testing.T) {
 		t.Fatal("no error writing to a closed file")
 	}
 }
+
+// TestDurationBounds: a response's duration falls in the bucket its
+// seconds would put it in (DurationBuckets' bounds are inclusive), at
+// and either side of every bound.
+func TestDurationBounds(t *testing.T) {
+	for i, s := range DurationBuckets {
+		d := durationBounds[i]
+		for _, x := range []time.Duration{d - 1, d, d + 1} {
+			if (x.Seconds() > s) != (x > d) {
+				t.Errorf("%v against the bound %v s: seconds and durations disagree", x, s)
+			}
+		}
+	}
+}
