@@ -570,6 +570,45 @@ func TestConnectionLimit(t *testing.T) {
 	}
 }
 
+// TestParkedClientTimesOut: a client waiting unread for a slot under
+// connection_limit for channel_timeout is answered 503 and closed, while
+// the connection holding the slot, busy, is left alone and then served.
+func TestParkedClientTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	s := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+		io.WriteString(w, "ok")
+	}), "connection_limit", "1")
+	first := s.dial(t)
+	io.WriteString(first, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
+	waitFor(t, "the held request", func() bool { return s.Stats().Running == 1 })
+	parked := s.dial(t)
+	io.WriteString(parked, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+	waitFor(t, "the client to be parked", func() bool { return s.Stats().Parked == 1 })
+	engine.Advance(s.Server, 121*time.Second) // past channel_timeout (120 s)
+	got, err := io.ReadAll(parked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEqual(t, "parked client", masked(string(got)),
+		errorResp(503, "No connection slot became free in time (connection_limit, channel_timeout)"))
+	if st := s.Stats(); st.Parked != 0 {
+		t.Errorf("after the timeout: %d parked, want 0", st.Parked)
+	}
+	// Counted when the socket closes, after its write side was shut down.
+	waitFor(t, "the close for overload", func() bool { return s.Stats().Closed[engine.CloseOverload] == 1 })
+	close(release)
+	resp, err := http.ReadResponse(bufio.NewReader(first), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); string(b) != "ok" {
+		t.Errorf("the held request got %q", b)
+	}
+}
+
 // onlyReader hides any WriterTo, so io.Copy asks the writer to ReadFrom.
 type onlyReader struct{ r io.Reader }
 
