@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -235,78 +234,6 @@ func runIdle(_ workload, addr string, pid int) (float64, string) {
 
 // latencyRate is the fixed request rate of the latency workload.
 var latencyRate float64
-
-// runLatency sends requests at latencyRate over 64 keep-alive connections,
-// each on its own schedule, and reports the 99th percentile of the time
-// from when a request was due to when its response was read (so a server
-// that falls behind is charged for the wait: no coordinated omission). The
-// first second is warm-up. That time includes how late the generator's
-// own timer woke it (at 5,000 req/s every server's p50 was 0.6 ms, the
-// generator's lateness), so the note also gives the time from the
-// request's write to its response's read, which leaves that out.
-func runLatency(_ workload, addr string, _ int) (float64, string) {
-	const conns = 64
-	interval := time.Duration(float64(time.Second) * conns / latencyRate)
-	req := []byte("GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-	start := time.Now().Add(50 * time.Millisecond)
-	warm, end := start.Add(time.Second), start.Add(time.Second+*duration)
-	var mu sync.Mutex
-	var all, served []time.Duration // from the request's due time, from its write
-	var errs atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < conns; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			var lat, srv []time.Duration
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				errs.Add(1)
-				return
-			}
-			defer c.Close()
-			br := bufio.NewReaderSize(c, 4096)
-			due := start.Add(interval * time.Duration(i) / conns)
-			for due.Before(end) {
-				if d := time.Until(due); d > 0 {
-					time.Sleep(d)
-				}
-				sent := time.Now()
-				c.SetDeadline(sent.Add(10 * time.Second))
-				if _, err := c.Write(req); err != nil {
-					errs.Add(1)
-					break
-				}
-				if status, _, err := readResponse(br); err != nil || status != 200 {
-					errs.Add(1)
-					break
-				}
-				if !due.Before(warm) {
-					now := time.Now()
-					lat, srv = append(lat, now.Sub(due)), append(srv, now.Sub(sent))
-				}
-				due = due.Add(interval)
-			}
-			mu.Lock()
-			all, served = append(all, lat...), append(served, srv...)
-			mu.Unlock()
-		}(i)
-	}
-	wg.Wait()
-	if len(all) == 0 {
-		return 0, "no responses"
-	}
-	slices.Sort(all)
-	slices.Sort(served)
-	pct := func(d []time.Duration, p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
-	note := fmt.Sprintf("%.0f req/s; p50 %s, p99.9 %s ms; from the write: p50 %s, p99 %s ms", float64(len(all))/duration.Seconds(),
-		ms(pct(all, 0.5)), ms(pct(all, 0.999)), ms(pct(served, 0.5)), ms(pct(served, 0.99)))
-	if n := errs.Load(); n > 0 {
-		note += fmt.Sprintf(", %d errors", n)
-	}
-	return float64(pct(all, 0.99)) / 1e6, note
-}
 
 // upgrade opens a connection to addr and switches it to the target app's
 // echo protocol (/upgrade/echo).

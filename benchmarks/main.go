@@ -16,9 +16,10 @@
 // request and how busy its core was.
 //
 // Load comes from wrk (Debian package wrk) when it is installed, otherwise
-// from the Go load generator in load.go; idle memory and latency at a fixed
-// rate always use the Go generator. Every server listens on 127.0.0.1 and
-// is stopped at the end of its turn.
+// from the Go load generator in load.go; idle memory always uses the Go
+// generator, and latency at a fixed rate an open-loop generator of its own
+// (one thread, epoll and a timerfd: latency_linux.go). Every server listens
+// on 127.0.0.1 and is stopped at the end of its turn.
 package main
 
 import (
@@ -496,7 +497,7 @@ func render(ran []workload, all map[string]map[string]*result, wrkPath string) s
 	if *pin {
 		placement = fmt.Sprintf("Pinned: each server runs under `taskset -c %d` (so its GOMAXPROCS is 1), the load generator under `taskset -c %d`.", *srvCPU, *loadCPU)
 	}
-	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s. %s Load: %s; idle memory and latency use the Go generator. Medians of %d rounds of %s, each after %s of warm-up; waitron runs with `--threads %d --connection-limit 20000` (and its default `--gc-floor` of 16 MiB; the idle-memory workload runs it both with `--gc-floor 0`, for what a connection itself costs, and with the defaults, whose floor's heap room, filled during the warm-up, absorbs the connections). CPU µs/req is the server's user + system time (all its threads, from /proc/PID/stat) over the measured run divided by the requests answered, and user µs/req the user-space part of it (the rest is the kernel's: system calls, the TCP stack); core busy is that time over the run's wall time. Load core is how busy the load generator's CPU was over the run (wrk and the kernel's work on its behalf, from /proc/stat); at %.0f %% or more the row is marked *load-bound*: the load generator had no time left to send more, so req/s is its limit as much as the server's, and the server's CPU µs/req is the figure to compare.\n\n",
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s. %s Load: %s; idle memory uses the Go generator, latency at a fixed rate an open-loop one (one thread with epoll and a timerfd, as wrk2 is, whose sends are due to the microsecond: see runLatency). Medians of %d rounds of %s, each after %s of warm-up; waitron runs with `--threads %d --connection-limit 20000` (and its default `--gc-floor` of 16 MiB; the idle-memory workload runs it both with `--gc-floor 0`, for what a connection itself costs, and with the defaults, whose floor's heap room, filled during the warm-up, absorbs the connections). CPU µs/req is the server's user + system time (all its threads, from /proc/PID/stat) over the measured run divided by the requests answered, and user µs/req the user-space part of it (the rest is the kernel's: system calls, the TCP stack); core busy is that time over the run's wall time. Load core is how busy the load generator's CPU was over the run (wrk and the kernel's work on its behalf, from /proc/stat); at %.0f %% or more the row is marked *load-bound*: the load generator had no time left to send more, so req/s is its limit as much as the server's, and the server's CPU µs/req is the figure to compare.\n\n",
 		cpuModel(), hostCPUs(), kernel(), runtime.Version(), placement, gen, *rounds, *duration, *warmup, *threads, 100*loadBound)
 	b.WriteString("| workload | server | median | runs | × net/http | × fasthttp | CPU µs/req | user µs/req | core busy | load core |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range ran {
