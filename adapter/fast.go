@@ -225,7 +225,9 @@ func runFast(cfg *Config, h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) (
 func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 	req := &fe.ctx.Request
 	hd := &req.Header
-	hd.SetMethodBytes(x.Head.MethodBytes())
+	if m := x.Head.MethodBytes(); string(m) != fasthttp.MethodGet {
+		hd.SetMethodBytes(m) // a reset header's method is GET
+	}
 	hd.SetRequestURIBytes(x.Head.TargetBytes())
 	if x.Head.Minor == 0 {
 		hd.SetProtocol("HTTP/1.0")
@@ -460,6 +462,9 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 // the usual buffers. done is false when the response is not of that kind
 // (Response.Write then sends it).
 func (fe *fastExchange) sendFileBody(resp *fasthttp.Response, out Output) (done bool, err error) {
+	if !resp.IsBodyStream() { // most responses: no interface assertions to make
+		return false, nil
+	}
 	fb, ok := resp.BodyStream().(FileBody)
 	fs, ok2 := out.(FileSender)
 	n := resp.Header.ContentLength()
