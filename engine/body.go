@@ -147,7 +147,9 @@ func (sp *spooler) run(files *fileCache, first []byte) {
 	var f *os.File
 	if sp.err == nil {
 		f = sp.file.f
-		_, sp.err = f.Write(first)
+		if len(first) > 0 { // os.File.Write makes the system call even for nothing
+			_, sp.err = f.Write(first)
+		}
 	}
 	sp.mu.Lock()
 	for {

@@ -130,6 +130,9 @@ func (w *writer) tryWrite(bufs [][]byte) (int, bool) {
 		w.fb.Load() != nil || w.spool.Load() != nil {
 		return 0, false
 	}
+	if len(bufs) == 0 { // the end of a response whose bytes all went before (SendFile's)
+		return 0, true
+	}
 	for {
 		var n int
 		var err error
