@@ -137,7 +137,7 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	c.seq++
 	x.ConnID, x.Seq = c.id, c.seq
 	if c.s.fast != nil { // only fasthttp handlers see the times (ctx.ConnTime, ctx.Time)
-		x.Opened, x.Received = c.opened.time(), c.lc.timeOf(r.start)
+		x.Opened, x.Received = c.lc.openedOf(c), c.lc.timeOf(r.start)
 	}
 	return r
 }

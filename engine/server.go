@@ -636,6 +636,10 @@ type loopConns struct {
 	// The last stamp turned into a time.Time (timeOf).
 	lastStamp stamp
 	lastTime  time.Time
+	// openedID is the connection whose opening time openedTime is: a
+	// pipelined burst's requests are of one connection.
+	openedID   uint64
+	openedTime time.Time
 	// Counted by this loop alone (no cache line shared between loops),
 	// summed when asked.
 	reads   atomic.Int64  // OnTraffic calls: one per read of at most recv_bytes
@@ -649,6 +653,15 @@ func (lc *loopConns) timeOf(st stamp) time.Time {
 		lc.lastStamp, lc.lastTime = st, st.time()
 	}
 	return lc.lastTime
+}
+
+// openedOf returns when c was accepted, as a time.Time, converted once
+// for consecutive requests of one connection. Loop only.
+func (lc *loopConns) openedOf(c *conn) time.Time {
+	if c.id != lc.openedID {
+		lc.openedID, lc.openedTime = c.id, c.opened.time()
+	}
+	return lc.openedTime
 }
 
 // connLink links a connection into its loop's set.
