@@ -233,6 +233,13 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 		hd.SetProtocol("HTTP/1.0")
 	}
 	for _, f := range x.Head.Fields {
+		if x.Framing.HasHost && f.Value == x.Framing.Host && f.Name.Len == 4 {
+			// The one Host field (the codec refuses two): where AddBytesKV
+			// would put it, without copying and scanning it twice. (Host
+			// can never be a trailer key, the one case Add treats apart.)
+			hd.SetHostBytes(x.Head.Bytes(f.Value))
+			continue
+		}
 		hd.AddBytesKV(x.Head.Bytes(f.Name), x.Head.Bytes(f.Value))
 	}
 	for _, f := range x.TrailerFields {

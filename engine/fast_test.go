@@ -298,6 +298,7 @@ func TestFastRequestLikeFasthttp(t *testing.T) {
 		"post":    "POST /p HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
 		"chunked": "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
 		"http10":  "GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
+		"host":    "GET / HTTP/1.1\r\nuser-agent: t\r\nhost: X.example:80\r\nx-after: 1\r\nConnection: close\r\n\r\n",
 	} {
 		sameAsFasthttp(t, name, raw, w.addr, ref)
 	}
