@@ -140,9 +140,11 @@ func (b *batch) settle(end stamp) {
 	if end == 0 {
 		end = b.w.s.clock.stamp()
 	}
+	t := tally{k: &b.w.s.counts}
 	for _, sv := range b.unsent {
-		b.w.s.account(sv, end)
+		b.w.s.account(sv, end, &t)
 	}
+	t.flush()
 	clear(b.unsent)
 	b.unsent = b.unsent[:0]
 }

@@ -65,15 +65,80 @@ func methodIndex(m []byte) int {
 // response counts one response to the method of index method
 // (methodIndex) with status, served in d.
 func (k *counters) response(method, status int, d time.Duration) {
-	if class := status/100 - 1; class >= 0 && class < len(statusClasses) {
+	if class := classOf(status); class >= 0 {
 		k.requests[method][class].Add(1)
 	}
+	k.durations[bucketOf(d)].Add(1)
+	k.durSum.Add(int64(d))
+}
+
+// classOf returns the index in statusClasses of status's class, or -1.
+func classOf(status int) int {
+	if class := status/100 - 1; class >= 0 && class < len(statusClasses) {
+		return class
+	}
+	return -1
+}
+
+// bucketOf returns the index in durations of d's bucket.
+func bucketOf(d time.Duration) int {
 	i := 0
 	for i < len(durationBounds) && d > durationBounds[i] {
 		i++
 	}
-	k.durations[i].Add(1)
-	k.durSum.Add(int64(d))
+	return i
+}
+
+// tally counts the responses a pipelined burst's write settles at once:
+// a run of alike responses (one method and status class, one duration
+// bucket) costs one atomic add per counter instead of one each. Worker
+// only; flush before it goes.
+type tally struct {
+	k                     *counters
+	method, class, bucket int
+	n, inBucket           uint64
+	sum                   int64
+}
+
+// add counts one response, as counters.response does.
+func (t *tally) add(method, status int, d time.Duration) {
+	class := classOf(status)
+	if t.n > 0 && (method != t.method || class != t.class) {
+		t.flushRequests()
+	}
+	t.method, t.class = method, class
+	t.n++
+	b := bucketOf(d)
+	if t.inBucket > 0 && b != t.bucket {
+		t.flushBucket()
+	}
+	t.bucket = b
+	t.inBucket++
+	t.sum += int64(d)
+}
+
+func (t *tally) flushRequests() {
+	if t.n > 0 && t.class >= 0 {
+		t.k.requests[t.method][t.class].Add(t.n)
+	}
+	t.n = 0
+}
+
+func (t *tally) flushBucket() {
+	if t.inBucket > 0 {
+		t.k.durations[t.bucket].Add(t.inBucket)
+	}
+	t.inBucket = 0
+}
+
+// flush adds what t holds to its counters.
+func (t *tally) flush() {
+	t.flushRequests()
+	t.flushBucket()
+	if t.sum != 0 {
+		t.k.durSum.Add(t.sum)
+		t.sum = 0
+	}
 }
 
 // RequestCount is the number of responses to one method with one status

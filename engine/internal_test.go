@@ -124,6 +124,41 @@ func TestWriteAll(t *testing.T) {
 // TestDurationBounds: a response's duration falls in the bucket its
 // seconds would put it in (DurationBuckets' bounds are inclusive), at
 // and either side of every bound.
+// TestTallyMatchesResponse: a burst's responses counted through a tally
+// leave every counter as counting each with counters.response does, runs
+// of alike responses and changes of method, class and bucket alike.
+func TestTallyMatchesResponse(t *testing.T) {
+	type resp struct {
+		method, status int
+		d              time.Duration
+	}
+	ms := time.Millisecond
+	burst := []resp{{0, 200, ms}, {0, 200, ms}, {0, 200, 2 * ms}, {2, 200, 2 * ms}, {2, 404, 2 * ms},
+		{2, 404, 7 * ms}, {0, 99, ms}, {0, 600, ms}, {0, 200, time.Minute}, {1, 200, 0}, {0, 200, ms}}
+	var each, tallied counters
+	tl := tally{k: &tallied}
+	for _, r := range burst {
+		each.response(r.method, r.status, r.d)
+		tl.add(r.method, r.status, r.d)
+	}
+	tl.flush()
+	for m := range each.requests {
+		for c := range each.requests[m] {
+			if a, b := each.requests[m][c].Load(), tallied.requests[m][c].Load(); a != b {
+				t.Errorf("requests[%s][%s]: %d each, %d tallied", methodNames[m], statusClasses[c], a, b)
+			}
+		}
+	}
+	for i := range each.durations {
+		if a, b := each.durations[i].Load(), tallied.durations[i].Load(); a != b {
+			t.Errorf("durations[%d]: %d each, %d tallied", i, a, b)
+		}
+	}
+	if a, b := each.durSum.Load(), tallied.durSum.Load(); a != b {
+		t.Errorf("durations' sum: %d each, %d tallied", a, b)
+	}
+}
+
 func TestDurationBounds(t *testing.T) {
 	for i, s := range DurationBuckets {
 		d := durationBounds[i]

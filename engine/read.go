@@ -287,7 +287,7 @@ func (s *Server) serve(r *request, wk *worker) {
 			b.unsent = append(b.unsent, served{r: r, method: method, head: head})
 			return
 		}
-		s.account(served{r: r, method: method, head: head}, end)
+		s.account(served{r: r, method: method, head: head}, end, nil)
 	}()
 	if body != nil && body.n > 0 {
 		rc, err := body.reader()
@@ -317,9 +317,11 @@ type served struct {
 }
 
 // account counts the response to sv.r and logs its access line, with its
-// duration from the request's arrival to end (zero: now). Worker only,
-// after the adapter returned.
-func (s *Server) account(sv served, end stamp) {
+// duration from the request's arrival to end (zero: now). It counts into
+// t when one is given (a burst's responses, settled together), else
+// straight into the server's counters. Worker only, after the adapter
+// returned.
+func (s *Server) account(sv served, end stamp, t *tally) {
 	x := &sv.r.x
 	st := x.Status()
 	if st == 0 {
@@ -329,7 +331,11 @@ func (s *Server) account(sv served, end stamp) {
 		end = s.clock.stamp()
 	}
 	d := time.Duration(end - sv.r.start)
-	s.counts.response(sv.method, st, d)
+	if t != nil {
+		t.add(sv.method, st, d)
+	} else {
+		s.counts.response(sv.method, st, d)
+	}
 	if s.access != nil {
 		s.logServed(x, sv.head, d)
 	}
