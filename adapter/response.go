@@ -371,28 +371,89 @@ type FileBody interface {
 	Sent(k int64)
 }
 
-// sendFile sends what it can of a spooled body being copied into a
-// response of declared length with Output's SendFile: the page cache goes
-// to the socket without passing through a buffer. The head (and anything
-// pending) is sent first. What it did not send, the caller copies as
-// usual.
+// sendFile sends what it can of a file being copied into a response of
+// declared length with Output's SendFile: the page cache goes to the
+// socket without passing through a buffer. The file is a spooled request
+// body (an echo, a proxy), or, as net/http's ReadFrom takes them, a
+// regular *os.File from its current offset, alone or under an
+// io.LimitedReader (http.ServeContent copies a file, or a range of it,
+// so). The head (and anything pending) is sent first. What it did not
+// send, the caller copies as usual, from where it stopped: the file's
+// offset (and the limit) moved past what went.
 func (w *response) sendFile(src io.Reader) (int64, error) {
-	fb, ok := src.(FileBody)
-	fs, ok2 := w.out.(FileSender)
-	if !ok || !ok2 || w.isHead || w.chunked {
+	fs, ok := w.out.(FileSender)
+	if !ok || w.isHead || w.chunked {
 		return 0, nil
 	}
-	f, off, n := fb.UnreadSection()
-	if n = min(n, w.declared-w.written); f == nil || n < sendFileMin {
+	sec, ok := fileSectionOf(src)
+	if !ok {
+		return 0, nil
+	}
+	n := min(sec.n, w.declared-w.written)
+	if n < sendFileMin {
 		return 0, nil
 	}
 	if err := w.flush(false); err != nil {
 		return 0, err
 	}
-	k := fs.SendFile(f, off, n)
-	fb.Sent(k)
+	k := fs.SendFile(sec.f, sec.off, n)
+	sec.sent(k)
 	w.written += k
 	return k, nil
+}
+
+// fileSection is the part of a file that a copy from src would read: n
+// bytes of f from off; sent marks k of them read.
+type fileSection struct {
+	f      *os.File
+	off, n int64
+	body   FileBody          // a spooled body's, else
+	lr     *io.LimitedReader // the limit over f, if any
+}
+
+// fileSectionOf returns src's fileSection when src is a spooled body or
+// a regular file (possibly under a LimitedReader) whose offset is known.
+func fileSectionOf(src io.Reader) (fileSection, bool) {
+	if fb, ok := src.(FileBody); ok {
+		f, off, n := fb.UnreadSection()
+		return fileSection{f: f, off: off, n: n, body: fb}, f != nil
+	}
+	lr, _ := src.(*io.LimitedReader)
+	if lr != nil {
+		src = lr.R
+	}
+	f, ok := src.(*os.File)
+	if !ok {
+		return fileSection{}, false
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return fileSection{}, false
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || off > st.Size() {
+		return fileSection{}, false
+	}
+	sec := fileSection{f: f, off: off, n: st.Size() - off, lr: lr}
+	if lr != nil {
+		sec.n = min(sec.n, lr.N)
+	}
+	return sec, true
+}
+
+// sent marks k bytes of the section read.
+func (sec fileSection) sent(k int64) {
+	switch {
+	case sec.body != nil:
+		sec.body.Sent(k)
+	case k > 0:
+		// Where the copy goes on, as after reading k bytes (sendfile with
+		// an offset of its own leaves the file's alone).
+		_, _ = sec.f.Seek(sec.off+k, io.SeekStart)
+		if sec.lr != nil {
+			sec.lr.N -= k
+		}
+	}
 }
 
 // sendFileMin is the least a file must hold for sendFile: below a buffer's

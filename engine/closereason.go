@@ -120,9 +120,10 @@ type Stats struct {
 	// SpooledOutputBytes, responses whose output overflowed to a file
 	// (outbuf_overflow) and the bytes that went through it.
 	SpooledBodies, SpooledBodyBytes, SpooledOutputs, SpooledOutputBytes uint64
-	// SentFromFile counts response bytes that went from a spooled request
-	// body's file to the socket with sendfile(2) (a handler copying the
-	// body into a response of declared length, as an echo or a proxy).
+	// SentFromFile counts response bytes that went from a file to the
+	// socket with sendfile(2): a spooled request body's (a handler copying
+	// the body into a response of declared length, as an echo or a proxy)
+	// or a regular file a handler copied into one (http.ServeFile).
 	SentFromFile uint64
 }
 

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -512,5 +513,83 @@ func TestServedRequestNotKept(t *testing.T) {
 				return first.Value() == nil
 			})
 		})
+	}
+}
+
+// TestCopyFileToResponse: a handler copying a regular file into its
+// response (http.ServeFile, a range of it, io.Copy from an *os.File at an
+// offset, and through an io.LimitedReader) sends the same bytes on both
+// servers and leaves the file's offset where net/http leaves it (past
+// what was copied); waitron sends the file with sendfile(2), as net/http
+// does, not through its buffers.
+func TestCopyFileToResponse(t *testing.T) {
+	const size = 1<<20 + 123
+	content := make([]byte, size)
+	for i := range content {
+		content[i] = byte(i % 251)
+	}
+	path := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	offsets := make(chan int64, 1)
+	copyFrom := func(w http.ResponseWriter, start, n int64, limited bool) {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		f.Seek(start, io.SeekStart)
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		var src io.Reader = f
+		if limited {
+			src = io.LimitReader(f, n)
+		}
+		if _, err := io.Copy(w, src); err != nil {
+			t.Error(err)
+		}
+		pos, _ := f.Seek(0, io.SeekCurrent)
+		offsets <- pos
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/serve", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) })
+	mux.HandleFunc("/copy", func(w http.ResponseWriter, r *http.Request) { copyFrom(w, 1000, size-1000, false) })
+	mux.HandleFunc("/limited", func(w http.ResponseWriter, r *http.Request) { copyFrom(w, 5000, 300000, true) })
+	ws := start(t, mux)
+	std := httptest.NewServer(mux)
+	t.Cleanup(std.Close)
+	for _, srv := range []peerServer{{"waitron", ws.addr}, {"net/http", std.Listener.Addr().String()}} {
+		c := srv.dial(t)
+		br := bufio.NewReader(c)
+		for _, tc := range []struct {
+			req, want string
+			status    int
+			offset    int64 // the file's offset after the copy, -1: not asked
+		}{
+			{"GET /serve HTTP/1.1\r\nHost: a\r\n\r\n", string(content), 200, -1},
+			{"GET /serve HTTP/1.1\r\nHost: a\r\nRange: bytes=100000-899999\r\n\r\n", string(content[100000:900000]), 206, -1},
+			{"GET /copy HTTP/1.1\r\nHost: a\r\n\r\n", string(content[1000:]), 200, size},
+			{"GET /limited HTTP/1.1\r\nHost: a\r\n\r\n", string(content[5000:305000]), 200, 305000},
+		} {
+			io.WriteString(c, tc.req)
+			resp, body := readResponse(t, br, http.MethodGet)
+			line, _, _ := strings.Cut(tc.req, "\r\n")
+			if resp.StatusCode != tc.status || body != tc.want {
+				i := 0
+				for i < min(len(body), len(tc.want)) && body[i] == tc.want[i] {
+					i++
+				}
+				t.Errorf("%s %q: status %d, %d bytes (want %d, %d), first difference at %d", srv.name, line, resp.StatusCode, len(body), tc.status, len(tc.want), i)
+			}
+			if tc.offset >= 0 {
+				if got := recv(t, offsets); got != tc.offset {
+					t.Errorf("%s %q: the file's offset after the copy is %d, want %d", srv.name, line, got, tc.offset)
+				}
+			}
+		}
+	}
+	if n := ws.Stats().SentFromFile; n == 0 {
+		t.Error("waitron sent none of the files with sendfile")
 	}
 }

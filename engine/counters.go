@@ -50,7 +50,7 @@ type counters struct {
 	outSpool  atomic.Uint64 // responses whose output overflowed to a file
 	outBytes  atomic.Uint64 // bytes of output that went through such files
 	blocked   atomic.Int64  // handlers blocked now in a Write by outbuf_high_watermark
-	fileBytes atomic.Uint64 // response bytes sent from a spool file with sendfile
+	fileBytes atomic.Uint64 // response bytes sent from a file (spooled body or handler's) with sendfile
 }
 
 func methodIndex(m []byte) int {
