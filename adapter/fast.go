@@ -580,6 +580,29 @@ func (w *fastWriter) Write(p []byte) (int, error) {
 	return n, w.err
 }
 
+// ReadFrom is where fasthttp's writer of a body of known length hands a
+// file over (a large file of fasthttp.FS or ctx.SendFile, an *os.File
+// body stream, under an io.LimitedReader), as its own server hands it to
+// the TCP connection for sendfile: the head collected so far goes first,
+// then what the socket takes of the file goes by Output's SendFile, and
+// the rest, like any other reader's bytes, through Write.
+func (w *fastWriter) ReadFrom(r io.Reader) (int64, error) {
+	var sent int64
+	if fs, ok := w.out.(FileSender); ok && w.err == nil && w.chunks == nil && !w.stream {
+		if sec, ok := fileSectionOf(r); ok && sec.body == nil && sec.n >= sendFileMin {
+			if w.err = w.flush(); w.err != nil {
+				return 0, w.err
+			}
+			sent = fs.SendFile(sec.f, sec.off, sec.n)
+			sec.sent(sent)
+		}
+	}
+	buf := bufpool.GetSmall()
+	defer bufpool.Put(buf)
+	n, err := io.CopyBuffer(writeOnly{w}, r, buf[:cap(buf)])
+	return sent + n, err
+}
+
 // chunkedWrite passes on a chunked stream, reading its chunks as they go
 // to count the payload; with strip (an HTTP/1.0 client) it passes on the
 // head without its Transfer-Encoding and the payload without its chunk

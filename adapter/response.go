@@ -499,10 +499,8 @@ func (w *response) readFrom(src io.Reader) (int64, error) {
 	}
 }
 
-// writeOnly hides ReadFrom, so io.Copy uses Write.
-type writeOnly struct{ w *response }
-
-func (o writeOnly) Write(p []byte) (int, error) { return o.w.Write(p) }
+// writeOnly hides a writer's ReadFrom, so io.Copy uses Write.
+type writeOnly struct{ io.Writer }
 
 // Flush implements http.Flusher.
 func (w *response) Flush() { _ = w.FlushError() }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -567,5 +569,52 @@ func TestFastRequestInfo(t *testing.T) {
 	var other fasthttp.RequestCtx
 	if _, ok := adapter.FastRequestInfo(&other); ok {
 		t.Error("a ctx that is not waitron's has an Info")
+	}
+}
+
+// TestFastFileLikeFasthttp: a fasthttp handler's large file (fasthttp.FS,
+// a byte range of it, and an *os.File body stream from an
+// offset) arrives as from fasthttp's own server, byte for byte, and
+// waitron sends it with sendfile(2), as that server does.
+func TestFastFileLikeFasthttp(t *testing.T) {
+	const size = 1<<20 + 123
+	content := make([]byte, size)
+	for i := range content {
+		content[i] = byte(i % 251)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "big.bin")
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// (fasthttp.ServeFile's cache would start a goroutine that never ends.)
+	files := (&fasthttp.FS{Root: dir, AcceptByteRange: true, SkipCache: true}).NewRequestHandler()
+	h := func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/big.bin":
+			files(ctx)
+		case "/stream":
+			f, err := os.Open(path)
+			if err != nil {
+				ctx.Error(err.Error(), 500)
+				return
+			}
+			f.Seek(1000, io.SeekStart)
+			ctx.SetBodyStream(f, size-1000) // fasthttp closes it
+		}
+	}
+	w, ref := startFast(t, h), fastPeer(t, h)
+	for name, raw := range map[string]string{
+		"file":   "GET /big.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"range":  "GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=100000-899999\r\nConnection: close\r\n\r\n",
+		"stream": "GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+	} {
+		got := sameAsFasthttp(t, name, raw, w.addr, ref)
+		if _, body, _ := strings.Cut(got, "\r\n\r\n"); len(body) < 800000 {
+			t.Errorf("%s: only %d body bytes", name, len(body))
+		}
+	}
+	if n := w.Stats().SentFromFile; n == 0 {
+		t.Error("waitron sent none of the files with sendfile")
 	}
 }
