@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"time"
 
 	"github.com/waitron/waitron/codec"
@@ -41,8 +42,8 @@ func (c *conn) gatherPipelined(first *request) []*request {
 		}
 		c.keepHead(sl, in[:n])
 		if rs == nil {
-			rs = make([]*request, 1, 16) // a typical burst without regrowing
-			rs[0] = first
+			rs = takeBurst()
+			rs = append(rs, first)
 		}
 		r := c.newRequest(sl, fr)
 		rs = append(rs, r)
@@ -56,6 +57,24 @@ func (c *conn) gatherPipelined(first *request) []*request {
 		}
 	}
 	return rs
+}
+
+// burstPool recycles the arrays of bursts (gatherPipelined's), which
+// hold nothing once the burst is served (run gives them back).
+var burstPool = sync.Pool{New: func() any { return new([maxBatch]*request) }}
+
+// takeBurst returns an empty burst with room for maxBatch requests.
+func takeBurst() []*request { return burstPool.Get().(*[maxBatch]*request)[:0] }
+
+// putBurst gives back the array of a burst taken with takeBurst, served
+// and recycled: nothing else refers to it (batch.rest is cleared).
+func putBurst(rs []*request) {
+	if cap(rs) != maxBatch {
+		return
+	}
+	a := (*[maxBatch]*request)(rs[:maxBatch])
+	clear(a[:])
+	burstPool.Put(a)
 }
 
 // serveBatch serves pipelined requests of one connection in turn on one

@@ -366,6 +366,7 @@ func (r *request) run(wk *worker) {
 	if burst := r.burst; burst != nil {
 		s.serveBatch(r.w, burst, wk)
 		recycle(r.w, burst) // r among them
+		putBurst(burst)
 		return
 	}
 	s.serve(r, wk)
