@@ -589,7 +589,9 @@ func (w *fastWriter) Write(p []byte) (int, error) {
 func (w *fastWriter) ReadFrom(r io.Reader) (int64, error) {
 	var sent int64
 	if fs, ok := w.out.(FileSender); ok && w.err == nil && w.chunks == nil && !w.stream {
-		if sec, ok := fileSectionOf(r); ok && sec.body == nil && sec.n >= sendFileMin {
+		// Only a file under a limit: fasthttp's writer bounds it by the
+		// body's declared length, which this writer does not know.
+		if sec, ok := fileSectionOf(r); ok && sec.lr != nil && sec.n >= sendFileMin {
 			if w.err = w.flush(); w.err != nil {
 				return 0, w.err
 			}
