@@ -219,14 +219,14 @@ func describe(h http.Handler, o *limits.Options) *http.Server {
 
 // notes logs what the compatibility options mean here when they are set.
 func (s *Server) notes() {
-	if s.opts.Given("asyncore_use_poll") {
+	if s.opts.IsSet("asyncore_use_poll") {
 		s.log.Info("note: asyncore_use_poll has no effect: gnet always uses epoll, which has no select() descriptor limit")
 	}
-	if s.opts.Given("asyncore_loop_timeout") {
+	if s.opts.IsSet("asyncore_loop_timeout") {
 		s.log.Info("note: asyncore_loop_timeout sets how often maintenance may run here: idle connections are looked for at most every max(cleanup_interval, asyncore_loop_timeout) seconds",
 			"asyncore_loop_timeout", s.opts.AsyncoreLoopTimeout)
 	}
-	if s.opts.Given("channel_request_lookahead") {
+	if s.opts.IsSet("channel_request_lookahead") {
 		s.log.Info("note: channel_request_lookahead has no effect: a client's close always cancels its request's context, one request is always read ahead, and pipelined input is bounded in bytes",
 			"channel_request_lookahead", s.opts.ChannelRequestLookahead)
 	}
@@ -243,7 +243,7 @@ func (s *Server) notes() {
 				"limit", lim.Cur, "may_need", need)
 		}
 	}
-	if s.opts.Given("send_bytes") {
+	if s.opts.IsSet("send_bytes") {
 		s.log.Info("note: send_bytes is the size of the pieces responses are handed over in; output up to it gets a Content-Length",
 			"send_bytes", s.opts.SendBytes)
 	}

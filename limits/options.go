@@ -416,6 +416,18 @@ func (o *Options) Get(name string) string {
 // Given reports whether the option was set through Set.
 func (o *Options) Given(name string) bool { _, ok := o.given[name]; return ok }
 
+// IsSet reports whether the option was given: set through Set, or to a
+// value other than its default (a Go program sets fields, not Set). The
+// conflict rules and the notes on compatibility options go by it, so an
+// option set from Go counts as one given by name.
+func (o *Options) IsSet(name string) bool {
+	if o.Given(name) {
+		return true
+	}
+	opt, ok := Lookup(name)
+	return ok && opt.get(o) != opt.get(&defaults)
+}
+
 // An OptionError is one problem with an option's value, or with options
 // that conflict. Validate returns every one it finds, joined (errors.Join),
 // so a program can take them apart with errors.As or by unwrapping.
@@ -490,6 +502,9 @@ func (o *Options) Validate() error {
 		}
 	}
 	o.validateProxy(bad, conflict)
+	if p := fixPrefix(o.URLPrefix); p != o.URLPrefix {
+		bad("url_prefix", strconv.Quote(o.URLPrefix), fmt.Sprintf("must be empty or start with one slash and not end with one, as Set makes it: %q", p))
+	}
 	if len(o.Listen) == 0 {
 		bad("listen", "", "must name at least one address")
 	}
@@ -521,7 +536,7 @@ var ProxyHeaders = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-
 // "localhost" or "*".
 func (o *Options) validateProxy(bad func(opt, value, reason string), conflict func(opt, text string)) {
 	if o.TrustedProxy == "" {
-		if o.Given("trusted_proxy_count") {
+		if o.IsSet("trusted_proxy_count") {
 			conflict("trusted_proxy_count", "trusted_proxy_count has no meaning without setting trusted_proxy")
 		}
 		if len(o.TrustedProxyHeaders) > 0 {
@@ -534,6 +549,10 @@ func (o *Options) validateProxy(bad func(opt, value, reason string), conflict fu
 	}
 	forwarded, xforwarded := false, false
 	for _, h := range o.TrustedProxyHeaders {
+		if l := strings.ToLower(h); l != h && slices.Contains(ProxyHeaders, l) {
+			bad("trusted_proxy_headers", strconv.Quote(h), fmt.Sprintf("must be lower-case, as Set makes it: %q", l))
+			continue
+		}
 		if !slices.Contains(ProxyHeaders, h) {
 			errs := fmt.Sprintf("Received unknown trusted_proxy_headers value (%s) expected one of %s", h, strings.Join(ProxyHeaders, ", "))
 			bad("trusted_proxy_headers", h, errs)

@@ -125,6 +125,13 @@ func TestValidate(t *testing.T) {
 			}
 		}
 		err := o.Validate()
+		// The same fields set from Go (nothing recorded as given): the
+		// same problems, in the same words.
+		fromGo := o
+		fromGo.given = nil
+		if e2 := fromGo.Validate(); fmt.Sprint(e2) != fmt.Sprint(err) {
+			t.Errorf("%v: by name %v; from Go %v", tc.set, err, e2)
+		}
 		if len(tc.want) == 0 {
 			if err != nil {
 				t.Errorf("%v: unexpected %v", tc.set, err)
@@ -213,7 +220,25 @@ func TestConflictsFromGo(t *testing.T) {
 			t.Errorf("%s: Validate() = %v", want, err)
 		}
 	}
+	// A url_prefix from Go is checked against what Set would make of it.
+	for v, want := range map[string]string{"app": `"/app"`, "/app/": `"/app"`, "/": `""`, " /a ": `"/a"`, "/app": "", "": ""} {
+		o := Default()
+		o.URLPrefix = v
+		err := o.Validate()
+		var oe *OptionError
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("url_prefix %q: %v", v, err)
+		case want != "" && (!errors.As(err, &oe) || oe.Option != "url_prefix" || !strings.Contains(err.Error(), want)):
+			t.Errorf("url_prefix %q: %v, want an OptionError naming url_prefix and %s", v, err, want)
+		}
+	}
 	o := Default()
+	o.TrustedProxy, o.TrustedProxyHeaders = "*", []string{"X-Forwarded-For"}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), `must be lower-case, as Set makes it: "x-forwarded-for"`) {
+		t.Errorf("trusted_proxy_headers in upper case from Go: %v", err)
+	}
+	o = Default()
 	o.Port = 9000 // alone: fine, and it is what is listened on
 	if err := o.Validate(); err != nil || strings.Join(o.ListenAddrs(), " ") != "0.0.0.0:9000" {
 		t.Errorf("port alone: %v, %v", err, o.ListenAddrs())
