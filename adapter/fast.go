@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -177,7 +178,7 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 		var ce *codec.Error
 		errors.As(err, &ce)
 		st.status = ce.Status
-		b := ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail)
+		b := ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail, x.Head.IsHEAD())
 		st.errorBytes = int64(len(b))
 		st.outcome = Outcome{Status: ce.Status, Bytes: st.errorBytes, Closes: true}
 		if x.Body != nil {
@@ -188,7 +189,7 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 	}
 	if detail, ok := runFast(cfg, h, ctx); !ok {
 		st.status = http.StatusInternalServerError
-		b := ErrorResponse(bufpool.GetSmall(), cfg, st.status, detail)
+		b := ErrorResponse(bufpool.GetSmall(), cfg, st.status, detail, x.Head.IsHEAD())
 		st.outcome = Outcome{Status: st.status, Bytes: int64(len(b)), Closes: true, Handled: true}
 		_ = x.Out.Send([][]byte{b}, true, false)
 		return
@@ -229,21 +230,28 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 		hd.SetMethodBytes(m) // a reset header's method is GET
 	}
 	hd.SetRequestURIBytes(x.Head.TargetBytes())
-	if x.Head.Minor == 0 {
-		hd.SetProtocol("HTTP/1.0")
+	if x.Head.Minor != 1 {
+		hd.SetProtocolBytes(x.Head.Raw()[x.Head.Target.Off+x.Head.Target.Len+1:][:len("HTTP/1.x")])
 	}
+	announces := false
 	for _, f := range x.Head.Fields {
 		if x.Framing.HasHost && f.Value == x.Framing.Host && f.Name.Len == 4 {
 			// The one Host field (the codec refuses two): where AddBytesKV
 			// would put it, without copying and scanning it twice. (Host
-			// can never be a trailer key, the one case Add treats apart.)
+			// is never an announced trailer: announce refuses it.)
 			hd.SetHostBytes(x.Head.Bytes(f.Value))
+			continue
+		}
+		if f.Name.Len == int32(len("trailer")) && equalFold(x.Head.Bytes(f.Name), "trailer") {
+			announces = true // after the other fields: see announce
 			continue
 		}
 		hd.AddBytesKV(x.Head.Bytes(f.Name), x.Head.Bytes(f.Value))
 	}
-	for _, f := range x.TrailerFields {
-		hd.AddBytesKV(x.Trailer[f.Name.Off:f.Name.Off+f.Name.Len], x.Trailer[f.Value.Off:f.Value.Off+f.Value.Len])
+	if announces {
+		if err := announce(hd, x.Head); err != nil {
+			return err
+		}
 	}
 	if x.Body != nil {
 		if x.BodyLen <= bufpool.Size { // in memory already: one copy into fasthttp's body buffer
@@ -281,7 +289,84 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 			fe.info.ScriptName = p
 		}
 	}
+	if len(x.TrailerFields) > 0 {
+		return readFastTrailer(hd, x)
+	}
 	return nil
+}
+
+// errFastTrailer answers a request whose Trailer field or trailer section
+// names a field a trailer may not carry, with the status fasthttp's own
+// server gives it.
+var errFastTrailer = &codec.Error{Status: 400, Detail: "Trailer field not allowed"}
+
+// announce records the names of the head's Trailer fields as fasthttp's
+// parser does, refusing the names it refuses. It runs after the other
+// fields: announcing first would send a later field of an announced name
+// to the trailer section, which the parser does not.
+func announce(hd *fasthttp.RequestHeader, h *codec.Head) error {
+	for _, f := range h.Fields {
+		if f.Name.Len == int32(len("trailer")) && equalFold(h.Bytes(f.Name), "trailer") {
+			if err := hd.AddTrailerBytes(h.Bytes(f.Value)); err != nil {
+				return errFastTrailer
+			}
+		}
+	}
+	return nil
+}
+
+// readFastTrailer puts a chunked request's trailer section where
+// fasthttp's own server puts it, with fasthttp's own trailer reader: in
+// the header's trailer section, never among the head's fields, and the
+// names fasthttp refuses (Host, Content-Type, Cookie, X-Forwarded-*, …)
+// are a 400 as there. Before that, waitron refuses what fasthttp's list
+// lacks but RFC 9110 §6.5.1 and the trusted-proxy rules need kept out (see
+// trailerRefused), and a trailer field of a name the head has (fasthttp's
+// PeekAll would list the two together, merging the sections as §6.5.2
+// forbids): no trailer can change a field the head sent, stand in for
+// one the proxy rules removed, or frame, route or authorise the request.
+// It runs last, after those rules, which see the head's fields only.
+func readFastTrailer(hd *fasthttp.RequestHeader, x *Exchange) error {
+	for _, f := range x.TrailerFields {
+		if name := x.Trailer[f.Name.Off : f.Name.Off+f.Name.Len]; trailerRefused(name) || hasField(x.Head, string(name)) {
+			return errFastTrailer
+		}
+	}
+	b := make([]byte, 0, len(x.Trailer)+2)
+	b = append(append(b, x.Trailer...), "\r\n"...)
+	if err := hd.ReadTrailer(bufio.NewReaderSize(bytes.NewReader(b), len(b))); err != nil {
+		return errFastTrailer
+	}
+	return nil
+}
+
+// trailerRefused reports whether a trailer field of this name is refused
+// whatever fasthttp's own list says: the fields that frame or route the
+// message, modify or authenticate the request, or say how to process its
+// content (RFC 9110 §6.5.1), and every field the trusted-proxy rules read.
+func trailerRefused(name []byte) bool {
+	switch {
+	case hasPrefixFold(name, "content-"), hasPrefixFold(name, "proxy-"), hasPrefixFold(name, "x-forwarded"),
+		hasPrefixFold(name, "if-"):
+		return true
+	}
+	for _, n := range refusedTrailers {
+		if len(name) == len(n) && equalFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// refusedTrailers are the whole names trailerRefused refuses.
+var refusedTrailers = [...]string{"host", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+	"trailer", "authorization", "cookie", "expect", "range", "max-forwards", "forwarded", "x-real-ip",
+	"cache-control", "pragma"}
+
+// hasPrefixFold reports whether b starts with the lower-case ASCII prefix,
+// ignoring case.
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && equalFold(b[:len(prefix)], prefix)
 }
 
 // FastRequestInfo returns the Info of a request served by waitron's

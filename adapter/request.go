@@ -19,6 +19,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/waitron/waitron/codec"
@@ -132,8 +133,8 @@ func newRequest(hs *HTTPState, cfg *Config, x *Exchange) (*http.Request, error) 
 		Close:      x.Framing.Close,
 		Body:       http.NoBody,
 	}
-	if h.Minor == 0 {
-		r.Proto = "HTTP/1.0"
+	if h.Minor != 1 {
+		r.Proto = "HTTP/1." + string(rune('0'+h.Minor)) // as net/http shows HTTP/1.0, and a later 1.x
 	}
 	if r.Host == "" && x.Framing.HasHost {
 		r.Host = str(x.Framing.Host)
@@ -145,8 +146,10 @@ func newRequest(hs *HTTPState, cfg *Config, x *Exchange) (*http.Request, error) 
 	if x.Framing.Body == codec.BodyChunked {
 		r.TransferEncoding, r.ContentLength = []string{"chunked"}, -1
 	}
-	if len(x.TrailerFields) > 0 {
-		r.Trailer = trailerHeader(x.Trailer, x.TrailerFields)
+	if x.Framing.Body == codec.BodyChunked {
+		if err := takeTrailer(r, x); err != nil {
+			return nil, err
+		}
 	}
 	ctx.info = Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr, ServerPort: x.LocalPort}
 	info := &ctx.info
@@ -220,15 +223,46 @@ var pathChar = func() (t [256]bool) {
 	return t
 }()
 
-// trailerHeader makes the http.Header of a trailer section the codec has
-// validated and split into fields.
-func trailerHeader(b []byte, fields []codec.Field) http.Header {
-	t := make(http.Header, len(fields))
-	for _, f := range fields {
+// errBadTrailerKey answers a chunked request whose Trailer field announces
+// a field that frames the message, as net/http does.
+var errBadTrailerKey = &codec.Error{Status: 400, Detail: "Trailer announces a framing field"}
+
+// takeTrailer gives a chunked request's trailer to r as net/http's server
+// does (transfer.go, fixTrailer): the Trailer field leaves r.Header, each
+// name it announces becomes a key of r.Trailer, and announcing
+// Transfer-Encoding, Trailer or Content-Length is a 400. The fields that
+// came in the trailer section are r.Trailer's values, never r.Header's:
+// a trailer cannot change what the head said (RFC 9110 §6.5.1).
+func takeTrailer(r *http.Request, x *Exchange) error {
+	announced := r.Header["Trailer"]
+	if len(announced) == 0 && len(x.TrailerFields) == 0 {
+		return nil
+	}
+	t := make(http.Header, len(x.TrailerFields))
+	for _, v := range announced {
+		for _, name := range strings.Split(v, ",") {
+			name = textproto.TrimString(name)
+			if name == "" {
+				continue
+			}
+			key := http.CanonicalHeaderKey(name)
+			switch key {
+			case "Transfer-Encoding", "Trailer", "Content-Length":
+				return errBadTrailerKey
+			}
+			t[key] = nil
+		}
+	}
+	delete(r.Header, "Trailer")
+	b := x.Trailer
+	for _, f := range x.TrailerFields {
 		key := textproto.CanonicalMIMEHeaderKey(string(b[f.Name.Off : f.Name.Off+f.Name.Len]))
 		t[key] = append(t[key], string(b[f.Value.Off:f.Value.Off+f.Value.Len]))
 	}
-	return t
+	if len(t) > 0 {
+		r.Trailer = t
+	}
+	return nil
 }
 
 // canonicalKey returns the canonical form of a field name (name as bytes

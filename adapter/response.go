@@ -550,7 +550,7 @@ func (w *response) flush(final bool) error {
 		}
 		w.failed, w.status = true, http.StatusInternalServerError
 		return w.out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), w.cfg, http.StatusInternalServerError,
-			"The handler switched protocols without taking the connection")}, true, false)
+			"The handler switched protocols without taking the connection", w.isHead)}, true, false)
 	}
 	if w.failed {
 		if final { // the connection still has to learn the response is over
@@ -637,7 +637,7 @@ func (w *response) appendHead(final bool) []byte {
 	case w.isHead:
 		// No body follows, so no framing it would need (net/http's way):
 		// not chunked, and the connection stays open, on HTTP/1.0 too.
-	case w.minor == 1:
+	case w.minor >= 1:
 		w.chunked = true
 	default: // HTTP/1.0 without a length: the end of the body is the close
 		w.closeAfter = true

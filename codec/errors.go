@@ -40,7 +40,7 @@ var (
 	ErrContentLengthDup   = newErr(400, "Duplicate Content-Length headers differ")
 	ErrTEAndCL            = newErr(400, "Transfer-Encoding and Content-Length together")
 	ErrTEOnHTTP10         = newErr(400, "Transfer-Encoding on an HTTP/1.0 request")
-	ErrTEInvalid          = newErr(400, "Transfer-Encoding is invalid")
+	ErrTEChunkedNotLast   = newErr(400, "Transfer-Encoding does not end in chunked, once")
 	ErrTEUnsupported      = newErr(501, "Transfer-Encoding requested is not supported.")
 	ErrChunkSize          = newErr(400, "Invalid chunk size")
 	ErrChunkExtension     = newErr(400, "Invalid chunk extension")

@@ -36,19 +36,23 @@ const maxLengthDigits = 18
 // the fields that decide them. maxBody is max_request_body_size: a
 // Content-Length above it is a 413 before any body byte is read.
 //
-// Rules (RFC 9112 §3.2, §6.1, §6.3, §9.3; RFC 9110 §7.2, §10.1.1):
-// exactly one valid Host on HTTP/1.1 (at most one on HTTP/1.0);
-// Content-Length is digits only, and repeated Content-Length fields must
-// agree; Transfer-Encoding is allowed only on HTTP/1.1, never together with
-// Content-Length, and may only be a single "chunked" (case-insensitive) —
-// any other coding is a 501; Connection is a comma-separated token list.
+// Rules (RFC 9112 §3.2, §6.1, §6.3, §7, §9.3; RFC 9110 §5.6.1, §7.2,
+// §10.1.1): exactly one valid Host on HTTP/1.1 and later 1.x minors (at
+// most one on HTTP/1.0); Content-Length is digits only, and repeated
+// Content-Length fields must agree; Transfer-Encoding is allowed only on
+// HTTP/1.1, never together with Content-Length, and its last coding must be
+// "chunked" (case-insensitive), applied once — else the body's length is
+// unknown, a 400 — while another coding before it is one not supported, a
+// 501; empty list elements are skipped; Connection is a comma-separated
+// token list.
 func (h *Head) Frame(maxBody int64) (Framing, error) {
 	var (
 		f              Framing
 		hosts          int
 		haveCL, haveTE bool
 		cl             int64 = -1
-		chunked        int
+		chunked        int   // "chunked" codings seen
+		chunkedLast    bool  // the last coding seen is "chunked"
 		otherCoding    bool
 		keepAlive      bool
 	)
@@ -64,7 +68,7 @@ func (h *Head) Frame(maxBody int64) (Framing, error) {
 				}
 			}
 		case 6:
-			if equalFold(name, "expect") && h.Minor == 1 && equalFold(value, "100-continue") {
+			if equalFold(name, "expect") && h.Minor >= 1 && equalFold(value, "100-continue") {
 				f.Expect100 = true
 			}
 		case 7:
@@ -95,14 +99,12 @@ func (h *Head) Frame(maxBody int64) (Framing, error) {
 		case 17:
 			if equalFold(name, "transfer-encoding") {
 				haveTE = true
-				// RFC 9110 §5.6.1 lets a recipient skip empty list
-				// elements, but a front proxy that does not would frame
-				// "Transfer-Encoding: ,chunked" differently; refuse them.
-				if hasEmptyElement(value) {
-					return f, ErrTEInvalid
-				}
+				// Empty list elements are skipped (RFC 9110 §5.6.1): a
+				// front proxy such as HAProxy forwards "chunked," as it
+				// came, and frames it as chunked.
 				forEachToken(value, func(tok []byte) {
-					if equalFold(tok, "chunked") {
+					chunkedLast = equalFold(tok, "chunked")
+					if chunkedLast {
 						chunked++
 					} else {
 						otherCoding = true
@@ -114,7 +116,7 @@ func (h *Head) Frame(maxBody int64) (Framing, error) {
 	switch {
 	case hosts > 1:
 		return f, ErrHostDuplicate
-	case hosts == 0 && h.Minor == 1:
+	case hosts == 0 && h.Minor >= 1:
 		return f, ErrHostMissing
 	}
 	if haveTE {
@@ -123,8 +125,10 @@ func (h *Head) Frame(maxBody int64) (Framing, error) {
 			return f, ErrTEOnHTTP10
 		case haveCL:
 			return f, ErrTEAndCL
-		case otherCoding || chunked != 1:
-			return f, ErrTEUnsupported
+		case !chunkedLast || chunked != 1:
+			return f, ErrTEChunkedNotLast // RFC 9112 §6.3 (4), §7
+		case otherCoding:
+			return f, ErrTEUnsupported // RFC 9112 §6.1
 		}
 		f.Body = BodyChunked
 	} else if cl > 0 {
@@ -165,25 +169,6 @@ func parseContentLength(v []byte) (int64, error) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, nil
-}
-
-// hasEmptyElement reports whether a comma-separated list has an element that
-// is empty or only whitespace, including an empty value.
-func hasEmptyElement(v []byte) bool {
-	for {
-		i := bytes.IndexByte(v, ',')
-		el := v
-		if i >= 0 {
-			el = v[:i]
-		}
-		if len(bytes.Trim(el, " \t")) == 0 {
-			return true
-		}
-		if i < 0 {
-			return false
-		}
-		v = v[i+1:]
-	}
 }
 
 // forEachToken calls fn for each non-empty element of a comma-separated

@@ -19,9 +19,15 @@ type Head struct {
 	buf    []byte
 	Method Span
 	Target Span
-	Minor  int // 0 for HTTP/1.0, 1 for HTTP/1.1 (the major version is always 1)
+	// Minor is the version's minor digit: 0 for HTTP/1.0, 1 for HTTP/1.1,
+	// and 2-9 for a later 1.x, which is served as HTTP/1.1 (RFC 9110
+	// §2.5); the major version is always 1.
+	Minor  int
 	Fields []Field
 	Len    int // bytes of the head, leading empty lines and final CRLF included
+	// RequestLine says the request line parsed: Method, Target and Minor
+	// hold it even when a later part of the head was refused.
+	RequestLine bool
 
 	scan int // where the search for the end of the head resumes
 }
@@ -45,6 +51,11 @@ func (h *Head) Bytes(s Span) []byte { return h.buf[s.Off : s.Off+s.Len] }
 
 // MethodBytes returns the request method.
 func (h *Head) MethodBytes() []byte { return h.Bytes(h.Method) }
+
+// IsHEAD reports whether the method parsed is HEAD, whose response never
+// has a body (RFC 9110 §9.3.2), even if the request line was refused after
+// it (an unsupported version, a bad target).
+func (h *Head) IsHEAD() bool { return string(h.MethodBytes()) == "HEAD" }
 
 // TargetBytes returns the request-target exactly as sent.
 func (h *Head) TargetBytes() []byte { return h.Bytes(h.Target) }
@@ -79,6 +90,7 @@ func ParseHead(b []byte, h *Head, max int) (int, error) {
 		if j < 0 {
 			h.scan = len(b)
 			if len(b) >= max {
+				h.noteMethod(b, start)
 				return 0, ErrHeaderTooLarge
 			}
 			return 0, nil
@@ -93,6 +105,7 @@ func ParseHead(b []byte, h *Head, max int) (int, error) {
 		scan = p + 1
 	}
 	if end > max {
+		h.noteMethod(b, start)
 		return 0, ErrHeaderTooLarge
 	}
 	h.buf = b
@@ -103,6 +116,18 @@ func ParseHead(b []byte, h *Head, max int) (int, error) {
 	return end, nil
 }
 
+// noteMethod records the method at b[start:] of a head refused unparsed
+// (too large), so that IsHEAD can say its answer has no body.
+func (h *Head) noteMethod(b []byte, start int) {
+	i := start
+	for i < len(b) && isTchar[b[i]] {
+		i++
+	}
+	if i > start && i < len(b) && b[i] == ' ' {
+		h.buf, h.Method = b, Span{int32(start), int32(i - start)}
+	}
+}
+
 // parse reads the request line and fields in b[start:stop]; stop is the
 // offset of the CRLF that ends the head.
 func (h *Head) parse(b []byte, start, stop int) error {
@@ -110,6 +135,7 @@ func (h *Head) parse(b []byte, start, stop int) error {
 	if err != nil {
 		return err
 	}
+	h.RequestLine = true
 	for i < stop {
 		var f Field
 		f, i, err = parseField(b, i)
@@ -157,7 +183,7 @@ func (h *Head) parseRequestLine(b []byte, i int) (int, error) {
 		v[8] != '\r' || v[9] != '\n' {
 		return 0, ErrStartLine
 	}
-	if v[5] != '1' || v[7] > '1' {
+	if v[5] != '1' {
 		return 0, ErrVersion
 	}
 	h.Minor = int(v[7] - '0')

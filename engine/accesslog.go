@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/codec"
 )
 
 // accessLog writes one line per response (access_log). Callers format
@@ -267,8 +268,11 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 // it is served (the head may be reused once the response is out).
 type servedHead struct{ method, target, proto string }
 
-func headOf(x *adapter.Exchange) servedHead {
-	return servedHead{string(x.Head.MethodBytes()), string(x.Head.TargetBytes()), proto(x.Head.Minor)}
+func headOf(x *adapter.Exchange) servedHead { return headOfCodec(x.Head) }
+
+// headOfCodec copies h's request line.
+func headOfCodec(h *codec.Head) servedHead {
+	return servedHead{string(h.MethodBytes()), string(h.TargetBytes()), proto(h.Minor)}
 }
 
 // logServed logs the response to x, whose head was h. Worker only, after
@@ -300,21 +304,20 @@ func (s *Server) logServed(x *adapter.Exchange, h servedHead, d time.Duration) {
 	a.log(&e, true)
 }
 
-func proto(minor int) string {
-	if minor == 0 {
-		return "HTTP/1.0"
-	}
-	return "HTTP/1.1"
-}
+func proto(minor int) string { return protos[minor] }
+
+// protos are the request versions the codec accepts, by minor digit.
+var protos = [10]string{"HTTP/1.0", "HTTP/1.1", "HTTP/1.2", "HTTP/1.3", "HTTP/1.4", "HTTP/1.5", "HTTP/1.6",
+	"HTTP/1.7", "HTTP/1.8", "HTTP/1.9"}
 
 // logRefused logs a request answered on the loop without being served
 // (the parser refused it, or the loop failed reading it), closing the
 // connection for reason. Loop only: never waits.
-func (c *conn) logRefused(status int, size int, reason CloseReason) {
+func (c *conn) logRefused(status int, size int, reason CloseReason, rh servedHead) {
 	if c.s.access == nil {
 		return
 	}
-	e := entry{remote: c.remoteStr, method: "-", target: "-", proto: "-", status: status, bytes: int64(size),
-		close: reason.String()}
+	e := entry{remote: c.remoteStr, method: rh.method, target: rh.target, proto: rh.proto, status: status,
+		bytes: int64(size), close: reason.String()}
 	c.s.access.log(&e, false)
 }

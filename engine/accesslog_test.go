@@ -69,19 +69,22 @@ var accessRequests = []string{
 	"GET /plaintext?a=1 HTTP/1.1\r\nHost: a\r\nReferer: http://r.example/\r\nUser-Agent: test \"agent\"\r\nX-Forwarded-For: 203.0.113.7\r\nConnection: close\r\n\r\n",
 	"GET /status/404 HTTP/1.0\r\n\r\n",
 	"GARBAGE\r\n\r\n",
+	"POST /refused HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
 }
 
 // combined: Apache's and nginx's combined format, the client as the
 // trusted-proxy rules resolved it, then the duration and the close reason.
 func TestAccessLogCombined(t *testing.T) {
 	lines := accessLines(t, "combined", accessRequests...)
-	if len(lines) != 3 {
-		t.Fatalf("want 3 lines, got %d:\n%s", len(lines), strings.Join(lines, "\n"))
+	if len(lines) != 4 {
+		t.Fatalf("want 4 lines, got %d:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	want := []*regexp.Regexp{
 		regexp.MustCompile(`^203\.0\.113\.7 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /plaintext\?a=1 HTTP/1\.1" 200 13 "http://r\.example/" "test \\"agent\\"" \d+\.\d{6} close=requested$`),
 		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "GET /status/404 HTTP/1\.0" 404 \d+ "-" "-" \d+\.\d{6} close=requested$`),
 		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "- - -" 400 \d+ "-" "-" \d+\.\d{6} close=bad_request$`),
+		// Refused after its request line parsed: the line names it.
+		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "POST /refused HTTP/1\.1" 501 \d+ "-" "-" \d+\.\d{6} close=bad_request$`),
 	}
 	// A line is written after its response left, so a client that has read
 	// one response may see the next one logged first: any order.
@@ -145,8 +148,8 @@ func TestAccessLogFastHTTP(t *testing.T) {
 }
 
 // TestAccessLogLoopPanic: the 500 answering a request the event loop
-// failed on (a panic in waitron's code) has its line, with the close
-// reason.
+// failed on (a panic in waitron's code) has its line, with the request
+// line and the close reason.
 func TestAccessLogLoopPanic(t *testing.T) {
 	lines := accessLinesOf(t, func(o limits.Options) (*engine.Server, error) {
 		s, err := engine.New(targetapp.New(), o, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -155,7 +158,7 @@ func TestAccessLogLoopPanic(t *testing.T) {
 		}
 		return s, err
 	}, "combined", "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], `"- - -" 500 `) || !strings.Contains(lines[0], "close=internal_error") {
+	if len(lines) != 1 || !strings.Contains(lines[0], `"GET /plaintext HTTP/1.1" 500 `) || !strings.Contains(lines[0], "close=internal_error") {
 		t.Fatalf("access log: %q", lines)
 	}
 }

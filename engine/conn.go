@@ -231,12 +231,13 @@ func noCancel(error) {}
 // the 352-byte size class to 384, and the last 24 kept it at 352 instead
 // of 320.
 type connRare struct {
-	aheadErr error  // a protocol error found while reading ahead, answered in turn
-	detail   string // what the close reason's log line adds (a bad request's detail)
-	saved    []byte // input left when the client half-closed
-	drain    flight // a close waiting for output to drain
-	drainT   uint64
-	parkedAt stamp // when the connection was parked under connection_limit
+	aheadErr  error      // a protocol error found while reading ahead, answered in turn
+	aheadHead servedHead // the request line it was found in
+	detail    string     // what the close reason's log line adds (a bad request's detail)
+	saved     []byte     // input left when the client half-closed
+	drain     flight     // a close waiting for output to drain
+	drainT    uint64
+	parkedAt  stamp // when the connection was parked under connection_limit
 }
 
 // rares returns c's connRare, making it. Loop only.
@@ -315,7 +316,8 @@ func (c *conn) answerInternalError() {
 			c.s.log.Error("internal error answering an internal error", "remote", c.remoteStr, "panic", p)
 		}
 	}()
-	c.answerUnserved(http.StatusInternalServerError, "The server encountered an unexpected internal server error", CloseInternalError)
+	c.answerUnserved(http.StatusInternalServerError, "The server encountered an unexpected internal server error",
+		CloseInternalError, c.refusedHead())
 }
 
 func (c *conn) input() []byte {

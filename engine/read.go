@@ -294,7 +294,7 @@ func (s *Server) serve(r *request, wk *worker) {
 		if err != nil {
 			s.log.Error("cannot read the spooled request body", "err", err)
 			_ = x.Out.Send([][]byte{adapter.ErrorResponse(bufpool.GetSmall(), &s.acfg, 500,
-				"The request body could not be stored")}, true, false)
+				"The request body could not be stored", x.Head.IsHEAD())}, true, false)
 			s.counts.response(method, 500, time.Duration(s.clock.stamp()-r.start))
 			return
 		}
@@ -411,7 +411,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	}
 	if err := c.ahead(); err != nil {
 		c.rare.aheadErr = nil
-		c.fail(err)
+		c.failWith(err, c.rare.aheadHead)
 		return
 	}
 	if r := c.next; r != nil {
@@ -442,26 +442,49 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 // served, the error waits for that response. Loop only.
 func (c *conn) fail(err error) {
 	c.dropBody()
+	rh := c.refusedHead()
 	if c.st.busy {
-		c.rares().aheadErr = err
+		c.rares().aheadErr, c.rare.aheadHead = err, rh
 		return
 	}
+	c.failWith(err, rh)
+}
+
+// failWith is fail for a request whose head is rh. Loop only.
+func (c *conn) failWith(err error, rh servedHead) {
 	var ce *codec.Error
 	if !errors.As(err, &ce) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
-	c.answerUnserved(ce.Status, ce.Detail, CloseBadRequest)
+	c.answerUnserved(ce.Status, ce.Detail, CloseBadRequest, rh)
 	c.s.log.Debug("rejected request", "remote", c.remoteStr, "status", ce.Status, "reason", ce.Detail)
 	c.closeWith(CloseBadRequest, ce.Detail)
 }
 
+// refusedHead returns the request line of the request being read, as the
+// access log shows it ("-" for each part when the line did not parse).
+// Loop only, before the input it was parsed from moves on.
+func (c *conn) refusedHead() servedHead {
+	switch {
+	case c.cur == nil:
+		return servedHead{"-", "-", "-"}
+	case !c.cur.head.RequestLine:
+		if c.cur.head.IsHEAD() { // for answerUnserved: no body
+			return servedHead{"HEAD", "-", "-"}
+		}
+		return servedHead{"-", "-", "-"}
+	}
+	return headOfCodec(&c.cur.head)
+}
+
 // answerUnserved answers, from the loop, a request no handler saw with
-// waitress's error response of status, counts it (method "other": the
-// parser may not have got as far) and logs its access line with the
-// close reason that follows. Loop only.
-func (c *conn) answerUnserved(status int, detail string, reason CloseReason) {
-	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, status, detail)
-	c.logRefused(status, len(b), reason)
+// waitress's error response of status (without a body for a HEAD), counts
+// it (method "other": the parser may not have got as far) and logs its
+// access line, with its request line rh and the close reason that
+// follows. Loop only.
+func (c *conn) answerUnserved(status int, detail string, reason CloseReason, rh servedHead) {
+	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, status, detail, rh.method == "HEAD")
+	c.logRefused(status, len(b), reason, rh)
 	c.write(b, true)
 	c.s.counts.response(numMethods-1, status, 0)
 }

@@ -83,7 +83,7 @@ func (c *conn) timeout(r CloseReason, reason string, respond bool) {
 	c.s.log.Info("closing connection: "+reason, "remote", c.remoteStr)
 	c.dropBody()
 	if respond {
-		c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")"), true)
+		c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")", false), true)
 	}
 	c.closeWith(r, reason)
 }
