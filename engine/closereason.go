@@ -113,8 +113,11 @@ type Stats struct {
 	// BytesIn and BytesOut count bytes read from and handed to clients.
 	BytesIn, BytesOut uint64
 	// Restarts counts the event loops' restarts after they stopped on
-	// their own (an accept error such as EMFILE).
+	// their own (a failure inside gnet).
 	Restarts uint64
+	// AcceptErrors counts accepts that failed (EMFILE, ENFILE, ENOBUFS …):
+	// each pauses its listener; open connections are untouched.
+	AcceptErrors uint64
 	// SpooledBodies and SpooledBodyBytes count request bodies spooled to a
 	// file (inbuf_overflow) and their bytes; SpooledOutputs and
 	// SpooledOutputBytes, responses whose output overflowed to a file

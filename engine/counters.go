@@ -39,18 +39,19 @@ var durationBounds = func() (b [len(DurationBuckets)]time.Duration) {
 }()
 
 type counters struct {
-	requests  [numMethods][len(statusClasses)]atomic.Uint64
-	durations [len(DurationBuckets) + 1]atomic.Uint64 // the last: above every bound
-	durSum    atomic.Int64                            // nanoseconds
-	bytesIn   atomic.Uint64
-	bytesOut  atomic.Uint64
-	restarts  atomic.Uint64
-	bodySpool atomic.Uint64 // request bodies spooled to a file
-	bodyBytes atomic.Uint64 // bytes of those bodies
-	outSpool  atomic.Uint64 // responses whose output overflowed to a file
-	outBytes  atomic.Uint64 // bytes of output that went through such files
-	blocked   atomic.Int64  // handlers blocked now in a Write by outbuf_high_watermark
-	fileBytes atomic.Uint64 // response bytes sent from a file (spooled body or handler's) with sendfile
+	requests     [numMethods][len(statusClasses)]atomic.Uint64
+	durations    [len(DurationBuckets) + 1]atomic.Uint64 // the last: above every bound
+	durSum       atomic.Int64                            // nanoseconds
+	bytesIn      atomic.Uint64
+	bytesOut     atomic.Uint64
+	restarts     atomic.Uint64
+	acceptErrors atomic.Uint64 // accepts that failed (EMFILE …), each followed by a pause
+	bodySpool    atomic.Uint64 // request bodies spooled to a file
+	bodyBytes    atomic.Uint64 // bytes of those bodies
+	outSpool     atomic.Uint64 // responses whose output overflowed to a file
+	outBytes     atomic.Uint64 // bytes of output that went through such files
+	blocked      atomic.Int64  // handlers blocked now in a Write by outbuf_high_watermark
+	fileBytes    atomic.Uint64 // response bytes sent from a file (spooled body or handler's) with sendfile
 }
 
 func methodIndex(m []byte) int {
@@ -165,6 +166,7 @@ func (k *counters) fill(st *Stats) {
 	st.DurationSum = time.Duration(k.durSum.Load())
 	st.BytesIn, st.BytesOut = k.bytesIn.Load(), k.bytesOut.Load() // BytesIn: plus the loops' own (Stats)
 	st.Restarts = k.restarts.Load()
+	st.AcceptErrors = k.acceptErrors.Load()
 	st.SpooledBodies, st.SpooledBodyBytes = k.bodySpool.Load(), k.bodyBytes.Load()
 	st.SpooledOutputs, st.SpooledOutputBytes = k.outSpool.Load(), k.outBytes.Load()
 	st.WritesBlocked = k.blocked.Load()
@@ -177,6 +179,7 @@ func (s *Server) snapshot() ops.Snapshot {
 	sn := ops.Snapshot{Open: st.Open, Parked: st.Parked, Running: st.Running, Queued: st.Queued, WritesBlocked: st.WritesBlocked,
 		Closed: make(map[string]uint64, len(st.Closed)), Buckets: DurationBuckets[:], Durations: st.Durations,
 		DurationSum: st.DurationSum, BytesIn: st.BytesIn, BytesOut: st.BytesOut, Restarts: st.Restarts,
+		AcceptErrors:  st.AcceptErrors,
 		SpooledBodies: st.SpooledBodies, SpooledBodyB: st.SpooledBodyBytes,
 		SpooledOutputs: st.SpooledOutputs, SpooledOutputB: st.SpooledOutputBytes}
 	for r, n := range st.Closed {

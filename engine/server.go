@@ -93,12 +93,12 @@ type Server struct {
 	counts  counters    // responses, durations, bytes, restarts, spools
 	ops     *ops.Server // the metrics_listen listener, set before Ready
 	access  *accessLog  // access_log; nil when off
-	// reuseURLs are the listen addresses of reuse_port: Serve binds them
-	// with SO_REUSEPORT and serves them as adopted sockets.
-	reuseURLs []string
+	// bind are the listen addresses (gnet-style URLs) Serve binds, with
+	// SO_REUSEPORT under reuse_port; none with the sockets option.
+	bind []string
 
-	sockets        []net.Listener // adopted listeners (the sockets option)
-	placeholderDir string         // holds gnet\'s private listener when only sockets are served
+	sockets        []net.Listener // the listeners, bound by Serve or given (the sockets option)
+	placeholderDir string         // holds gnet's private listener
 	lastSweep      time.Time      // OnTick goroutine only
 }
 
@@ -129,39 +129,32 @@ func newServer(h http.Handler, fh fasthttp.RequestHandler, o limits.Options, log
 	if log == nil {
 		log = slog.Default()
 	}
-	var urls, sockets, reuse = []string(nil), o.Sockets, []string(nil)
-	placeholderDir := ""
+	// What Serve binds (bind), or the listeners given (sockets); gnet
+	// itself listens only on a placeholder (see sockets.go).
+	var bind, sockets = []string(nil), o.Sockets
 	if o.SocketsFrom == "systemd" {
 		if sockets, err = systemdListeners(); err != nil {
 			return nil, err
 		}
 	}
-	if o.ReusePort {
-		if urls, err = listenURLs(context.Background(), o.ListenAddrs(), o.Port, o.IPv4, o.IPv6); err != nil {
-			return nil, err
-		}
-		u, dir, err := placeholderURL()
-		if err != nil {
-			return nil, err
-		}
-		reuse = urls // bound with SO_REUSEPORT by Serve, served as adopted sockets
-		urls, placeholderDir = []string{u}, dir
-	} else if len(sockets) > 0 {
+	switch {
+	case len(sockets) > 0:
 		if err := checkSockets(sockets); err != nil {
 			return nil, err
 		}
-		u, dir, err := placeholderURL()
-		if err != nil {
-			return nil, err
-		}
-		urls, placeholderDir = []string{u}, dir
-	} else if o.UnixSocket != "" {
+	case o.UnixSocket != "":
 		u, err := unixURL(o.UnixSocket)
 		if err != nil {
 			return nil, err
 		}
-		urls = []string{u}
-	} else if urls, err = listenURLs(context.Background(), o.ListenAddrs(), o.Port, o.IPv4, o.IPv6); err != nil {
+		bind = []string{u}
+	default:
+		if bind, err = listenURLs(context.Background(), o.ListenAddrs(), o.Port, o.IPv4, o.IPv6); err != nil {
+			return nil, err
+		}
+	}
+	placeholder, placeholderDir, err := placeholderURL()
+	if err != nil {
 		return nil, err
 	}
 	proxy, err := adapter.NewProxy(o.TrustedProxy, o.TrustedProxyCount, o.TrustedProxyHeaders,
@@ -173,9 +166,8 @@ func newServer(h http.Handler, fh fasthttp.RequestHandler, o limits.Options, log
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, cfg: compile(&o), handler: h, fast: fh, log: log, disp: disp, urls: urls, ready: make(chan struct{}), tmpDir: os.TempDir(),
-		sockets: sockets, placeholderDir: placeholderDir}
-	s.reuseURLs = reuse
+	s := &Server{opts: o, cfg: compile(&o), handler: h, fast: fh, log: log, disp: disp, urls: []string{placeholder},
+		ready: make(chan struct{}), tmpDir: os.TempDir(), sockets: sockets, bind: bind, placeholderDir: placeholderDir}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
 	s.refreshDate()
 	s.files = newFileCache(s.tmpDir)
@@ -239,7 +231,7 @@ func (s *Server) notes() {
 		// response, and a margin for listeners and the runtime.
 		need := uint64(s.opts.ConnectionLimit)*3 + uint64(s.opts.Backlog) + 64
 		if lim.Cur < need {
-			s.log.Warn("the open-file limit is below what connection_limit and backlog may need; a connection flood can exhaust it (gnet then stops accepting and waitron restarts it)",
+			s.log.Warn("the open-file limit is below what connection_limit and backlog may need; a connection flood can exhaust it (accepting then pauses until descriptors are free)",
 				"limit", lim.Cur, "may_need", need)
 		}
 	}
@@ -252,11 +244,10 @@ func (s *Server) notes() {
 // Serve listens and serves until Shutdown. It returns nil after Shutdown,
 // or an error if listening failed; called again while it serves, it
 // returns an error at once, and called after Shutdown (or when Shutdown
-// came first), http.ErrServerClosed. gnet stops its whole engine on an
-// accept error such as EMFILE (too many open files) — the connections it
-// holds are closed — so Serve supervises it: when the event loops stop
-// without Shutdown, it logs why and starts them again on the same
-// addresses, backing off up to 5 s between attempts.
+// came first), http.ErrServerClosed. waitron accepts in Go (see
+// sockets.go), so an accept error never reaches gnet; should the event
+// loops still stop without Shutdown, Serve logs why and starts them again,
+// backing off up to 5 s between attempts.
 func (s *Server) Serve() error {
 	s.stopMu.Lock()
 	switch {
@@ -286,14 +277,19 @@ func (s *Server) Serve() error {
 			}
 		}()
 	}
-	if len(s.reuseURLs) > 0 && len(s.sockets) == 0 {
-		lns, err := listenReusePort(s.reuseURLs)
+	if len(s.bind) > 0 {
+		lns, err := s.bindListeners(s.bind)
 		if err != nil {
 			s.once.Do(func() { s.readyErr = err; close(s.ready) })
 			return err
 		}
 		s.sockets = lns
 	}
+	defer func() {
+		for _, ln := range s.sockets {
+			ln.Close() // after Shutdown, already; on a failed start, now
+		}
+	}()
 	opsSrv, err := s.startOps()
 	if err != nil {
 		s.once.Do(func() { s.readyErr = err; close(s.ready) })
@@ -325,9 +321,7 @@ func (s *Server) Serve() error {
 		s.disp.retire(stopped)
 		s.started.Store(false)
 		s.loopsGone.Store(false)
-		if s.placeholderDir != "" {
-			os.MkdirAll(s.placeholderDir, 0o700) // OnBoot removed it after the previous bind
-		}
+		os.MkdirAll(s.placeholderDir, 0o700) // OnBoot removed it after the previous bind
 		err := gnet.Rotate(&handler{s: s}, s.urls,
 			gnet.WithNumEventLoop(s.loopCount()),
 			gnet.WithLoadBalancing(gnet.LeastConnections),
@@ -355,7 +349,7 @@ func (s *Server) Serve() error {
 		if s.stopping.Load() {
 			return nil
 		}
-		s.log.Error("the event loops stopped on their own (gnet stops when accept fails, e.g. with EMFILE: too many open files); restarting them",
+		s.log.Error("the event loops stopped on their own; restarting them",
 			"err", err, "restart", restarts+1, "in", delay.String())
 		s.counts.restarts.Add(1)
 		time.Sleep(delay)
@@ -488,60 +482,11 @@ func (s *Server) refreshDate() {
 }
 
 // onStart runs at the first tick of each run of the event loops (gnet has
-// no "started" event): it applies backlog to every listener and, the first
-// time, learns the bound addresses, pins port 0 to the port the kernel
-// chose (so a restart binds the same one), announces them and signals
-// Ready.
+// no "started" event): the first time, it starts accepting on the
+// listeners (which outlive a restart of the loops) and signals Ready.
 func (s *Server) onStart() {
-	first := !s.isReady()
-	var urls []string
-	for _, u := range s.urls {
-		pu, err := url.Parse(u)
-		if err != nil {
-			continue
-		}
-		network, addr := "tcp", pu.Host
-		if pu.Scheme == "unix" {
-			network, addr = "unix", pu.Path
-		}
-		fd, err := s.eng.DupListener(network, addr)
-		if err != nil {
-			s.log.Error("cannot inspect listener", "addr", addr, "err", err)
-			urls = append(urls, u)
-			continue
-		}
-		// gnet listens with somaxconn; listen() again on the same socket
-		// only changes its queue length.
-		if err := unix.Listen(fd, s.opts.Backlog); err != nil {
-			s.log.Error("cannot apply backlog", "addr", addr, "err", err)
-		}
-		switch {
-		case network == "unix":
-			urls = append(urls, u)
-			if first && len(s.sockets) == 0 {
-				s.addrs = append(s.addrs, &net.UnixAddr{Name: addr, Net: "unix"})
-				s.log.Info("Serving on unix:" + addr)
-			}
-		default:
-			sa, err := unix.Getsockname(fd)
-			a := sockaddrToAddr(sa)
-			if err != nil || a == nil {
-				urls = append(urls, u)
-				break
-			}
-			urls = append(urls, pu.Scheme+"://"+a.String())
-			if first {
-				s.addrs = append(s.addrs, a)
-				s.log.Info("Serving on http://" + a.String())
-			}
-		}
-		unix.Close(fd)
-	}
-	s.urls = urls
-	if first {
-		if len(s.sockets) > 0 {
-			s.startSockets()
-		}
+	if !s.isReady() {
+		s.startSockets()
 		s.once.Do(func() { close(s.ready) })
 	}
 }
@@ -555,17 +500,7 @@ type handler struct {
 
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	h.s.eng = eng
-	if h.s.placeholderDir != "" {
-		os.RemoveAll(h.s.placeholderDir) // bound already; now nobody can connect to it
-	}
-	if p := h.s.opts.UnixSocket; p != "" {
-		// The socket exists now (gnet binds before OnBoot); until this chmod
-		// it has the process umask's mode.
-		if err := os.Chmod(p, h.s.opts.UnixSocketPerms); err != nil {
-			h.s.log.Error("cannot apply unix_socket_perms; stopping", "path", p, "err", err)
-			return gnet.Shutdown
-		}
-	}
+	os.RemoveAll(h.s.placeholderDir) // bound already; now nobody can connect to it
 	return gnet.None
 }
 

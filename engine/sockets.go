@@ -17,10 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The sockets option: listeners made elsewhere (given from Go, or
-// inherited through systemd socket activation). gnet cannot adopt a
-// listening descriptor, so waitron accepts on them in Go and registers
-// each connection with gnet; from then on it is served like any other.
+// Listening. gnet stops its whole engine, closing every connection, when
+// accept fails (EMFILE, ENFILE, ENOBUFS), and it cannot adopt a listening
+// descriptor; so waitron binds every listener itself (or is given them:
+// the sockets option), accepts on them in Go and registers each
+// connection with gnet, which serves it from then on like any other. gnet
+// listens only on a private placeholder. An accept that fails for want of
+// resources pauses that listener, backing off, and never touches an open
+// connection.
 
 // systemdListeners returns the listeners passed by systemd socket
 // activation (LISTEN_PID, LISTEN_FDS; descriptors from 3), and unsets
@@ -87,25 +91,35 @@ func placeholderURL() (string, string, error) {
 }
 
 // acceptLoop accepts on ln until it is closed and registers every
-// connection with gnet. Temporary errors (EMFILE among them) back off
-// instead of spinning.
+// connection with gnet. It holds one spare descriptor, given up for the
+// moment gnet duplicates the accepted one (see spareFD), so that taking
+// the last descriptor the process may open never costs an accepted
+// connection. When accept fails (EMFILE, ENFILE, ENOBUFS …), or no
+// descriptor is left to spare, it pauses with a back-off that starts
+// again once accepting succeeds; the connections waiting meanwhile stay
+// in the listen queue.
 func (s *Server) acceptLoop(ln net.Listener) {
-	delay := 5 * time.Millisecond
+	var p acceptPause
+	var spare spareFD
+	defer spare.close()
 	for {
+		if err := spare.hold(); err != nil {
+			if s.draining.Load() {
+				return
+			}
+			p.fail(s, ln, err)
+			continue
+		}
 		c, err := ln.Accept()
 		if err != nil {
 			if s.draining.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Warn("accept failed on an inherited socket; retrying", "addr", ln.Addr().String(), "err", err, "retry_in", delay)
-			time.Sleep(delay)
-			delay = min(2*delay, time.Second)
+			p.fail(s, ln, err)
 			continue
 		}
-		delay = 5 * time.Millisecond
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
-		}
+		p.succeeded()
+		spare.give() // for gnet's duplicate of c's descriptor
 		res, err := s.eng.Register(gnet.NewNetConnContext(context.Background(), c))
 		if err != nil {
 			c.Close()
@@ -120,8 +134,153 @@ func (s *Server) acceptLoop(ln net.Listener) {
 	}
 }
 
-// startSockets applies backlog to the adopted listeners, announces them
-// and starts accepting. Called once the engine runs.
+// spareFD keeps one descriptor slot of the process's limit in reserve: a
+// duplicate of a descriptor it keeps open (an eventfd), so that giving the
+// slot up and taking it again are a close and a dup, neither of which
+// frees or makes a file.
+type spareFD struct {
+	base, spare int // -1 (after close): none; 0: not made yet
+	made        bool
+}
+
+// hold takes the spare slot if it is not held.
+func (f *spareFD) hold() error {
+	if !f.made {
+		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+		if err != nil {
+			return err
+		}
+		f.base, f.spare, f.made = fd, -1, true
+	}
+	if f.spare >= 0 {
+		return nil
+	}
+	fd, err := unix.FcntlInt(uintptr(f.base), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f.spare = fd
+	return nil
+}
+
+// give frees the spare slot.
+func (f *spareFD) give() {
+	if f.made && f.spare >= 0 {
+		unix.Close(f.spare)
+		f.spare = -1
+	}
+}
+
+func (f *spareFD) close() {
+	if f.made {
+		f.give()
+		unix.Close(f.base)
+	}
+}
+
+// acceptPause is an accept loop's back-off after failures: it doubles
+// from acceptPauseMin to acceptPauseMax and starts again at the first
+// accept that succeeds. Every failure is counted (AcceptErrors); the log
+// has a line at the first and then at most one per acceptLogEvery, with
+// the failures since the last.
+type acceptPause struct {
+	delay    time.Duration
+	unlogged int
+	logged   time.Time
+}
+
+const (
+	acceptPauseMin = 5 * time.Millisecond
+	acceptPauseMax = time.Second
+	acceptLogEvery = 10 * time.Second
+)
+
+// fail counts err, logs it if it is time, then sleeps.
+func (p *acceptPause) fail(s *Server, ln net.Listener, err error) {
+	s.counts.acceptErrors.Add(1)
+	p.unlogged++
+	if now := time.Now(); now.Sub(p.logged) >= acceptLogEvery {
+		s.log.Error("accept failed; pausing this listener until it succeeds (open connections are kept)",
+			"addr", ln.Addr().String(), "err", err, "failures", p.unlogged)
+		p.logged, p.unlogged = now, 0
+	}
+	p.delay = min(max(2*p.delay, acceptPauseMin), acceptPauseMax)
+	time.Sleep(p.delay)
+}
+
+// succeeded ends a run of failures: the next pause is short again.
+func (p *acceptPause) succeeded() { p.delay = 0 }
+
+// bindListeners binds the gnet-style URLs (tcp4://ip:port, tcp6://[ip]:port,
+// unix:///path) in Go: with SO_REUSEPORT as well under reuse_port, and a
+// unix socket with unix_socket_perms (set before it is announced). IPv6
+// listeners are v6-only, as Go makes "tcp6" ones. Accepted connections get
+// no TCP keep-alive, as gnet's own did not.
+func (s *Server) bindListeners(urls []string) ([]net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	if s.opts.ReusePort {
+		lc.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	var lns []net.Listener
+	fail := func(raw string, err error) ([]net.Listener, error) {
+		for _, l := range lns {
+			l.Close()
+		}
+		if s.opts.ReusePort {
+			return nil, fmt.Errorf("waitron: reuse_port: %s: %w", raw, err)
+		}
+		return nil, fmt.Errorf("waitron: listen %s: %w", raw, err)
+	}
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fail(raw, err)
+		}
+		var ln net.Listener
+		if u.Scheme == "unix" {
+			ln, err = s.bindUnix(lc, u.Path)
+		} else {
+			ln, err = lc.Listen(context.Background(), u.Scheme, u.Host)
+		}
+		if err != nil {
+			return fail(raw, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// bindUnix binds the unix socket at path, replacing a socket left there
+// (newServer refused a path holding anything else), and applies
+// unix_socket_perms. Closing the listener removes the file.
+func (s *Server) bindUnix(lc net.ListenConfig, path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("unix_socket %q exists and is not a socket; refusing to replace it", path)
+		}
+		os.Remove(path)
+	}
+	ln, err := lc.Listen(context.Background(), "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, s.opts.UnixSocketPerms); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("cannot apply unix_socket_perms: %w", err)
+	}
+	return ln, nil
+}
+
+// startSockets applies backlog to the listeners, announces them and
+// starts accepting. Called once the engine runs.
 func (s *Server) startSockets() {
 	for _, ln := range s.sockets {
 		if sc, ok := ln.(syscall.Conn); ok {
@@ -141,43 +300,6 @@ func (s *Server) startSockets() {
 		}
 		go s.acceptLoop(ln)
 	}
-}
-
-// listenReusePort binds each gnet URL (tcp4://ip:port, tcp6://[ip]:port)
-// with SO_REUSEADDR and SO_REUSEPORT, so other processes bound the same way
-// share the port (reuse_port). gnet's own ReusePort mode is not used: it
-// rebinds one listener per loop from the address alone, which picks a
-// different port per loop for port 0 and mixes address families
-// (reference/gnet-notes.md).
-func listenReusePort(urls []string) ([]net.Listener, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr == nil {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	var lns []net.Listener
-	for _, raw := range urls {
-		u, err := url.Parse(raw)
-		if err == nil {
-			var ln net.Listener
-			if ln, err = lc.Listen(context.Background(), u.Scheme, u.Host); err == nil {
-				lns = append(lns, ln)
-				continue
-			}
-		}
-		for _, l := range lns {
-			l.Close()
-		}
-		return nil, fmt.Errorf("waitron: reuse_port: %s: %w", raw, err)
-	}
-	return lns, nil
 }
 
 // loopCount is the number of event loops: event_loops, or GOMAXPROCS.

@@ -29,6 +29,7 @@ type Snapshot struct {
 	BytesIn         uint64
 	BytesOut        uint64
 	Restarts        uint64
+	AcceptErrors    uint64
 	SpooledBodies   uint64
 	SpooledBodyB    uint64
 	SpooledOutputs  uint64
@@ -42,22 +43,23 @@ type Requests struct {
 }
 
 var (
-	dRequests = prometheus.NewDesc("waitron_requests_total", "Responses sent, by request method and status class.", []string{"method", "code"}, nil)
-	dDuration = prometheus.NewDesc("waitron_request_duration_seconds", "Time from a request being complete to its response handed over.", nil, nil)
-	dRunning  = prometheus.NewDesc("waitron_handlers_running", "Workers running handlers now (at most threads; hijacked handlers not counted).", nil, nil)
-	dQueued   = prometheus.NewDesc("waitron_dispatch_queue_depth", "Complete requests waiting for a worker (waitress's task queue depth).", nil, nil)
-	dBlocked  = prometheus.NewDesc("waitron_writes_blocked", "Handlers blocked now in a Write because their client reads slower than they write (outbuf_high_watermark).", nil, nil)
-	dOpen     = prometheus.NewDesc("waitron_connections_open", "Client connections open now, parked ones included.", nil, nil)
-	dParked   = prometheus.NewDesc("waitron_connections_parked", "Connections waiting unread for a slot under connection_limit.", nil, nil)
-	dClosed   = prometheus.NewDesc("waitron_connections_closed_total", "Client connections closed, by reason.", []string{"reason"}, nil)
-	dRefused  = prometheus.NewDesc("waitron_connections_refused_total", "Connections refused over connection_limit (503), the overload close reason.", nil, nil)
-	dBytesIn  = prometheus.NewDesc("waitron_received_bytes_total", "Bytes read from clients.", nil, nil)
-	dBytesOut = prometheus.NewDesc("waitron_sent_bytes_total", "Bytes handed to clients' sockets.", nil, nil)
-	dRestarts = prometheus.NewDesc("waitron_event_loop_restarts_total", "Restarts of the event loops after they stopped on their own (an accept error such as EMFILE).", nil, nil)
-	dBodies   = prometheus.NewDesc("waitron_spooled_bodies_total", "Request bodies spooled to a temporary file (inbuf_overflow).", nil, nil)
-	dBodyB    = prometheus.NewDesc("waitron_spooled_body_bytes_total", "Bytes of the request bodies spooled to a file.", nil, nil)
-	dOutputs  = prometheus.NewDesc("waitron_spooled_outputs_total", "Responses whose output overflowed to a temporary file (outbuf_overflow).", nil, nil)
-	dOutputB  = prometheus.NewDesc("waitron_spooled_output_bytes_total", "Bytes of response output that went through such files.", nil, nil)
+	dRequests  = prometheus.NewDesc("waitron_requests_total", "Responses sent, by request method and status class.", []string{"method", "code"}, nil)
+	dDuration  = prometheus.NewDesc("waitron_request_duration_seconds", "Time from a request being complete to its response handed over.", nil, nil)
+	dRunning   = prometheus.NewDesc("waitron_handlers_running", "Workers running handlers now (at most threads; hijacked handlers not counted).", nil, nil)
+	dQueued    = prometheus.NewDesc("waitron_dispatch_queue_depth", "Complete requests waiting for a worker (waitress's task queue depth).", nil, nil)
+	dBlocked   = prometheus.NewDesc("waitron_writes_blocked", "Handlers blocked now in a Write because their client reads slower than they write (outbuf_high_watermark).", nil, nil)
+	dOpen      = prometheus.NewDesc("waitron_connections_open", "Client connections open now, parked ones included.", nil, nil)
+	dParked    = prometheus.NewDesc("waitron_connections_parked", "Connections waiting unread for a slot under connection_limit.", nil, nil)
+	dClosed    = prometheus.NewDesc("waitron_connections_closed_total", "Client connections closed, by reason.", []string{"reason"}, nil)
+	dRefused   = prometheus.NewDesc("waitron_connections_refused_total", "Connections refused over connection_limit (503), the overload close reason.", nil, nil)
+	dBytesIn   = prometheus.NewDesc("waitron_received_bytes_total", "Bytes read from clients.", nil, nil)
+	dBytesOut  = prometheus.NewDesc("waitron_sent_bytes_total", "Bytes handed to clients' sockets.", nil, nil)
+	dRestarts  = prometheus.NewDesc("waitron_event_loop_restarts_total", "Restarts of the event loops after they stopped on their own (a failure inside gnet).", nil, nil)
+	dAcceptErr = prometheus.NewDesc("waitron_accept_errors_total", "Accepts that failed (EMFILE, ENFILE, ENOBUFS …); each pauses its listener, and open connections are kept.", nil, nil)
+	dBodies    = prometheus.NewDesc("waitron_spooled_bodies_total", "Request bodies spooled to a temporary file (inbuf_overflow).", nil, nil)
+	dBodyB     = prometheus.NewDesc("waitron_spooled_body_bytes_total", "Bytes of the request bodies spooled to a file.", nil, nil)
+	dOutputs   = prometheus.NewDesc("waitron_spooled_outputs_total", "Responses whose output overflowed to a temporary file (outbuf_overflow).", nil, nil)
+	dOutputB   = prometheus.NewDesc("waitron_spooled_output_bytes_total", "Bytes of response output that went through such files.", nil, nil)
 )
 
 type collector struct{ snap func() Snapshot }
@@ -68,7 +70,7 @@ func NewCollector(snap func() Snapshot) prometheus.Collector { return collector{
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dRequests, dDuration, dRunning, dQueued, dBlocked, dOpen, dParked, dClosed, dRefused,
-		dBytesIn, dBytesOut, dRestarts, dBodies, dBodyB, dOutputs, dOutputB} {
+		dBytesIn, dBytesOut, dRestarts, dAcceptErr, dBodies, dBodyB, dOutputs, dOutputB} {
 		ch <- d
 	}
 }
@@ -102,6 +104,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dBytesIn, s.BytesIn)
 	counter(dBytesOut, s.BytesOut)
 	counter(dRestarts, s.Restarts)
+	counter(dAcceptErr, s.AcceptErrors)
 	counter(dBodies, s.SpooledBodies)
 	counter(dBodyB, s.SpooledBodyB)
 	counter(dOutputs, s.SpooledOutputs)
