@@ -317,7 +317,7 @@ func (c *conn) logRefused(status int, size int, reason CloseReason, rh servedHea
 	if c.s.access == nil {
 		return
 	}
-	e := entry{remote: c.remoteStr, method: rh.method, target: rh.target, proto: rh.proto, status: status,
+	e := entry{remote: c.w.remoteStr, method: rh.method, target: rh.target, proto: rh.proto, status: status,
 		bytes: int64(size), close: reason.String()}
 	c.s.access.log(&e, false)
 }

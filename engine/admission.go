@@ -25,7 +25,7 @@ type admission struct {
 // admit decides for a new connection: serve it, park it, or refuse it.
 // Loop only (the connection's).
 func (s *Server) admit(c *conn) (serve, refuse bool) {
-	a := &c.gen.adm
+	a := &c.w.gen.adm
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.active < s.cfg.connLimit && len(a.parked) == 0 {
@@ -55,7 +55,7 @@ func (s *Server) release(g *generation) {
 	var next *conn
 	for len(a.parked) > 0 && next == nil {
 		next, a.parked = a.parked[0], a.parked[1:]
-		if next.closed.Load() {
+		if next.w.closed.Load() {
 			next = nil
 		}
 	}
@@ -78,8 +78,8 @@ func (s *Server) unpark(c *conn) {
 	}
 	err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		c.st.unpark()
-		if c.closed.Load() { // it went away meanwhile: pass the slot on
-			s.release(c.gen)
+		if c.w.closed.Load() { // it went away meanwhile: pass the slot on
+			s.release(c.w.gen)
 			return nil
 		}
 		c.active = c.s.clock.stamp()
@@ -87,13 +87,13 @@ func (s *Server) unpark(c *conn) {
 		return nil
 	}))
 	if err != nil {
-		s.release(c.gen)
+		s.release(c.w.gen)
 	}
 }
 
 // unparkRemove drops a parked connection that closed. Loop only.
 func (s *Server) unparkRemove(c *conn) {
-	a := &c.gen.adm
+	a := &c.w.gen.adm
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i, p := range a.parked {

@@ -77,10 +77,10 @@ func putBurst(rs []*request) {
 	burstPool.Put(a)
 }
 
-// serveBatch serves pipelined requests of one connection in turn on one
+// serveBatch serves pipelined requests of one connection in turn t on one
 // worker. Worker only.
-func (s *Server) serveBatch(w *writer, rs []*request, wk *worker) {
-	b := &batch{w: w, wk: wk, pending: make([][]byte, 0, len(rs)), unsent: wk.unsent} // a buffer per response, usually
+func (s *Server) serveBatch(t *turn, rs []*request, wk *worker) {
+	b := &batch{w: t.w, t: t, wk: wk, pending: make([][]byte, 0, len(rs)), unsent: wk.unsent} // a buffer per response, usually
 	for i, r := range rs {
 		if b.finished {
 			break // the connection closes (or is gone): the rest are not executed
@@ -101,7 +101,8 @@ func (s *Server) serveBatch(w *writer, rs []*request, wk *worker) {
 // then counts as one request in flight.
 type batch struct {
 	w        *writer
-	wk       *worker // serving it (w.wk is the next request's once the last response is out)
+	t        *turn   // the burst's turn, which its writes go through
+	wk       *worker // serving it
 	pending  [][]byte
 	size     int
 	final    bool       // the request being served is the batch's last
@@ -138,7 +139,7 @@ func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 
 // write sends what the batch holds and settles the responses it took.
 func (b *batch) write(last, keepAlive bool) error {
-	err := b.w.Send(b.pending, last, keepAlive) // it keeps the buffers, not the array
+	err := b.t.Send(b.pending, last, keepAlive) // it keeps the buffers, not the array
 	clear(b.pending)
 	b.pending, b.size = b.pending[:0], 0
 	// The write's end: finishDirect's reading when it wrote them whole

@@ -28,9 +28,9 @@ func (c *conn) setReason(r CloseReason, detail string) {
 func (c *conn) counted(r CloseReason) {
 	c.s.closes[r].Add(1)
 	if c.rare != nil && c.rare.detail != "" {
-		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", r.String(), "detail", c.rare.detail)
+		c.s.log.Debug("connection closed", "remote", c.w.remoteStr, "reason", r.String(), "detail", c.rare.detail)
 	} else {
-		c.s.log.Debug("connection closed", "remote", c.remoteStr, "reason", r.String())
+		c.s.log.Debug("connection closed", "remote", c.w.remoteStr, "reason", r.String())
 	}
 }
 
@@ -41,13 +41,14 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 	}
 	c.setReason(reason, detail)
 	if c.st.eof {
-		if fb := c.fb.Load(); fb != nil {
+		delete(c.lc.halfClosed, c.w)
+		if fb := c.w.fb.Load(); fb != nil {
 			fb.finish()
 		}
 		return
 	}
 	r := c.rares()
-	r.drainT = r.drain.begin(c.gen)
+	r.drainT = r.drain.begin(c.w.gen)
 	c.closeWhenDrained(c.s.clock.now())
 }
 
@@ -58,24 +59,25 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 // into a reset that destroys the response (net/http's closeWriteAndWait).
 func (c *conn) closeWhenDrained(start time.Time) {
 	r := c.rare // made by closeWith
-	if c.closed.Load() {
-		r.drain.end(c.gen, r.drainT)
+	if c.w.closed.Load() {
+		r.drain.end(c.w.gen, r.drainT)
 		return
 	}
 	if c.gc.OutboundBuffered() > 0 && time.Since(start) < c.drainTimeout() {
 		delay := min(time.Since(start)/4+time.Millisecond, 50*time.Millisecond)
-		w, drain, t := c.writer, &r.drain, r.drainT
+		w, drain, t := c.w, &r.drain, r.drainT
 		time.AfterFunc(delay, func() {
-			if w.s.loopsGone.Load() || w.onLoop(func(c *conn) { c.closeWhenDrained(start) }) != nil {
-				drain.end(w.gen, t) // the engine is gone; so is the connection
+			end := func() { drain.end(w.gen, t) } // the connection (or the engine) is gone
+			if w.s.loopsGone.Load() || w.onLoop(func(c *conn) { c.closeWhenDrained(start) }, end) != nil {
+				end()
 			}
 		})
 		return
 	}
-	r.drain.end(c.gen, r.drainT)
+	r.drain.end(c.w.gen, r.drainT)
 	if c.gc.OutboundBuffered() > 0 {
 		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
-			"remote", c.remoteStr, "unsent", c.gc.OutboundBuffered())
+			"remote", c.w.remoteStr, "unsent", c.gc.OutboundBuffered())
 		_ = c.gc.Close()
 		return
 	}
@@ -92,7 +94,7 @@ func (c *conn) closeWhenDrained(start time.Time) {
 	}
 	c.st.linger()
 	_, _ = c.gc.Discard(-1)
-	time.AfterFunc(lingerTime, c.closeAsync)
+	time.AfterFunc(lingerTime, c.w.closeAsync)
 }
 
 // closeAsync closes the connection from any goroutine, unless gnet has
@@ -117,7 +119,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 	if !c.s.hooks.noTickCollect {
 		c.collect()
 	}
-	if c.closed.Load() || c.st.busy || c.st.eof {
+	if c.w.closed.Load() || c.st.busy || c.st.eof {
 		return
 	}
 	if c.st.parked() {
@@ -135,7 +137,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 	if c.active.since(now) < idle {
 		return
 	}
-	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.remoteStr,
+	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.w.remoteStr,
 		"unsent", c.gc.OutboundBuffered())
 	c.abort(CloseIdle, "")
 }
@@ -144,7 +146,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 func (c *conn) abort(reason CloseReason, detail string) {
 	c.st.startClosing()
 	c.setReason(reason, detail)
-	c.cancel(errors.New("connection closed: " + reason.String()))
+	c.w.cancel(errors.New("connection closed: " + reason.String()))
 	_ = c.gc.Close()
 }
 
@@ -154,13 +156,13 @@ func (c *conn) abort(reason CloseReason, detail string) {
 // closes it and the rest of the output goes through a fallback writer.
 func (c *conn) onClose(err error) {
 	defer c.guard()
-	c.wmu.Lock() // a worker writing to the socket finishes before gnet closes it
-	c.closed.Store(true)
-	c.wmu.Unlock()
+	c.w.wmu.Lock() // a worker writing to the socket finishes before gnet closes it
+	c.w.closed.Store(true)
+	c.w.wmu.Unlock()
 	if c.st.hijacked() {
 		// detach let the socket go: its handler has it now, and its
 		// context is not ours to end.
-		c.gone.Store(true)
+		c.w.gone.Store(true)
 		c.counted(CloseHijacked)
 		return
 	}
@@ -169,7 +171,7 @@ func (c *conn) onClose(err error) {
 		// As net/http: the client's FIN ends the request's context (a Go
 		// client that cancels its request sends one), and what the
 		// handler still writes goes out while the socket takes it.
-		c.cancel(errClientClosed)
+		c.w.cancel(errClientClosed)
 		if c.adoptHalfClosed() {
 			return
 		}
@@ -177,13 +179,13 @@ func (c *conn) onClose(err error) {
 	// Only now, with the fallback writer's fate known: a worker that saw
 	// closed before it was stored must not take the client for gone and
 	// end its response beside the writer (and an output spool feeding it).
-	c.gone.Store(true)
+	c.w.gone.Store(true)
 	cause := errClientClosed
 	if err != nil && !errors.Is(err, io.EOF) {
 		cause = err
-		c.logSocketError("socket error", err)
+		c.w.logSocketError("socket error", err)
 	}
-	c.cancel(cause)
+	c.w.cancel(cause)
 	c.dropBody()
 	if c.next != nil && c.next.body != nil {
 		c.next.body.abort()
@@ -239,9 +241,13 @@ func (c *conn) adoptHalfClosed() bool {
 		c.rares().saved = append([]byte(nil), in...)
 	}
 	c.st.halfClose()
-	fb := newFallback(nc, c.writer, c.s.cfg.sendTimeout)
-	fb.flT = fb.fl.begin(c.gen)
-	c.fb.Store(fb)
+	if c.lc.halfClosed == nil {
+		c.lc.halfClosed = make(map[*writer]*conn)
+	}
+	c.lc.halfClosed[c.w] = c
+	fb := newFallback(nc, c.w, c.s.cfg.sendTimeout)
+	fb.flT = fb.fl.begin(c.w.gen)
+	c.w.fb.Store(fb)
 	go fb.run()
 	return true
 }

@@ -163,7 +163,7 @@ func (w *writer) noteReason(r CloseReason) {
 // reason the server gave when it started the close, else what gnet saw.
 // Loop only.
 func (c *conn) closeReason(err error) CloseReason {
-	switch w := c.wreason.Load(); {
+	switch w := c.w.wreason.Load(); {
 	case w != 0:
 		return CloseReason(w - 1)
 	case c.hasReason:

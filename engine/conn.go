@@ -25,11 +25,14 @@ var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
 // conn is the state of one client connection that its event loop owns:
 // only the loop touches it (gnet callbacks, AsyncWrite callbacks and
-// Execute runnables). Workers never see a conn: they get its writer, the
+// Execute runnables). Workers never hold a conn: they get its writer w, the
 // half they share, and reach the loop's state only by running code on the
-// loop (writer.onLoop).
+// loop (writer.onLoop), which finds the conn through gnet's per-connection
+// context, there.
 type conn struct {
-	*writer
+	s      *Server
+	gc     gnet.Conn
+	w      *writer // the half shared with workers: immutable or atomic fields only
 	remote net.Addr
 	local  *localAddr // shared by the connections to the same address
 	lc     *loopConns // its loop's set and counters
@@ -46,6 +49,7 @@ type conn struct {
 	id         uint64      // the connection's number, unique in the process (from 1)
 	opened     stamp       // when the connection was accepted
 	seq        uint64      // the requests read on it so far
+	reqT       uint64      // the ticket of w.req's current turn (the worker has a copy in its request)
 	peerCloses bool        // the client said its last request closes the connection
 	continued  bool        // 100 Continue was sent for the request being read
 	hold       bool        // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
@@ -66,8 +70,10 @@ type conn struct {
 
 // writer is the half of a connection its worker uses: the output path
 // (adapter.Output: Send, SetWriteDeadline, Hijack) and what both sides
-// share, which is immutable or atomic. The loop's state is reachable only
-// through onLoop.
+// share, which is immutable or atomic. It has no way to the loop's state
+// but onLoop, the one crossing (with atLoop, its form for gnet's write
+// callbacks, which run on the loop already); TestWorkerSideNamesNoConn
+// holds it so.
 type writer struct {
 	s         *Server
 	gc        gnet.Conn       // only its any-goroutine methods here: AsyncWritev, Wake, Close, EventLoop().Execute
@@ -75,21 +81,12 @@ type writer struct {
 	gen       *generation     // the run of the event loops this connection belongs to
 	ctx       context.Context // ends when the client is gone (for net/http handlers; see newConn)
 	cancel    context.CancelCauseFunc
-	remoteStr string // the peer's address as a string, made once for every request
-
-	// loop is the loop's half: touch it only on the event loop, in onLoop
-	// runnables and gnet callbacks.
-	loop *conn
-
-	// The worker serving the connection's request owns these while it
-	// serves: its worker (for Hijack) and the heads the loop handed it with
-	// the request (finishDirect gives them back).
-	wk    *worker
-	heads []*headSlot
-	reqT  uint64 // the ticket of req's current turn
+	remoteStr string  // the peer's address as a string, made once for every request
+	spare     *spares // the loop's store of head slots and records, which workers give back to
 
 	// req holds Shutdown while a request (or burst) of the connection is
-	// served: begun by the loop, ended by whichever side finishes it.
+	// served: begun by the loop, ended by whichever side finishes it, with
+	// the turn's ticket.
 	req flight
 
 	want     atomic.Bool  // the loop has input waiting: a worker that finishes must wake it
@@ -106,14 +103,60 @@ type writer struct {
 	wreason  atomic.Uint32            // a close reason a worker found (CloseReason+1); 0: none
 }
 
-// onLoop runs f with the loop's half of the connection, on its event loop.
-// Any goroutine; an error means the event loops have stopped and f will
-// never run.
-func (w *writer) onLoop(f func(c *conn)) error {
+// onLoop is the one way from the worker side to the loop's state: it runs
+// f with the loop's half of the connection, on its event loop — or, if
+// gnet has closed the connection by then (its conn is gone), gone (which
+// may be nil). Any goroutine; an error means the event loops have stopped
+// and neither will run.
+func (w *writer) onLoop(f func(c *conn), gone func()) error {
 	return w.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		f(w.loop)
+		w.atLoop(f, gone)
 		return nil
 	}))
+}
+
+// atLoop is onLoop for code already on the loop (a gnet write callback):
+// it runs f with the loop's half of the connection now, or gone if the
+// connection is gone: gnet has closed it, and it is not a half-closed
+// client's whose requests are still answered (loopConns.halfClosed).
+// Loop only.
+func (w *writer) atLoop(f func(c *conn), gone func()) {
+	c, ok := w.gc.Context().(*conn)
+	if !ok || c.w != w {
+		c = w.s.loopConnsOf(w.gc).halfClosed[w]
+	}
+	if c != nil {
+		f(c)
+	} else if gone != nil {
+		gone()
+	}
+}
+
+// turn is a request's (or a pipelined burst's) time with a worker: what
+// the loop hands over with it (the connection's writer, the flight's
+// ticket) and what the worker adds (itself). It is the request's Output
+// (a burst's requests write through their batch, which writes through
+// it): the worker's own, never shared, and gone with the request's record.
+type turn struct {
+	w      *writer
+	ticket uint64   // of the connection's flight (writer.req) for this turn
+	wk     *worker  // the worker serving it
+	first  *request // the request, or the burst's first (whose burst lists them all)
+}
+
+// slots returns the head slots of the turn's requests, in buf. Worker
+// only.
+func (t *turn) slots(buf *[maxBatch + 1]*headSlot) []*headSlot {
+	if t.first.burst == nil {
+		buf[0] = t.first.slot
+		return buf[:1]
+	}
+	n := 0
+	for _, r := range t.first.burst {
+		buf[n] = r.slot
+		n++
+	}
+	return buf[:n]
 }
 
 // stamp is a point in time as monotonic nanoseconds since the process
@@ -201,15 +244,16 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 	return v.(*localAddr)
 }
 
-func newConn(s *Server, gc gnet.Conn) *conn {
-	c := &conn{writer: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: s.gen.Load()}, remote: gc.RemoteAddr(), id: connIDs.Add(1),
+func newConn(s *Server, gc gnet.Conn, lc *loopConns) *conn {
+	gen := s.gen.Load()
+	c := &conn{s: s, gc: gc, w: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: gen, spare: &lc.spare},
+		remote: gc.RemoteAddr(), id: connIDs.Add(1), lc: lc,
 		rd: codec.Reader{MaxHead: s.cfg.maxHead, MaxBody: s.cfg.maxBody, Piece: bufpool.Size}}
-	c.loop = c
 	if c.remote == nil || c.remote.String() == "" {
 		c.remote = &net.UnixAddr{Name: "@", Net: "unix"} // an unnamed unix peer, as net/http reports it
 	}
 	c.local = s.localOf(gc)
-	c.remoteStr = c.remote.String()
+	c.w.remoteStr = c.remote.String()
 	c.active = c.s.clock.stamp()
 	c.opened, c.headSince, c.sentAt = c.active, c.active, c.active
 	if s.fast != nil {
@@ -217,9 +261,9 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 		// per-request cancellation), and the output's waits end on the
 		// loop's own signals: a context of its own would be 96 bytes
 		// more per connection, for nothing.
-		c.ctx, c.cancel = c.local.ctx, noCancel
+		c.w.ctx, c.w.cancel = c.local.ctx, noCancel
 	} else {
-		c.ctx, c.cancel = context.WithCancelCause(c.local.ctx)
+		c.w.ctx, c.w.cancel = context.WithCancelCause(c.local.ctx)
 	}
 	return c
 }
@@ -227,9 +271,8 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 func noCancel(error) {}
 
 // connRare is what few connections ever need, or need only once they
-// close, made by the first use: in conn, its first 56 bytes took it from
-// the 352-byte size class to 384, and the last 24 kept it at 352 instead
-// of 320.
+// close, made by the first use, so that every idle connection's conn stays
+// in a smaller size class.
 type connRare struct {
 	aheadErr  error      // a protocol error found while reading ahead, answered in turn
 	aheadHead servedHead // the request line it was found in
@@ -292,13 +335,14 @@ func (c *conn) onTraffic() {
 // the connection is closed, never the process. A panic here is a bug.
 func (c *conn) guard() {
 	if p := recover(); p != nil {
-		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.remoteStr,
+		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.w.remoteStr,
 			"state", c.st.String(), "panic", p, "stack", string(debug.Stack()))
 		// A request being read, with nothing of a response begun, gets a
 		// 500 rather than a bare close; anything else can only be cut.
 		answer := c.cur != nil && !c.st.busy && !c.st.closing() && !c.st.hijacked() && !c.st.eof &&
-			!c.closed.Load() && c.queued.Load() == 0 && c.gc.OutboundBuffered() == 0
+			!c.w.closed.Load() && c.w.queued.Load() == 0 && c.gc.OutboundBuffered() == 0
 		c.st.startClosing()
+		delete(c.lc.halfClosed, c.w)
 		c.setReason(CloseInternalError, "internal error on the event loop")
 		if answer {
 			c.answerInternalError()
@@ -313,7 +357,7 @@ func (c *conn) guard() {
 func (c *conn) answerInternalError() {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.log.Error("internal error answering an internal error", "remote", c.remoteStr, "panic", p)
+			c.s.log.Error("internal error answering an internal error", "remote", c.w.remoteStr, "panic", p)
 		}
 	}()
 	c.answerUnserved(http.StatusInternalServerError, "The server encountered an unexpected internal server error",
@@ -350,7 +394,9 @@ type headSlot struct {
 }
 
 // request is a complete request not yet handed to a worker; its Exchange
-// comes in the same allocation.
+// comes in the same allocation. The loop fills it and hands it over (the
+// dispatch queue); from then on it is the worker's, until recycle gives
+// it back.
 type request struct {
 	x     adapter.Exchange
 	body  *bodyBuffer
@@ -358,22 +404,24 @@ type request struct {
 	w     *writer    // the connection, as its worker sees it
 	start stamp      // when it was complete and dispatched
 	burst []*request // set on a burst's first request: the burst, this one first (see batch)
+	turn  turn       // set on the first request handed to a worker (see conn.start)
 }
 
 // run serves r, or the burst it starts, on worker wk.
 func (r *request) run(wk *worker) {
-	s := r.w.s
-	r.w.wk = wk
-	defer r.w.contain(r.w.reqT)
+	w := r.w
+	s := w.s
+	r.turn.wk, r.turn.first = wk, r
+	defer w.contain(r.turn.ticket)
 	if burst := r.burst; burst != nil {
-		s.serveBatch(r.w, burst, wk)
-		recycle(r.w, burst) // r among them
+		s.serveBatch(&r.turn, burst, wk)
+		recycle(w, burst) // r among them
 		putBurst(burst)
 		return
 	}
 	s.serve(r, wk)
 	one := [1]*request{r}
-	recycle(r.w, one[:])
+	recycle(w, one[:])
 }
 
 // contain stops a panic in waitron's own worker-side code (a handler's
@@ -388,7 +436,7 @@ func (w *writer) contain(t uint64) {
 	if p == nil {
 		return
 	}
-	w.s.log.Error("internal error on a worker; closing the connection", "remote", w.loop.remoteStr,
+	w.s.log.Error("internal error on a worker; closing the connection", "remote", w.remoteStr,
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	w.noteReason(CloseInternalError)
 	w.closeAsync()
@@ -410,5 +458,5 @@ func recycle(w *writer, rs []*request) {
 	for _, r := range rs {
 		*r = request{}
 	}
-	w.loop.lc.spare.giveBack(nil, rs)
+	w.spare.giveBack(nil, rs)
 }

@@ -138,8 +138,8 @@ type worker struct {
 }
 
 // workerPool recycles workers: one starts for nearly every request when
-// requests come one at a time. A writer's pointer to the worker serving it
-// (writer.wk) is set before each task and used only during it.
+// requests come one at a time. A request's turn points to the worker
+// serving it (turn.wk) while it serves, and only then.
 var workerPool = sync.Pool{New: func() any { return new(worker) }}
 
 // push queues t on q and starts a worker if one may start; started says

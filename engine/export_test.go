@@ -63,7 +63,7 @@ func HoldLoops(s *Server) (handed func() int64, release func()) {
 		defer mu.Unlock()
 		var n int64
 		for _, c := range conns {
-			n += c.handed.Load()
+			n += c.w.handed.Load()
 		}
 		return n
 	}

@@ -42,14 +42,11 @@ type detached struct {
 	err error
 }
 
-// Hijack implements adapter.Output: it takes the connection out of gnet
-// once its output has drained, and detaches the worker from threads.
-// Worker only.
-func (w *writer) Hijack() (net.Conn, []byte, error) { return w.hijack(nil) }
-
-// hijack is Hijack with extra, input already taken from gnet (pipelined
-// requests of a batch), handed over first.
-func (w *writer) hijack(extra []byte) (net.Conn, []byte, error) {
+// hijack implements turn t's Hijack (adapter.Output): it takes the
+// connection out of gnet once its output has drained, and detaches the
+// worker from threads. extra is input already taken from gnet (pipelined
+// requests of a batch), handed over first. Worker only.
+func (w *writer) hijack(t *turn, extra []byte) (net.Conn, []byte, error) {
 	if w.unreachable() || w.fb.Load() != nil {
 		return nil, nil, adapter.ErrClientGone
 	}
@@ -57,7 +54,8 @@ func (w *writer) hijack(extra []byte) (net.Conn, []byte, error) {
 	delay := time.Millisecond
 	for {
 		res := make(chan detached, 1)
-		if err := w.onLoop(func(c *conn) { res <- c.detach(extra) }); err != nil {
+		if err := w.onLoop(func(c *conn) { res <- c.detach(extra) },
+			func() { res <- detached{err: adapter.ErrClientGone} }); err != nil {
 			return nil, nil, adapter.ErrClientGone
 		}
 		d, ok := w.await(res)
@@ -67,7 +65,7 @@ func (w *writer) hijack(extra []byte) (net.Conn, []byte, error) {
 		case d.err != nil:
 			return nil, nil, d.err
 		case d.nc != nil:
-			w.wk.detach()
+			t.wk.detach()
 			return d.nc, d.pre, nil
 		case time.Now().After(deadline):
 			return nil, nil, errHijackNotDrained
@@ -98,11 +96,11 @@ func (w *writer) await(res <-chan detached) (detached, bool) {
 // net.Conn with the input already read, once nothing of the response is
 // still queued or buffered. Loop only.
 func (c *conn) detach(extra []byte) (d detached) {
-	if c.closed.Load() || c.st.eof || !c.st.busy {
+	if c.w.closed.Load() || c.st.eof || !c.st.busy {
 		d.err = adapter.ErrClientGone
 		return d
 	}
-	if c.queued.Load() != 0 || c.spool.Load() != nil {
+	if c.w.queued.Load() != 0 || c.w.spool.Load() != nil {
 		return d // output on its way to gnet: retry
 	}
 	if c.gc.OutboundBuffered() > 0 {
@@ -143,7 +141,7 @@ func (c *conn) detach(extra []byte) (d detached) {
 	if c.rare != nil {
 		c.rare.aheadErr = nil
 	}
-	c.req.end(c.gen, c.reqT) // the exchange is over for the server; the handler goes on outside it
+	c.w.req.end(c.w.gen, c.reqT) // the exchange is over for the server; the handler goes on outside it
 	// Synchronous, on the loop: gnet forgets the connection (OnClose sees
 	// hijacked) and closes its descriptor; nc's keeps the socket open.
 	_ = c.gc.EventLoop().Close(c.gc)
@@ -165,7 +163,7 @@ func (b *batch) Hijack() (net.Conn, []byte, error) {
 	for _, r := range b.rest {
 		extra = append(extra, r.slot.buf...)
 	}
-	nc, pre, err := b.w.hijack(extra)
+	nc, pre, err := b.w.hijack(b.t, extra)
 	if err == nil {
 		b.finished = true // the rest are the handler's now
 	}

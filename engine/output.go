@@ -13,7 +13,16 @@ import (
 	"github.com/waitron/waitron/internal/bufpool"
 )
 
-// Send implements adapter.Output. Worker only. The slices go to the socket
+// Send, SetWriteDeadline, Hijack and SendFile make a turn the Output of
+// its request (adapter.Output, adapter.FileSender). Worker only.
+func (t *turn) Send(bufs [][]byte, last, keepAlive bool) error {
+	return t.w.send(t, bufs, last, keepAlive)
+}
+func (t *turn) SetWriteDeadline(d time.Time)            { t.w.SetWriteDeadline(d) }
+func (t *turn) Hijack() (net.Conn, []byte, error)       { return t.w.hijack(t, nil) }
+func (t *turn) SendFile(f *os.File, off, n int64) int64 { return t.w.SendFile(f, off, n) }
+
+// send is Send for turn t. Worker only. The slices go to the socket
 // from the worker itself when nothing of the connection is pending
 // (tryWrite), except the end of a response that closes the connection;
 // otherwise, and for what the socket did not take, to the event loop with
@@ -22,7 +31,7 @@ import (
 // while more than outbuf_high_watermark bytes are pending for the
 // connection (waitress's backpressure), polling gnet's outbound buffer
 // because gnet has no drained event.
-func (w *writer) Send(bufs [][]byte, last, keepAlive bool) error {
+func (w *writer) send(t *turn, bufs [][]byte, last, keepAlive bool) error {
 	if last && !keepAlive {
 		if d := w.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
 			w.noteReason(CloseSendTimeout) // the adapter closes after a write past the deadline
@@ -31,7 +40,7 @@ func (w *writer) Send(bufs [][]byte, last, keepAlive bool) error {
 	if w.gone.Load() {
 		release(bufs)
 		if last {
-			w.finishOnLoop(keepAlive)
+			w.finishOnLoop(t.ticket, keepAlive)
 		}
 		return adapter.ErrClientGone
 	}
@@ -51,25 +60,25 @@ func (w *writer) Send(bufs [][]byte, last, keepAlive bool) error {
 					if f := w.s.hooks.directWritten; f != nil {
 						f()
 					}
-					w.finishDirect()
+					w.finishDirect(t)
 				}
 				return nil
 			}
 			bufs, n = rest(bufs, k), n-k // the rest takes gnet's path, in order
 		}
 	}
-	spooled, err := w.spoolSend(bufs, n, last, keepAlive)
+	spooled, err := w.spoolSend(t.ticket, bufs, n, last, keepAlive)
 	if err != nil {
 		w.s.log.Error("cannot spool response output; closing the connection", "err", err)
 		w.noteReason(CloseInternalError)
 		if last {
-			w.finishOnLoop(false)
+			w.finishOnLoop(t.ticket, false)
 		}
 		w.closeAsync()
 		return adapter.ErrClientGone
 	}
 	if !spooled {
-		if err := w.sendDirect(bufs, n, last, keepAlive); err != nil {
+		if err := w.sendDirect(bufs, n, last, keepAlive, t.ticket); err != nil {
 			return err
 		}
 	}
@@ -84,8 +93,8 @@ func (w *writer) Send(bufs [][]byte, last, keepAlive bool) error {
 
 // sendDirect hands bufs to gnet. Its callback, on the loop, recycles them
 // (or passes them to the fallback writer of a half-closed client) and, for
-// the last bytes of a response, finishes the request.
-func (w *writer) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
+// the last bytes of a response, finishes turn ticket's request.
+func (w *writer) sendDirect(bufs [][]byte, n int, last, keepAlive bool, ticket uint64) error {
 	bufs = append(make([][]byte, 0, len(bufs)), bufs...) // kept until the callback: the caller's array is its own again
 	w.queued.Add(int64(n))
 	err := w.gc.AsyncWritev(bufs, func(gc gnet.Conn, err error) error {
@@ -104,7 +113,7 @@ func (w *writer) sendDirect(bufs [][]byte, n int, last, keepAlive bool) error {
 		// what gnet still holds (tryWrite).
 		w.queued.Add(-int64(n))
 		if last {
-			w.loop.responseDone(keepAlive) // a gnet callback: on the loop
+			w.atLoop(func(c *conn) { c.responseDone(keepAlive) }, func() { w.req.end(w.gen, ticket) })
 		}
 		return nil
 	})
@@ -203,31 +212,33 @@ func rest(bufs [][]byte, k int) [][]byte {
 	return bufs
 }
 
-// finishDirect ends a keep-alive response tryWrite sent whole. The loop
-// learns of it lazily (collect): at its next event for the connection, or
-// now if it asked (awaitDone) or the connection closed meanwhile (onClose
-// may have kept a half-closed client's socket waiting for this). Worker
-// only.
-func (w *writer) finishDirect() {
+// finishDirect ends turn t's keep-alive response, which tryWrite sent
+// whole. The loop learns of it lazily (collect): at its next event for the
+// connection, or now if it asked (awaitDone) or the connection closed
+// meanwhile (onClose may have kept a half-closed client's socket waiting
+// for this). Worker only.
+func (w *writer) finishDirect(t *turn) {
 	// Last, so Shutdown sees the request in flight until done is set
 	// (collect, on the loop, may end it first).
-	defer w.req.end(w.gen, w.reqT)
+	defer w.req.end(w.gen, t.ticket)
 	// The heads are no longer needed (the request holds its own copy):
 	// they go back to the loop now, not when it collects, so that many
-	// connections idle after a response hold none.
-	for _, sl := range w.heads {
+	// connections idle after a response hold none. (The loop forgets its
+	// references to them when it collects.)
+	var buf [maxBatch + 1]*headSlot
+	slots := t.slots(&buf)
+	for _, sl := range slots {
 		sl.head.Reset()
 	}
-	w.loop.lc.spare.giveBack(w.heads, nil)
-	w.heads = nil
+	w.spare.giveBack(slots, nil)
 	// One clock reading for both: serve takes the request's duration
-	// from it (w.wk is this request's worker until done is set).
+	// from it.
 	at := w.s.clock.stamp()
-	w.wk.doneAt = at
+	t.wk.doneAt = at
 	w.done.Store(int64(at))
 	if w.want.Load() || w.closed.Load() {
 		// An error: the engine is gone, and the connection with it.
-		_ = w.onLoop(func(c *conn) { c.collect() })
+		_ = w.onLoop(func(c *conn) { c.collect() }, nil)
 	}
 }
 
@@ -250,10 +261,12 @@ func (w *writer) pendingOut() int64 {
 	return w.queued.Load() + w.buffered.Load()
 }
 
-// finishOnLoop completes a response whose connection is already closed.
-func (w *writer) finishOnLoop(keepAlive bool) {
-	if err := w.onLoop(func(c *conn) { c.responseDone(keepAlive) }); err != nil {
-		w.req.end(w.gen, w.reqT) // the engine is gone: nothing else will finish it
+// finishOnLoop completes turn ticket's response without more output (its
+// connection is closed, or its output failed). Any goroutine.
+func (w *writer) finishOnLoop(ticket uint64, keepAlive bool) {
+	end := func() { w.req.end(w.gen, ticket) }
+	if err := w.onLoop(func(c *conn) { c.responseDone(keepAlive) }, end); err != nil {
+		end() // the engine is gone: nothing else will finish it
 	}
 }
 
@@ -286,11 +299,11 @@ func (w *writer) waitBelowWatermark() error {
 		// Refresh gnet's figure on the loop, then back off.
 		refreshed := make(chan struct{})
 		if err := w.onLoop(func(c *conn) {
-			if !c.closed.Load() {
-				c.buffered.Store(int64(c.gc.OutboundBuffered()))
+			if !w.closed.Load() {
+				w.buffered.Store(int64(c.gc.OutboundBuffered()))
 			}
 			close(refreshed)
-		}); err != nil {
+		}, func() { close(refreshed) }); err != nil {
 			return adapter.ErrClientGone
 		}
 		select {

@@ -15,8 +15,9 @@ import (
 // outbuf_overflow. While a spool exists, every byte of the connection's
 // output — the end of the response included — goes through it, in order.
 type outSpool struct {
-	w    *writer
-	file *os.File
+	w      *writer
+	file   *os.File
+	ticket uint64 // the turn whose response it carries
 
 	mu        sync.Mutex
 	wOff      int64 // bytes appended
@@ -27,10 +28,11 @@ type outSpool struct {
 	wake      chan struct{}
 }
 
-// spoolSend appends bufs to the connection's spool, creating it when
-// pending output would pass outbuf_overflow. It reports false when the
-// bytes should go straight to gnet instead. Worker only.
-func (w *writer) spoolSend(bufs [][]byte, n int, last, keepAlive bool) (bool, error) {
+// spoolSend appends bufs, of turn ticket's response, to the connection's
+// spool, creating it when pending output would pass outbuf_overflow. It
+// reports false when the bytes should go straight to gnet instead. Worker
+// only.
+func (w *writer) spoolSend(ticket uint64, bufs [][]byte, n int, last, keepAlive bool) (bool, error) {
 	sp := w.spool.Load()
 	if sp == nil {
 		if n == 0 || w.pendingOut()+int64(n) <= w.s.cfg.outbufOverflow {
@@ -41,7 +43,7 @@ func (w *writer) spoolSend(bufs [][]byte, n int, last, keepAlive bool) (bool, er
 			w.s.log.Warn("cannot spool response output; keeping it in memory", "err", err)
 			return false, nil
 		}
-		sp = &outSpool{w: w, file: f, wake: make(chan struct{}, 1)}
+		sp = &outSpool{w: w, file: f, ticket: ticket, wake: make(chan struct{}, 1)}
 		w.s.counts.outSpool.Add(1)
 		w.spool.Store(sp)
 		go sp.feed()
@@ -50,7 +52,7 @@ func (w *writer) spoolSend(bufs [][]byte, n int, last, keepAlive bool) (bool, er
 	if sp.closed {
 		sp.mu.Unlock()
 		w.spool.CompareAndSwap(sp, nil)
-		return w.spoolSend(bufs, n, last, keepAlive)
+		return w.spoolSend(ticket, bufs, n, last, keepAlive)
 	}
 	for _, b := range bufs {
 		if _, err := sp.file.WriteAt(b, sp.wOff); err != nil {
@@ -112,7 +114,7 @@ func (sp *outSpool) feed() {
 				keepAlive := sp.keepAlive
 				sp.mu.Unlock()
 				w.spool.CompareAndSwap(sp, nil)
-				w.sendDirect(nil, 0, true, keepAlive)
+				w.sendDirect(nil, 0, true, keepAlive, sp.ticket)
 				return
 			}
 			sp.mu.Unlock()
@@ -137,7 +139,7 @@ func (sp *outSpool) feed() {
 		sp.mu.Lock()
 		sp.rOff += int64(k)
 		sp.mu.Unlock()
-		w.sendDirect([][]byte{chunk[:k]}, k, false, true)
+		w.sendDirect([][]byte{chunk[:k]}, k, false, true, sp.ticket)
 	}
 }
 
@@ -150,7 +152,7 @@ func (sp *outSpool) abort() {
 	sp.mu.Unlock()
 	sp.w.spool.CompareAndSwap(sp, nil)
 	if last {
-		sp.w.finishOnLoop(keepAlive)
+		sp.w.finishOnLoop(sp.ticket, keepAlive)
 	}
 }
 
@@ -161,8 +163,8 @@ func (w *writer) refreshBuffered() {
 		return
 	}
 	_ = w.onLoop(func(c *conn) {
-		if !c.closed.Load() {
-			c.buffered.Store(int64(c.gc.OutboundBuffered()))
+		if !w.closed.Load() {
+			w.buffered.Store(int64(c.gc.OutboundBuffered()))
 		}
-	})
+	}, nil)
 }

@@ -87,12 +87,12 @@ func (c *conn) readProxyHeader(in []byte) bool {
 			c.proxied = true
 			c.consume(n)
 			if h.Command == proxyproto.PROXY && h.SourceAddr != nil {
-				c.remote, c.remoteStr = h.SourceAddr, h.SourceAddr.String()
+				c.remote, c.w.remoteStr = h.SourceAddr, h.SourceAddr.String()
 			}
 			return true
 		}
 	}
-	c.s.log.Warn("closing connection: "+err.Error(), "remote", c.remoteStr)
+	c.s.log.Warn("closing connection: "+err.Error(), "remote", c.w.remoteStr)
 	c.abort(CloseProxyProtocol, err.Error())
 	return false
 }

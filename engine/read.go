@@ -88,7 +88,7 @@ func (c *conn) readInput() {
 		}
 		st, err := c.rd.Next(in, nil)
 		if len(st.Data) > 0 {
-			c.body.write(st.Data, c.wake)
+			c.body.write(st.Data, c.w.wake)
 			c.bodyGot += int64(len(st.Data))
 		}
 		if err != nil {
@@ -105,7 +105,7 @@ func (c *conn) readInput() {
 	}
 	if c.st.busy && !c.st.eof && c.gc.InboundBuffered() > c.s.cfg.pipelineLimit {
 		c.s.log.Warn("closing connection: too many pipelined bytes while a request is served",
-			"remote", c.remoteStr, "buffered", c.gc.InboundBuffered())
+			"remote", c.w.remoteStr, "buffered", c.gc.InboundBuffered())
 		c.abort(ClosePipelineOverflow, "pipelined input over limit")
 	}
 }
@@ -130,10 +130,10 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 		// reused, unlike the record.
 		r.x.HTTP = new(adapter.HTTPState)
 	}
-	r.w, r.slot, r.start = c.writer, sl, c.now()
+	r.w, r.slot, r.start = c.w, sl, c.now()
 	x := &r.x
 	x.Head, x.Framing, x.Remote, x.Local = &sl.head, fr, c.remote, c.local.addr
-	x.RemoteStr, x.LocalPort, x.Ctx = c.remoteStr, c.local.port, c.ctx
+	x.RemoteStr, x.LocalPort, x.Ctx = c.w.remoteStr, c.local.port, c.w.ctx
 	c.seq++
 	x.ConnID, x.Seq = c.id, c.seq
 	if c.s.fast != nil { // only fasthttp handlers see the times (ctx.ConnTime, ctx.Time)
@@ -187,7 +187,6 @@ func (c *conn) dispatch() {
 	}
 	r := c.newRequest(c.cur, c.rd.Framing())
 	x := &r.x
-	x.Out = c.writer
 	x.Continued = c.continued
 	r.body = c.body
 	if r.body != nil {
@@ -215,15 +214,17 @@ func (c *conn) start(r *request) {
 	c.peerCloses, c.hold = r.x.Framing.Close, mayHijack(r)
 	// Exact now, and only shrinking while the worker has the connection:
 	// the worker may write itself only when nothing is waiting in gnet.
-	c.buffered.Store(int64(c.gc.OutboundBuffered()))
+	c.w.buffered.Store(int64(c.gc.OutboundBuffered()))
 	c.serving = append(c.serving[:0], r.slot)
-	c.reqT = c.req.begin(c.gen)
+	c.reqT = c.w.req.begin(c.w.gen)
+	// Handed over with the request: the turn is the worker's from here.
+	r.turn = turn{w: c.w, ticket: c.reqT}
+	r.x.Out = &r.turn
 	if r.body == nil && !r.x.Framing.Close && !c.hold {
 		if r.burst = c.gatherPipelined(r); r.burst != nil {
 			c.peerCloses = r.burst[len(r.burst)-1].x.Framing.Close
 		}
 	}
-	c.heads = c.serving // handed to the worker with the request, and reqT
 	q := c.lc.queue
 	if started := c.s.disp.push(q, r); c.s.yieldToWorkers && c.lc.yieldAfter(q.n.Load(), started) {
 		runtime.Gosched()
@@ -344,7 +345,7 @@ func (s *Server) account(sv served, end stamp, t *tally) {
 // responseDone runs on the loop when the last bytes of a response were
 // handed to gnet (or the connection was found closed).
 func (c *conn) responseDone(keepAlive bool) {
-	c.req.end(c.gen, c.reqT)
+	c.w.req.end(c.w.gen, c.reqT)
 	c.afterResponse(keepAlive, c.s.clock.stamp())
 }
 
@@ -357,15 +358,15 @@ func (c *conn) collect() bool {
 	if !c.st.busy {
 		return false
 	}
-	at := c.done.Swap(0)
+	at := c.w.done.Swap(0)
 	if at == 0 {
 		return false
 	}
-	c.want.Store(false)
+	c.w.want.Store(false)
 	// The worker ends this turn of the flight right after done; if it has
 	// not yet, end it here, before the next request begins the next turn
 	// (its own late end then finds another ticket and does nothing).
-	c.req.end(c.gen, c.reqT)
+	c.w.req.end(c.w.gen, c.reqT)
 	for i := range c.serving { // finishDirect gave them back
 		c.serving[i] = nil
 	}
@@ -380,9 +381,9 @@ func (c *conn) collect() bool {
 // has finished meanwhile. Both sides store, then load (sequentially
 // consistent atomics), so at least one of them sees the other. Loop only.
 func (c *conn) awaitDone() {
-	for c.st.busy && !c.closed.Load() && (c.next != nil || c.ahead() != nil || c.st.closing() ||
+	for c.st.busy && !c.w.closed.Load() && (c.next != nil || c.ahead() != nil || c.st.closing() ||
 		c.rd.InBody() || c.gc.InboundBuffered() > 0) {
-		c.want.Store(true)
+		c.w.want.Store(true)
 		if !c.collect() {
 			return
 		}
@@ -394,7 +395,6 @@ func (c *conn) awaitDone() {
 func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	defer c.guard()
 	c.st.finishServing()
-	c.heads = nil // the worker is done with them
 	for i, sl := range c.serving {
 		sl.head.Reset()
 		c.putFree(sl)
@@ -406,7 +406,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 		c.closeWith(CloseRequested, "")
 		return
 	}
-	if c.closed.Load() && !c.st.eof {
+	if c.w.closed.Load() && !c.st.eof {
 		return
 	}
 	if err := c.ahead(); err != nil {
@@ -457,7 +457,7 @@ func (c *conn) failWith(err error, rh servedHead) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
 	c.answerUnserved(ce.Status, ce.Detail, CloseBadRequest, rh)
-	c.s.log.Debug("rejected request", "remote", c.remoteStr, "status", ce.Status, "reason", ce.Detail)
+	c.s.log.Debug("rejected request", "remote", c.w.remoteStr, "status", ce.Status, "reason", ce.Detail)
 	c.closeWith(CloseBadRequest, ce.Detail)
 }
 
@@ -493,12 +493,12 @@ func (c *conn) answerUnserved(status int, detail string, reason CloseReason, rh 
 // recycle is set. Loop only.
 func (c *conn) write(b []byte, recycle bool) {
 	if c.st.eof {
-		if fb := c.fb.Load(); fb != nil {
+		if fb := c.w.fb.Load(); fb != nil {
 			fb.enqueue([][]byte{append([]byte(nil), b...)})
 		}
 	} else {
 		c.s.counts.bytesOut.Add(uint64(len(b)))
-		c.handed.Add(int64(len(b)))
+		c.w.handed.Add(int64(len(b)))
 		_, _ = c.gc.Write(b)
 	}
 	if recycle {

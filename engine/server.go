@@ -522,10 +522,9 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
-	c := newConn(s, gc)
+	c := newConn(s, gc, s.loopConnsOf(gc))
 	gc.SetContext(c)
-	c.gen.conns.Add(1)
-	c.lc = s.loopConnsOf(gc)
+	c.w.gen.conns.Add(1)
 	c.lc.add(c)
 	if _, refuse := s.admit(c); refuse {
 		c.st.refuse()
@@ -543,14 +542,14 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 
 func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c, ok := gc.Context().(*conn); ok {
-		c.gen.conns.Add(-1)
+		c.w.gen.conns.Add(-1)
 		c.lc.remove(c) // the set it joined in OnOpen (a restart of the loops makes new sets)
 		switch {
 		case c.st.refused():
 		case c.st.parked():
 			h.s.unparkRemove(c)
 		default:
-			h.s.release(c.gen)
+			h.s.release(c.w.gen)
 		}
 		c.onClose(err)
 	}
@@ -568,6 +567,10 @@ type loopConns struct {
 	batching bool  // the last stretch filled a batch (or this is a probe)
 	handOffs int
 	spare    spares // head slots and fasthttp records done with
+	// halfClosed are the connections gnet has let go whose client
+	// half-closed while a request was served: still answered, through a
+	// fallback writer, until the loop closes them (see adoptHalfClosed).
+	halfClosed map[*writer]*conn
 	// The last stamp turned into a time.Time (timeOf).
 	lastStamp stamp
 	lastTime  time.Time

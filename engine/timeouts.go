@@ -37,7 +37,7 @@ func (s *Server) checkDeadlines(now time.Time) {
 
 // checkDeadlines enforces the timeouts on one connection. Loop only.
 func (c *conn) checkDeadlines(now time.Time) {
-	if c.closed.Load() || c.st.eof || c.st.parked() || c.st.lingering() {
+	if c.w.closed.Load() || c.st.eof || c.st.parked() || c.st.lingering() {
 		return
 	}
 	if !c.s.hooks.noTickCollect {
@@ -65,14 +65,14 @@ func (c *conn) checkDeadlines(now time.Time) {
 		}
 	}
 	out := c.gc.OutboundBuffered()
-	sent := c.handed.Load() - int64(out)
+	sent := c.w.handed.Load() - int64(out)
 	if out == 0 || sent != c.sentSeen {
 		c.sentSeen, c.sentAt = sent, stampOf(now)
 		return
 	}
 	if c.sentAt.since(now) > o.sendTimeout {
 		c.s.log.Info("closing connection: the client took no response bytes within send_timeout",
-			"remote", c.remoteStr, "unsent", out)
+			"remote", c.w.remoteStr, "unsent", out)
 		c.abort(CloseSendTimeout, "")
 	}
 }
@@ -80,7 +80,7 @@ func (c *conn) checkDeadlines(now time.Time) {
 // timeout answers 408 (when the client sent part of a request) and
 // closes. Loop only.
 func (c *conn) timeout(r CloseReason, reason string, respond bool) {
-	c.s.log.Info("closing connection: "+reason, "remote", c.remoteStr)
+	c.s.log.Info("closing connection: "+reason, "remote", c.w.remoteStr)
 	c.dropBody()
 	if respond {
 		c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")", false), true)
