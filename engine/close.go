@@ -130,7 +130,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 		}
 		return
 	}
-	if out := c.gc.OutboundBuffered(); out != c.outSeen {
+	if out := int32(c.gc.OutboundBuffered()); out != c.outSeen {
 		c.outSeen, c.active = out, stampOf(now)
 		return
 	}

@@ -39,6 +39,7 @@ type conn struct {
 	link   connLink   // its place in lc's set
 
 	st         connState    // open/closing/…, the slot, busy, half-closed: see state.go
+	outSeen    int32        // gnet's outbound buffer at the last sweep (compared only: a wrap is harmless)
 	rd         codec.Reader // where in the request being read the input is
 	cur        *headSlot    // where the request being read is parsed (nil: both slots in use)
 	serving    []*headSlot  // the heads of the requests with the worker
@@ -57,14 +58,15 @@ type conn struct {
 	reason     CloseReason // why the server is closing the connection, once hasReason
 	hasReason  bool
 	nfree      uint8 // slots in free
+	sentIdle   bool  // nothing was pending at the last check: the kernel need not be asked again
 	active     stamp // last sign of life: bytes in, a response handed over, output draining
 	tick       stamp // now, for the stamps of one onTraffic call (zero outside one: read the clock)
 	headSince  stamp // when the request head being read started (zero: none)
 	bodySince  stamp // when the request body being read started
 	bodyGot    int64 // body bytes taken so far
-	sentSeen   int64 // bytes the client had taken at the last deadline check
+	sentSeen   int64 // bytes the client had taken (acknowledged) at the last deadline check
 	sentAt     stamp // when that figure last moved
-	outSeen    int   // gnet's outbound buffer at the last sweep
+	sentHanded int64 // the bytes handed over at the last check (see sentIdle)
 	inSeen     int   // gnet's inbound buffer when the last OnTraffic ended
 }
 

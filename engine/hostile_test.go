@@ -139,6 +139,43 @@ func TestStalledReader(t *testing.T) {
 	}
 }
 
+// TestSendTimeoutSteadyReader: send_timeout counts what the client takes,
+// not what the server writes. A client that reads a large response a
+// little at a time — far less than a third of the socket's send buffer
+// between two checks, so the server writes nothing new to the socket for
+// longer than send_timeout — is never cut; once it stops reading, it is
+// cut at the first check send_timeout after its last read. Both adapters.
+func TestSendTimeoutSteadyReader(t *testing.T) {
+	set := []string{"send_timeout", "10", "channel_timeout", "3600"}
+	for _, s := range []*testServer{start(t, nil, set...), startFast(t, nil, set...)} {
+		c := s.dial(t)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetReadBuffer(64 << 10) // the response waits in the server's send buffer, not here
+		}
+		io.WriteString(c, "GET /bytes/1000000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+		io.ReadFull(c, make([]byte, 1<<20))
+		waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
+		// Twelve checks 6 s apart (72 s, send_timeout 10 s), each after
+		// the client took 128 KiB (two loopback segments, so that its
+		// kernel opens the window): a slow, steady reader.
+		buf := make([]byte, 128<<10)
+		for i := range 12 {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				t.Fatalf("read %d: %v", i, err)
+			}
+			engine.Advance(s.Server, 6*time.Second)
+		}
+		if n := s.Stats().Closed[engine.CloseSendTimeout]; n != 0 {
+			t.Fatalf("a steady reader was cut for send_timeout (%d)", n)
+		}
+		// It stops reading: cut within two checks past send_timeout.
+		for range 3 {
+			engine.Advance(s.Server, 6*time.Second)
+		}
+		waitFor(t, "the close for send_timeout", func() bool { return s.Stats().Closed[engine.CloseSendTimeout] == 1 })
+	}
+}
+
 // TestPipeliningFlood: while a request is served, a client that keeps
 // pipelining is cut off once it has queued more than
 // max_request_header_size + inbuf_overflow bytes, with the reason logged;

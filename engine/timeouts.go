@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/internal/bufpool"
@@ -64,15 +65,37 @@ func (c *conn) checkDeadlines(now time.Time) {
 			}
 		}
 	}
-	out := c.gc.OutboundBuffered()
-	sent := c.w.handed.Load() - int64(out)
-	if out == 0 || sent != c.sentSeen {
-		c.sentSeen, c.sentAt = sent, stampOf(now)
+	c.checkSend(now)
+}
+
+// checkSend closes the connection when output is pending and the client
+// has acknowledged none of it for send_timeout. Progress is what the
+// client took: the bytes handed to gnet, less what gnet still holds and
+// what the kernel has not yet sent or had acknowledged (SIOCOUTQ). gnet's
+// own writes are no measure: with a send buffer of megabytes it writes
+// again only after a third of it drained, which takes a steady slow reader
+// longer than send_timeout. The kernel is asked only while something may
+// be pending. Loop only.
+func (c *conn) checkSend(now time.Time) {
+	handed := c.w.handed.Load()
+	if handed == c.sentHanded && c.sentIdle {
+		return // nothing handed over since nothing was pending
+	}
+	out := int64(c.gc.OutboundBuffered())
+	queued, err := unix.IoctlGetInt(c.gc.Fd(), unix.SIOCOUTQ)
+	if err != nil {
+		queued = 0 // not a socket that says (a unix socket's queue is always delivered)
+	}
+	pending := out + int64(queued)
+	taken := handed - pending
+	c.sentHanded, c.sentIdle = handed, pending == 0
+	if pending == 0 || taken != c.sentSeen {
+		c.sentSeen, c.sentAt = taken, stampOf(now)
 		return
 	}
-	if c.sentAt.since(now) > o.sendTimeout {
+	if c.sentAt.since(now) > c.s.cfg.sendTimeout {
 		c.s.log.Info("closing connection: the client took no response bytes within send_timeout",
-			"remote", c.w.remoteStr, "unsent", out)
+			"remote", c.w.remoteStr, "unsent", pending)
 		c.abort(CloseSendTimeout, "")
 	}
 }

@@ -144,9 +144,10 @@ type Options struct {
 	// 408 and close, so trickled bodies cannot hold connection slots. 0 turns the rate check off. Not in
 	// waitress.
 	RequestBodyMinRate int `opt:"request_body_min_rate" default:"1024" unit:"bytes/second" min:"0"`
-	// A connection with response bytes pending whose client takes none for this long is closed; a handler
-	// blocked writing to it is released with an error. Not in waitress, where such a client pins a worker
-	// forever.
+	// A connection with response bytes pending whose client acknowledges none for this long is closed
+	// (judged by what the client took, the kernel's unsent and unacknowledged bytes included, so a slow but
+	// steady reader is never cut); a handler blocked writing to it is released with an error. Not in
+	// waitress, where such a client pins a worker forever.
 	SendTimeout time.Duration `opt:"send_timeout" default:"60" unit:"seconds" min:"1"`
 	// Accept a PROXY protocol header (v1 or v2: HAProxy send-proxy/send-proxy-v2, AWS NLB, nginx
 	// proxy_protocol) at the start of connections from trusted_proxy peers: the client it names becomes
