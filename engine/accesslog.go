@@ -277,7 +277,7 @@ func headOfCodec(h *codec.Head) servedHead {
 
 // logServed logs the response to x, whose head was h. Worker only, after
 // adapter.Serve.
-func (s *Server) logServed(x *adapter.Exchange, h servedHead, d time.Duration) {
+func (s *Server) logServed(w *writer, x *adapter.Exchange, h servedHead, d time.Duration) {
 	a := s.access
 	o := x.Outcome()
 	e := entry{status: o.Status, bytes: o.Bytes, dur: d}
@@ -291,7 +291,9 @@ func (s *Server) logServed(x *adapter.Exchange, h servedHead, d time.Duration) {
 	default:
 		e.remote, e.method, e.target, e.proto = x.RemoteStr, h.method, h.target, h.proto
 	}
-	switch {
+	switch r, byServer := w.serverReason(); {
+	case o.ClientGone && byServer:
+		e.close = r.String() // the server cut it (send_timeout, a spool that failed, …), not the client
 	case o.ClientGone:
 		e.close = CloseClientReset.String()
 	case o.ForShutdown:

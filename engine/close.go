@@ -13,14 +13,12 @@ import (
 // Closing connections: the reasons, draining before the close, the
 // lingering close, idle sweeps, gnet's close and half-closed clients.
 
-// setReason records why the server closes the connection; the first
-// reason given stands. Loop only.
+// setReason records why the server closes the connection, in the one
+// slot both sides use (writer.setReason): the first reason given stands,
+// and with it its detail for the log. Loop only.
 func (c *conn) setReason(r CloseReason, detail string) {
-	if !c.hasReason {
-		c.reason, c.hasReason = r, true
-		if detail != "" {
-			c.rares().detail = detail
-		}
+	if c.w.setReason(r) && detail != "" {
+		c.rares().detail = detail
 	}
 }
 

@@ -152,22 +152,29 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// noteReason records why a worker makes the connection close; it outranks
-// the reason the loop then gives (the close that follows is the worker's
-// doing). The first one stands. Any goroutine.
-func (w *writer) noteReason(r CloseReason) {
-	w.wreason.CompareAndSwap(0, uint32(r)+1)
+// setReason records why the server closes the connection, in its one
+// slot: the loop (conn.setReason) and the worker side (a write deadline
+// passed, a spool that could not be written) both give theirs here, and
+// the first stands. It reports whether r was the first. Any goroutine.
+func (w *writer) setReason(r CloseReason) bool {
+	return w.reason.CompareAndSwap(0, uint32(r)+1)
+}
+
+// serverReason returns the reason the server gave for closing the
+// connection, if it gave one. Any goroutine.
+func (w *writer) serverReason() (CloseReason, bool) {
+	r := w.reason.Load()
+	return CloseReason(r - 1), r != 0
 }
 
 // closeReason decides, at gnet's close, why the connection closed: the
 // reason the server gave when it started the close, else what gnet saw.
 // Loop only.
 func (c *conn) closeReason(err error) CloseReason {
-	switch w := c.w.wreason.Load(); {
-	case w != 0:
-		return CloseReason(w - 1)
-	case c.hasReason:
-		return c.reason
+	r, given := c.w.serverReason()
+	switch {
+	case given:
+		return r
 	case c.s.stopping.Load() || c.s.draining.Load():
 		return CloseShutdown
 	case err == nil || errors.Is(err, io.EOF):

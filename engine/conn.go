@@ -47,27 +47,25 @@ type conn struct {
 	next       *request     // a complete request read while another is served
 	rare       *connRare    // what few connections need (nil until one does)
 	body       *bodyBuffer
-	id         uint64      // the connection's number, unique in the process (from 1)
-	opened     stamp       // when the connection was accepted
-	seq        uint64      // the requests read on it so far
-	reqT       uint64      // the ticket of w.req's current turn (the worker has a copy in its request)
-	peerCloses bool        // the client said its last request closes the connection
-	continued  bool        // 100 Continue was sent for the request being read
-	hold       bool        // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
-	proxied    bool        // the PROXY protocol header is handled (or absent, or proxy_protocol off)
-	reason     CloseReason // why the server is closing the connection, once hasReason
-	hasReason  bool
-	nfree      uint8 // slots in free
-	sentIdle   bool  // nothing was pending at the last check: the kernel need not be asked again
-	active     stamp // last sign of life: bytes in, a response handed over, output draining
-	tick       stamp // now, for the stamps of one onTraffic call (zero outside one: read the clock)
-	headSince  stamp // when the request head being read started (zero: none)
-	bodySince  stamp // when the request body being read started
-	bodyGot    int64 // body bytes taken so far
-	sentSeen   int64 // bytes the client had taken (acknowledged) at the last deadline check
-	sentAt     stamp // when that figure last moved
-	sentHanded int64 // the bytes handed over at the last check (see sentIdle)
-	inSeen     int   // gnet's inbound buffer when the last OnTraffic ended
+	id         uint64 // the connection's number, unique in the process (from 1)
+	opened     stamp  // when the connection was accepted
+	seq        uint64 // the requests read on it so far
+	reqT       uint64 // the ticket of w.req's current turn (the worker has a copy in its request)
+	peerCloses bool   // the client said its last request closes the connection
+	continued  bool   // 100 Continue was sent for the request being read
+	hold       bool   // the request served may take the connection (Upgrade, CONNECT): nothing is read behind it
+	proxied    bool   // the PROXY protocol header is handled (or absent, or proxy_protocol off)
+	nfree      uint8  // slots in free
+	sentIdle   bool   // nothing was pending at the last check: the kernel need not be asked again
+	active     stamp  // last sign of life: bytes in, a response handed over, output draining
+	tick       stamp  // now, for the stamps of one onTraffic call (zero outside one: read the clock)
+	headSince  stamp  // when the request head being read started (zero: none)
+	bodySince  stamp  // when the request body being read started
+	bodyGot    int64  // body bytes taken so far
+	sentSeen   int64  // bytes the client had taken (acknowledged) at the last deadline check
+	sentAt     stamp  // when that figure last moved
+	sentHanded int64  // the bytes handed over at the last check (see sentIdle)
+	inSeen     int    // gnet's inbound buffer when the last OnTraffic ended
 }
 
 // writer is the half of a connection its worker uses: the output path
@@ -102,7 +100,7 @@ type writer struct {
 	spool    atomic.Pointer[outSpool] // response output overflowing to a file
 	handed   atomic.Int64             // bytes gnet has taken (written or buffered)
 	wdl      atomic.Int64             // the response's write deadline, unix nanoseconds; 0: none
-	wreason  atomic.Uint32            // a close reason a worker found (CloseReason+1); 0: none
+	reason   atomic.Uint32            // why the server closes the connection (CloseReason+1), first wins; 0: none yet
 }
 
 // onLoop is the one way from the worker side to the loop's state: it runs
@@ -440,7 +438,7 @@ func (w *writer) contain(t uint64) {
 	}
 	w.s.log.Error("internal error on a worker; closing the connection", "remote", w.remoteStr,
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-	w.noteReason(CloseInternalError)
+	w.setReason(CloseInternalError)
 	w.closeAsync()
 	w.req.end(w.gen, t)
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -144,10 +146,15 @@ func TestStalledReader(t *testing.T) {
 // little at a time — far less than a third of the socket's send buffer
 // between two checks, so the server writes nothing new to the socket for
 // longer than send_timeout — is never cut; once it stops reading, it is
-// cut at the first check send_timeout after its last read. Both adapters.
+// cut at the first check send_timeout after its last read, and its
+// access-log line says send_timeout, not that the client went. Both
+// adapters.
 func TestSendTimeoutSteadyReader(t *testing.T) {
-	set := []string{"send_timeout", "10", "channel_timeout", "3600"}
-	for _, s := range []*testServer{start(t, nil, set...), startFast(t, nil, set...)} {
+	dir := t.TempDir()
+	set := func(name string) []string {
+		return []string{"send_timeout", "10", "channel_timeout", "3600", "access_log", filepath.Join(dir, name)}
+	}
+	for i, s := range []*testServer{start(t, nil, set("std.log")...), startFast(t, nil, set("fast.log")...)} {
 		c := s.dial(t)
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetReadBuffer(64 << 10) // the response waits in the server's send buffer, not here
@@ -173,6 +180,14 @@ func TestSendTimeoutSteadyReader(t *testing.T) {
 			engine.Advance(s.Server, 6*time.Second)
 		}
 		waitFor(t, "the close for send_timeout", func() bool { return s.Stats().Closed[engine.CloseSendTimeout] == 1 })
+		log := filepath.Join(dir, []string{"std.log", "fast.log"}[i])
+		waitFor(t, "the access-log line", func() bool {
+			b, _ := os.ReadFile(log)
+			return strings.Contains(string(b), "GET /bytes/1000000000 HTTP/1.1")
+		})
+		if b, _ := os.ReadFile(log); !strings.Contains(string(b), " close=send_timeout") {
+			t.Errorf("access log: %q", b)
+		}
 	}
 }
 

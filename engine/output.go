@@ -34,7 +34,7 @@ func (t *turn) SendFile(f *os.File, off, n int64) int64 { return t.w.SendFile(f,
 func (w *writer) send(t *turn, bufs [][]byte, last, keepAlive bool) error {
 	if last && !keepAlive {
 		if d := w.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
-			w.noteReason(CloseSendTimeout) // the adapter closes after a write past the deadline
+			w.setReason(CloseSendTimeout) // the adapter closes after a write past the deadline
 		}
 	}
 	if w.gone.Load() {
@@ -70,7 +70,7 @@ func (w *writer) send(t *turn, bufs [][]byte, last, keepAlive bool) error {
 	spooled, err := w.spoolSend(t.ticket, bufs, n, last, keepAlive)
 	if err != nil {
 		w.s.log.Error("cannot spool response output; closing the connection", "err", err)
-		w.noteReason(CloseInternalError)
+		w.setReason(CloseInternalError)
 		if last {
 			w.finishOnLoop(t.ticket, false)
 		}
@@ -281,7 +281,7 @@ func (w *writer) waitBelowWatermark() error {
 			return adapter.ErrClientGone
 		}
 		if d := w.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
-			w.noteReason(CloseSendTimeout)
+			w.setReason(CloseSendTimeout)
 			return adapter.ErrWriteDeadline
 		}
 		pending := w.pendingOut()

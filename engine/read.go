@@ -338,7 +338,7 @@ func (s *Server) account(sv served, end stamp, t *tally) {
 		s.counts.response(sv.method, st, d)
 	}
 	if s.access != nil {
-		s.logServed(x, sv.head, d)
+		s.logServed(sv.r.w, x, sv.head, d)
 	}
 }
 
