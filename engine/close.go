@@ -50,30 +50,25 @@ func (c *conn) closeWith(reason CloseReason, detail string) {
 	c.closeWhenDrained(c.s.clock.now())
 }
 
-// closeWhenDrained closes the connection once gnet's outbound buffer is
-// empty (gnet's Close drops pending output), polling from a timer since
-// gnet has no drained event. Then our write side is shut down and input is
-// discarded briefly, so a client still sending does not turn the close
+// closeWhenDrained closes the connection once its output has drained
+// (gnet's Close drops pending output): a drain watch, with channel_timeout
+// from start as its deadline. Then our write side is shut down and input
+// is discarded briefly, so a client still sending does not turn the close
 // into a reset that destroys the response (net/http's closeWriteAndWait).
+// Loop only.
 func (c *conn) closeWhenDrained(start time.Time) {
+	c.watchDrain(0, false, stampOf(start)+stamp(c.drainTimeout()), c.closeDrained)
+}
+
+// closeDrained closes the connection whose output drained, or did not
+// by the deadline (drained false; or the connection is gone). Loop only.
+func (c *conn) closeDrained(drained bool) {
 	r := c.rare // made by closeWith
-	if c.w.closed.Load() {
-		r.drain.end(c.w.gen, r.drainT)
-		return
-	}
-	if c.gc.OutboundBuffered() > 0 && time.Since(start) < c.drainTimeout() {
-		delay := min(time.Since(start)/4+time.Millisecond, 50*time.Millisecond)
-		w, drain, t := c.w, &r.drain, r.drainT
-		time.AfterFunc(delay, func() {
-			end := func() { drain.end(w.gen, t) } // the connection (or the engine) is gone
-			if w.s.loopsGone.Load() || w.onLoop(func(c *conn) { c.closeWhenDrained(start) }, end) != nil {
-				end()
-			}
-		})
-		return
-	}
 	r.drain.end(c.w.gen, r.drainT)
-	if c.gc.OutboundBuffered() > 0 {
+	if c.w.closed.Load() {
+		return
+	}
+	if !drained {
 		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
 			"remote", c.w.remoteStr, "unsent", c.gc.OutboundBuffered())
 		_ = c.gc.Close()
@@ -161,6 +156,8 @@ func (c *conn) onClose(err error) {
 		// detach let the socket go: its handler has it now, and its
 		// context is not ours to end.
 		c.w.gone.Store(true)
+		c.endWatches()
+		c.lc.unwatch(c)
 		c.counted(CloseHijacked)
 		return
 	}
@@ -178,6 +175,11 @@ func (c *conn) onClose(err error) {
 	// closed before it was stored must not take the client for gone and
 	// end its response beside the writer (and an output spool feeding it).
 	c.w.gone.Store(true)
+	c.endWatches() // the waiters learn the connection is gone
+	c.lc.unwatch(c)
+	if sp := c.w.spool.Load(); sp != nil {
+		sp.poke() // its feeder may be waiting for output that will never come
+	}
 	cause := errClientClosed
 	if err != nil && !errors.Is(err, io.EOF) {
 		cause = err

@@ -274,11 +274,12 @@ func noCancel(error) {}
 // close, made by the first use, so that every idle connection's conn stays
 // in a smaller size class.
 type connRare struct {
-	aheadErr  error      // a protocol error found while reading ahead, answered in turn
-	aheadHead servedHead // the request line it was found in
-	detail    string     // what the close reason's log line adds (a bad request's detail)
-	saved     []byte     // input left when the client half-closed
-	drain     flight     // a close waiting for output to drain
+	aheadErr  error        // a protocol error found while reading ahead, answered in turn
+	aheadHead servedHead   // the request line it was found in
+	detail    string       // what the close reason's log line adds (a bad request's detail)
+	saved     []byte       // input left when the client half-closed
+	watches   []drainWatch // waits for the output to drain (see drain.go)
+	drain     flight       // a close waiting for output to drain
 	drainT    uint64
 	parkedAt  stamp // when the connection was parked under connection_limit
 }

@@ -32,7 +32,8 @@ type dispatcher struct {
 	queues  atomic.Pointer[[]*runQueue]
 	retired []*runQueue // stopped loops' queues still holding tasks (under mu; see retire)
 	pool    *ants.Pool
-	drainFn func() // d.drain, made once: a method value allocates each time it is taken
+	drainFn func()        // d.drain, made once: a method value allocates each time it is taken
+	idle    chan struct{} // poked when the last running worker leaves (Shutdown waits for it)
 	// linger makes a worker that finds every queue empty give its P up
 	// once before it leaves (set by Serve with yieldToWorkers: every P
 	// runs an event loop, so the loop that has its P then may push the
@@ -60,7 +61,7 @@ func newDispatcher(threads int) (*dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dispatcher{threads: int32(threads), pool: pool}
+	d := &dispatcher{threads: int32(threads), pool: pool, idle: make(chan struct{}, 1)}
 	d.drainFn = d.drain
 	d.queues.Store(&[]*runQueue{})
 	return d, nil
@@ -231,7 +232,7 @@ func (d *dispatcher) drain() {
 			// Leave, then look again: a push that saw every worker busy
 			// (and started none) happened before this decrement, so its
 			// task is seen here, or it sees the decrement and starts one.
-			d.active.Add(-1)
+			d.leave()
 			if d.queued() == 0 || !d.rejoin() {
 				return
 			}
@@ -261,11 +262,24 @@ func (d *dispatcher) rejoin() bool {
 // with a hijacked connection, and starts a worker in its place if requests
 // are waiting. wk's goroutine only.
 func (wk *worker) detach() {
+	if wk.detached {
+		return
+	}
 	d := wk.d
 	wk.detached = true
-	d.active.Add(-1)
+	d.leave()
 	if d.queued() > 0 {
 		d.maybeStart()
+	}
+}
+
+// leave takes a worker out of active, and pokes idle if it was the last.
+func (d *dispatcher) leave() {
+	if d.active.Add(-1) == 0 {
+		select {
+		case d.idle <- struct{}{}:
+		default:
+		}
 	}
 }
 

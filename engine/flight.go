@@ -28,7 +28,10 @@ func (f *flight) begin(g *generation) uint64 {
 // end ends turn t of f in generation g; later calls, or calls with another
 // ticket, do nothing. Any goroutine.
 func (f *flight) end(g *generation, t uint64) {
-	if t != 0 && f.state.CompareAndSwap(t<<1, t<<1|1) {
-		g.inflight.Add(-1)
+	if t != 0 && f.state.CompareAndSwap(t<<1, t<<1|1) && g.inflight.Add(-1) == 0 {
+		select { // Shutdown may be waiting for this
+		case g.quiet <- struct{}{}:
+		default:
+		}
 	}
 }

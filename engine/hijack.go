@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"time"
 
 	"github.com/waitron/waitron/adapter"
 )
@@ -43,53 +42,52 @@ type detached struct {
 }
 
 // hijack implements turn t's Hijack (adapter.Output): it takes the
-// connection out of gnet once its output has drained, and detaches the
-// worker from threads. extra is input already taken from gnet (pipelined
-// requests of a batch), handed over first. Worker only.
+// connection out of gnet once its output has drained (the loop says so:
+// detachWhenDrained), and detaches the worker from threads. extra is input
+// already taken from gnet (pipelined requests of a batch), handed over
+// first. Worker only.
 func (w *writer) hijack(t *turn, extra []byte) (net.Conn, []byte, error) {
 	if w.unreachable() || w.fb.Load() != nil {
 		return nil, nil, adapter.ErrClientGone
 	}
-	deadline := time.Now().Add(w.s.cfg.sendTimeout)
-	delay := time.Millisecond
-	for {
-		res := make(chan detached, 1)
-		if err := w.onLoop(func(c *conn) { res <- c.detach(extra) },
-			func() { res <- detached{err: adapter.ErrClientGone} }); err != nil {
-			return nil, nil, adapter.ErrClientGone
-		}
-		d, ok := w.await(res)
-		switch {
-		case !ok:
-			return nil, nil, adapter.ErrClientGone
-		case d.err != nil:
-			return nil, nil, d.err
-		case d.nc != nil:
-			t.wk.detach()
-			return d.nc, d.pre, nil
-		case time.Now().After(deadline):
-			return nil, nil, errHijackNotDrained
-		}
-		time.Sleep(delay)
-		delay = min(2*delay, 20*time.Millisecond)
+	deadline := w.s.clock.stamp() + stamp(w.s.cfg.sendTimeout)
+	res := make(chan detached, 1)
+	if err := w.onLoop(func(c *conn) { c.detachWhenDrained(extra, deadline, res) },
+		func() { res <- detached{err: adapter.ErrClientGone} }); err != nil {
+		return nil, nil, adapter.ErrClientGone
 	}
+	var d detached
+	select {
+	case d = <-res:
+	case <-w.gen.ended: // the loops stopped with the request queued
+		return nil, nil, adapter.ErrClientGone
+	}
+	if d.err != nil {
+		return nil, nil, d.err
+	}
+	t.wk.detach()
+	return d.nc, d.pre, nil
 }
 
-// await waits for the loop's answer; false if the event loops stopped
-// (a runnable queued then never runs). Worker only.
-func (w *writer) await(res <-chan detached) (detached, bool) {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case d := <-res:
-			return d, true
-		case <-tick.C:
-			if w.s.loopsGone.Load() {
-				return detached{}, false
-			}
-		}
+// detachWhenDrained answers res with the detached connection once nothing
+// of its output is pending (now, or when a drain watch fires), or with
+// why not: the client is gone, or the output did not drain by deadline
+// (or went to the output spool, which a hijack never drains). Loop only.
+func (c *conn) detachWhenDrained(extra []byte, deadline stamp, res chan<- detached) {
+	if d := c.detach(extra); d.nc != nil || d.err != nil {
+		res <- d
+		return
 	}
+	c.watchDrain(0, false, deadline, func(drained bool) {
+		switch d := c.detach(extra); {
+		case d.nc != nil || d.err != nil:
+			res <- d
+		case c.w.closed.Load() && !c.st.eof:
+			res <- detached{err: adapter.ErrClientGone}
+		default:
+			res <- detached{err: errHijackNotDrained}
+		}
+	})
 }
 
 // detach lets gnet go of the connection and returns its socket as a Go

@@ -88,7 +88,7 @@ func (w *writer) send(t *turn, bufs [][]byte, last, keepAlive bool) error {
 		// follows (the loop's own) must not read as the client gone.
 		return nil
 	}
-	return w.waitBelowWatermark()
+	return w.waitBelowWatermark(t)
 }
 
 // sendDirect hands bufs to gnet. Its callback, on the loop, recycles them
@@ -270,19 +270,32 @@ func (w *writer) finishOnLoop(ticket uint64, keepAlive bool) {
 	}
 }
 
-// waitBelowWatermark blocks the worker while the connection has more than
-// outbuf_high_watermark bytes pending, or until the client is gone.
-func (w *writer) waitBelowWatermark() error {
+// waitBelowWatermark blocks turn t's worker while the connection has
+// more than outbuf_high_watermark bytes pending, until the loop says the
+// output drained below it (a drain watch), the client is gone or the write
+// deadline passes. The first time it blocks, the worker leaves the count
+// of threads (as a hijacked handler's does), so that clients reading
+// slowly cannot hold every worker: another starts for the requests
+// waiting, and this goroutine ends once its handler returns.
+func (w *writer) waitBelowWatermark(t *turn) error {
 	limit := w.s.cfg.outbufHigh
-	delay := time.Millisecond
 	blocked := false
+	var timeout <-chan time.Time
 	for {
 		if w.unreachable() {
 			return adapter.ErrClientGone
 		}
-		if d := w.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
-			w.setReason(CloseSendTimeout)
-			return adapter.ErrWriteDeadline
+		if d := w.wdl.Load(); d != 0 {
+			left := time.Duration(d - time.Now().UnixNano())
+			if left <= 0 {
+				w.setReason(CloseSendTimeout)
+				return adapter.ErrWriteDeadline
+			}
+			if timeout == nil {
+				tm := time.NewTimer(left)
+				defer tm.Stop()
+				timeout = tm.C
+			}
 		}
 		pending := w.pendingOut()
 		if sp := w.spool.Load(); sp != nil {
@@ -295,26 +308,23 @@ func (w *writer) waitBelowWatermark() error {
 			blocked = true
 			w.s.counts.blocked.Add(1)
 			defer w.s.counts.blocked.Add(-1)
-		}
-		// Refresh gnet's figure on the loop, then back off.
-		refreshed := make(chan struct{})
-		if err := w.onLoop(func(c *conn) {
-			if !w.closed.Load() {
-				w.buffered.Store(int64(c.gc.OutboundBuffered()))
+			if t != nil && !t.wk.detached {
+				t.wk.detach()
 			}
-			close(refreshed)
-		}, func() { close(refreshed) }); err != nil {
+		}
+		drained := make(chan bool, 1)
+		fire := func(ok bool) { drained <- ok }
+		if err := w.onLoop(func(c *conn) { c.watchDrain(limit, false, 0, fire) }, func() { fire(false) }); err != nil {
 			return adapter.ErrClientGone
 		}
 		select {
-		case <-refreshed:
+		case <-drained:
+		case <-timeout:
 		case <-w.ctx.Done():
 			return adapter.ErrClientGone
-		case <-w.gen.ended: // the loop stopped with the refresh queued
+		case <-w.gen.ended: // the loop stopped with the watch queued
 			return adapter.ErrClientGone
 		}
-		time.Sleep(delay)
-		delay = min(2*delay, 20*time.Millisecond)
 	}
 }
 

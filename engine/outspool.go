@@ -3,7 +3,6 @@ package engine
 import (
 	"os"
 	"sync"
-	"time"
 
 	"github.com/waitron/waitron/internal/bufpool"
 )
@@ -68,10 +67,7 @@ func (w *writer) spoolSend(ticket uint64, bufs [][]byte, n int, last, keepAlive 
 	}
 	sp.mu.Unlock()
 	release(bufs)
-	select {
-	case sp.wake <- struct{}{}:
-	default:
-	}
+	sp.poke()
 	return true, nil
 }
 
@@ -82,9 +78,10 @@ func (sp *outSpool) spooled() int64 {
 	return sp.wOff - sp.rOff
 }
 
-// feed moves the file's bytes into gnet while less than half of
-// outbuf_overflow is pending there, then ends the response if its end was
-// spooled. It closes and removes the file when it is empty again.
+// feed moves the file's bytes into gnet while at most half of
+// outbuf_overflow is pending there, waiting for the loop to say it drained
+// (a drain watch), then ends the response if its end was spooled. It
+// closes and removes the file when it is empty again.
 func (sp *outSpool) feed() {
 	w := sp.w
 	defer func() {
@@ -92,7 +89,8 @@ func (sp *outSpool) feed() {
 		os.Remove(sp.file.Name())
 	}()
 	low := w.s.cfg.outbufLow
-	delay := time.Millisecond
+	drained := make(chan bool, 1)
+	fire := func(ok bool) { drained <- ok }
 	for {
 		// Then the response's end may never come through the spool.
 		if w.unreachable() || w.s.loopsGone.Load() {
@@ -100,12 +98,16 @@ func (sp *outSpool) feed() {
 			return
 		}
 		if w.pendingOut() > low {
-			w.refreshBuffered()
-			time.Sleep(delay)
-			delay = min(2*delay, 20*time.Millisecond)
+			if err := w.onLoop(func(c *conn) { c.watchDrain(low, true, 0, fire) }, func() { fire(false) }); err != nil {
+				sp.abort()
+				return
+			}
+			select {
+			case <-drained:
+			case <-w.gen.ended:
+			}
 			continue
 		}
-		delay = time.Millisecond
 		sp.mu.Lock()
 		avail := sp.wOff - sp.rOff
 		if avail == 0 {
@@ -119,8 +121,8 @@ func (sp *outSpool) feed() {
 			}
 			sp.mu.Unlock()
 			select {
-			case <-sp.wake:
-			case <-time.After(50 * time.Millisecond): // re-check the connection
+			case <-sp.wake: // more output, or the connection closed (poke)
+			case <-w.gen.ended:
 			}
 			continue
 		}
@@ -143,6 +145,14 @@ func (sp *outSpool) feed() {
 	}
 }
 
+// poke wakes the feeder if it waits for output. Any goroutine.
+func (sp *outSpool) poke() {
+	select {
+	case sp.wake <- struct{}{}:
+	default:
+	}
+}
+
 // abort drops what is left; if the response's end was spooled, the
 // connection still learns the response is over.
 func (sp *outSpool) abort() {
@@ -154,17 +164,4 @@ func (sp *outSpool) abort() {
 	if last {
 		sp.w.finishOnLoop(sp.ticket, keepAlive)
 	}
-}
-
-// refreshBuffered updates the figure for gnet's outbound buffer from the
-// loop. Any goroutine.
-func (w *writer) refreshBuffered() {
-	if w.s.loopsGone.Load() {
-		return
-	}
-	_ = w.onLoop(func(c *conn) {
-		if !w.closed.Load() {
-			w.buffered.Store(int64(c.gc.OutboundBuffered()))
-		}
-	}, nil)
 }

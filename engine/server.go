@@ -308,7 +308,7 @@ func (s *Server) Serve() error {
 	s.disp.linger = s.yieldToWorkers
 	delay := 100 * time.Millisecond
 	for restarts := 0; ; restarts++ {
-		g := &generation{ended: make(chan struct{})}
+		g := &generation{ended: make(chan struct{}), quiet: make(chan struct{}, 1)}
 		s.gen.Store(g)
 		var stopped []*runQueue
 		s.loops.Range(func(_, v any) bool { // a previous run's loops: keep their counts, retire their queues
@@ -366,6 +366,7 @@ func (s *Server) Serve() error {
 // connections of a dead engine must not hold slots of the next one.
 type generation struct {
 	ended    chan struct{} // closed when this run's event loops have stopped
+	quiet    chan struct{} // poked when inflight falls to zero (Shutdown waits for it)
 	inflight atomic.Int64
 	conns    atomic.Int64
 	adm      admission
@@ -426,8 +427,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("draining: new connections are refused; waiting for the requests in flight",
 		"open", s.gen.Load().conns.Load())
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
 	var err error
 	// Every flight, then every worker: a worker goes on after its
 	// response's last bytes were handed over (its access-log line, its
@@ -438,18 +437,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.hooks.drainReport != 0 {
 		every = s.hooks.drainReport
 	}
-	report := time.Now().Add(every)
-	for (s.gen.Load().inflight.Load() > 0 || s.disp.busy()) && err == nil {
+	report := time.NewTicker(every)
+	defer report.Stop()
+	// Woken by the events that can end the wait: the last flight ending
+	// (generation.quiet), the last worker going idle (dispatcher.idle).
+	for g := s.gen.Load(); (g.inflight.Load() > 0 || s.disp.busy()) && err == nil; g = s.gen.Load() {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
-		case now := <-tick.C:
-			if now.After(report) {
-				running, queued := s.disp.load()
-				s.log.Warn("draining: still waiting", "in_flight", s.gen.Load().inflight.Load(),
-					"workers_running", running, "queued", queued, "open", s.gen.Load().conns.Load())
-				report = now.Add(every)
-			}
+		case <-g.quiet:
+		case <-s.disp.idle:
+		case <-g.ended: // the loops stopped on their own; Serve starts the next run
+		case <-report.C:
+			running, queued := s.disp.load()
+			s.log.Warn("draining: still waiting", "in_flight", g.inflight.Load(),
+				"workers_running", running, "queued", queued, "open", g.conns.Load())
 		}
 	}
 	s.stopping.Store(true)
@@ -571,6 +573,12 @@ type loopConns struct {
 	// half-closed while a request was served: still answered, through a
 	// fallback writer, until the loop closes them (see adoptHalfClosed).
 	halfClosed map[*writer]*conn
+	// The connections with open drain watches, and the timer that looks
+	// at them while there are any (drain.go).
+	watched    map[*conn]struct{}
+	drainTimer *time.Timer
+	drainArmed bool
+	drainEvery time.Duration
 	// The last stamp turned into a time.Time (timeOf).
 	lastStamp stamp
 	lastTime  time.Time
