@@ -107,5 +107,5 @@ func (s *Server) unparkRemove(c *conn) {
 // refuseOverload answers 503 and closes. Loop only.
 func (c *conn) refuseOverload(why string) {
 	c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 503, why, false), true)
-	c.closeWith(CloseOverload, why)
+	c.close(CloseOverload, why)
 }

@@ -32,8 +32,55 @@ func (c *conn) counted(r CloseReason) {
 	}
 }
 
-// closeWith stops reading requests and closes once output has drained.
-func (c *conn) closeWith(reason CloseReason, detail string) {
+// closeMode is how a connection closes, which its reason decides.
+type closeMode uint8
+
+const (
+	// closeDrain: read no further request; close once the output has
+	// drained, then shut the write side and linger (closeDrained).
+	closeDrain closeMode = iota
+	// closeAbort: close now, dropping what is pending; the request's
+	// context ends.
+	closeAbort
+)
+
+// closeModes derives the way of closing from the reason, in one place
+// (as nats-server's closeConnection does from its ClosedState): what the
+// client asked for, a refusal the server answered and a shutdown let
+// their answer leave; a client that stopped taking part, a protocol
+// violation nothing is answered to and the server's own failures cut.
+// The reasons gnet or the handler give (the client closed or reset, a
+// hijack) are never passed to close.
+var closeModes = [numCloseReasons]closeMode{
+	CloseRequested:        closeDrain,
+	CloseBadRequest:       closeDrain,
+	CloseHeaderTimeout:    closeDrain,
+	CloseBodyTimeout:      closeDrain,
+	CloseOverload:         closeDrain,
+	CloseShutdown:         closeDrain,
+	CloseClientHalfClosed: closeDrain,
+	CloseIdle:             closeAbort,
+	CloseSendTimeout:      closeAbort,
+	ClosePipelineOverflow: closeAbort,
+	CloseProxyProtocol:    closeAbort,
+	CloseInternalError:    closeAbort,
+	CloseClientClosed:     closeAbort,
+	CloseClientReset:      closeAbort,
+	CloseHijacked:         closeAbort,
+}
+
+// close closes the connection for reason (the first reason given, by
+// either side, is the one counted and logged), the way closeModes says.
+// It is the loop's one way to close. Loop only.
+func (c *conn) close(reason CloseReason, detail string) {
+	if closeModes[reason] == closeAbort {
+		c.st.startClosing()
+		delete(c.lc.halfClosed, c.w)
+		c.setReason(reason, detail)
+		c.w.cancel(errors.New("connection closed: " + reason.String()))
+		_ = c.gc.Close()
+		return
+	}
 	if !c.st.startClosing() {
 		return
 	}
@@ -63,7 +110,7 @@ func (c *conn) closeWhenDrained(start time.Time) {
 // closeDrained closes the connection whose output drained, or did not
 // by the deadline (drained false; or the connection is gone). Loop only.
 func (c *conn) closeDrained(drained bool) {
-	r := c.rare // made by closeWith
+	r := c.rare // made by close
 	r.drain.end(c.w.gen, r.drainT)
 	if c.w.closed.Load() {
 		return
@@ -87,12 +134,17 @@ func (c *conn) closeDrained(drained bool) {
 	}
 	c.st.linger()
 	_, _ = c.gc.Discard(-1)
-	time.AfterFunc(lingerTime, c.w.closeAsync)
+	reason, _ := c.w.serverReason()
+	time.AfterFunc(lingerTime, func() { c.w.close(reason) })
 }
 
-// closeAsync closes the connection from any goroutine, unless gnet has
-// already stopped (its queues are gone then; the connection too).
-func (w *writer) closeAsync() {
+// close is the worker side's way to close: it records reason (first
+// wins) and closes the connection now, dropping what is pending — every
+// reason a worker gives is of that kind (closeModes) — unless gnet has
+// already stopped (its queues are gone then; the connection too). Any
+// goroutine.
+func (w *writer) close(reason CloseReason) {
+	w.setReason(reason)
 	if !w.s.loopsGone.Load() {
 		_ = w.gc.Close()
 	}
@@ -132,15 +184,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 	}
 	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.w.remoteStr,
 		"unsent", c.gc.OutboundBuffered())
-	c.abort(CloseIdle, "")
-}
-
-// abort closes at once, dropping pending output. Loop only.
-func (c *conn) abort(reason CloseReason, detail string) {
-	c.st.startClosing()
-	c.setReason(reason, detail)
-	c.w.cancel(errors.New("connection closed: " + reason.String()))
-	_ = c.gc.Close()
+	c.close(CloseIdle, "")
 }
 
 // onClose runs when gnet closes the connection: the client closed or reset

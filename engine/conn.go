@@ -325,7 +325,7 @@ func (c *conn) onTraffic() {
 	}
 	if c.st.parked() {
 		if c.gc.InboundBuffered() > c.s.cfg.pipelineLimit {
-			c.abort(ClosePipelineOverflow, "sent too much while waiting for a connection slot")
+			c.close(ClosePipelineOverflow, "sent too much while waiting for a connection slot")
 		}
 		return // read once a slot frees
 	}
@@ -342,13 +342,11 @@ func (c *conn) guard() {
 		// 500 rather than a bare close; anything else can only be cut.
 		answer := c.cur != nil && !c.st.busy && !c.st.closing() && !c.st.hijacked() && !c.st.eof &&
 			!c.w.closed.Load() && c.w.queued.Load() == 0 && c.gc.OutboundBuffered() == 0
-		c.st.startClosing()
-		delete(c.lc.halfClosed, c.w)
 		c.setReason(CloseInternalError, "internal error on the event loop")
 		if answer {
 			c.answerInternalError()
 		}
-		_ = c.gc.Close()
+		c.close(CloseInternalError, "")
 	}
 }
 
@@ -439,8 +437,7 @@ func (w *writer) contain(t uint64) {
 	}
 	w.s.log.Error("internal error on a worker; closing the connection", "remote", w.remoteStr,
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-	w.setReason(CloseInternalError)
-	w.closeAsync()
+	w.close(CloseInternalError)
 	w.req.end(w.gen, t)
 }
 

@@ -70,11 +70,11 @@ func (w *writer) send(t *turn, bufs [][]byte, last, keepAlive bool) error {
 	spooled, err := w.spoolSend(t.ticket, bufs, n, last, keepAlive)
 	if err != nil {
 		w.s.log.Error("cannot spool response output; closing the connection", "err", err)
-		w.setReason(CloseInternalError)
+		w.setReason(CloseInternalError) // before the loop hears the response ended
 		if last {
 			w.finishOnLoop(t.ticket, false)
 		}
-		w.closeAsync()
+		w.close(CloseInternalError)
 		return adapter.ErrClientGone
 	}
 	if !spooled {

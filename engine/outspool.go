@@ -132,10 +132,9 @@ func (sp *outSpool) feed() {
 		k, err := sp.file.ReadAt(chunk, off)
 		if err != nil && k < len(chunk) {
 			w.s.log.Error("cannot read spooled response output; closing the connection", "err", err)
-			w.setReason(CloseInternalError)
 			bufpool.Put(chunk)
 			sp.abort()
-			w.closeAsync()
+			w.close(CloseInternalError)
 			return
 		}
 		sp.mu.Lock()

@@ -93,6 +93,6 @@ func (c *conn) readProxyHeader(in []byte) bool {
 		}
 	}
 	c.s.log.Warn("closing connection: "+err.Error(), "remote", c.w.remoteStr)
-	c.abort(CloseProxyProtocol, err.Error())
+	c.close(CloseProxyProtocol, err.Error())
 	return false
 }

@@ -44,7 +44,7 @@ func (c *conn) readInput() {
 		if !c.rd.InBody() {
 			if s.draining.Load() {
 				if !c.st.busy {
-					c.closeWith(CloseShutdown, "")
+					c.close(CloseShutdown, "")
 				}
 				return
 			}
@@ -106,7 +106,7 @@ func (c *conn) readInput() {
 	if c.st.busy && !c.st.eof && c.gc.InboundBuffered() > c.s.cfg.pipelineLimit {
 		c.s.log.Warn("closing connection: too many pipelined bytes while a request is served",
 			"remote", c.w.remoteStr, "buffered", c.gc.InboundBuffered())
-		c.abort(ClosePipelineOverflow, "pipelined input over limit")
+		c.close(ClosePipelineOverflow, "pipelined input over limit")
 	}
 }
 
@@ -403,7 +403,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	c.serving = c.serving[:0]
 	c.active = at
 	if !keepAlive {
-		c.closeWith(CloseRequested, "")
+		c.close(CloseRequested, "")
 		return
 	}
 	if c.w.closed.Load() && !c.st.eof {
@@ -430,7 +430,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	}
 	c.process()
 	if c.st.eof && !c.st.busy && !c.st.closing() {
-		c.closeWith(CloseClientHalfClosed, "")
+		c.close(CloseClientHalfClosed, "")
 	}
 	if !c.st.busy {
 		c.releaseSlots()
@@ -458,7 +458,7 @@ func (c *conn) failWith(err error, rh servedHead) {
 	}
 	c.answerUnserved(ce.Status, ce.Detail, CloseBadRequest, rh)
 	c.s.log.Debug("rejected request", "remote", c.w.remoteStr, "status", ce.Status, "reason", ce.Detail)
-	c.closeWith(CloseBadRequest, ce.Detail)
+	c.close(CloseBadRequest, ce.Detail)
 }
 
 // refusedHead returns the request line of the request being read, as the

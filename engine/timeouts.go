@@ -96,7 +96,7 @@ func (c *conn) checkSend(now time.Time) {
 	if c.sentAt.since(now) > c.s.cfg.sendTimeout {
 		c.s.log.Info("closing connection: the client took no response bytes within send_timeout",
 			"remote", c.w.remoteStr, "unsent", pending)
-		c.abort(CloseSendTimeout, "")
+		c.close(CloseSendTimeout, "")
 	}
 }
 
@@ -108,5 +108,5 @@ func (c *conn) timeout(r CloseReason, reason string, respond bool) {
 	if respond {
 		c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")", false), true)
 	}
-	c.closeWith(r, reason)
+	c.close(r, reason)
 }
