@@ -162,7 +162,6 @@ func (l *fastLogger) Printf(format string, args ...any) { l.cfg.Log.Info(fmt.Spr
 // (fasthttp's own server would let it end the process): a 500 before
 // anything was sent, else the connection closes.
 func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
-	st := &x.st
 	if x.Body != nil {
 		defer x.Body.Close()
 	}
@@ -175,23 +174,11 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 	setConn(ctx, x)
 	fe.setServer(cfg.Ident)
 	if err := fe.fillRequest(cfg, x); err != nil {
-		var ce *codec.Error
-		errors.As(err, &ce)
-		st.status = ce.Status
-		b := ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail, x.Head.IsHEAD())
-		st.errorBytes = int64(len(b))
-		st.outcome = Outcome{Status: ce.Status, Bytes: st.errorBytes, Closes: true}
-		if x.Body != nil {
-			x.Body.Close() // before the answer, as Serve does: its file is free for the client's next body
-		}
-		_ = x.Out.Send([][]byte{b}, true, false)
+		refuseWith(cfg, x, err)
 		return
 	}
 	if detail, ok := runFast(cfg, h, ctx); !ok {
-		st.status = http.StatusInternalServerError
-		b := ErrorResponse(bufpool.GetSmall(), cfg, st.status, detail, x.Head.IsHEAD())
-		st.outcome = Outcome{Status: st.status, Bytes: int64(len(b)), Closes: true, Handled: true}
-		_ = x.Out.Send([][]byte{b}, true, false)
+		refuse(cfg, x, http.StatusInternalServerError, detail, true)
 		return
 	}
 	fe.respond(cfg, x)
@@ -210,10 +197,7 @@ func runFast(cfg *Config, h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) (
 		stack := debug.Stack()
 		cfg.Log.Error("panic serving request", "path", string(ctx.Path()), "remote", ctx.RemoteAddr().String(),
 			"panic", fmt.Sprint(p), "stack", string(stack))
-		detail = "The server encountered an unexpected internal server error"
-		if cfg.ExposeTracebacks {
-			detail = fmt.Sprintf("%v\n\n%s", p, stack)
-		}
+		detail = panicDetail(cfg, p, stack)
 	}()
 	h(ctx)
 	return "", true

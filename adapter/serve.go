@@ -36,15 +36,7 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	}
 	req, err := newRequest(hs, cfg, x)
 	if err != nil {
-		var ce *codec.Error
-		errors.As(err, &ce)
-		st.status = ce.Status
-		b := ErrorResponse(bufpool.GetSmall(), cfg, ce.Status, ce.Detail, x.Head.IsHEAD())
-		st.errorBytes = int64(len(b))
-		if x.Body != nil {
-			x.Body.Close() // before the answer, as below: its file is free for the client's next body
-		}
-		_ = x.Out.Send([][]byte{b}, true, false)
+		refuseWith(cfg, x, err)
 		return
 	}
 	w := &hs.w
@@ -186,14 +178,50 @@ func run(cfg *Config, h http.Handler, st *exchangeState, w *response, req *http.
 			return
 		}
 		st.status = http.StatusInternalServerError
-		detail := "The server encountered an unexpected internal server error"
-		if cfg.ExposeTracebacks {
-			detail = fmt.Sprintf("%v\n\n%s", p, debug.Stack())
-		}
-		_ = w.out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), cfg, http.StatusInternalServerError, detail, w.isHead)}, true, false)
+		_ = w.out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), cfg, http.StatusInternalServerError, panicDetail(cfg, p, debug.Stack()), w.isHead)}, true, false)
 	}()
 	h.ServeHTTP(w, req)
 	return true
+}
+
+// Refuse answers x, whose handler never ran or panicked before its
+// response began, with the server's error response of status (Status and
+// Outcome then say so), and ends the response: the connection closes
+// after it. Its body is closed first, so that its spool file is free for
+// the client's next body. It is the one way either adapter, and the
+// engine's worker side, answer for the handler. Worker only.
+func Refuse(cfg *Config, x *Exchange, status int, detail string) {
+	refuse(cfg, x, status, detail, false)
+}
+
+// refuse is Refuse; handled says a handler ran (a panic's 500).
+func refuse(cfg *Config, x *Exchange, status int, detail string, handled bool) {
+	st := &x.st
+	b := ErrorResponse(bufpool.GetSmall(), cfg, status, detail, x.Head.IsHEAD())
+	st.status, st.errorBytes = status, int64(len(b))
+	st.outcome = Outcome{Status: status, Bytes: st.errorBytes, Closes: true, Handled: handled}
+	if x.Body != nil {
+		x.Body.Close()
+	}
+	_ = x.Out.Send([][]byte{b}, true, false)
+}
+
+// refuseWith refuses x with the status and detail of err, a *codec.Error.
+func refuseWith(cfg *Config, x *Exchange, err error) {
+	var ce *codec.Error
+	if !errors.As(err, &ce) {
+		ce = &codec.Error{Status: http.StatusInternalServerError, Detail: "Internal error"}
+	}
+	refuse(cfg, x, ce.Status, ce.Detail, false)
+}
+
+// panicDetail is the detail of a panic's 500: the panic and its stack with
+// expose_tracebacks, else a sentence.
+func panicDetail(cfg *Config, p any, stack []byte) string {
+	if cfg.ExposeTracebacks {
+		return fmt.Sprintf("%v\n\n%s", p, stack)
+	}
+	return "The server encountered an unexpected internal server error"
 }
 
 // ErrorResponse appends a complete server-generated response in waitress's

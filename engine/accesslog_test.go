@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/targetapp"
@@ -206,6 +207,44 @@ func TestAccessLogPipelinedBurst(t *testing.T) {
 					t.Errorf("held response %d took %s s, the first %s: the burst's held responses leave in one write", i+1, d, held[0])
 				}
 			}
+		})
+	}
+}
+
+// Responses the server makes without a handler are logged like any: a
+// 408 for a body that stalled (with its request line), and the 503 of a
+// client refused over connection_limit and backlog.
+func TestAccessLogServerAnswers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	s := start(t, nil, "access_log", path, "connection_limit", "1", "backlog", "1", "request_body_timeout", "10")
+	held := s.dial(t) // holds the one slot
+	io.WriteString(held, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+	s.waitRead(t, uint64(len("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")))
+	parked := s.dial(t) // waits for it
+	waitFor(t, "a parked client", func() bool { return s.Stats().Parked == 1 })
+	refused := s.dial(t) // beyond backlog: 503
+	b, _ := io.ReadAll(refused)
+	if !strings.HasPrefix(string(b), "HTTP/1.1 503 ") {
+		t.Fatalf("over connection_limit and backlog: %q", b)
+	}
+	engine.Advance(s.Server, 11*time.Second) // request_body_timeout: the held body stalled
+	b, _ = io.ReadAll(held)
+	if !strings.HasPrefix(string(b), "HTTP/1.1 408 ") {
+		t.Fatalf("stalled body: %q", b)
+	}
+	parked.Close()
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "- - -" 503 \d+ "-" "-" \d+\.\d{6} close=overload$`),
+		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "POST /echo HTTP/1\.1" 408 \d+ "-" "-" \d+\.\d{6} close=body_timeout$`),
+	} {
+		waitFor(t, "the line "+re.String(), func() bool {
+			b, _ := os.ReadFile(path)
+			for _, l := range strings.Split(string(b), "\n") {
+				if re.MatchString(l) {
+					return true
+				}
+			}
+			return false
 		})
 	}
 }

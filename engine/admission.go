@@ -5,9 +5,6 @@ import (
 	"sync"
 
 	"github.com/panjf2000/gnet/v2"
-
-	"github.com/waitron/waitron/adapter"
-	"github.com/waitron/waitron/internal/bufpool"
 )
 
 // admission enforces connection_limit. gnet always accepts, so a client
@@ -106,6 +103,6 @@ func (s *Server) unparkRemove(c *conn) {
 
 // refuseOverload answers 503 and closes. Loop only.
 func (c *conn) refuseOverload(why string) {
-	c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 503, why, false), true)
+	c.answerUnserved(503, why, CloseOverload, servedHead{"-", "-", "-"})
 	c.close(CloseOverload, why)
 }

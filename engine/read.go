@@ -293,10 +293,10 @@ func (s *Server) serve(r *request, wk *worker) {
 	if body != nil && body.n > 0 {
 		rc, err := body.reader()
 		if err != nil {
-			s.log.Error("cannot read the spooled request body", "err", err)
-			_ = x.Out.Send([][]byte{adapter.ErrorResponse(bufpool.GetSmall(), &s.acfg, 500,
-				"The request body could not be stored", x.Head.IsHEAD())}, true, false)
-			s.counts.response(method, 500, time.Duration(s.clock.stamp()-r.start))
+			// Counted and logged as any response (the deferred account).
+			s.log.Error("the request body could not be stored; answering 500", "remote", x.RemoteStr,
+				"method", string(x.Head.MethodBytes()), "target", string(x.Head.TargetBytes()), "err", err)
+			adapter.Refuse(&s.acfg, x, 500, "The request body could not be stored")
 			return
 		}
 		x.Body = rc

@@ -6,9 +6,6 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
-
-	"github.com/waitron/waitron/adapter"
-	"github.com/waitron/waitron/internal/bufpool"
 )
 
 // The timeouts waitress lacks (its §4.16-4.17): a request head must arrive
@@ -106,7 +103,7 @@ func (c *conn) timeout(r CloseReason, reason string, respond bool) {
 	c.s.log.Info("closing connection: "+reason, "remote", c.w.remoteStr)
 	c.dropBody()
 	if respond {
-		c.write(adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, 408, "The request did not arrive in time ("+reason+")", false), true)
+		c.answerUnserved(408, "The request did not arrive in time ("+reason+")", r, c.refusedHead())
 	}
 	c.close(r, reason)
 }
