@@ -306,7 +306,6 @@ func (c *conn) onTraffic() {
 	defer c.guard()
 	// gnet does not say how much it read: what is buffered now beyond
 	// what was left after the last call is new.
-	c.lc.reads.Add(1)
 	if in := c.gc.InboundBuffered(); in > c.inSeen {
 		c.lc.bytesIn.Add(uint64(in - c.inSeen))
 	}

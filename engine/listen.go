@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // listenURLs turns waitress-style listen entries into gnet listener URLs,
@@ -105,4 +110,32 @@ func splitListen(e string) (host, port string) {
 	}
 	h, p, _ := strings.Cut(e, ":")
 	return h, p
+}
+
+// unixURL checks a unix_socket path and returns its gnet URL. gnet removes
+// whatever is at the path before binding, so anything but a stale socket
+// is refused here.
+func unixURL(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("unix_socket %q: %w", p, err)
+	}
+	if fi, err := os.Lstat(abs); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		return "", fmt.Errorf("unix_socket %q exists and is not a socket; refusing to replace it", p)
+	}
+	return (&url.URL{Scheme: "unix", Path: abs}).String(), nil
+}
+
+func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *unix.SockaddrInet6:
+		ip := make(net.IP, 16)
+		copy(ip, a.Addr[:])
+		return &net.TCPAddr{IP: ip, Port: a.Port}
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: a.Name, Net: "unix"}
+	}
+	return nil
 }

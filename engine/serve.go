@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/waitron/waitron/codec"
+)
+
+// Serving and shutting down: Serve runs the event loops (and starts them
+// again should they stop on their own), Shutdown drains and stops them.
+
+// Serve listens and serves until Shutdown. It returns nil after Shutdown,
+// or an error if listening failed; called again while it serves, it
+// returns an error at once, and called after Shutdown (or when Shutdown
+// came first), http.ErrServerClosed. waitron accepts in Go (see
+// sockets.go), so an accept error never reaches gnet; should the event
+// loops still stop without Shutdown, Serve logs why and starts them again,
+// backing off up to 5 s between attempts.
+func (s *Server) Serve() error {
+	s.stopMu.Lock()
+	switch {
+	case s.stopped:
+		s.stopMu.Unlock()
+		return http.ErrServerClosed
+	case s.serving:
+		s.stopMu.Unlock()
+		return errors.New("waitron: Serve called while the server is already serving")
+	}
+	s.serving = true
+	s.stopMu.Unlock()
+	s.notes()
+	defer s.disp.release()
+	if s.opts.AccessLog != "" {
+		a, err := openAccessLog(s.opts.AccessLog, s.opts.AccessLogFormat)
+		if err != nil {
+			err = fmt.Errorf("waitron: access_log: %w", err)
+			s.once.Do(func() { s.readyErr = err; close(s.ready) })
+			return err
+		}
+		s.access = a
+		defer func() {
+			a.close()
+			if n := a.dropped.Load(); n > 0 {
+				s.log.Warn("access log lines dropped: the log could not keep up with refused requests", "dropped", n)
+			}
+		}()
+	}
+	if len(s.bind) > 0 {
+		lns, err := s.bindListeners(s.bind)
+		if err != nil {
+			s.once.Do(func() { s.readyErr = err; close(s.ready) })
+			return err
+		}
+		s.sockets = lns
+	}
+	defer func() {
+		for _, ln := range s.sockets {
+			ln.Close() // after Shutdown, already; on a failed start, now
+		}
+	}()
+	opsSrv, err := s.startOps()
+	if err != nil {
+		s.once.Do(func() { s.readyErr = err; close(s.ready) })
+		return err
+	}
+	if opsSrv != nil {
+		s.ops = opsSrv
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			opsSrv.Stop(ctx)
+		}()
+	}
+	defer s.files.close()
+	s.yieldToWorkers = runtime.GOMAXPROCS(0) <= s.loopCount()
+	s.disp.linger = s.yieldToWorkers
+	delay := 100 * time.Millisecond
+	for restarts := 0; ; restarts++ {
+		g := &generation{ended: make(chan struct{}), quiet: make(chan struct{}, 1)}
+		s.gen.Store(g)
+		var stopped []*runQueue
+		s.loops.Range(func(_, v any) bool { // a previous run's loops: keep their counts, retire their queues
+			lc := v.(*loopConns)
+			s.counts.bytesIn.Add(lc.bytesIn.Load())
+			stopped = append(stopped, lc.queue)
+			return true
+		})
+		s.loops.Clear()
+		s.disp.retire(stopped)
+		s.started.Store(false)
+		s.loopsGone.Store(false)
+		os.MkdirAll(s.placeholderDir, 0o700) // OnBoot removed it after the previous bind
+		err := gnet.Rotate(&handler{s: s}, s.urls,
+			gnet.WithNumEventLoop(s.loopCount()),
+			gnet.WithLoadBalancing(gnet.LeastConnections),
+			gnet.WithReuseAddr(true),
+			gnet.WithTicker(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReadBufferCap(s.opts.RecvBytes),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+		s.loopsGone.Store(true)
+		close(g.ended)
+		if restarts == 0 && !s.isReady() {
+			s.once.Do(func() {
+				s.readyErr = err
+				if err == nil {
+					s.readyErr = errors.New("waitron: the engine stopped before it was ready")
+				}
+				close(s.ready)
+			})
+			if err != nil {
+				return fmt.Errorf("waitron: %w", err)
+			}
+			return s.readyErr
+		}
+		if s.stopping.Load() {
+			return nil
+		}
+		s.log.Error("the event loops stopped on their own; restarting them",
+			"err", err, "restart", restarts+1, "in", delay.String())
+		s.counts.restarts.Add(1)
+		time.Sleep(delay)
+		delay = min(2*delay, 5*time.Second)
+		if s.stopping.Load() {
+			return nil
+		}
+	}
+}
+
+// generation counts what one run of the event loops has in flight, so
+// requests lost with a dead engine do not hold up a later Shutdown.
+// Admission (connection_limit) and the connection count are per run too:
+// connections of a dead engine must not hold slots of the next one.
+type generation struct {
+	ended    chan struct{} // closed when this run's event loops have stopped
+	quiet    chan struct{} // poked when inflight falls to zero (Shutdown waits for it)
+	inflight atomic.Int64
+	conns    atomic.Int64
+	adm      admission
+}
+
+func (s *Server) isReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Conns returns the number of open client connections, parked ones
+// included. Any goroutine.
+func (s *Server) Conns() int64 { return s.gen.Load().conns.Load() }
+
+// Ready is closed once the server accepts connections (or failed to start;
+// see ReadyErr).
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// ReadyErr returns why the server failed to start, after Ready is closed.
+func (s *Server) ReadyErr() error { <-s.ready; return s.readyErr }
+
+// Addrs returns the addresses the server listens on, once Ready is closed.
+func (s *Server) Addrs() []net.Addr { <-s.ready; return s.addrs }
+
+// Shutdown stops accepting connections, stops reading new requests, lets
+// every request already being served finish and its response drain, then
+// stops the event loops. If ctx ends first, the remaining connections are
+// closed and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopMu.Lock() // a second Shutdown waits for the first and returns its result
+	defer s.stopMu.Unlock()
+	if s.stopped {
+		return s.stopErr
+	}
+	if !s.serving {
+		// Before Serve: nothing runs; Serve will refuse to start.
+		s.stopped = true
+		s.disp.release()
+		s.once.Do(func() { s.readyErr = http.ErrServerClosed; close(s.ready) })
+		return nil
+	}
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.readyErr != nil {
+		s.stopped = true
+		return nil
+	}
+	s.draining.Store(true)
+	for _, ln := range s.sockets {
+		ln.Close() // stops the accept loops
+	}
+	s.log.Info("draining: new connections are refused; waiting for the requests in flight",
+		"open", s.gen.Load().conns.Load())
+	var err error
+	// Every flight, then every worker: a worker goes on after its
+	// response's last bytes were handed over (its access-log line, its
+	// counters, a handler whose client went away), and the access log is
+	// closed once the loops end. A long wait says what it waits for, so
+	// that a handler that never returns (or a bug) shows in the log.
+	every := drainReport
+	if s.hooks.drainReport != 0 {
+		every = s.hooks.drainReport
+	}
+	report := time.NewTicker(every)
+	defer report.Stop()
+	// Woken by the events that can end the wait: the last flight ending
+	// (generation.quiet), the last worker going idle (dispatcher.idle).
+	for g := s.gen.Load(); (g.inflight.Load() > 0 || s.disp.busy()) && err == nil; g = s.gen.Load() {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-g.quiet:
+		case <-s.disp.idle:
+		case <-g.ended: // the loops stopped on their own; Serve starts the next run
+		case <-report.C:
+			running, queued := s.disp.load()
+			s.log.Warn("draining: still waiting", "in_flight", g.inflight.Load(),
+				"workers_running", running, "queued", queued, "open", g.conns.Load())
+		}
+	}
+	s.stopping.Store(true)
+	// gnet's Stop polls every 500 ms for the end it started; the event
+	// loops end sooner. So Stop is only asked to start it (with a context
+	// already done, it returns at once), and the end is awaited here.
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	if serr := s.eng.Stop(now); serr != nil && !errors.Is(serr, context.Canceled) && err == nil {
+		err = serr
+	}
+	select {
+	case <-s.gen.Load().ended:
+	case <-time.After(5 * time.Second):
+		if err == nil {
+			err = errors.New("waitron: the event loops did not stop within 5 s")
+		}
+	}
+	s.stopped, s.stopErr = true, err
+	return err
+}
+
+// drainReport is how often a Shutdown that is still waiting for requests
+// in flight logs what it waits for.
+const drainReport = 10 * time.Second
+
+func (s *Server) refreshDate() {
+	b := codec.AppendDate(nil, time.Now())
+	s.date.Store(&b)
+}
+
+// onStart runs at the first tick of each run of the event loops (gnet has
+// no "started" event): the first time, it starts accepting on the
+// listeners (which outlive a restart of the loops) and signals Ready.
+func (s *Server) onStart() {
+	if !s.isReady() {
+		s.startSockets()
+		s.once.Do(func() { close(s.ready) })
+	}
+}
