@@ -64,6 +64,7 @@ var closeModes = [numCloseReasons]closeMode{
 	ClosePipelineOverflow: closeAbort,
 	CloseProxyProtocol:    closeAbort,
 	CloseInternalError:    closeAbort,
+	CloseSpoolFull:        closeAbort,
 	CloseClientClosed:     closeAbort,
 	CloseClientReset:      closeAbort,
 	CloseHijacked:         closeAbort,

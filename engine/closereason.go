@@ -50,8 +50,11 @@ const (
 	// too long, or from a peer not in trusted_proxy.
 	CloseProxyProtocol
 	// CloseInternalError: waitron's own failure (a spool file that could
-	// not be written, a bug caught on the event loop).
+	// not be read back, a bug caught on the event loop).
 	CloseInternalError
+	// CloseSpoolFull: response output over outbuf_overflow could not be
+	// written to its spool file (spool_dir full, most often).
+	CloseSpoolFull
 
 	numCloseReasons
 )
@@ -59,7 +62,7 @@ const (
 var closeReasonNames = [numCloseReasons]string{
 	"client_closed", "client_reset", "client_half_closed", "requested", "bad_request", "idle",
 	"header_timeout", "body_timeout", "send_timeout", "pipeline_overflow", "overload", "shutdown",
-	"hijacked", "proxy_protocol", "internal_error",
+	"hijacked", "proxy_protocol", "internal_error", "spool_full",
 }
 
 // String returns the reason's name, as used in logs and metric labels

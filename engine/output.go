@@ -69,12 +69,14 @@ func (w *writer) send(t *turn, bufs [][]byte, last, keepAlive bool) error {
 	}
 	spooled, err := w.spoolSend(t.ticket, bufs, n, last, keepAlive)
 	if err != nil {
-		w.s.log.Error("cannot spool response output; closing the connection", "err", err)
-		w.setReason(CloseInternalError) // before the loop hears the response ended
+		h := t.first.x.Head
+		w.s.log.Error("cannot spool response output; closing the connection", "remote", w.remoteStr,
+			"method", string(h.MethodBytes()), "target", string(h.TargetBytes()), "spool_dir", w.s.tmpDir, "err", err)
+		w.setReason(CloseSpoolFull) // before the loop hears the response ended
 		if last {
 			w.finishOnLoop(t.ticket, false)
 		}
-		w.close(CloseInternalError)
+		w.close(CloseSpoolFull)
 		return adapter.ErrClientGone
 	}
 	if !spooled {

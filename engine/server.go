@@ -6,6 +6,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -146,6 +147,10 @@ func newServer(h http.Handler, fh fasthttp.RequestHandler, o limits.Options, log
 			return nil, err
 		}
 	}
+	spoolDir, err := checkSpoolDir(o.SpoolDir)
+	if err != nil {
+		return nil, err
+	}
 	placeholder, placeholderDir, err := placeholderURL()
 	if err != nil {
 		return nil, err
@@ -160,7 +165,7 @@ func newServer(h http.Handler, fh fasthttp.RequestHandler, o limits.Options, log
 		return nil, err
 	}
 	s := &Server{opts: o, cfg: compile(&o), handler: h, fast: fh, log: log, disp: disp, urls: []string{placeholder},
-		ready: make(chan struct{}), tmpDir: os.TempDir(), sockets: sockets, bind: bind, placeholderDir: placeholderDir}
+		ready: make(chan struct{}), tmpDir: spoolDir, sockets: sockets, bind: bind, placeholderDir: placeholderDir}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
 	s.refreshDate()
 	s.files = newFileCache(s.tmpDir)
@@ -228,8 +233,33 @@ func (s *Server) notes() {
 				"limit", lim.Cur, "may_need", need)
 		}
 	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(s.tmpDir, &fs); err == nil {
+		free := int64(fs.Bavail) * fs.Bsize
+		if free < s.opts.MaxRequestBodySize {
+			s.log.Warn("the spool directory cannot hold one request body of max_request_body_size; a body that does not fit is answered 500",
+				"spool_dir", s.tmpDir, "free_bytes", free, "max_request_body_size", s.opts.MaxRequestBodySize)
+		} else {
+			s.log.Debug("spool directory", "spool_dir", s.tmpDir, "free_bytes", free)
+		}
+	}
 	if s.opts.IsSet("send_bytes") {
 		s.log.Info("note: send_bytes is the size of the pieces responses are handed over in; output up to it gets a Content-Length",
 			"send_bytes", s.opts.SendBytes)
 	}
+}
+
+// checkSpoolDir returns the directory for spool files (spool_dir, or the
+// system's temporary directory) once a file could be made there.
+func checkSpoolDir(dir string) (string, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	f, err := os.CreateTemp(dir, "waitron-check-*")
+	if err != nil {
+		return "", fmt.Errorf("waitron: spool_dir: %w", err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return dir, nil
 }

@@ -69,6 +69,11 @@ type Options struct {
 	// is created (nothing is left in the directory) and, when the request ends, kept open for the next
 	// large body while the kept files hold at most 16 MiB, else closed.
 	InbufOverflow int `opt:"inbuf_overflow" default:"524288" unit:"bytes" min:"1"`
+	// Directory for the temporary files of request bodies over inbuf_overflow and of response output over
+	// outbuf_overflow. Empty: the system's temporary directory ($TMPDIR, else /tmp). It must exist and be
+	// writable at start-up, which also logs its free space (a warning when it cannot hold one body of
+	// max_request_body_size). Not in waitress.
+	SpoolDir string `opt:"spool_dir" default:""`
 	// Response output pending for a connection beyond this goes to a temporary file, fed to the client as
 	// it reads and removed afterwards; memory per slow reader stays near this.
 	OutbufOverflow int `opt:"outbuf_overflow" default:"1048576" unit:"bytes" min:"1"`
