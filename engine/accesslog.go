@@ -275,11 +275,19 @@ func headOfCodec(h *codec.Head) servedHead {
 	return servedHead{string(h.MethodBytes()), string(h.TargetBytes()), proto(h.Minor)}
 }
 
-// logServed logs the response to x, whose head was h. Worker only, after
-// adapter.Serve.
-func (s *Server) logServed(w *writer, x *adapter.Exchange, h servedHead, d time.Duration) {
-	a := s.access
+// logServed logs the response to r, whose head was h. A response cut
+// short (the client or the server closed the connection under it) is
+// logged with the bytes the client took of it, when known (the request
+// began a turn: its bytes are those taken after the turn began, head
+// included), never more than its body. Worker only, after adapter.Serve.
+func (s *Server) logServed(r *request, h servedHead, d time.Duration) {
+	a, w, x := s.access, r.w, &r.x
 	o := x.Outcome()
+	if o.ClientGone && r.turn.w != nil {
+		if n, closed := w.takenSince(r.turn.handedAt); closed {
+			o.Bytes = min(o.Bytes, n)
+		}
+	}
 	e := entry{status: o.Status, bytes: o.Bytes, dur: d}
 	switch req := o.Request; {
 	case req != nil:

@@ -219,6 +219,9 @@ func (c *conn) onClose(err error) {
 	// Only now, with the fallback writer's fate known: a worker that saw
 	// closed before it was stored must not take the client for gone and
 	// end its response beside the writer (and an output spool feeding it).
+	// Before it, what the client took: the access log's figure for a
+	// response cut short (gnet closes the descriptor after OnClose).
+	c.w.noteDelivered(c.gc)
 	c.w.gone.Store(true)
 	c.endWatches() // the waiters learn the connection is gone
 	c.lc.unwatch(c)

@@ -5,6 +5,9 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // CloseReason is why a client connection closed. Every close has one; each
@@ -185,4 +188,24 @@ func (c *conn) closeReason(err error) CloseReason {
 	default:
 		return CloseClientReset
 	}
+}
+
+// noteDelivered records, as gnet closes the connection, how many of the
+// bytes handed over the client took: all but what gnet still held and
+// what the kernel had not sent or had not had acknowledged (SIOCOUTQ).
+// Loop only, in OnClose (the descriptor is still open).
+func (w *writer) noteDelivered(gc gnet.Conn) {
+	n := w.handed.Load() - int64(gc.OutboundBuffered())
+	if q, err := unix.IoctlGetInt(gc.Fd(), unix.SIOCOUTQ); err == nil {
+		n -= int64(q)
+	}
+	w.taken.Store(max(n, 0) + 1)
+}
+
+// takenSince returns how many bytes handed over after the connection had
+// handedAt the client took before the connection closed; false while it
+// is open. Any goroutine.
+func (w *writer) takenSince(handedAt int64) (int64, bool) {
+	t := w.taken.Load()
+	return max(t-1-handedAt, 0), t != 0
 }

@@ -99,6 +99,7 @@ type writer struct {
 	fb       atomic.Pointer[fallback]
 	spool    atomic.Pointer[outSpool] // response output overflowing to a file
 	handed   atomic.Int64             // bytes gnet has taken (written or buffered)
+	taken    atomic.Int64             // bytes the client had acknowledged when gnet closed the connection, plus one; 0: not closed so
 	wdl      atomic.Int64             // the response's write deadline, unix nanoseconds; 0: none
 	reason   atomic.Uint32            // why the server closes the connection (CloseReason+1), first wins; 0: none yet
 }
@@ -138,10 +139,11 @@ func (w *writer) atLoop(f func(c *conn), gone func()) {
 // (a burst's requests write through their batch, which writes through
 // it): the worker's own, never shared, and gone with the request's record.
 type turn struct {
-	w      *writer
-	ticket uint64   // of the connection's flight (writer.req) for this turn
-	wk     *worker  // the worker serving it
-	first  *request // the request, or the burst's first (whose burst lists them all)
+	w        *writer
+	ticket   uint64   // of the connection's flight (writer.req) for this turn
+	handedAt int64    // the connection's bytes handed over when the turn began (writer.handed)
+	wk       *worker  // the worker serving it
+	first    *request // the request, or the burst's first (whose burst lists them all)
 }
 
 // slots returns the head slots of the turn's requests, in buf. Worker

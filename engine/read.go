@@ -218,7 +218,7 @@ func (c *conn) start(r *request) {
 	c.serving = append(c.serving[:0], r.slot)
 	c.reqT = c.w.req.begin(c.w.gen)
 	// Handed over with the request: the turn is the worker's from here.
-	r.turn = turn{w: c.w, ticket: c.reqT}
+	r.turn = turn{w: c.w, ticket: c.reqT, handedAt: c.w.handed.Load()}
 	r.x.Out = &r.turn
 	if r.body == nil && !r.x.Framing.Close && !c.hold {
 		if r.burst = c.gatherPipelined(r); r.burst != nil {
@@ -338,7 +338,7 @@ func (s *Server) account(sv served, end stamp, t *tally) {
 		s.counts.response(sv.method, st, d)
 	}
 	if s.access != nil {
-		s.logServed(sv.r.w, x, sv.head, d)
+		s.logServed(sv.r, sv.head, d)
 	}
 }
 
