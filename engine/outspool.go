@@ -131,7 +131,8 @@ func (sp *outSpool) feed() {
 		sp.mu.Unlock()
 		k, err := sp.file.ReadAt(chunk, off)
 		if err != nil && k < len(chunk) {
-			w.s.log.Error("cannot read spooled response output; closing the connection", "err", err)
+			w.s.log.Error("cannot read spooled response output; closing the connection", "remote", w.remoteStr,
+				"spool_dir", w.s.tmpDir, "err", err)
 			bufpool.Put(chunk)
 			sp.abort()
 			w.close(CloseInternalError)
