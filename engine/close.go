@@ -78,6 +78,9 @@ func (c *conn) close(reason CloseReason, detail string) {
 		c.st.startClosing()
 		delete(c.lc.halfClosed, c.w)
 		c.setReason(reason, detail)
+		if !c.w.closed.Load() && !c.st.eof {
+			c.w.noteDelivered(c.gc) // before the handler can learn of the close
+		}
 		c.w.cancel(errors.New("connection closed: " + reason.String()))
 		_ = c.gc.Close()
 		return

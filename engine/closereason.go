@@ -190,11 +190,16 @@ func (c *conn) closeReason(err error) CloseReason {
 	}
 }
 
-// noteDelivered records, as gnet closes the connection, how many of the
-// bytes handed over the client took: all but what gnet still held and
-// what the kernel had not sent or had not had acknowledged (SIOCOUTQ).
-// Loop only, in OnClose (the descriptor is still open).
+// noteDelivered records, as the connection closes, how many of the bytes
+// handed over the client took: all but what gnet still held and what the
+// kernel had not sent or had not had acknowledged (SIOCOUTQ). The first
+// record stands: the server's own close makes it before its handler can
+// hear of the close, and OnClose otherwise. Loop only, while the
+// descriptor is open.
 func (w *writer) noteDelivered(gc gnet.Conn) {
+	if w.taken.Load() != 0 {
+		return
+	}
 	n := w.handed.Load() - int64(gc.OutboundBuffered())
 	if q, err := unix.IoctlGetInt(gc.Fd(), unix.SIOCOUTQ); err == nil {
 		n -= int64(q)

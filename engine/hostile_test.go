@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,10 +141,11 @@ func TestStalledReader(t *testing.T) {
 	waitFor(t, "the blocked handler to be released", func() bool { return s.Stats().WritesBlocked == 0 })
 }
 
-// TestSlowReadersKeepNoWorker: as many clients as there are workers read
-// large responses slowly (threads=4, each blocked at
-// outbuf_high_watermark); plain requests are still answered at once, as on
-// net/http, which gives every connection its goroutine. Both adapters.
+// TestSlowReadersKeepNoWorker: as many clients as there are workers
+// (threads=4) read large responses slowly — at 64 KiB/s, at 1 KiB/s, or
+// not at all — each handler blocked at outbuf_high_watermark; plain
+// requests are still answered at once, as on net/http, which gives every
+// connection its goroutine. Both adapters.
 func TestSlowReadersKeepNoWorker(t *testing.T) {
 	std := httptest.NewServer(targetapp.New())
 	t.Cleanup(std.Close)
@@ -154,95 +156,127 @@ func TestSlowReadersKeepNoWorker(t *testing.T) {
 		blocked func() bool
 	}
 	w, f := start(t, nil, set...), startFast(t, nil, set...)
-	for _, p := range []peer{
-		{"waitron", w.addr, func() bool { return w.Stats().WritesBlocked == 4 }},
-		{"waitron fasthttp", f.addr, func() bool { return f.Stats().WritesBlocked == 4 }},
-		{"net/http", strings.TrimPrefix(std.URL, "http://"), nil},
-	} {
-		var slow []net.Conn
-		for range 4 {
-			c, err := net.Dial("tcp", p.addr)
-			if err != nil {
-				t.Fatal(err)
+	for _, rate := range []int{64 << 10, 1 << 10, 0} {
+		for _, p := range []peer{
+			{"waitron", w.addr, func() bool { return w.Stats().WritesBlocked == 4 }},
+			{"waitron fasthttp", f.addr, func() bool { return f.Stats().WritesBlocked == 4 }},
+			{"net/http", strings.TrimPrefix(std.URL, "http://"), nil},
+		} {
+			stop := make(chan struct{})
+			var readers sync.WaitGroup
+			for range 4 {
+				c, err := net.Dial("tcp", p.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(c, "GET /bytes/1000000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+				io.ReadFull(c, make([]byte, 64<<10)) // started
+				readers.Add(1)
+				go func() { // a reader paced at rate (none: it reads no more), until stop
+					defer readers.Done()
+					defer c.Close()
+					buf := make([]byte, max(rate/16, 1))
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(time.Second / 16):
+						}
+						if rate > 0 {
+							c.SetReadDeadline(time.Now().Add(ioTimeout))
+							if _, err := io.ReadFull(c, buf); err != nil {
+								return
+							}
+						}
+					}
+				}()
 			}
-			t.Cleanup(func() { c.Close() })
-			io.WriteString(c, "GET /bytes/1000000000 HTTP/1.1\r\nHost: a\r\n\r\n")
-			io.ReadFull(c, make([]byte, 64<<10)) // started; then it reads no more for now
-			slow = append(slow, c)
-		}
-		if p.blocked != nil {
-			waitFor(t, p.name+": four handlers to block", p.blocked)
-		}
-		for i := range 3 {
-			if got := roundTrip(t, p.addr, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); !strings.HasSuffix(got, "Hello, World!") {
-				t.Fatalf("%s: probe %d behind four slow readers: %q", p.name, i, got)
+			if p.blocked != nil {
+				waitFor(t, fmt.Sprintf("%s, %d B/s: four handlers to block", p.name, rate), p.blocked)
 			}
-		}
-		for _, c := range slow { // and they still read on
-			if _, err := io.ReadFull(c, make([]byte, 4<<20)); err != nil {
-				t.Fatalf("%s: a slow reader: %v", p.name, err)
+			for i := range 3 {
+				if got := roundTrip(t, p.addr, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); !strings.HasSuffix(got, "Hello, World!") {
+					t.Fatalf("%s: probe %d behind four readers at %d B/s: %q", p.name, i, rate, got)
+				}
 			}
+			close(stop)
+			readers.Wait()
 		}
 	}
 }
 
 // TestSendTimeoutSteadyReader: send_timeout counts what the client takes,
-// not what the server writes. A client that reads a large response a
-// little at a time — far less than a third of the socket's send buffer
-// between two checks, so the server writes nothing new to the socket for
-// longer than send_timeout — is never cut; once it stops reading, it is
-// cut at the first check send_timeout after its last read, and its
-// access-log line says send_timeout, not that the client went. Both
-// adapters.
+// not what the server writes. Readers at 8, 32 and 128 KiB/s (of the
+// server's clock, which the test moves) behind the server's send buffer —
+// far less than a third of it between two checks, so the server writes
+// nothing new to the socket for longer than send_timeout — are never cut;
+// once one stops reading, it is cut at the first check send_timeout after
+// its last read, and its access-log line says send_timeout and the bytes
+// it took, not that the client went nor what was handed over. The client
+// uses a real network's segment size (1460 bytes), so that its kernel
+// acknowledges as it reads. Both adapters.
 func TestSendTimeoutSteadyReader(t *testing.T) {
 	dir := t.TempDir()
 	set := func(name string) []string {
 		return []string{"send_timeout", "10", "channel_timeout", "3600", "access_log", filepath.Join(dir, name)}
 	}
-	for i, s := range []*testServer{start(t, nil, set("std.log")...), startFast(t, nil, set("fast.log")...)} {
-		c := s.dial(t)
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetReadBuffer(64 << 10) // the response waits in the server's send buffer, not here
-		}
-		io.WriteString(c, "GET /bytes/1000000000 HTTP/1.1\r\nHost: a\r\n\r\n")
-		io.ReadFull(c, make([]byte, 1<<20))
-		waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
-		// Twelve checks 6 s apart (72 s, send_timeout 10 s), each after
-		// the client took 128 KiB (two loopback segments, so that its
-		// kernel opens the window): a slow, steady reader.
-		buf := make([]byte, 128<<10)
-		for i := range 12 {
-			if _, err := io.ReadFull(c, buf); err != nil {
-				t.Fatalf("read %d: %v", i, err)
-			}
-			engine.Advance(s.Server, 6*time.Second)
-		}
-		if n := s.Stats().Closed[engine.CloseSendTimeout]; n != 0 {
-			t.Fatalf("a steady reader was cut for send_timeout (%d)", n)
-		}
-		// It stops reading: cut within two checks past send_timeout.
-		for range 3 {
-			engine.Advance(s.Server, 6*time.Second)
-		}
-		waitFor(t, "the close for send_timeout", func() bool { return s.Stats().Closed[engine.CloseSendTimeout] == 1 })
-		log := filepath.Join(dir, []string{"std.log", "fast.log"}[i])
-		waitFor(t, "the access-log line", func() bool {
-			b, _ := os.ReadFile(log)
-			return strings.Contains(string(b), "GET /bytes/1000000000 HTTP/1.1")
+	dialer := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1460)
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10)
 		})
-		b, _ := os.ReadFile(log)
-		if !strings.Contains(string(b), " close=send_timeout") {
-			t.Errorf("access log: %q", b)
-		}
-		// The bytes the client took, not those handed over or declared:
-		// what it read (2.5 MiB, the head among them) and what its kernel
-		// held for it.
-		var bytes int64
-		if _, rest, ok := strings.Cut(string(b), `HTTP/1.1" 200 `); ok {
-			fmt.Sscan(rest, &bytes)
-		}
-		if read := int64(1<<20 + 12*128<<10); bytes < read-1024 || bytes > read+1<<20 {
-			t.Errorf("access log: %d bytes for a response cut after the client read %d: %q", bytes, read, b)
+	}}
+	for i, s := range []*testServer{start(t, nil, set("std.log")...), startFast(t, nil, set("fast.log")...)} {
+		log := filepath.Join(dir, []string{"std.log", "fast.log"}[i])
+		for n, rate := range []int{8 << 10, 32 << 10, 128 << 10} {
+			c, err := dialer.Dial("tcp", s.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			c.SetDeadline(time.Now().Add(ioTimeout))
+			target := fmt.Sprintf("/bytes/%d", 1000000000+n) // told apart in the log
+			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", target)
+			io.ReadFull(c, make([]byte, 1<<20))
+			waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
+			// Two minutes of checks 8 s apart (send_timeout 10 s), the
+			// client taking 8 s worth of its rate before each.
+			buf := make([]byte, 8*rate)
+			for k := range 15 {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					t.Fatalf("%d B/s, read %d: %v", rate, k, err)
+				}
+				engine.Advance(s.Server, 8*time.Second)
+			}
+			if got := s.Stats().Closed[engine.CloseSendTimeout]; got != uint64(n) {
+				t.Fatalf("a steady reader at %d B/s was cut for send_timeout", rate)
+			}
+			// It stops reading: cut at a check past send_timeout from
+			// the last bytes its kernel took (what was in flight when it
+			// stopped, which takes real time to settle), the clock moving
+			// on a check at a time meanwhile.
+			waitFor(t, "the close for send_timeout", func() bool {
+				engine.Advance(s.Server, 8*time.Second)
+				return s.Stats().Closed[engine.CloseSendTimeout] == uint64(n+1)
+			})
+			waitFor(t, "the access-log line", func() bool {
+				b, _ := os.ReadFile(log)
+				return strings.Contains(string(b), "GET "+target+" HTTP/1.1")
+			})
+			b, _ := os.ReadFile(log)
+			_, line, _ := strings.Cut(string(b), "GET "+target+" HTTP/1.1")
+			line, _, _ = strings.Cut(line, "\n")
+			if !strings.Contains(line, " close=send_timeout") {
+				t.Errorf("%d B/s: access log: %q", rate, line)
+			}
+			// The bytes the client took, not those handed over or
+			// declared: what it read (the head among them) and what its
+			// kernel held for it.
+			var bytes int64
+			fmt.Sscan(strings.TrimPrefix(line, `" 200 `), &bytes)
+			if read := int64(1<<20 + 15*8*rate); bytes < read-1024 || bytes > read+1<<20 {
+				t.Errorf("%d B/s: %d bytes logged for a response cut after the client read %d: %q", rate, bytes, read, line)
+			}
 		}
 	}
 }

@@ -814,6 +814,7 @@ func TestEchoSpooledBodyWithSendfile(t *testing.T) {
 	s := start(t, nil)
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	defer c.CloseIdleConnections()
+	var withSendfile uint64
 	for i, size := range []int{1 << 20, 8 << 20, 1 << 20, 3 << 20} {
 		body := make([]byte, size)
 		for j := range body {
@@ -829,8 +830,17 @@ func TestEchoSpooledBodyWithSendfile(t *testing.T) {
 		if err != nil || !bytes.Equal(got, body) {
 			t.Fatalf("%d bytes: got %d back (%v), equal %v", size, len(got), err, bytes.Equal(got, body))
 		}
-		if sent := s.Stats().SentFromFile - before; sent == 0 || sent > uint64(size) {
+		// Each echo goes by sendfile as far as the socket takes it when
+		// its body is copied; whether anything of the connection is
+		// still pending then is the client's timing, so only the sum
+		// must show it.
+		sent := s.Stats().SentFromFile - before
+		if sent > uint64(size) {
 			t.Errorf("%d bytes echoed, %d of them with sendfile", size, sent)
 		}
+		withSendfile += sent
+	}
+	if withSendfile == 0 {
+		t.Error("no echo went by sendfile")
 	}
 }
