@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/waitron/waitron/adapter"
+)
+
+// The worker side of a request: serving it through the adapter, then
+// counting and logging its response. Worker only.
+
+// serve runs on worker wk: it waits for a spooled body, then runs the
+// handler through the adapter.
+func (s *Server) serve(r *request, wk *worker) {
+	x, body := &r.x, r.body
+	// Before serving: once the response is out, the head may be reused.
+	method := methodIndex(x.Head.MethodBytes())
+	var head servedHead
+	if s.access != nil {
+		head = headOf(x)
+	}
+	defer func() {
+		end := wk.doneAt // the response's end, if the worker wrote it whole itself
+		wk.doneAt = 0
+		if b, ok := x.Out.(*batch); ok && b.heldCur {
+			// Held back by its batch: counted and logged when it leaves.
+			b.heldCur = false
+			b.unsent = append(b.unsent, served{r: r, method: method, head: head})
+			return
+		}
+		s.account(served{r: r, method: method, head: head}, end, nil)
+	}()
+	if body != nil && body.n > 0 {
+		rc, err := body.reader()
+		if err != nil {
+			// Counted and logged as any response (the deferred account).
+			s.log.Error("the request body could not be stored; answering 500", "remote", x.RemoteStr,
+				"method", string(x.Head.MethodBytes()), "target", string(x.Head.TargetBytes()), "err", err)
+			adapter.Refuse(&s.acfg, x, 500, "The request body could not be stored")
+			return
+		}
+		x.Body = rc
+	}
+	if s.fast != nil {
+		adapter.ServeFast(&s.acfg, s.fast, x)
+		return
+	}
+	adapter.Serve(&s.acfg, s.handler, x)
+}
+
+// served is a request whose handler has returned, with what its
+// accounting needs: its method's index and, with an access log, its head
+// as it was read (its slot may be reused once the response is out).
+type served struct {
+	r      *request
+	method int
+	head   servedHead
+}
+
+// account counts the response to sv.r and logs its access line, with its
+// duration from the request's arrival to end (zero: now). It counts into
+// t when one is given (a burst's responses, settled together), else
+// straight into the server's counters. Worker only, after the adapter
+// returned.
+func (s *Server) account(sv served, end stamp, t *tally) {
+	x := &sv.r.x
+	st := x.Status()
+	if st == 0 {
+		return
+	}
+	if end == 0 {
+		end = s.clock.stamp()
+	}
+	d := time.Duration(end - sv.r.start)
+	if t != nil {
+		t.add(sv.method, st, d)
+	} else {
+		s.counts.response(sv.method, st, d)
+	}
+	if s.access != nil {
+		s.logServed(sv.r, sv.head, d)
+	}
+}
