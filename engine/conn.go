@@ -439,7 +439,7 @@ func (w *writer) contain(t uint64) {
 	w.s.log.Error("internal error on a worker; closing the connection", "remote", w.remoteStr,
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	w.close(CloseInternalError)
-	w.req.end(w.gen, t)
+	w.finishOnLoop(t, false) // the loop ends the turn, unless it is over already
 }
 
 // spareRecords holds the requests' records beyond what their loops keep

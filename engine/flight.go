@@ -5,12 +5,13 @@ import "sync/atomic"
 // A flight keeps Shutdown waiting while something of a connection is still
 // under way: a request (or pipelined burst) being served, a close waiting
 // for its output to drain, a half-closed client's fallback writer. Each
-// begin returns a ticket; end with that ticket may be called from every
-// path that can finish the thing, in any goroutine, and only the first
-// call counts, so the count of flights cannot be unbalanced. A flight is
-// reused, one at a time: the connection's requests take turns on one, so
-// nothing of a finished request is kept to hold its count, and a late end
-// with an old ticket cannot end the next request's.
+// begin returns a ticket; end with that ticket counts once, however often
+// it is called, so the count of flights cannot be unbalanced. A
+// request's flight is begun and ended by its event loop alone (a worker
+// asks the loop: finishOnLoop, or the loop collects what a worker wrote
+// itself); the fallback writer's, by its goroutine. A flight is reused,
+// one turn at a time, so nothing of a finished request is kept to hold its
+// count, and an end with an old ticket cannot end the next turn's.
 type flight struct {
 	state atomic.Uint64 // the current ticket << 1, | 1 once it ended
 }

@@ -139,3 +139,23 @@ func (s *Server) maybeSweep(now time.Time) {
 		return true
 	})
 }
+
+// collectAll has every loop collect the responses its workers wrote
+// themselves (conn.collect), ending their flights: Shutdown asks it as it
+// starts to wait, since a loop otherwise collects at the connection's next
+// event. Any goroutine.
+func (s *Server) collectAll() {
+	if s.loopsGone.Load() {
+		return
+	}
+	s.loops.Range(func(_, v any) bool {
+		lc := v.(*loopConns)
+		_ = lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			for c := range lc.all() {
+				c.collect()
+			}
+			return nil
+		}))
+		return true
+	})
+}

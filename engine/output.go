@@ -115,7 +115,7 @@ func (w *writer) sendDirect(bufs [][]byte, n int, last, keepAlive bool, ticket u
 		// what gnet still holds (tryWrite).
 		w.queued.Add(-int64(n))
 		if last {
-			w.atLoop(func(c *conn) { c.responseDone(keepAlive) }, func() { w.req.end(w.gen, ticket) })
+			w.atLoop(func(c *conn) { c.responseDone(ticket, keepAlive) }, func() { w.req.end(w.gen, ticket) })
 		}
 		return nil
 	})
@@ -220,9 +220,6 @@ func rest(bufs [][]byte, k int) [][]byte {
 // meanwhile (onClose may have kept a half-closed client's socket waiting
 // for this). Worker only.
 func (w *writer) finishDirect(t *turn) {
-	// Last, so Shutdown sees the request in flight until done is set
-	// (collect, on the loop, may end it first).
-	defer w.req.end(w.gen, t.ticket)
 	// The heads are no longer needed (the request holds its own copy):
 	// they go back to the loop now, not when it collects, so that many
 	// connections idle after a response hold none. (The loop forgets its
@@ -238,9 +235,10 @@ func (w *writer) finishDirect(t *turn) {
 	at := w.s.clock.stamp()
 	t.wk.doneAt = at
 	w.done.Store(int64(at))
-	if w.want.Load() || w.closed.Load() {
-		// An error: the engine is gone, and the connection with it.
-		_ = w.onLoop(func(c *conn) { c.collect() }, nil)
+	// The loop ends the turn's flight when it collects: now if it asked,
+	// if the connection closed, or if Shutdown waits for flights to end.
+	if w.want.Load() || w.closed.Load() || w.s.draining.Load() {
+		_ = w.onLoop(func(c *conn) { c.collect() }, nil) // an error: the loops stopped, and the connection with them
 	}
 }
 
@@ -264,12 +262,11 @@ func (w *writer) pendingOut() int64 {
 }
 
 // finishOnLoop completes turn ticket's response without more output (its
-// connection is closed, or its output failed). Any goroutine.
+// connection is closed, or its output failed): the loop ends the turn's
+// flight. (When the event loops have stopped, their run is over and so is
+// what it had in flight.) Any goroutine.
 func (w *writer) finishOnLoop(ticket uint64, keepAlive bool) {
-	end := func() { w.req.end(w.gen, ticket) }
-	if err := w.onLoop(func(c *conn) { c.responseDone(keepAlive) }, end); err != nil {
-		end() // the engine is gone: nothing else will finish it
-	}
+	_ = w.onLoop(func(c *conn) { c.responseDone(ticket, keepAlive) }, func() { w.req.end(w.gen, ticket) })
 }
 
 // waitBelowWatermark blocks turn t's worker while the connection has

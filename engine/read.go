@@ -268,9 +268,15 @@ func (lc *loopConns) yieldAfter(waiting int64, started bool) bool {
 	return waiting >= yieldBatch
 }
 
-// responseDone runs on the loop when the last bytes of a response were
-// handed to gnet (or the connection was found closed).
-func (c *conn) responseDone(keepAlive bool) {
+// responseDone runs on the loop when the last bytes of turn ticket's
+// response were handed to gnet (or its output failed): the flight of the
+// turn ends — on the loop, which alone ends it — and the connection moves
+// on. A late word about a turn already over (a worker's panic after its
+// response, a hijack) changes nothing. Loop only.
+func (c *conn) responseDone(ticket uint64, keepAlive bool) {
+	if ticket != c.reqT || !c.st.busy {
+		return
+	}
 	c.w.req.end(c.w.gen, c.reqT)
 	c.afterResponse(keepAlive, c.s.clock.stamp())
 }

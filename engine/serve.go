@@ -203,6 +203,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ln := range s.sockets {
 		ln.Close() // stops the accept loops
 	}
+	s.collectAll() // responses workers wrote themselves end their flights now, not at the next tick
 	s.log.Info("draining: new connections are refused; waiting for the requests in flight",
 		"open", s.gen.Load().conns.Load())
 	var err error
