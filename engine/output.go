@@ -29,8 +29,8 @@ func (t *turn) SendFile(f *os.File, off, n int64) int64 { return t.w.SendFile(f,
 // AsyncWritev, whose callback recycles them and, for the last write of a
 // response, finishes the request on the loop. Send then blocks
 // while more than outbuf_high_watermark bytes are pending for the
-// connection (waitress's backpressure), polling gnet's outbound buffer
-// because gnet has no drained event.
+// connection (waitress's backpressure), until the loop's drain watch says
+// they fell below it (waitBelowWatermark).
 func (w *writer) send(t *turn, bufs [][]byte, last, keepAlive bool) error {
 	if last && !keepAlive {
 		if d := w.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
