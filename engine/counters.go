@@ -205,7 +205,7 @@ func (s *Server) startOps() (*ops.Server, error) {
 	}
 	alive := func() bool { return !s.stopping.Load() } // until the event loops are told to stop
 	ready := func() bool { return s.isReady() && s.readyErr == nil && !s.draining.Load() }
-	o, err := ops.Start(s.opts.MetricsListen, s.Collector(), alive, ready, s.log)
+	o, err := ops.Start(s.opts.MetricsListen, s.opts.ReusePort, s.Collector(), alive, ready, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("waitron: metrics_listen: %w", err)
 	}

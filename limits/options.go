@@ -163,7 +163,8 @@ type Options struct {
 	ProxyProtocol bool `opt:"proxy_protocol" default:"false"`
 	// Bind the listen addresses with SO_REUSEPORT, so several waitron processes serve one port and the
 	// kernel spreads new connections among them: start the new one, stop the old one gracefully, and no
-	// connection is refused (zero-downtime restart). Not with unix_socket or sockets. Not in waitress.
+	// connection is refused (zero-downtime restart). metrics_listen is bound the same way, so the new
+	// process can start beside the old one. Not with unix_socket or sockets. Not in waitress.
 	ReusePort bool `opt:"reuse_port" default:"false"`
 	// Number of event loops doing the socket I/O; 0 follows GOMAXPROCS (which follows the container's CPU
 	// limit since Go 1.25). Not in waitress.

@@ -27,15 +27,19 @@ func pidOf(t *testing.T, addr string) uint64 {
 	return v["pid"]
 }
 
-// Two processes with --reuse-port serve one port; one stopped gracefully,
-// the other goes on serving every new connection (the zero-downtime
-// restart pattern).
+// Two processes with --reuse-port serve one port, and share one
+// --metrics-listen port too (a successor must start beside the process it
+// replaces); one stopped gracefully, the other goes on serving every new
+// connection (the zero-downtime restart pattern).
 func TestReusePortTwoProcesses(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	a := startChildAt(t, addr, "--reuse-port")
-	b := startChildAt(t, addr, "--reuse-port")
+	m, _ := net.Listen("tcp", "127.0.0.1:0")
+	metrics := m.Addr().String()
+	m.Close()
+	a := startChildAt(t, addr, "--reuse-port", "--metrics-listen", metrics)
+	b := startChildAt(t, addr, "--reuse-port", "--metrics-listen", metrics)
 	seen := map[uint64]bool{}
 	for i := 0; i < 64 && len(seen) < 2; i++ {
 		seen[pidOf(t, addr)] = true
@@ -52,4 +56,9 @@ func TestReusePortTwoProcesses(t *testing.T) {
 			t.Fatalf("connection %d after the stop answered by %d", i, pid)
 		}
 	}
+	resp, err := http.Get("http://" + metrics + "/readyz") // the successor's, alone now
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the metrics port after the stop: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sys/unix"
 )
 
 // Snapshot is what a server reports at one scrape.
@@ -120,8 +122,11 @@ type Server struct {
 
 // Start listens on addr and serves /metrics (the collector, with Go's
 // runtime and process collectors), /healthz (200 while alive() is true)
-// and /readyz (200 while ready() is true, else 503).
-func Start(addr string, c prometheus.Collector, alive, ready func() bool, log *slog.Logger) (*Server, error) {
+// and /readyz (200 while ready() is true, else 503). With reusePort the
+// listener shares its port with other processes bound the same way
+// (SO_REUSEPORT), as the server's own listeners do under reuse_port, so a
+// successor process can start beside the one it replaces.
+func Start(addr string, reusePort bool, c prometheus.Collector, alive, ready func() bool, log *slog.Logger) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(c); err != nil {
 		return nil, err
@@ -142,7 +147,19 @@ func Start(addr string, c prometheus.Collector, alive, ready func() bool, log *s
 	}
 	mux.Handle("GET /healthz", probe(alive, "alive"))
 	mux.Handle("GET /readyz", probe(ready, "ready"))
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	if reusePort {
+		lc.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
