@@ -34,7 +34,9 @@ type accessLog struct {
 	room    sync.Cond // signalled when the writer took the buffer
 	pending []byte
 	stopped bool
-	kick    chan struct{} // the buffer passed accessChunk
+	kick    chan struct{}   // the buffer passed accessChunk
+	reopen  chan chan error // ReopenAccessLog's requests, served by the writer goroutine
+	path    string
 	stop    chan struct{}
 	done    chan struct{}
 	stamp   atomic.Pointer[logTime]
@@ -53,7 +55,8 @@ type logTime struct {
 }
 
 func openAccessLog(path, format string) (*accessLog, error) {
-	a := &accessLog{json: format == "json", kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	a := &accessLog{json: format == "json", kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		reopen: make(chan chan error), path: path}
 	a.room.L = &a.mu
 	if path == "-" {
 		a.out = os.Stdout
@@ -79,9 +82,11 @@ func (a *accessLog) run() {
 	var spare []byte
 	for {
 		stopping := false
+		var reopened chan error
 		select {
 		case <-tick.C:
 		case <-a.kick:
+		case reopened = <-a.reopen:
 		case <-a.stop:
 			stopping = true
 		}
@@ -94,6 +99,9 @@ func (a *accessLog) run() {
 			_, _ = a.out.Write(b)
 		}
 		spare = b
+		if reopened != nil {
+			reopened <- a.reopenFile()
+		}
 		if stopping {
 			if a.file != nil {
 				a.file.Close()
@@ -101,6 +109,22 @@ func (a *accessLog) run() {
 			return
 		}
 	}
+}
+
+// reopenFile opens the log's path again and writes there from now on,
+// closing the file it wrote to (logrotate has moved it away). On an error
+// it goes on with the old file. The writer goroutine only.
+func (a *accessLog) reopenFile() error {
+	if a.file == nil {
+		return nil // standard output
+	}
+	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	a.file.Close()
+	a.out, a.file = f, f
+	return nil
 }
 
 // close writes what is pending and closes the file; later lines are

@@ -48,6 +48,7 @@ func (s *Server) Serve() error {
 			return err
 		}
 		s.access = a
+		s.accessLog.Store(a)
 		defer func() {
 			a.close()
 			if n := a.dropped.Load(); n > 0 {
@@ -269,5 +270,23 @@ func (s *Server) onStart() {
 	if !s.isReady() {
 		s.startSockets()
 		s.once.Do(func() { close(s.ready) })
+	}
+}
+
+// ReopenAccessLog writes what is pending to the access log's file, then
+// opens its path again and goes on there (what a process does on SIGHUP
+// after logrotate moved the file away). A no-op without an access log or
+// before Serve opened it. Any goroutine.
+func (s *Server) ReopenAccessLog() error {
+	a := s.accessLog.Load()
+	if a == nil {
+		return nil
+	}
+	res := make(chan error, 1)
+	select {
+	case a.reopen <- res:
+		return <-res
+	case <-a.done:
+		return nil
 	}
 }

@@ -86,7 +86,9 @@ type Server struct {
 	closes  closeCounts // closed connections by reason
 	counts  counters    // responses, durations, bytes, restarts, spools
 	ops     *ops.Server // the metrics_listen listener, set before Ready
-	access  *accessLog  // access_log; nil when off
+	access  *accessLog  // access_log; nil when off (set by Serve before the loops start)
+	// accessLog is access for ReopenAccessLog, which any goroutine may call.
+	accessLog atomic.Pointer[accessLog]
 	// bind are the listen addresses (gnet-style URLs) Serve binds, with
 	// SO_REUSEPORT under reuse_port; none with the sockets option.
 	bind []string

@@ -377,9 +377,13 @@ func Default() Options {
 	return o
 }
 
-// Lookup returns the option named name (waitress spelling; dashes, and a
-// flag's leading --, are also accepted) and whether it exists.
+// Lookup returns the option named name (waitress spelling; dashes, a
+// flag's leading --, and the environment variable's spelling are also
+// accepted) and whether it exists.
 func Lookup(name string) (Option, bool) {
+	if env, ok := strings.CutPrefix(name, EnvPrefix); ok {
+		name = strings.ToLower(env)
+	}
 	name = strings.ReplaceAll(strings.TrimPrefix(name, "--"), "-", "_")
 	for _, opt := range table {
 		if opt.Name == name {
@@ -388,6 +392,13 @@ func Lookup(name string) (Option, bool) {
 	}
 	return Option{}, false
 }
+
+// EnvPrefix begins the environment variable of every option:
+// WAITRON_THREADS for threads. Lookup and Set take that spelling too.
+const EnvPrefix = "WAITRON_"
+
+// Env returns the option's environment variable, e.g. WAITRON_THREADS.
+func (o Option) Env() string { return EnvPrefix + strings.ToUpper(o.Name) }
 
 // Set parses value for the option called name and records that the option
 // was given, and as what (name as the user spelled it: the flag with its
@@ -408,6 +419,18 @@ func (o *Options) Set(name, value string) error {
 		o.given = map[string]string{}
 	}
 	o.given[opt.Name] = name
+	return nil
+}
+
+// Reset forgets that the option was given, so that the next Set of a list
+// option replaces its value instead of adding to it (the environment over
+// the config file). It does not change the value.
+func (o *Options) Reset(name string) error {
+	opt, ok := Lookup(name)
+	if !ok {
+		return fmt.Errorf("unknown option %q", name)
+	}
+	delete(o.given, opt.Name)
 	return nil
 }
 

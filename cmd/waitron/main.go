@@ -10,11 +10,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -89,8 +92,10 @@ func writeAllocProfile(path string, stderr io.Writer) {
 	}
 }
 
-// signalNotify delivers SIGINT and SIGTERM to sig.
-func signalNotify(sig chan<- os.Signal) { signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM) }
+// signalNotify delivers SIGINT, SIGTERM and SIGHUP to sig.
+func signalNotify(sig chan<- os.Signal) {
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+}
 
 const usageLine = "usage: waitron [--app NAME] [options]   (waitron --help lists every option)"
 
@@ -119,8 +124,18 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 		printHelp(stdout, help)
 		return 0
 	}
+	if cmd.version {
+		fmt.Fprintln(stdout, version())
+		return 0
+	}
 	newApp := apps[cmd.app]
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	hopts := &slog.HandlerOptions{Level: cmd.logLevel}
+	var log *slog.Logger
+	if cmd.logJSON {
+		log = slog.New(slog.NewJSONHandler(stderr, hopts))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, hopts))
+	}
 	if cmd.gcFloor > 0 {
 		f := gcfloor.Start(cmd.gcFloor)
 		defer f.Stop()
@@ -147,20 +162,46 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 	if started != nil {
 		started <- srv
 	}
-	select {
-	case err := <-served:
-		log.Error("server stopped", "err", err)
-		return 1
-	case s := <-sig:
-		log.Info("shutting down: finishing requests in flight (send the signal again to force)", "signal", s.String())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
+	var first os.Signal
+	for first == nil {
 		select {
-		case <-sig:
-			log.Warn("second signal: forcing shutdown")
-			cancel()
-		case <-ctx.Done():
+		case err := <-served:
+			log.Error("server stopped", "err", err)
+			return 1
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				// logrotate moved the access log away: write to a new one.
+				if err := srv.ReopenAccessLog(); err != nil {
+					log.Error("cannot reopen the access log", "err", err)
+				} else {
+					log.Info("access log reopened", "signal", s.String())
+				}
+				continue
+			}
+			first = s
+		}
+	}
+	log.Info("shutting down: finishing requests in flight (send the signal again to force)", "signal", first.String(),
+		"shutdown_timeout", cmd.shutdownTimeout.String())
+	ctx, cancel := context.WithCancel(context.Background())
+	if cmd.shutdownTimeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), cmd.shutdownTimeout)
+	}
+	go func() {
+		for {
+			select {
+			case s := <-sig:
+				if s == syscall.SIGHUP {
+					continue
+				}
+				log.Warn("second signal: forcing shutdown")
+				cancel()
+			case <-ctx.Done():
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					log.Warn("shutdown_timeout passed: closing the connections left")
+				}
+			}
+			return
 		}
 	}()
 	err = srv.Shutdown(ctx)
@@ -201,9 +242,38 @@ func newFlagSet(opts *limits.Options) (*pflag.FlagSet, *string) {
 
 // command is what the command line sets besides the options.
 type command struct {
-	app     string
-	gcFloor uint64 // 0: Go's collector settings are left alone
-	gcEnv   string // GOGC=… or GOMEMLIMIT=… when the environment sets them
+	app             string
+	gcFloor         uint64 // 0: Go's collector settings are left alone
+	gcEnv           string // GOGC=… or GOMEMLIMIT=… when the environment sets them
+	version         bool
+	logLevel        slog.Level
+	logJSON         bool
+	shutdownTimeout time.Duration // 0: wait for every request in flight
+}
+
+// version describes the build: the module's version (or "(devel)"), the
+// source revision it was built from, and the Go release.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "waitron (no build information) " + runtime.Version()
+	}
+	v := "waitron " + bi.Main.Version
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		v += " (" + rev[:min(12, len(rev))] + modified + ")"
+	}
+	return v + " " + bi.GoVersion
 }
 
 // defaultGCFloor is --gc-floor's default: 16 MiB (see internal/gcfloor).
@@ -217,7 +287,11 @@ func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 	fs, app := newFlagSet(&opts)
 	config := fs.String("config", "", "read options from the [server:main] section of this PasteDeploy-style .ini file; flags override it")
 	gcFloor := fs.Int("gc-floor", defaultGCFloor, "While the live heap is under half of this, Go collects only when the heap reaches it (Go's own floor is 4 MiB), so a busy server with little live data collects far less often. 0 leaves the collector alone, as does GOGC or GOMEMLIMIT in the environment. (bytes)")
+	logLevel := fs.String("log-level", "info", "the error log's level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "the error log's format: text (logfmt) or json")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight before it closes the connections left; 0 waits for all (a Go duration: 30s, 2m)")
 	fs.SetOutput(io.Discard)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	help := fs.BoolP("help", "h", false, "show this help and exit")
 	if err := fs.Parse(args); err != nil {
 		return opts, cmd, nil, err
@@ -225,19 +299,41 @@ func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 	if *help {
 		return opts, cmd, fs, nil
 	}
+	if *showVersion {
+		cmd.version = true
+		return opts, cmd, nil, nil
+	}
 	if fs.NArg() > 0 {
 		return opts, cmd, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	// Defaults, then the ini file, then the environment, then the flags.
+	base := limits.Default()
 	if *config != "" {
-		fileOpts := limits.Default()
-		if err := fileOpts.LoadConfig(*config); err != nil {
+		if err := base.LoadConfig(*config); err != nil {
 			return opts, cmd, nil, err
 		}
-		if err := fileOpts.Override(&opts); err != nil {
-			return opts, cmd, nil, err
-		}
-		opts = fileOpts
 	}
+	if err := setFromEnv(&base); err != nil {
+		return opts, cmd, nil, err
+	}
+	if err := base.Override(&opts); err != nil {
+		return opts, cmd, nil, err
+	}
+	opts = base
+	if err := cmd.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return opts, cmd, nil, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", *logLevel)
+	}
+	switch *logFormat {
+	case "text":
+	case "json":
+		cmd.logJSON = true
+	default:
+		return opts, cmd, nil, fmt.Errorf("--log-format must be text or json, not %q", *logFormat)
+	}
+	if *shutdownTimeout < 0 {
+		return opts, cmd, nil, fmt.Errorf("--shutdown-timeout must be 0 or more, not %s", *shutdownTimeout)
+	}
+	cmd.shutdownTimeout = *shutdownTimeout
 	if _, ok := apps[*app]; !ok {
 		return opts, cmd, nil, fmt.Errorf("unknown app %q (built in: %s)", *app, strings.Join(appNames(), ", "))
 	}
@@ -264,6 +360,27 @@ func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 		return opts, cmd, nil, gcErr
 	}
 	return opts, cmd, nil, nil
+}
+
+// setFromEnv sets every option whose WAITRON_<NAME> environment variable
+// is set (a list option's value replaces the file's, as a flag adds to
+// nothing given before it). An error names the variable.
+func setFromEnv(o *limits.Options) error {
+	for _, opt := range limits.Table() {
+		v, ok := os.LookupEnv(opt.Env())
+		if !ok {
+			continue
+		}
+		if opt.Kind == limits.List {
+			if err := o.Reset(opt.Name); err != nil {
+				return err
+			}
+		}
+		if err := o.Set(opt.Env(), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // optValue is a pflag.Value that parses through the option table.
@@ -303,7 +420,7 @@ func (v *optValue) Set(s string) error {
 }
 
 func printHelp(w io.Writer, fs *pflag.FlagSet) {
-	fmt.Fprintf(w, "waitron serves a built-in net/http application with waitress's serving model.\n\n%s\n\nOptions (defaults in brackets):\n", usageLine)
+	fmt.Fprintf(w, "waitron serves a built-in net/http application with waitress's serving model.\n\n%s\n\nOptions (defaults in brackets; an option is taken from its flag, else its environment variable, else\nthe --config file, else its default):\n", usageLine)
 	fs.VisitAll(func(f *pflag.Flag) {
 		if strings.HasPrefix(f.Name, "no-") {
 			return
@@ -323,7 +440,11 @@ func printHelp(w io.Writer, fs *pflag.FlagSet) {
 		default:
 			def = " [" + f.DefValue + "]"
 		}
-		fmt.Fprintf(w, "  %s%s\n      %s\n", name, def, f.Usage)
+		env := ""
+		if opt, ok := limits.Lookup(f.Name); ok {
+			env = " (env " + opt.Env() + ")"
+		}
+		fmt.Fprintf(w, "  %s%s%s\n      %s\n", name, def, env, f.Usage)
 	})
 }
 
