@@ -278,7 +278,10 @@ func gorillaEcho(w http.ResponseWriter, r *http.Request) {
 // echoOnce dials a WebSocket at url, echoes one message and closes.
 func echoOnce(t *testing.T, url string) {
 	t.Helper()
-	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	// As a browser would: an Origin of the page's host, which the
+	// upgrader checks against the request's Host (gorilla's default).
+	host, _, _ := strings.Cut(strings.TrimPrefix(url, "ws://"), "/")
+	ws, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Origin": {"http://" + host}})
 	if err != nil {
 		t.Fatalf("dial %s: %v (%v)", url, err, resp)
 	}
