@@ -65,6 +65,7 @@ var closeModes = [numCloseReasons]closeMode{
 	CloseProxyProtocol:    closeAbort,
 	CloseInternalError:    closeAbort,
 	CloseSpoolFull:        closeAbort,
+	CloseServerRestart:    closeAbort,
 	CloseClientClosed:     closeAbort,
 	CloseClientReset:      closeAbort,
 	CloseHijacked:         closeAbort,
@@ -210,6 +211,11 @@ func (c *conn) onClose(err error) {
 		return
 	}
 	c.collect()
+	if c.w.gen.stopped.Load() {
+		// gnet is closing every connection as its loops stop on their
+		// own: the server's doing, not the client's.
+		c.setReason(CloseServerRestart, "")
+	}
 	if c.st.busy && !c.st.closing() && errors.Is(err, io.EOF) {
 		// As net/http: the client's FIN ends the request's context (a Go
 		// client that cancels its request sends one), and what the

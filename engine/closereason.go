@@ -58,6 +58,9 @@ const (
 	// CloseSpoolFull: response output over outbuf_overflow could not be
 	// written to its spool file (spool_dir full, most often).
 	CloseSpoolFull
+	// CloseServerRestart: the event loops stopped on their own (a failure
+	// inside gnet) and closed every connection; Serve starts them again.
+	CloseServerRestart
 
 	numCloseReasons
 )
@@ -65,7 +68,7 @@ const (
 var closeReasonNames = [numCloseReasons]string{
 	"client_closed", "client_reset", "client_half_closed", "requested", "bad_request", "idle",
 	"header_timeout", "body_timeout", "send_timeout", "pipeline_overflow", "overload", "shutdown",
-	"hijacked", "proxy_protocol", "internal_error", "spool_full",
+	"hijacked", "proxy_protocol", "internal_error", "spool_full", "server_restart",
 }
 
 // String returns the reason's name, as used in logs and metric labels

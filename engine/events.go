@@ -20,10 +20,21 @@ type handler struct {
 	s *Server
 }
 
+// OnBoot keeps the run's engine for onStart to publish: its loops do not
+// exist yet, and Register on it would race with gnet starting them.
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
-	h.s.eng = eng
+	h.s.booted = eng
 	os.RemoveAll(h.s.placeholderDir) // bound already; now nobody can connect to it
 	return gnet.None
+}
+
+// OnShutdown runs as gnet stops its loops, before it closes the
+// connections: when Shutdown did not ask for it, those closes are the
+// server's restart (CloseServerRestart).
+func (h *handler) OnShutdown(gnet.Engine) {
+	if !h.s.stopping.Load() {
+		h.s.gen.Load().stopped.Store(true)
+	}
 }
 
 func (h *handler) OnTick() (time.Duration, gnet.Action) {

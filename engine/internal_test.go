@@ -186,3 +186,73 @@ func TestDurationBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopsRestartNamesTheClose: when gnet's loops stop without Shutdown
+// (a failure inside gnet, stood in for by stopping its engine here), the
+// connections it closes are counted as server_restart, not as the client's
+// doing; Serve starts the loops again, and the listeners, which are
+// waitron's own, serve new connections at once.
+func TestLoopsRestartNamesTheClose(t *testing.T) {
+	o := limits.Default()
+	o.Set("listen", "127.0.0.1:0")
+	s, err := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-served
+	}()
+	addr := s.Addrs()[0].String()
+	get := func(c net.Conn) string {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		b := make([]byte, 512)
+		n, _ := c.Read(b)
+		return string(b[:n])
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if got := get(c); !strings.HasSuffix(got, "\r\n\r\nok") {
+		t.Fatalf("before: %q", got)
+	}
+	first := s.gen.Load()
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.eng.Load().Stop(now) // as if gnet had failed: Shutdown did not ask
+	<-first.ended
+	if b, _ := io.ReadAll(c); len(b) != 0 {
+		t.Errorf("the kept connection got %q; want it closed", b)
+	}
+	if n := s.Stats().Closed[CloseServerRestart]; n != 1 {
+		t.Errorf("closes counted as server_restart: %d (%v)", n, s.Stats().Closed)
+	}
+	// New connections are served once the loops run again (until then a
+	// connection accepted meanwhile is closed: at most a few tries).
+	var got string
+	for try := 0; try < 200 && !strings.HasSuffix(got, "\r\n\r\nok"); try++ {
+		d, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SetDeadline(time.Now().Add(10 * time.Second))
+		got = get(d)
+		d.Close()
+		if got == "" {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if !strings.HasSuffix(got, "\r\n\r\nok") {
+		t.Fatalf("after the restart: %q", got)
+	}
+	if s.Stats().Restarts != 1 {
+		t.Errorf("restarts: %d", s.Stats().Restarts)
+	}
+}

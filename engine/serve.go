@@ -146,6 +146,7 @@ func (s *Server) Serve() error {
 type generation struct {
 	ended    chan struct{} // closed when this run's event loops have stopped
 	quiet    chan struct{} // poked when inflight falls to zero (Shutdown waits for it)
+	stopped  atomic.Bool   // the loops are stopping without Shutdown (gnet's OnShutdown): its closes are restarts
 	inflight atomic.Int64
 	conns    atomic.Int64
 	adm      admission
@@ -240,7 +241,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// already done, it returns at once), and the end is awaited here.
 	now, cancel := context.WithCancel(context.Background())
 	cancel()
-	if serr := s.eng.Stop(now); serr != nil && !errors.Is(serr, context.Canceled) && err == nil {
+	if serr := s.eng.Load().Stop(now); serr != nil && !errors.Is(serr, context.Canceled) && err == nil {
 		err = serr
 	}
 	select {
@@ -264,9 +265,12 @@ func (s *Server) refreshDate() {
 }
 
 // onStart runs at the first tick of each run of the event loops (gnet has
-// no "started" event): the first time, it starts accepting on the
-// listeners (which outlive a restart of the loops) and signals Ready.
+// no "started" event): it gives the accept loops the run's engine, and the
+// first time starts them on the listeners (which outlive a restart of the
+// loops) and signals Ready.
 func (s *Server) onStart() {
+	eng := s.booted
+	s.eng.Store(&eng) // the accept loops register with this run's loops from now on
 	if !s.isReady() {
 		s.startSockets()
 		s.once.Do(func() { close(s.ready) })

@@ -37,7 +37,8 @@ type Server struct {
 	disp    *dispatcher
 	urls    []string
 
-	eng      gnet.Engine
+	eng      atomic.Pointer[gnet.Engine] // the current run's engine, once its loops run (onStart): accept loops outlive a run
+	booted   gnet.Engine                 // the run's engine as OnBoot gave it (the run's goroutine, then its first tick)
 	ready    chan struct{}
 	readyErr error
 	addrs    []net.Addr

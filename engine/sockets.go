@@ -120,7 +120,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 		}
 		p.succeeded()
 		spare.give() // for gnet's duplicate of c's descriptor
-		res, err := s.eng.Register(gnet.NewNetConnContext(context.Background(), c))
+		res, err := s.eng.Load().Register(gnet.NewNetConnContext(context.Background(), c))
 		if err != nil {
 			c.Close()
 			s.log.Warn("cannot hand an accepted connection to the event loops", "err", err)
