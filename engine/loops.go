@@ -128,11 +128,21 @@ func (s *Server) maybeSweep(now time.Time) {
 	}
 	s.lastSweep = now
 	idle := s.cfg.idleTimeout
+	s.onEveryConn(func(c *conn) { c.sweep(now, idle) })
+}
+
+// onEveryConn has each event loop run f on each of its connections, on
+// the loop (nothing when the loops have stopped). Any goroutine; it does
+// not wait.
+func (s *Server) onEveryConn(f func(c *conn)) {
+	if s.loopsGone.Load() {
+		return
+	}
 	s.loops.Range(func(_, v any) bool {
 		lc := v.(*loopConns)
 		_ = lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			for c := range lc.all() {
-				c.sweep(now, idle)
+				f(c)
 			}
 			return nil
 		}))
@@ -144,18 +154,4 @@ func (s *Server) maybeSweep(now time.Time) {
 // themselves (conn.collect), ending their flights: Shutdown asks it as it
 // starts to wait, since a loop otherwise collects at the connection's next
 // event. Any goroutine.
-func (s *Server) collectAll() {
-	if s.loopsGone.Load() {
-		return
-	}
-	s.loops.Range(func(_, v any) bool {
-		lc := v.(*loopConns)
-		_ = lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			for c := range lc.all() {
-				c.collect()
-			}
-			return nil
-		}))
-		return true
-	})
-}
+func (s *Server) collectAll() { s.onEveryConn(func(c *conn) { c.collect() }) }

@@ -1,10 +1,8 @@
 package engine
 
 import (
-	"context"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,19 +16,7 @@ import (
 // checkDeadlines asks every loop to check its connections. OnTick
 // goroutine only.
 func (s *Server) checkDeadlines(now time.Time) {
-	if s.loopsGone.Load() {
-		return
-	}
-	s.loops.Range(func(_, v any) bool {
-		lc := v.(*loopConns)
-		_ = lc.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			for c := range lc.all() {
-				c.checkDeadlines(now)
-			}
-			return nil
-		}))
-		return true
-	})
+	s.onEveryConn(func(c *conn) { c.checkDeadlines(now) })
 }
 
 // checkDeadlines enforces the timeouts on one connection. Loop only.
