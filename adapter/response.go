@@ -272,15 +272,25 @@ func (w *response) Write(p []byte) (int, error) { return write(w, p) }
 // fmt.Fprint do not copy the string first.
 func (w *response) WriteString(s string) (int, error) { return write(w, s) }
 
-func write[S string | []byte](w *response, p S) (int, error) {
+// startBody is what every way of writing body bytes begins with: refused
+// once the handler returned or hijacked, and an implicit WriteHeader(200)
+// if the handler set no status.
+func (w *response) startBody() error {
 	if w.done.Load() {
-		return 0, ErrWriteAfterReturn
+		return ErrWriteAfterReturn
 	}
 	if w.hijacked {
-		return 0, http.ErrHijacked
+		return http.ErrHijacked
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
+	}
+	return nil
+}
+
+func write[S string | []byte](w *response, p S) (int, error) {
+	if err := w.startBody(); err != nil {
+		return 0, err
 	}
 	if !codec.BodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed

@@ -19,14 +19,8 @@ import (
 // reads at most the declared rest, and a source with more than that gets
 // http.ErrContentLength, as Write does.
 func (w *response) ReadFrom(src io.Reader) (int64, error) {
-	if w.done.Load() {
-		return 0, ErrWriteAfterReturn
-	}
-	if w.hijacked {
-		return 0, http.ErrHijacked
-	}
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+	if err := w.startBody(); err != nil {
+		return 0, err
 	}
 	if !codec.BodyAllowed(w.status) || w.failed {
 		return io.Copy(writeOnly{w}, src)
