@@ -83,6 +83,11 @@ func (s *Server) Serve() error {
 		}()
 	}
 	defer s.files.close()
+	defer func() { // accept loops waiting for a next run: there is none
+		if r := s.run.Load(); r != nil {
+			close(r.next)
+		}
+	}()
 	s.yieldToWorkers = runtime.GOMAXPROCS(0) <= s.loopCount()
 	s.disp.linger = s.yieldToWorkers
 	delay := 100 * time.Millisecond
@@ -137,6 +142,15 @@ func (s *Server) Serve() error {
 			return nil
 		}
 	}
+}
+
+// engineRun is one run of the event loops as the accept loops see it: its
+// engine, and next, closed when the next run is published or Serve
+// returns, so that a connection accepted while the loops restart waits
+// for them instead of being closed.
+type engineRun struct {
+	eng  gnet.Engine
+	next chan struct{}
 }
 
 // generation counts what one run of the event loops has in flight, so
@@ -236,12 +250,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.stopping.Store(true)
-	// gnet's Stop polls every 500 ms for the end it started; the event
-	// loops end sooner. So Stop is only asked to start it (with a context
+	// gnet's Stop polls on an interval of its own (shutdownPollInterval)
+	// for the end it started; the event loops end sooner. So Stop is only asked to start it (with a context
 	// already done, it returns at once), and the end is awaited here.
 	now, cancel := context.WithCancel(context.Background())
 	cancel()
-	if serr := s.eng.Load().Stop(now); serr != nil && !errors.Is(serr, context.Canceled) && err == nil {
+	if serr := s.run.Load().eng.Stop(now); serr != nil && !errors.Is(serr, context.Canceled) && err == nil {
 		err = serr
 	}
 	select {
@@ -269,8 +283,11 @@ func (s *Server) refreshDate() {
 // first time starts them on the listeners (which outlive a restart of the
 // loops) and signals Ready.
 func (s *Server) onStart() {
-	eng := s.booted
-	s.eng.Store(&eng) // the accept loops register with this run's loops from now on
+	// The accept loops register with this run's loops from now on; those
+	// waiting for it (they met the last run stopped) go on.
+	if old := s.run.Swap(&engineRun{eng: s.booted, next: make(chan struct{})}); old != nil {
+		close(old.next)
+	}
 	if !s.isReady() {
 		s.startSockets()
 		s.once.Do(func() { close(s.ready) })

@@ -37,8 +37,8 @@ type Server struct {
 	disp    *dispatcher
 	urls    []string
 
-	eng      atomic.Pointer[gnet.Engine] // the current run's engine, once its loops run (onStart): accept loops outlive a run
-	booted   gnet.Engine                 // the run's engine as OnBoot gave it (the run's goroutine, then its first tick)
+	run      atomic.Pointer[engineRun] // the current run of the loops, once they run (onStart): accept loops outlive a run
+	booted   gnet.Engine               // the run's engine as OnBoot gave it (the run's goroutine, then its first tick)
 	ready    chan struct{}
 	readyErr error
 	addrs    []net.Addr

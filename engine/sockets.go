@@ -120,10 +120,12 @@ func (s *Server) acceptLoop(ln net.Listener) {
 		}
 		p.succeeded()
 		spare.give() // for gnet's duplicate of c's descriptor
-		res, err := s.eng.Load().Register(gnet.NewNetConnContext(context.Background(), c))
+		res, err := s.register(c)
 		if err != nil {
 			c.Close()
-			s.log.Warn("cannot hand an accepted connection to the event loops", "err", err)
+			if !s.draining.Load() {
+				s.log.Warn("cannot hand an accepted connection to the event loops", "err", err)
+			}
 			continue
 		}
 		// gnet duplicates the descriptor and closes c itself once the
@@ -139,8 +141,9 @@ func (s *Server) acceptLoop(ln net.Listener) {
 // slot up and taking it again are a close and a dup, neither of which
 // frees or makes a file.
 type spareFD struct {
-	base, spare int // -1 (after close): none; 0: not made yet
-	made        bool
+	base  int  // the eventfd kept open, once made
+	spare int  // base's duplicate while the slot is held; -1 while given up
+	made  bool // base exists (a descriptor may be 0, so no number says so)
 }
 
 // hold takes the spare slot if it is not held.
@@ -175,6 +178,23 @@ func (f *spareFD) close() {
 	if f.made {
 		f.give()
 		unix.Close(f.base)
+	}
+}
+
+// register hands c to the current run of the event loops. While they
+// restart (gnet stopped on its own), it waits for the next run rather than
+// lose the connection; it fails once Serve has returned, or gnet refuses c.
+func (s *Server) register(c net.Conn) (<-chan gnet.RegisteredResult, error) {
+	for {
+		r := s.run.Load()
+		res, err := r.eng.Register(gnet.NewNetConnContext(context.Background(), c))
+		if err == nil || s.draining.Load() {
+			return res, err
+		}
+		<-r.next // the run is over: wait for the next
+		if s.run.Load() == r {
+			return nil, err // none comes: Serve has returned
+		}
 	}
 }
 
