@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // serverHeader returns the Server field of the child's answer to /plaintext.
@@ -108,8 +110,10 @@ func TestShutdownTimeout(t *testing.T) {
 }
 
 // TestSIGHUPReopensAccessLog: after logrotate moves the access log away,
-// SIGHUP makes the command write to a new file at the path, and the old
-// one keeps what it had.
+// SIGHUP makes the command write what it holds to the old file and the
+// next lines to a new file at the path. (The line of a response is put
+// after the response left, so the test waits for it to be written
+// before moving the file; the exit writes out the rest.)
 func TestSIGHUPReopensAccessLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
 	ch := startChild(t, "--access-log", path)
@@ -121,38 +125,49 @@ func TestSIGHUPReopensAccessLog(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	contains := func(file, s string) bool {
-		b, _ := os.ReadFile(file)
-		return strings.Contains(string(b), s)
-	}
 	get("/status/201")
-	waitFile(t, func() bool { return contains(path, "/status/201") })
+	waitFileHas(t, path, "/status/201")
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
 	ch.cmd.Process.Signal(syscall.SIGHUP)
 	ch.waitLog(t, "access log reopened")
 	get("/status/202")
-	waitFile(t, func() bool { return contains(path, "/status/202") })
-	if contains(path, "/status/201") || !contains(path+".1", "/status/201") || contains(path+".1", "/status/202") {
-		b1, _ := os.ReadFile(path + ".1")
-		b, _ := os.ReadFile(path)
-		t.Errorf("rotated:\n%s\nnew:\n%s", b1, b)
-	}
 	ch.cmd.Process.Signal(syscall.SIGTERM)
 	if code, _ := ch.waitExit(t); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if !strings.Contains(string(old), "/status/201") || strings.Contains(string(old), "/status/202") ||
+		!strings.Contains(string(cur), "/status/202") || strings.Contains(string(cur), "/status/201") {
+		t.Errorf("rotated:\n%s\nnew:\n%s", old, cur)
+	}
 }
 
-// waitFile waits (at most 10 s) for cond: the access log is written by a
-// goroutine of its own, a line at a time within a fraction of a second.
-func waitFile(t *testing.T, cond func() bool) {
+// waitFileHas waits (at most 10 s) until the file at path holds s,
+// woken by the kernel (inotify) each time the file is written.
+func waitFileHas(t *testing.T, path, s string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for the access log")
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if b, _ := os.ReadFile(path); strings.Contains(string(b), s) {
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("%s never held %q", path, s)
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		unix.Poll(fds, int(left.Milliseconds())+1)
+		unix.Read(fd, buf) // the events themselves say nothing more
 	}
 }
