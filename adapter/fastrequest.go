@@ -69,8 +69,8 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 		hd.SetContentLength(-1)
 	case codec.BodyNone:
 		if !hasField(x.Head, "content-length") {
-			// As fasthttp's parser leaves it (see fastContentLength);
-			// setting -2 and deleting the field again cost 0.07 µs.
+			// As fasthttp's parser leaves it (see fastContentLength),
+			// without setting -2 and deleting the field it adds again.
 			*fastContentLength(hd) = -2
 		}
 	}

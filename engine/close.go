@@ -139,8 +139,10 @@ func (c *conn) closeDrained(drained bool) {
 	}
 	c.st.linger()
 	_, _ = c.gc.Discard(-1)
-	reason, _ := c.w.serverReason()
-	time.AfterFunc(lingerTime, func() { c.w.close(reason) })
+	// Input is discarded (onTraffic) until lingerTime has passed: a drain
+	// watch that is never met ends the linger at its deadline, or at the
+	// client's own close.
+	c.watchDrain(-1, false, c.now()+stamp(lingerTime), func(bool) { _ = c.gc.Close() })
 }
 
 // close is the worker side's way to close: it records reason (first

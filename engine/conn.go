@@ -319,6 +319,7 @@ func (c *conn) onTraffic() {
 	c.tick = c.s.clock.stamp()
 	defer func() { c.tick = 0 }()
 	c.collect()
+	c.noteOutput() // traffic: a sign of life, and a moment to look at its drain watches
 	c.active = c.tick
 	if c.st.lingering() || c.st.closing() && !c.st.busy {
 		_, _ = c.gc.Discard(-1)

@@ -11,10 +11,12 @@ import (
 // the socket takes more, and tells nobody: it has no "drained" callback.
 // So each event loop keeps the watches its connections' waiters placed —
 // "tell me when this connection's pending output is at most mark" — and
-// looks at them itself: when a write it hands gnet completes (the write
-// callbacks), when the connection has traffic, and on one timer per loop
+// looks at them itself: when the watch is placed, when the connection has
+// traffic (onTraffic), and on one timer per loop
 // that runs only while a watch is open, every drainTick at first and
-// less often (up to drainTickMax) while none is met. A met watch fires,
+// less often (up to drainTickMax) while none is met. A watch with a
+// deadline and a mark never met is the loop's timer too: the linger
+// after a close (closeDrained). A met watch fires,
 // on the loop, once; so does every watch of a connection that closes
 // (drained false), and one whose deadline passes. Waiters block on what
 // the fire does (a channel, or loop code for a close that waits); no
@@ -167,8 +169,8 @@ func (lc *loopConns) checkDrains() {
 // unwatch forgets c (it closed; its watches have fired). Loop only.
 func (lc *loopConns) unwatch(c *conn) { delete(lc.watched, c) }
 
-// noteOutput looks at c's watches after something changed its output (a
-// write callback, traffic). Loop only.
+// noteOutput looks at c's watches at an event of the connection (its
+// traffic), between the timer's looks. Loop only.
 func (c *conn) noteOutput() {
 	if c.rare != nil && len(c.rare.watches) > 0 && !c.checkDrains(c.now()) {
 		c.lc.unwatch(c)
