@@ -346,7 +346,7 @@ func (w *response) FlushError() error {
 
 // newBuffer returns an empty buffer of send_bytes capacity, pooled when
 // that is the pool's size. (Starting with a small buffer and growing it
-// measured slower for pipelined requests: docs/benchmarks.md.)
+// measured slower for pipelined requests: docs/benchmarks-history.md.)
 func (w *response) newBuffer() []byte {
 	if n := w.cfg.SendBytes; n > 0 && n != bufpool.Size {
 		return make([]byte, 0, n)

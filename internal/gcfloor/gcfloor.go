@@ -2,7 +2,7 @@
 // the live heap is small, the next collection waits until the heap reaches
 // the floor instead of twice the live heap. The Go runtime's own floor is 4
 // MiB, which a busy server with a small live heap crosses hundreds of times a
-// second, spending a third of its time collecting (docs/benchmarks.md).
+// second, spending a third of its time collecting (docs/benchmarks-history.md).
 // Above half the floor the live heap decides, exactly as with GOGC=100, so
 // memory never exceeds max(floor, what Go would use anyway).
 //
