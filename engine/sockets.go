@@ -15,6 +15,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/waitron/waitron/internal/sockopt"
 )
 
 // Listening. gnet stops its whole engine, closing every connection, when
@@ -239,15 +241,7 @@ func (p *acceptPause) succeeded() { p.delay = 0 }
 func (s *Server) bindListeners(urls []string) ([]net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: -1}
 	if s.opts.ReusePort {
-		lc.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}
+		lc.Control = sockopt.ReusePort
 	}
 	var lns []net.Listener
 	fail := func(raw string, err error) ([]net.Listener, error) {

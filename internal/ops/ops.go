@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sys/unix"
+
+	"github.com/waitron/waitron/internal/sockopt"
 )
 
 // Snapshot is what a server reports at one scrape.
@@ -149,15 +149,7 @@ func Start(addr string, reusePort bool, c prometheus.Collector, alive, ready fun
 	mux.Handle("GET /readyz", probe(ready, "ready"))
 	var lc net.ListenConfig
 	if reusePort {
-		lc.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}
+		lc.Control = sockopt.ReusePort
 	}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
