@@ -208,21 +208,23 @@ func TestLoopsRestartNamesTheClose(t *testing.T) {
 		<-served
 	}()
 	addr := s.Addrs()[0].String()
-	get := func(c net.Conn) string {
+	// get asks on a new connection and returns it with the answer.
+	get := func(when string) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 		b := make([]byte, 512)
 		n, _ := c.Read(b)
-		return string(b[:n])
+		if got := string(b[:n]); !strings.HasSuffix(got, "\r\n\r\nok") {
+			t.Fatalf("%s: %q", when, got)
+		}
+		return c
 	}
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if got := get(c); !strings.HasSuffix(got, "\r\n\r\nok") {
-		t.Fatalf("before: %q", got)
-	}
+	c := get("before")
 	first := s.gen.Load()
 	now, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -236,15 +238,7 @@ func TestLoopsRestartNamesTheClose(t *testing.T) {
 	}
 	// A connection made while the loops restart waits for them (the
 	// listener is waitron's, and its accept loop waits for the next run).
-	d, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	d.SetDeadline(time.Now().Add(10 * time.Second))
-	if got := get(d); !strings.HasSuffix(got, "\r\n\r\nok") {
-		t.Fatalf("after the restart: %q", got)
-	}
+	get("after the restart")
 	if s.Stats().Restarts != 1 {
 		t.Errorf("restarts: %d", s.Stats().Restarts)
 	}
