@@ -77,24 +77,27 @@ func (c *conn) checkDrains(now stamp) (open bool) {
 	if c.rare == nil || len(c.rare.watches) == 0 {
 		return false
 	}
+	type firing struct {
+		fire    func(bool)
+		drained bool
+	}
 	ws := c.rare.watches
 	keep := ws[:0]
-	var fired []drainWatch
+	var fired []firing
 	for _, w := range ws {
 		switch {
 		case c.pendingOut(w.gnetOnly) <= w.mark:
-			fired = append(fired, w)
+			fired = append(fired, firing{w.fire, true})
 		case w.deadline != 0 && now >= w.deadline:
-			w.mark = -1 // fire(false)
-			fired = append(fired, w)
+			fired = append(fired, firing{w.fire, false})
 		default:
 			keep = append(keep, w)
 		}
 	}
 	clear(ws[len(keep):])
 	c.rare.watches = keep
-	for _, w := range fired { // after the list is consistent: a fire may place a new watch
-		w.fire(w.mark >= 0)
+	for _, f := range fired { // after the list is consistent: a fire may place a new watch
+		f.fire(f.drained)
 	}
 	return len(c.rare.watches) > 0
 }
