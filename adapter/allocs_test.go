@@ -21,7 +21,7 @@ type discard struct{ n int }
 
 func (d *discard) SetWriteDeadline(time.Time) {}
 
-func (d *discard) Hijack() (net.Conn, []byte, error) { return nil, nil, http.ErrNotSupported }
+func (d *discard) Hijack([][]byte) (net.Conn, []byte, error) { return nil, nil, http.ErrNotSupported }
 
 func (d *discard) Send(bufs [][]byte, last, keepAlive bool) error {
 	for _, b := range bufs {

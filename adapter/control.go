@@ -21,9 +21,9 @@ import (
 // net.Conn on Go's own poller, with working deadlines) and a ReadWriter
 // whose reader already holds every byte the client sent after the request.
 // Output sent before (a flushed head and body) reaches the socket first; a
-// head decided but not yet sent (WriteHeader(101), say) is written to the
-// connection only once it is the handler's, so a 101 never leaves without
-// a successful hijack. Afterwards the ResponseWriter refuses writes with
+// head decided but not yet sent (WriteHeader(101), say) goes with the
+// hijack (Output.Hijack), so a 101 does not leave while the hijack can
+// still be refused. Afterwards the ResponseWriter refuses writes with
 // http.ErrHijacked.
 func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	switch {
@@ -39,29 +39,25 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	nc, pre, err := w.out.Hijack()
+	var head [][]byte
+	if w.wroteHeader && !w.headSent {
+		w.headSent = true
+		head = append(head, w.appendHead(false))
+		if body := w.pending; len(body) > 0 && !w.isHead && codec.BodyAllowed(w.status) {
+			head = append(head, body)
+		} else if body != nil {
+			bufpool.Put(body)
+		}
+		w.pending = nil
+	}
+	nc, pre, err := w.out.Hijack(head)
 	if err != nil {
+		if head != nil {
+			w.failed = true // the head is gone with the hijack: the connection closes after the handler
+		}
 		return nil, nil, err
 	}
 	w.hijacked = true
-	if w.wroteHeader && !w.headSent {
-		w.headSent = true
-		head, body := w.appendHead(false), w.pending
-		w.pending = nil
-		bufs := net.Buffers{head}
-		if len(body) > 0 && !w.isHead && codec.BodyAllowed(w.status) {
-			bufs = append(bufs, body)
-		}
-		_, err := bufs.WriteTo(nc)
-		bufpool.Put(head)
-		if body != nil {
-			bufpool.Put(body)
-		}
-		if err != nil {
-			nc.Close()
-			return nil, nil, err
-		}
-	}
 	// The reader starts with what was read already, so that Buffered()
 	// counts it (gorilla/websocket checks it) and nothing is lost.
 	r := bufio.NewReaderSize(&preReader{pre: pre, r: nc}, max(4096, len(pre)))

@@ -108,7 +108,7 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 		st.outcome.ClientGone = true
 		return
 	}
-	nc, pre, err := x.Out.Hijack()
+	nc, pre, err := x.Out.Hijack(nil)
 	if err != nil {
 		st.outcome.ClientGone = true
 		return

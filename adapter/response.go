@@ -70,8 +70,11 @@ type Output interface {
 	SetWriteDeadline(t time.Time)
 	// Hijack takes the connection out of the server once everything Sent
 	// has reached the socket, and returns it with the input already read
-	// after the request. Send is not called again for this response.
-	Hijack() (net.Conn, []byte, error)
+	// after the request. head, if any (pooled slices, Hijack's to recycle
+	// whatever happens), is output that must leave only with the hijack —
+	// a 101's head: it is sent once nothing but its own delivery stands in
+	// the hijack's way. Send is not called again for this response.
+	Hijack(head [][]byte) (net.Conn, []byte, error)
 }
 
 // Config is what the adapter needs from the server's options.

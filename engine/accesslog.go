@@ -54,7 +54,9 @@ type logTime struct {
 	s   []byte
 }
 
-func openAccessLog(path, format string) (*accessLog, error) {
+// openAccessLog opens the access log at path ("-": standard output) in
+// format; wrap, if set, wraps the JSON format's handler (tests).
+func openAccessLog(path, format string, wrap func(slog.Handler) slog.Handler) (*accessLog, error) {
 	a := &accessLog{json: format == "json", kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		reopen: make(chan chan error), path: path}
 	a.room.L = &a.mu
@@ -68,7 +70,11 @@ func openAccessLog(path, format string) (*accessLog, error) {
 		a.out, a.file = f, f
 	}
 	if a.json {
-		a.logger = slog.New(slog.NewJSONHandler(lineWriter{a}, nil))
+		var h slog.Handler = slog.NewJSONHandler(lineWriter{a}, nil)
+		if wrap != nil {
+			h = wrap(h)
+		}
+		a.logger = slog.New(h)
 	}
 	go a.run()
 	return a, nil

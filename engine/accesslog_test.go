@@ -153,12 +153,12 @@ func TestAccessLogFastHTTP(t *testing.T) {
 // line and the close reason.
 func TestAccessLogLoopPanic(t *testing.T) {
 	lines := accessLinesOf(t, func(o limits.Options) (*engine.Server, error) {
-		s, err := engine.New(targetapp.New(), o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		s, err := engine.New(targetapp.New(), o, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})))
 		if err == nil {
-			engine.PanicOnDispatch(s)
+			engine.PanicInLog(s, "rejected request")
 		}
 		return s, err
-	}, "combined", "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
+	}, "combined", badRequest)
 	if len(lines) != 1 || !strings.Contains(lines[0], `"GET /plaintext HTTP/1.1" 500 `) || !strings.Contains(lines[0], "close=internal_error") {
 		t.Fatalf("access log: %q", lines)
 	}

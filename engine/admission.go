@@ -52,7 +52,7 @@ func (s *Server) release(g *generation) {
 	var next *conn
 	for len(a.parked) > 0 && next == nil {
 		next, a.parked = a.parked[0], a.parked[1:]
-		if next.w.closed.Load() {
+		if next.w.q.closed.Load() {
 			next = nil
 		}
 	}
@@ -75,7 +75,7 @@ func (s *Server) unpark(c *conn) {
 	}
 	err := c.gc.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		c.st.unpark()
-		if c.w.closed.Load() { // it went away meanwhile: pass the slot on
+		if c.w.q.closed.Load() { // it went away meanwhile: pass the slot on
 			s.release(c.w.gen)
 			return nil
 		}

@@ -47,7 +47,6 @@ func (c *conn) gatherPipelined(first *request) []*request {
 		}
 		r := c.newRequest(sl, fr)
 		rs = append(rs, r)
-		c.serving = append(c.serving, sl)
 		if fr.Close {
 			break
 		}
@@ -121,7 +120,7 @@ type batch struct {
 func (b *batch) SetWriteDeadline(t time.Time) { b.w.SetWriteDeadline(t) }
 
 func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
-	gone := b.w.gone.Load() // a half-closed client still gets its responses
+	gone := b.w.q.gone.Load() // a half-closed client still gets its responses
 	if last && keepAlive && !b.final && !gone {
 		b.hold(bufs)
 		b.heldCur = true
@@ -142,7 +141,7 @@ func (b *batch) write(last, keepAlive bool) error {
 	err := b.t.Send(b.pending, last, keepAlive) // it keeps the buffers, not the array
 	clear(b.pending)
 	b.pending, b.size = b.pending[:0], 0
-	// The write's end: finishDirect's reading when it wrote them whole
+	// The write's end: push's reading when it wrote them whole
 	// itself (the last request's serve reads it again), else now.
 	b.settle(b.wk.doneAt)
 	return err

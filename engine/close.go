@@ -79,7 +79,7 @@ func (c *conn) close(reason CloseReason, detail string) {
 		c.st.startClosing()
 		delete(c.lc.halfClosed, c.w)
 		c.setReason(reason, detail)
-		if !c.w.closed.Load() && !c.st.eof {
+		if !c.w.q.closed.Load() && !c.st.eof {
 			c.w.noteDelivered(c.gc) // before the handler can learn of the close
 		}
 		c.w.cancel(errors.New("connection closed: " + reason.String()))
@@ -92,7 +92,7 @@ func (c *conn) close(reason CloseReason, detail string) {
 	c.setReason(reason, detail)
 	if c.st.eof {
 		delete(c.lc.halfClosed, c.w)
-		if fb := c.w.fb.Load(); fb != nil {
+		if fb := c.w.q.fb.Load(); fb != nil {
 			fb.finish()
 		}
 		return
@@ -117,7 +117,7 @@ func (c *conn) closeWhenDrained(start time.Time) {
 func (c *conn) closeDrained(drained bool) {
 	r := c.rare // made by close
 	r.drain.end(c.w.gen, r.drainT)
-	if c.w.closed.Load() {
+	if c.w.q.closed.Load() {
 		return
 	}
 	if !drained {
@@ -171,7 +171,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 	if !c.s.hooks.noTickCollect {
 		c.collect()
 	}
-	if c.w.closed.Load() || c.st.busy || c.st.eof {
+	if c.w.q.closed.Load() || c.st.busy || c.st.eof {
 		return
 	}
 	if c.st.parked() {
@@ -200,13 +200,13 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 // closes it and the rest of the output goes through a fallback writer.
 func (c *conn) onClose(err error) {
 	defer c.guard()
-	c.w.wmu.Lock() // a worker writing to the socket finishes before gnet closes it
-	c.w.closed.Store(true)
-	c.w.wmu.Unlock()
+	c.w.q.mu.Lock() // a worker writing to the socket finishes before gnet closes it
+	c.w.q.closed.Store(true)
+	c.w.q.mu.Unlock()
 	if c.st.hijacked() {
 		// detach let the socket go: its handler has it now, and its
 		// context is not ours to end.
-		c.w.gone.Store(true)
+		c.w.q.gone.Store(true)
 		c.endWatches()
 		c.lc.unwatch(c)
 		c.counted(CloseHijacked)
@@ -233,10 +233,10 @@ func (c *conn) onClose(err error) {
 	// Before it, what the client took: the access log's figure for a
 	// response cut short (gnet closes the descriptor after OnClose).
 	c.w.noteDelivered(c.gc)
-	c.w.gone.Store(true)
+	c.w.q.gone.Store(true)
 	c.endWatches() // the waiters learn the connection is gone
 	c.lc.unwatch(c)
-	if sp := c.w.spool.Load(); sp != nil {
+	if sp := c.w.q.spool.Load(); sp != nil {
 		sp.poke() // its feeder may be waiting for output that will never come
 	}
 	cause := errClientClosed
@@ -306,7 +306,7 @@ func (c *conn) adoptHalfClosed() bool {
 	c.lc.halfClosed[c.w] = c
 	fb := newFallback(nc, c.w, c.s.cfg.sendTimeout)
 	fb.flT = fb.fl.begin(c.w.gen)
-	c.w.fb.Store(fb)
+	c.w.q.fb.Store(fb)
 	go fb.run()
 	return true
 }

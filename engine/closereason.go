@@ -203,7 +203,7 @@ func (w *writer) noteDelivered(gc gnet.Conn) {
 	if w.taken.Load() != 0 {
 		return
 	}
-	n := w.handed.Load() - int64(gc.OutboundBuffered())
+	n := w.q.handed.Load() - int64(gc.OutboundBuffered())
 	if q, err := unix.IoctlGetInt(gc.Fd(), unix.SIOCOUTQ); err == nil {
 		n -= int64(q)
 	}

@@ -42,7 +42,6 @@ type conn struct {
 	outSeen    int32        // gnet's outbound buffer at the last sweep (compared only: a wrap is harmless)
 	rd         codec.Reader // where in the request being read the input is
 	cur        *headSlot    // where the request being read is parsed (nil: both slots in use)
-	serving    []*headSlot  // the heads of the requests with the worker
 	free       [2]*headSlot // slots not in use (free[:nfree]); a burst's others go back to the loop's spares
 	next       *request     // a complete request read while another is served
 	rare       *connRare    // what few connections need (nil until one does)
@@ -77,7 +76,7 @@ type conn struct {
 type writer struct {
 	s         *Server
 	gc        gnet.Conn       // only its any-goroutine methods here: AsyncWritev, Wake, Close, EventLoop().Execute
-	fd        int32           // the socket, for a worker's direct write (see tryWrite)
+	fd        int32           // the socket, for a worker's direct write (see writeNow)
 	gen       *generation     // the run of the event loops this connection belongs to
 	ctx       context.Context // ends when the client is gone (for net/http handlers; see newConn)
 	cancel    context.CancelCauseFunc
@@ -85,23 +84,15 @@ type writer struct {
 	spare     *spares // the loop's store of head slots and records, which workers give back to
 
 	// req holds Shutdown while a request (or burst) of the connection is
-	// served: begun by the loop, ended by whichever side finishes it, with
-	// the turn's ticket.
+	// served: begun by the loop when it hands the request over, ended by
+	// the loop when the response is complete (collect), with the turn's
+	// ticket.
 	req flight
 
-	want     atomic.Bool  // the loop has input waiting: a worker that finishes must wake it
-	closed   atomic.Bool  // gnet has closed the connection
-	gone     atomic.Bool  // closed, and no fallback writer carries the output on: workers stop
-	wmu      sync.Mutex   // held by a direct write, and by onClose to mark the socket closed
-	done     atomic.Int64 // stamp of a keep-alive response a worker wrote itself; 0: none (see collect)
-	queued   atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
-	buffered atomic.Int64 // gnet's outbound buffer at the last callback
-	fb       atomic.Pointer[fallback]
-	spool    atomic.Pointer[outSpool] // response output overflowing to a file
-	handed   atomic.Int64             // bytes gnet has taken (written or buffered)
-	taken    atomic.Int64             // bytes the client had acknowledged when gnet closed the connection, plus one; 0: not closed so
-	wdl      atomic.Int64             // the response's write deadline, unix nanoseconds; 0: none
-	reason   atomic.Uint32            // why the server closes the connection (CloseReason+1), first wins; 0: none yet
+	q      outQueue      // the connection's output, in order (queue.go)
+	taken  atomic.Int64  // bytes the client had acknowledged when gnet closed the connection, plus one; 0: not closed so
+	wdl    atomic.Int64  // the response's write deadline, unix nanoseconds; 0: none
+	reason atomic.Uint32 // why the server closes the connection (CloseReason+1), first wins; 0: none yet
 }
 
 // onLoop is the one way from the worker side to the loop's state: it runs
@@ -144,6 +135,7 @@ type turn struct {
 	handedAt int64    // the connection's bytes handed over when the turn began (writer.handed)
 	wk       *worker  // the worker serving it
 	first    *request // the request, or the burst's first (whose burst lists them all)
+	ended    bool     // the response's end is pushed: nothing more of the turn goes out
 }
 
 // slots returns the head slots of the turn's requests, in buf. Worker
@@ -343,7 +335,7 @@ func (c *conn) guard() {
 		// A request being read, with nothing of a response begun, gets a
 		// 500 rather than a bare close; anything else can only be cut.
 		answer := c.cur != nil && !c.st.busy && !c.st.closing() && !c.st.hijacked() && !c.st.eof &&
-			!c.w.closed.Load() && c.w.queued.Load() == 0 && c.gc.OutboundBuffered() == 0
+			!c.w.q.closed.Load() && c.w.q.queued.Load() == 0 && c.gc.OutboundBuffered() == 0
 		c.setReason(CloseInternalError, "internal error on the event loop")
 		if answer {
 			c.answerInternalError()
@@ -412,8 +404,9 @@ type request struct {
 func (r *request) run(wk *worker) {
 	w := r.w
 	s := w.s
-	r.turn.wk, r.turn.first = wk, r
-	defer w.contain(r.turn.ticket)
+	t := &r.turn
+	t.wk, t.first = wk, r
+	defer w.contain(t)
 	if burst := r.burst; burst != nil {
 		s.serveBatch(&r.turn, burst, wk)
 		recycle(w, burst) // r among them
@@ -432,7 +425,7 @@ func (r *request) run(wk *worker) {
 // forever. It is logged, the connection is closed (what was sent of the
 // response may be incomplete) and the flight of turn t ends; the worker
 // goes on with the next task. A panic here is a bug. Worker only.
-func (w *writer) contain(t uint64) {
+func (w *writer) contain(t *turn) {
 	p := recover()
 	if p == nil {
 		return
@@ -440,7 +433,9 @@ func (w *writer) contain(t uint64) {
 	w.s.log.Error("internal error on a worker; closing the connection", "remote", w.remoteStr,
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	w.close(CloseInternalError)
-	w.finishOnLoop(t, false) // the loop ends the turn, unless it is over already
+	if t.w != nil && !t.ended { // (a zero turn: recycled, so its end was pushed)
+		_, _ = w.push(t, piece{end: true}) // the loop completes the turn, unless it is over already
+	}
 }
 
 // spareRecords holds the requests' records beyond what their loops keep

@@ -132,7 +132,7 @@ type task interface{ run(wk *worker) }
 // it.
 type worker struct {
 	d        *dispatcher
-	doneAt   stamp    // when finishDirect ended its request's response (serve reads and clears it)
+	doneAt   stamp    // when push wrote its request's response (serve reads and clears it)
 	unsent   []served // a batch's held responses (batch.unsent), its array kept for the next batch
 	next     int      // the queue to look at first: the one after the last served
 	detached bool     // its handler took the connection: it leaves once the task returns

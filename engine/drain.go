@@ -41,14 +41,14 @@ type drainWatch struct {
 // It refreshes the workers' figure of gnet's buffer. Loop only.
 func (c *conn) pendingOut(gnetOnly bool) int64 {
 	var out int64
-	if fb := c.w.fb.Load(); fb != nil { // a half-closed client's: gnet let it go
+	if fb := c.w.q.fb.Load(); fb != nil { // a half-closed client's: gnet let it go
 		out = fb.pendingBytes()
 	} else {
 		out = int64(c.gc.OutboundBuffered())
-		c.w.buffered.Store(out)
+		c.w.q.buffered.Store(out)
 	}
-	n := out + c.w.queued.Load()
-	if sp := c.w.spool.Load(); sp != nil && !gnetOnly {
+	n := out + c.w.q.queued.Load()
+	if sp := c.w.q.spool.Load(); sp != nil && !gnetOnly {
 		n += sp.spooled()
 	}
 	return n
@@ -58,7 +58,7 @@ func (c *conn) pendingOut(gnetOnly bool) int64 {
 // most mark — now, if it is — or fire(false) if the connection closes or
 // the deadline (if any) passes first. Loop only.
 func (c *conn) watchDrain(mark int64, gnetOnly bool, deadline stamp, fire func(drained bool)) {
-	if c.w.closed.Load() && !c.st.eof {
+	if c.w.q.closed.Load() && !c.st.eof {
 		fire(false)
 		return
 	}

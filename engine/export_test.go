@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -12,22 +13,6 @@ import (
 // workers wrote themselves, so a test hangs (and fails at its deadline)
 // if a prompt path is missing. Before Serve only.
 func NoTickCollect(s *Server) { s.hooks.noTickCollect = true }
-
-// PauseAfterDirectWrite makes the next response a worker writes itself
-// wait, written but not yet reported to the loop, until resume is called;
-// written is closed when one does. Before Serve only.
-func PauseAfterDirectWrite(s *Server) (written <-chan struct{}, resume func()) {
-	w, gate := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	f := func() {
-		once.Do(func() {
-			close(w)
-			<-gate
-		})
-	}
-	s.hooks.directWritten = f
-	return w, func() { close(gate) }
-}
 
 // HoldLoops blocks every event loop of s that has had a connection until
 // release is called: output a worker hands to gnet then waits, queued,
@@ -63,7 +48,7 @@ func HoldLoops(s *Server) (handed func() int64, release func()) {
 		defer mu.Unlock()
 		var n int64
 		for _, c := range conns {
-			n += c.w.handed.Load()
+			n += c.w.q.handed.Load()
 		}
 		return n
 	}
@@ -99,20 +84,40 @@ func Advance(s *Server, d time.Duration) {
 	ran.Wait()
 }
 
-// PanicAfterDirectWrite makes waitron's own code panic on the worker once,
-// right after the next response a worker writes itself is on the socket
-// (a bug's stand-in: the handler has returned). Before Serve only.
-func PanicAfterDirectWrite(s *Server) {
-	var once sync.Once
-	s.hooks.directWritten = func() { once.Do(func() { panic("a test's panic in worker-side engine code") }) }
+// PanicInAccessLog makes waitron's own code panic on the worker once, as
+// it writes the JSON access log's line for the next response, which has
+// been written (a bug's stand-in: the handler has returned). s must log
+// in the JSON format. Before Serve only.
+func PanicInAccessLog(s *Server) {
+	s.hooks.accessJSON = func(h slog.Handler) slog.Handler { return &panicOnce{Handler: h} }
 }
 
-// PanicOnDispatch makes waitron's own code panic on the event loop once,
-// as the next complete request is about to be handed to a worker (a
-// bug's stand-in). Before Serve only.
-func PanicOnDispatch(s *Server) {
-	var once sync.Once
-	s.hooks.dispatching = func() { once.Do(func() { panic("a test's panic in loop-side engine code") }) }
+// PanicInLog makes s's logger panic once as it logs a line whose message
+// is msg (a bug's stand-in in the code that logs it). Before Serve only.
+func PanicInLog(s *Server, msg string) {
+	s.log = slog.New(&panicOnce{Handler: s.log.Handler(), msg: msg})
+}
+
+// panicOnce is a slog.Handler that panics the first time it handles a
+// record with message msg (any message, if empty).
+type panicOnce struct {
+	slog.Handler
+	msg  string
+	once *sync.Once
+}
+
+func (p *panicOnce) Handle(ctx context.Context, r slog.Record) error {
+	if p.msg == "" || r.Message == p.msg {
+		p.onceOf().Do(func() { panic("a test's panic in waitron's own code (" + r.Message + ")") })
+	}
+	return p.Handler.Handle(ctx, r)
+}
+
+func (p *panicOnce) onceOf() *sync.Once {
+	if p.once == nil {
+		p.once = new(sync.Once)
+	}
+	return p.once
 }
 
 // DrainReportEvery makes Shutdown report what it still waits for every d

@@ -7,9 +7,10 @@ import "sync/atomic"
 // for its output to drain, a half-closed client's fallback writer. Each
 // begin returns a ticket; end with that ticket counts once, however often
 // it is called, so the count of flights cannot be unbalanced. A
-// request's flight is begun and ended by its event loop alone (a worker
-// asks the loop: finishOnLoop, or the loop collects what a worker wrote
-// itself); the fallback writer's, by its goroutine. A flight is reused,
+// request's flight is begun and ended by its event loop alone: when the
+// response's end has left the output queue (collect; or, the connection
+// gone, the end's delivery itself), or at a hijack; the fallback writer's,
+// by its goroutine. A flight is reused,
 // one turn at a time, so nothing of a finished request is kept to hold its
 // count, and an end with an old ticket cannot end the next turn's.
 type flight struct {

@@ -41,7 +41,7 @@ func start(t *testing.T, h http.Handler, set ...string) *testServer {
 }
 
 // startWith is start with before run on the server before Serve: the
-// test hooks (NoTickCollect, PauseAfterDirectWrite) are set there, as plain
+// test hooks (NoTickCollect, PanicInLog) are set there, as plain
 // fields the request path reads without synchronisation.
 func startWith(t *testing.T, h http.Handler, before func(*engine.Server), set ...string) *testServer {
 	t.Helper()

@@ -43,17 +43,21 @@ type detached struct {
 
 // hijack implements turn t's Hijack (adapter.Output): it takes the
 // connection out of gnet once its output has drained (the loop says so:
-// detachWhenDrained), and detaches the worker from threads. extra is input
-// already taken from gnet (pipelined requests of a batch), handed over
-// first. Worker only.
-func (w *writer) hijack(t *turn, extra []byte) (net.Conn, []byte, error) {
-	if w.unreachable() || w.fb.Load() != nil {
+// detachWhenDrained), and detaches the worker from threads. head, if any,
+// is a response head (and body) that leaves only with the hijack: the loop
+// pushes it once nothing else stands in the hijack's way, and hands the
+// socket over when it has drained too. extra is input already taken from
+// gnet (pipelined requests of a batch), handed over first. Worker only.
+func (w *writer) hijack(t *turn, head [][]byte, extra []byte) (net.Conn, []byte, error) {
+	if w.unreachable() || w.q.fb.Load() != nil {
+		release(head)
 		return nil, nil, adapter.ErrClientGone
 	}
 	deadline := w.s.clock.stamp() + stamp(w.s.cfg.sendTimeout)
 	res := make(chan detached, 1)
-	if err := w.onLoop(func(c *conn) { c.detachWhenDrained(extra, deadline, res) },
-		func() { res <- detached{err: adapter.ErrClientGone} }); err != nil {
+	if err := w.onLoop(func(c *conn) { c.detachWhenDrained(head, extra, deadline, res) },
+		func() { release(head); res <- detached{err: adapter.ErrClientGone} }); err != nil {
+		release(head)
 		return nil, nil, adapter.ErrClientGone
 	}
 	var d detached
@@ -71,9 +75,19 @@ func (w *writer) hijack(t *turn, extra []byte) (net.Conn, []byte, error) {
 
 // detachWhenDrained answers res with the detached connection once nothing
 // of its output is pending (now, or when a drain watch fires), or with
-// why not: the client is gone, or the output did not drain by deadline
-// (or went to the output spool, which a hijack never drains). Loop only.
-func (c *conn) detachWhenDrained(extra []byte, deadline stamp, res chan<- detached) {
+// why not: the client is gone, input behind the request is already being
+// read as HTTP, or the output did not drain by deadline (or went to the
+// output spool, which a hijack never drains). head is pushed first, once
+// nothing but the drain stands in the way. Loop only.
+func (c *conn) detachWhenDrained(head [][]byte, extra []byte, deadline stamp, res chan<- detached) {
+	if err := c.hijackable(); err != nil {
+		release(head)
+		res <- detached{err: err}
+		return
+	}
+	for _, b := range head {
+		c.write(b, true)
+	}
 	if d := c.detach(extra); d.nc != nil || d.err != nil {
 		res <- d
 		return
@@ -82,7 +96,7 @@ func (c *conn) detachWhenDrained(extra []byte, deadline stamp, res chan<- detach
 		switch d := c.detach(extra); {
 		case d.nc != nil || d.err != nil:
 			res <- d
-		case c.w.closed.Load() && !c.st.eof:
+		case c.w.q.closed.Load() && !c.st.eof:
 			res <- detached{err: adapter.ErrClientGone}
 		default:
 			res <- detached{err: errHijackNotDrained}
@@ -90,15 +104,27 @@ func (c *conn) detachWhenDrained(extra []byte, deadline stamp, res chan<- detach
 	})
 }
 
+// hijackable says why the connection cannot be handed to its handler,
+// if it cannot: it is gone, or input behind the request is being read as
+// HTTP. Loop only.
+func (c *conn) hijackable() error {
+	if c.w.q.closed.Load() || c.st.eof || !c.st.busy {
+		return adapter.ErrClientGone
+	}
+	if r := c.next; r != nil && r.body != nil || c.rd.InBody() {
+		return errHijackReadAhead
+	}
+	return nil
+}
+
 // detach lets gnet go of the connection and returns its socket as a Go
 // net.Conn with the input already read, once nothing of the response is
 // still queued or buffered. Loop only.
 func (c *conn) detach(extra []byte) (d detached) {
-	if c.w.closed.Load() || c.st.eof || !c.st.busy {
-		d.err = adapter.ErrClientGone
+	if d.err = c.hijackable(); d.err != nil {
 		return d
 	}
-	if c.w.queued.Load() != 0 || c.w.spool.Load() != nil {
+	if c.w.q.queued.Load() != 0 || c.w.q.spool.Load() != nil {
 		return d // output on its way to gnet: retry
 	}
 	if c.gc.OutboundBuffered() > 0 {
@@ -108,15 +134,7 @@ func (c *conn) detach(extra []byte) (d detached) {
 	}
 	pre := extra
 	if r := c.next; r != nil {
-		if r.body != nil {
-			d.err = errHijackReadAhead
-			return d
-		}
 		pre = append(pre, r.slot.buf...)
-	}
-	if c.rd.InBody() {
-		d.err = errHijackReadAhead
-		return d
 	}
 	if in, _ := c.gc.Peek(-1); len(in) > 0 {
 		pre = append(pre, in...)
@@ -151,9 +169,10 @@ func (c *conn) detach(extra []byte) (d detached) {
 // go out first, and the raw heads of the requests pipelined behind this
 // one, not to be served now, go to the handler first. (A request that
 // asked to upgrade ends its burst, so this is for plain requests.)
-func (b *batch) Hijack() (net.Conn, []byte, error) {
+func (b *batch) Hijack(head [][]byte) (net.Conn, []byte, error) {
 	if len(b.pending) > 0 {
 		if err := b.write(false, true); err != nil {
+			release(head)
 			return nil, nil, err
 		}
 	}
@@ -161,7 +180,7 @@ func (b *batch) Hijack() (net.Conn, []byte, error) {
 	for _, r := range b.rest {
 		extra = append(extra, r.slot.buf...)
 	}
-	nc, pre, err := b.w.hijack(b.t, extra)
+	nc, pre, err := b.w.hijack(b.t, head, extra)
 	if err == nil {
 		b.finished = true // the rest are the handler's now
 	}

@@ -27,16 +27,15 @@ type outSpool struct {
 	wake      chan struct{}
 }
 
-// spoolSend appends bufs, of turn ticket's response, to the connection's
-// spool, creating it when pending output would pass outbuf_overflow. It
-// reports false when the bytes should go straight to gnet instead. Worker
-// only.
-func (w *writer) spoolSend(ticket uint64, bufs [][]byte, n int, last, keepAlive bool) (bool, error) {
-	sp := w.spool.Load()
+// spoolAppend appends bufs, n bytes of turn ticket's response (end: its
+// last), to the connection's spool, making the spool (and starting its
+// feeder) if there is none; route has sent them here. It reports false,
+// keeping bufs, when no spool file can be made, or the spool has just
+// finished: the bytes then go to gnet. Worker only (or the loop, by
+// mistake: conn.write).
+func (w *writer) spoolAppend(ticket uint64, bufs [][]byte, n int64, end, keepAlive bool) (bool, error) {
+	sp := w.q.spool.Load()
 	if sp == nil {
-		if n == 0 || w.pendingOut()+int64(n) <= w.s.cfg.outbufOverflow {
-			return false, nil
-		}
 		f, err := os.CreateTemp(w.s.tmpDir, "waitron-out-*")
 		if err != nil {
 			w.s.log.Warn("cannot spool response output; keeping it in memory", "err", err)
@@ -44,14 +43,14 @@ func (w *writer) spoolSend(ticket uint64, bufs [][]byte, n int, last, keepAlive 
 		}
 		sp = &outSpool{w: w, file: f, ticket: ticket, wake: make(chan struct{}, 1)}
 		w.s.counts.outSpool.Add(1)
-		w.spool.Store(sp)
+		w.q.spool.Store(sp)
 		go sp.feed()
 	}
 	sp.mu.Lock()
-	if sp.closed {
+	if sp.closed { // the feeder has handed everything to gnet, in order: so can we
 		sp.mu.Unlock()
-		w.spool.CompareAndSwap(sp, nil)
-		return w.spoolSend(ticket, bufs, n, last, keepAlive)
+		w.q.spool.CompareAndSwap(sp, nil)
+		return false, nil
 	}
 	for _, b := range bufs {
 		if _, err := sp.file.WriteAt(b, sp.wOff); err != nil {
@@ -62,7 +61,7 @@ func (w *writer) spoolSend(ticket uint64, bufs [][]byte, n int, last, keepAlive 
 		sp.wOff += int64(len(b))
 	}
 	w.s.counts.outBytes.Add(uint64(n))
-	if last {
+	if end {
 		sp.last, sp.keepAlive = true, keepAlive
 	}
 	sp.mu.Unlock()
@@ -115,8 +114,8 @@ func (sp *outSpool) feed() {
 				sp.closed = true
 				keepAlive := sp.keepAlive
 				sp.mu.Unlock()
-				w.spool.CompareAndSwap(sp, nil)
-				w.sendDirect(nil, 0, true, keepAlive, sp.ticket)
+				w.q.spool.CompareAndSwap(sp, nil)
+				_ = w.toGnet(nil, 0, sp.ticket, true, keepAlive)
 				return
 			}
 			sp.mu.Unlock()
@@ -141,7 +140,7 @@ func (sp *outSpool) feed() {
 		sp.mu.Lock()
 		sp.rOff += int64(k)
 		sp.mu.Unlock()
-		w.sendDirect([][]byte{chunk[:k]}, k, false, true, sp.ticket)
+		_ = w.toGnet([][]byte{chunk[:k]}, int64(k), sp.ticket, false, true)
 	}
 }
 
@@ -160,8 +159,8 @@ func (sp *outSpool) abort() {
 	sp.closed = true
 	last, keepAlive := sp.last, sp.keepAlive
 	sp.mu.Unlock()
-	sp.w.spool.CompareAndSwap(sp, nil)
+	sp.w.q.spool.CompareAndSwap(sp, nil)
 	if last {
-		sp.w.finishOnLoop(sp.ticket, keepAlive)
+		sp.w.ended(sp.ticket, keepAlive, sp.w.s.clock.stamp(), false)
 	}
 }

@@ -181,9 +181,6 @@ func (c *conn) releaseSlots() {
 // dispatch hands the request just read to the worker pool, or keeps it as
 // c.next while another is served. Loop only.
 func (c *conn) dispatch() {
-	if f := c.s.hooks.dispatching; f != nil {
-		f()
-	}
 	r := c.newRequest(c.cur, c.rd.Framing())
 	x := &r.x
 	x.Continued = c.continued
@@ -213,11 +210,10 @@ func (c *conn) start(r *request) {
 	c.peerCloses, c.hold = r.x.Framing.Close, mayHijack(r)
 	// Exact now, and only shrinking while the worker has the connection:
 	// the worker may write itself only when nothing is waiting in gnet.
-	c.w.buffered.Store(int64(c.gc.OutboundBuffered()))
-	c.serving = append(c.serving[:0], r.slot)
+	c.w.q.buffered.Store(int64(c.gc.OutboundBuffered()))
 	c.reqT = c.w.req.begin(c.w.gen)
 	// Handed over with the request: the turn is the worker's from here.
-	r.turn = turn{w: c.w, ticket: c.reqT, handedAt: c.w.handed.Load()}
+	r.turn = turn{w: c.w, ticket: c.reqT, handedAt: c.w.q.handed.Load()}
 	r.x.Out = &r.turn
 	if r.body == nil && !r.x.Framing.Close && !c.hold {
 		if r.burst = c.gatherPipelined(r); r.burst != nil {
@@ -268,77 +264,17 @@ func (lc *loopConns) yieldAfter(waiting int64, started bool) bool {
 	return waiting >= yieldBatch
 }
 
-// responseDone runs on the loop when the last bytes of turn ticket's
-// response were handed to gnet (or its output failed): the flight of the
-// turn ends — on the loop, which alone ends it — and the connection moves
-// on. A late word about a turn already over (a worker's panic after its
-// response, a hijack) changes nothing. Loop only.
-func (c *conn) responseDone(ticket uint64, keepAlive bool) {
-	if ticket != c.reqT || !c.st.busy {
-		return
-	}
-	c.w.req.end(c.w.gen, c.reqT)
-	c.afterResponse(keepAlive, c.s.clock.stamp())
-}
-
-// collect finishes, on the loop, a keep-alive response that its worker
-// wrote to the socket itself (see Send): the worker only records when, and
-// wakes the loop only if it asked (awaitDone), so a client that waits for
-// each response costs no loop wake-up. It reports whether there was one.
-// Loop only.
-func (c *conn) collect() bool {
-	if !c.st.busy {
-		return false
-	}
-	at := c.w.done.Swap(0)
-	if at == 0 {
-		return false
-	}
-	c.w.want.Store(false)
-	// The worker ends this turn of the flight right after done; if it has
-	// not yet, end it here, before the next request begins the next turn
-	// (its own late end then finds another ticket and does nothing).
-	c.w.req.end(c.w.gen, c.reqT)
-	for i := range c.serving { // finishDirect gave them back
-		c.serving[i] = nil
-	}
-	c.serving = c.serving[:0]
-	c.afterResponse(true, stamp(at))
-	return true
-}
-
-// awaitDone, while a request is with a worker and more input is waiting
-// (read ahead, a body, a protocol error to answer, pipelined bytes), asks
-// the worker to wake the loop when it finishes, or collects a response it
-// has finished meanwhile. Both sides store, then load (sequentially
-// consistent atomics), so at least one of them sees the other. Loop only.
-func (c *conn) awaitDone() {
-	for c.st.busy && !c.w.closed.Load() && (c.next != nil || c.ahead() != nil || c.st.closing() ||
-		c.rd.InBody() || c.gc.InboundBuffered() > 0) {
-		c.w.want.Store(true)
-		if !c.collect() {
-			return
-		}
-	}
-}
-
 // afterResponse moves the connection on after a complete response that
 // left at stamp at. Loop only.
 func (c *conn) afterResponse(keepAlive bool, at stamp) {
 	defer c.guard()
 	c.st.finishServing()
-	for i, sl := range c.serving {
-		sl.head.Reset()
-		c.putFree(sl)
-		c.serving[i] = nil
-	}
-	c.serving = c.serving[:0]
 	c.active = at
 	if !keepAlive {
 		c.close(CloseRequested, "")
 		return
 	}
-	if c.w.closed.Load() && !c.st.eof {
+	if c.w.q.closed.Load() && !c.st.eof {
 		return
 	}
 	if err := c.ahead(); err != nil {
@@ -388,8 +324,8 @@ func (c *conn) failWith(err error, rh servedHead) {
 	if !errors.As(err, &ce) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
-	c.answerUnserved(ce.Status, ce.Detail, CloseBadRequest, rh)
 	c.s.log.Debug("rejected request", "remote", c.w.remoteStr, "status", ce.Status, "reason", ce.Detail)
+	c.answerUnserved(ce.Status, ce.Detail, CloseBadRequest, rh)
 	c.close(CloseBadRequest, ce.Detail)
 }
 
@@ -419,23 +355,6 @@ func (c *conn) answerUnserved(status int, detail string, reason CloseReason, rh 
 	c.logRefused(status, len(b), reason, rh)
 	c.write(b, true)
 	c.s.counts.response(numMethods-1, status, 0)
-}
-
-// write sends b from the loop itself, recycling it to bufpool when
-// recycle is set. Loop only.
-func (c *conn) write(b []byte, recycle bool) {
-	if c.st.eof {
-		if fb := c.w.fb.Load(); fb != nil {
-			fb.enqueue([][]byte{append([]byte(nil), b...)})
-		}
-	} else {
-		c.s.counts.bytesOut.Add(uint64(len(b)))
-		c.w.handed.Add(int64(len(b)))
-		_, _ = c.gc.Write(b)
-	}
-	if recycle {
-		bufpool.Put(b)
-	}
 }
 
 // sendContinue answers Expect: 100-continue for the request being read,

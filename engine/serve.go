@@ -41,7 +41,7 @@ func (s *Server) Serve() error {
 	s.notes()
 	defer s.disp.release()
 	if s.opts.AccessLog != "" {
-		a, err := openAccessLog(s.opts.AccessLog, s.opts.AccessLogFormat)
+		a, err := openAccessLog(s.opts.AccessLog, s.opts.AccessLogFormat, s.hooks.accessJSON)
 		if err != nil {
 			err = fmt.Errorf("waitron: access_log: %w", err)
 			s.once.Do(func() { s.readyErr = err; close(s.ready) })

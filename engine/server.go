@@ -48,19 +48,16 @@ type Server struct {
 	draining atomic.Bool
 	stopping atomic.Bool
 	// hooks are set by tests before Serve (export_test.go) and only read
-	// after: the request path pays a plain load for them.
+	// after, none of them on the request path.
 	hooks struct {
 		// noTickCollect keeps the per-second checks from collecting the
 		// responses workers wrote themselves (see conn.collect), to show
 		// that the prompt paths need no tick.
 		noTickCollect bool
-		// directWritten runs between a worker's direct write of a response
-		// and its telling the loop, to widen that window.
-		directWritten func()
-		// dispatching runs on the loop as a complete request is about to
-		// be handed over (a test's panic there stands in for a loop-side
-		// bug).
-		dispatching func()
+		// accessJSON, when set, wraps the JSON access log's handler as
+		// Serve opens it (a test's panic there stands in for a bug in
+		// worker-side code).
+		accessJSON func(slog.Handler) slog.Handler
 		// drainReport, when set, is how often Shutdown reports what it
 		// waits for instead of the constant's 10 s, so a test sees the
 		// report without waiting for it.

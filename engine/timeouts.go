@@ -21,7 +21,7 @@ func (s *Server) checkDeadlines(now time.Time) {
 
 // checkDeadlines enforces the timeouts on one connection. Loop only.
 func (c *conn) checkDeadlines(now time.Time) {
-	if c.w.closed.Load() || c.st.eof || c.st.parked() || c.st.lingering() {
+	if c.w.q.closed.Load() || c.st.eof || c.st.parked() || c.st.lingering() {
 		return
 	}
 	if !c.s.hooks.noTickCollect {
@@ -60,7 +60,7 @@ func (c *conn) checkDeadlines(now time.Time) {
 // longer than send_timeout. The kernel is asked only while something may
 // be pending. Loop only.
 func (c *conn) checkSend(now time.Time) {
-	handed := c.w.handed.Load()
+	handed := c.w.q.handed.Load()
 	if handed == c.sentHanded && c.sentIdle {
 		return // nothing handed over since nothing was pending
 	}
