@@ -376,8 +376,9 @@ func (w *response) flush(final bool) error {
 			w.pending = nil
 		}
 		w.failed, w.status = true, http.StatusInternalServerError
-		return w.out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), w.cfg, http.StatusInternalServerError,
-			"The handler switched protocols without taking the connection", w.isHead)}, true, false)
+		_, err := sendError(w.cfg, w.out, http.StatusInternalServerError,
+			"The handler switched protocols without taking the connection", w.isHead)
+		return err
 	}
 	if w.failed {
 		if final { // the connection still has to learn the response is over

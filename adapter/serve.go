@@ -178,7 +178,7 @@ func run(cfg *Config, h http.Handler, st *exchangeState, w *response, req *http.
 			return
 		}
 		st.status = http.StatusInternalServerError
-		_ = w.out.Send([][]byte{ErrorResponse(bufpool.GetSmall(), cfg, http.StatusInternalServerError, panicDetail(cfg, p, debug.Stack()), w.isHead)}, true, false)
+		_, _ = sendError(cfg, w.out, http.StatusInternalServerError, panicDetail(cfg, p, debug.Stack()), w.isHead)
 	}()
 	h.ServeHTTP(w, req)
 	return true
@@ -197,13 +197,23 @@ func Refuse(cfg *Config, x *Exchange, status int, detail string) {
 // refuse is Refuse; handled says a handler ran (a panic's 500).
 func refuse(cfg *Config, x *Exchange, status int, detail string, handled bool) {
 	st := &x.st
-	b := ErrorResponse(bufpool.GetSmall(), cfg, status, detail, x.Head.IsHEAD())
-	st.status, st.errorBytes = status, int64(len(b))
-	st.outcome = Outcome{Status: status, Bytes: st.errorBytes, Closes: true, Handled: handled}
 	if x.Body != nil {
 		x.Body.Close()
 	}
-	_ = x.Out.Send([][]byte{b}, true, false)
+	n, _ := sendError(cfg, x.Out, status, detail, x.Head.IsHEAD())
+	st.status, st.errorBytes = status, n
+	st.outcome = Outcome{Status: status, Bytes: n, Closes: true, Handled: handled}
+}
+
+// sendError sends the server's error response of status to out, as the
+// whole of a response after which the connection closes, and returns its
+// size. It is the worker side's one way to put an error on the wire
+// (Refuse, a handler's panic, a 101 without a hijack); the loop's is the
+// engine's. Worker only.
+func sendError(cfg *Config, out Output, status int, detail string, head bool) (int64, error) {
+	b := ErrorResponse(bufpool.GetSmall(), cfg, status, detail, head)
+	n := int64(len(b))
+	return n, out.Send([][]byte{b}, true, false)
 }
 
 // refuseWith refuses x with the status and detail of err, a *codec.Error.
