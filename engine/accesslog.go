@@ -310,8 +310,8 @@ func headOfCodec(h *codec.Head) servedHead {
 // logged with the bytes the client took of it, when known (the request
 // began a turn: its bytes are those taken after the turn began, head
 // included), never more than its body. Worker only, after adapter.Serve.
-func (s *Server) logServed(r *request, h servedHead, d time.Duration) {
-	a, w, x := s.access, r.w, &r.x
+func (v *env) logServed(r *request, h servedHead, d time.Duration) {
+	a, w, x := v.access, r.w, &r.x
 	o := x.Outcome()
 	if o.ClientGone && r.turn.w != nil {
 		if n, closed := w.takenSince(r.turn.handedAt); closed {
@@ -354,10 +354,10 @@ var protos = [10]string{"HTTP/1.0", "HTTP/1.1", "HTTP/1.2", "HTTP/1.3", "HTTP/1.
 // (the parser refused it, or the loop failed reading it), closing the
 // connection for reason. Loop only: never waits.
 func (c *conn) logRefused(status int, size int, reason CloseReason, rh servedHead) {
-	if c.s.access == nil {
+	if c.e.access == nil {
 		return
 	}
 	e := entry{remote: c.w.remoteStr, method: rh.method, target: rh.target, proto: rh.proto, status: status,
 		bytes: int64(size), close: reason.String()}
-	c.s.access.log(&e, false)
+	c.e.access.log(&e, false)
 }

@@ -38,7 +38,7 @@ func (s *Server) admit(c *conn) (serve, refuse bool) {
 		return false, true
 	}
 	c.st.park()
-	c.rares().parkedAt = c.s.clock.stamp()
+	c.rares().parkedAt = c.e.clock.stamp()
 	a.parked = append(a.parked, c)
 	return false, false
 }
@@ -79,7 +79,7 @@ func (s *Server) unpark(c *conn) {
 			s.release(c.w.gen)
 			return nil
 		}
-		c.active = c.s.clock.stamp()
+		c.active = c.e.clock.stamp()
 		c.process()
 		return nil
 	}))
@@ -89,7 +89,7 @@ func (s *Server) unpark(c *conn) {
 }
 
 // unparkRemove drops a parked connection that closed. Loop only.
-func (s *Server) unparkRemove(c *conn) {
+func (c *conn) unparkRemove() {
 	a := &c.w.gen.adm
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -26,7 +26,7 @@ const batchFlush = 128 << 10
 // only.
 func (c *conn) gatherPipelined(first *request) []*request {
 	var rs []*request
-	for len(rs) < maxBatch && !c.s.draining.Load() {
+	for len(rs) < maxBatch && !c.e.draining.Load() {
 		in := c.input()
 		if len(in) == 0 {
 			break
@@ -34,7 +34,7 @@ func (c *conn) gatherPipelined(first *request) []*request {
 		// Only a complete, valid, bodiless head is taken; anything else
 		// stays unconsumed in the input for the normal path.
 		sl := c.takeSlot()
-		n, fr, err := codec.ReadHead(in, &sl.head, c.s.cfg.maxHead, c.s.cfg.maxBody)
+		n, fr, err := codec.ReadHead(in, &sl.head, c.e.cfg.maxHead, c.e.cfg.maxBody)
 		if err != nil || n == 0 || fr.Body != codec.BodyNone {
 			sl.head.Reset()
 			c.putFree(sl)
@@ -78,7 +78,7 @@ func putBurst(rs []*request) {
 
 // serveBatch serves pipelined requests of one connection in turn t on one
 // worker. Worker only.
-func (s *Server) serveBatch(t *turn, rs []*request, wk *worker) {
+func (e *env) serveBatch(t *turn, rs []*request, wk *worker) {
 	b := &batch{w: t.w, t: t, wk: wk, pending: make([][]byte, 0, len(rs)), unsent: wk.unsent} // a buffer per response, usually
 	for i, r := range rs {
 		if b.finished {
@@ -86,7 +86,7 @@ func (s *Server) serveBatch(t *turn, rs []*request, wk *worker) {
 		}
 		b.final, b.rest = i == len(rs)-1, rs[i+1:]
 		r.x.Out = b
-		s.serve(r, wk)
+		e.serve(r, wk)
 	}
 	b.settle(0) // none, unless the batch ended without a write after them
 	wk.unsent = b.unsent[:0]
@@ -157,11 +157,11 @@ func (b *batch) settle(end stamp) {
 		return
 	}
 	if end == 0 {
-		end = b.w.s.clock.stamp()
+		end = b.w.e.clock.stamp()
 	}
-	t := tally{k: &b.w.s.counts}
+	t := tally{k: &b.w.e.counts}
 	for _, sv := range b.unsent {
-		b.w.s.account(sv, end, &t)
+		b.w.e.account(sv, end, &t)
 	}
 	t.flush()
 	clear(b.unsent)

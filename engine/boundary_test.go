@@ -15,7 +15,7 @@ import (
 // fallback writer), and the functions that do.
 var (
 	workerSideTypes = []string{"writer", "turn", "batch", "outSpool", "fallback", "worker"}
-	workerSideFuncs = []string{"Server.serve", "Server.serveBatch", "Server.account", "request.run", "recycle", "release", "rest"}
+	workerSideFuncs = []string{"env.serve", "env.serveBatch", "env.account", "env.logServed", "request.run", "recycle", "release", "rest"}
 )
 
 // crossings are the calls whose function literals run on the loop with

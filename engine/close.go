@@ -24,11 +24,11 @@ func (c *conn) setReason(r CloseReason, detail string) {
 
 // counted counts the close and logs it. Loop only, once per connection.
 func (c *conn) counted(r CloseReason) {
-	c.s.closes[r].Add(1)
+	c.e.closes[r].Add(1)
 	if c.rare != nil && c.rare.detail != "" {
-		c.s.log.Debug("connection closed", "remote", c.w.remoteStr, "reason", r.String(), "detail", c.rare.detail)
+		c.e.log.Debug("connection closed", "remote", c.w.remoteStr, "reason", r.String(), "detail", c.rare.detail)
 	} else {
-		c.s.log.Debug("connection closed", "remote", c.w.remoteStr, "reason", r.String())
+		c.e.log.Debug("connection closed", "remote", c.w.remoteStr, "reason", r.String())
 	}
 }
 
@@ -99,7 +99,7 @@ func (c *conn) close(reason CloseReason, detail string) {
 	}
 	r := c.rares()
 	r.drainT = r.drain.begin(c.w.gen)
-	c.closeWhenDrained(c.s.clock.now())
+	c.closeWhenDrained(c.e.clock.now())
 }
 
 // closeWhenDrained closes the connection once its output has drained
@@ -121,7 +121,7 @@ func (c *conn) closeDrained(drained bool) {
 		return
 	}
 	if !drained {
-		c.s.log.Warn("closing connection with unsent response bytes: the client stopped reading",
+		c.e.log.Warn("closing connection with unsent response bytes: the client stopped reading",
 			"remote", c.w.remoteStr, "unsent", c.gc.OutboundBuffered())
 		_ = c.gc.Close()
 		return
@@ -152,7 +152,7 @@ func (c *conn) closeDrained(drained bool) {
 // goroutine.
 func (w *writer) close(reason CloseReason) {
 	w.setReason(reason)
-	if !w.s.loopsGone.Load() {
+	if !w.e.loopsGone.Load() {
 		_ = w.gc.Close()
 	}
 }
@@ -161,14 +161,14 @@ func (w *writer) close(reason CloseReason) {
 const lingerTime = 500 * time.Millisecond
 
 func (c *conn) drainTimeout() time.Duration {
-	return c.s.cfg.idleTimeout
+	return c.e.cfg.idleTimeout
 }
 
 // sweep closes the connection if it has been idle for channel_timeout:
 // no request in flight and no bytes moving either way (output draining
 // to a slow reader counts as movement). Loop only.
 func (c *conn) sweep(now time.Time, idle time.Duration) {
-	if !c.s.hooks.noTickCollect {
+	if !c.e.hooks.noTickCollect {
 		c.collect()
 	}
 	if c.w.q.closed.Load() || c.st.busy || c.st.eof {
@@ -176,7 +176,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 	}
 	if c.st.parked() {
 		if c.rare.parkedAt.since(now) >= idle {
-			c.s.unparkRemove(c)
+			c.unparkRemove()
 			c.st.refuse()
 			c.refuseOverload("No connection slot became free in time (connection_limit, channel_timeout)")
 		}
@@ -189,7 +189,7 @@ func (c *conn) sweep(now time.Time, idle time.Duration) {
 	if c.active.since(now) < idle {
 		return
 	}
-	c.s.log.Debug("closing idle connection (channel_timeout)", "remote", c.w.remoteStr,
+	c.e.log.Debug("closing idle connection (channel_timeout)", "remote", c.w.remoteStr,
 		"unsent", c.gc.OutboundBuffered())
 	c.close(CloseIdle, "")
 }
@@ -267,10 +267,10 @@ var errClientClosed = errors.New("client closed the connection")
 // logSocketError logs a socket-level failure as a warning, or at debug
 // level with log_socket_errors off.
 func (w *writer) logSocketError(msg string, err error) {
-	if w.s.cfg.logSocketErrs {
-		w.s.log.Warn(msg, "remote", w.remoteStr, "err", err)
+	if w.e.cfg.logSocketErrs {
+		w.e.log.Warn(msg, "remote", w.remoteStr, "err", err)
 	} else {
-		w.s.log.Debug(msg, "remote", w.remoteStr, "err", err)
+		w.e.log.Debug(msg, "remote", w.remoteStr, "err", err)
 	}
 }
 
@@ -304,7 +304,7 @@ func (c *conn) adoptHalfClosed() bool {
 		c.lc.halfClosed = make(map[*writer]*conn)
 	}
 	c.lc.halfClosed[c.w] = c
-	fb := newFallback(nc, c.w, c.s.cfg.sendTimeout)
+	fb := newFallback(nc, c.w, c.e.cfg.sendTimeout)
 	fb.flT = fb.fl.begin(c.w.gen)
 	c.w.q.fb.Store(fb)
 	go fb.run()

@@ -184,7 +184,7 @@ func (c *conn) closeReason(err error) CloseReason {
 	switch {
 	case given:
 		return r
-	case c.s.stopping.Load() || c.s.draining.Load():
+	case c.e.stopping.Load() || c.e.draining.Load():
 		return CloseShutdown
 	case err == nil || errors.Is(err, io.EOF):
 		return CloseClientClosed

@@ -30,7 +30,7 @@ var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 // loop (writer.onLoop), which finds the conn through gnet's per-connection
 // context, there.
 type conn struct {
-	s      *Server
+	e      *env
 	gc     gnet.Conn
 	w      *writer // the half shared with workers: immutable or atomic fields only
 	remote net.Addr
@@ -74,7 +74,7 @@ type conn struct {
 // callbacks, which run on the loop already); TestWorkerSideNamesNoConn
 // holds it so.
 type writer struct {
-	s         *Server
+	e         *env
 	gc        gnet.Conn       // only its any-goroutine methods here: AsyncWritev, Wake, Close, EventLoop().Execute
 	fd        int32           // the socket, for a worker's direct write (see writeNow)
 	gen       *generation     // the run of the event loops this connection belongs to
@@ -115,7 +115,7 @@ func (w *writer) onLoop(f func(c *conn), gone func()) error {
 func (w *writer) atLoop(f func(c *conn), gone func()) {
 	c, ok := w.gc.Context().(*conn)
 	if !ok || c.w != w {
-		c = w.s.loopConnsOf(w.gc).halfClosed[w]
+		c = w.e.loopConnsOf(w.gc).halfClosed[w]
 	}
 	if c != nil {
 		f(c)
@@ -186,7 +186,7 @@ func (c *conn) now() stamp {
 	if c.tick != 0 {
 		return c.tick
 	}
-	return c.s.clock.stamp()
+	return c.e.clock.stamp()
 }
 
 // IsZero reports whether s is unset.
@@ -240,7 +240,7 @@ func (s *Server) localOf(gc gnet.Conn) *localAddr {
 
 func newConn(s *Server, gc gnet.Conn, lc *loopConns) *conn {
 	gen := s.gen.Load()
-	c := &conn{s: s, gc: gc, w: &writer{s: s, gc: gc, fd: int32(gc.Fd()), gen: gen, spare: &lc.spare},
+	c := &conn{e: &s.env, gc: gc, w: &writer{e: &s.env, gc: gc, fd: int32(gc.Fd()), gen: gen, spare: &lc.spare},
 		remote: gc.RemoteAddr(), id: connIDs.Add(1), lc: lc,
 		rd: codec.Reader{MaxHead: s.cfg.maxHead, MaxBody: s.cfg.maxBody, Piece: bufpool.Size}}
 	if c.remote == nil || c.remote.String() == "" {
@@ -248,7 +248,7 @@ func newConn(s *Server, gc gnet.Conn, lc *loopConns) *conn {
 	}
 	c.local = s.localOf(gc)
 	c.w.remoteStr = c.remote.String()
-	c.active = c.s.clock.stamp()
+	c.active = c.e.clock.stamp()
 	c.opened, c.headSince, c.sentAt = c.active, c.active, c.active
 	if s.fast != nil {
 		// A fasthttp handler has no context to end (fasthttp has no
@@ -308,7 +308,7 @@ func (c *conn) onTraffic() {
 	// connection's activity, a head's and a body's start, the request's
 	// start): they are the same moment to the timeouts and to the access
 	// log, and the clock costs tens of nanoseconds per reading.
-	c.tick = c.s.clock.stamp()
+	c.tick = c.e.clock.stamp()
 	defer func() { c.tick = 0 }()
 	c.collect()
 	c.noteOutput() // traffic: a sign of life, and a moment to look at its drain watches
@@ -318,7 +318,7 @@ func (c *conn) onTraffic() {
 		return
 	}
 	if c.st.parked() {
-		if c.gc.InboundBuffered() > c.s.cfg.pipelineLimit {
+		if c.gc.InboundBuffered() > c.e.cfg.pipelineLimit {
 			c.close(ClosePipelineOverflow, "sent too much while waiting for a connection slot")
 		}
 		return // read once a slot frees
@@ -330,7 +330,7 @@ func (c *conn) onTraffic() {
 // the connection is closed, never the process. A panic here is a bug.
 func (c *conn) guard() {
 	if p := recover(); p != nil {
-		c.s.log.Error("internal error on the event loop; closing the connection", "remote", c.w.remoteStr,
+		c.e.log.Error("internal error on the event loop; closing the connection", "remote", c.w.remoteStr,
 			"state", c.st.String(), "panic", p, "stack", string(debug.Stack()))
 		// A request being read, with nothing of a response begun, gets a
 		// 500 rather than a bare close; anything else can only be cut.
@@ -350,7 +350,7 @@ func (c *conn) guard() {
 func (c *conn) answerInternalError() {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.log.Error("internal error answering an internal error", "remote", c.w.remoteStr, "panic", p)
+			c.e.log.Error("internal error answering an internal error", "remote", c.w.remoteStr, "panic", p)
 		}
 	}()
 	c.answerUnserved(http.StatusInternalServerError, "The server encountered an unexpected internal server error",
@@ -403,17 +403,17 @@ type request struct {
 // run serves r, or the burst it starts, on worker wk.
 func (r *request) run(wk *worker) {
 	w := r.w
-	s := w.s
+	e := w.e
 	t := &r.turn
 	t.wk, t.first = wk, r
 	defer w.contain(t)
 	if burst := r.burst; burst != nil {
-		s.serveBatch(&r.turn, burst, wk)
+		e.serveBatch(&r.turn, burst, wk)
 		recycle(w, burst) // r among them
 		putBurst(burst)
 		return
 	}
-	s.serve(r, wk)
+	e.serve(r, wk)
 	one := [1]*request{r}
 	recycle(w, one[:])
 }
@@ -430,7 +430,7 @@ func (w *writer) contain(t *turn) {
 	if p == nil {
 		return
 	}
-	w.s.log.Error("internal error on a worker; closing the connection", "remote", w.remoteStr,
+	w.e.log.Error("internal error on a worker; closing the connection", "remote", w.remoteStr,
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	w.close(CloseInternalError)
 	if t.w != nil && !t.ended { // (a zero turn: recycled, so its end was pushed)

@@ -70,7 +70,7 @@ func TestWorkerPanicContained(t *testing.T) {
 		func(resp *http.Response, b []byte) bool {
 			return resp.StatusCode == 200 && string(b) == "Hello, World!"
 		},
-		"internal error on a worker", "a test's panic in waitron's own code", "engine.(*Server).logServed")
+		"internal error on a worker", "a test's panic in waitron's own code", "engine.(*env).logServed")
 }
 
 // TestLoopPanicAnswered: a panic in waitron's loop-side code while a

@@ -149,7 +149,7 @@ func (lc *loopConns) checkDrains() {
 	fired := false
 	for c := range lc.watched {
 		if now == 0 {
-			now = c.s.clock.stamp()
+			now = c.e.clock.stamp()
 		}
 		before := len(c.rare.watches)
 		if !c.checkDrains(now) {

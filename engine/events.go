@@ -80,7 +80,7 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		switch {
 		case c.st.refused():
 		case c.st.parked():
-			h.s.unparkRemove(c)
+			c.unparkRemove()
 		default:
 			h.s.release(c.w.gen)
 		}

@@ -11,12 +11,12 @@ import (
 
 // serve runs on worker wk: it waits for a spooled body, then runs the
 // handler through the adapter.
-func (s *Server) serve(r *request, wk *worker) {
+func (e *env) serve(r *request, wk *worker) {
 	x, body := &r.x, r.body
 	// Before serving: once the response is out, the head may be reused.
 	method := methodIndex(x.Head.MethodBytes())
 	var head servedHead
-	if s.access != nil {
+	if e.access != nil {
 		head = headOf(x)
 	}
 	defer func() {
@@ -28,24 +28,24 @@ func (s *Server) serve(r *request, wk *worker) {
 			b.unsent = append(b.unsent, served{r: r, method: method, head: head})
 			return
 		}
-		s.account(served{r: r, method: method, head: head}, end, nil)
+		e.account(served{r: r, method: method, head: head}, end, nil)
 	}()
 	if body != nil && body.n > 0 {
 		rc, err := body.reader()
 		if err != nil {
 			// Counted and logged as any response (the deferred account).
-			s.log.Error("the request body could not be stored; answering 500", "remote", x.RemoteStr,
+			e.log.Error("the request body could not be stored; answering 500", "remote", x.RemoteStr,
 				"method", string(x.Head.MethodBytes()), "target", string(x.Head.TargetBytes()), "err", err)
-			adapter.Refuse(&s.acfg, x, 500, "The request body could not be stored")
+			adapter.Refuse(&e.acfg, x, 500, "The request body could not be stored")
 			return
 		}
 		x.Body = rc
 	}
-	if s.fast != nil {
-		adapter.ServeFast(&s.acfg, s.fast, x)
+	if e.fast != nil {
+		adapter.ServeFast(&e.acfg, e.fast, x)
 		return
 	}
-	adapter.Serve(&s.acfg, s.handler, x)
+	adapter.Serve(&e.acfg, e.handler, x)
 }
 
 // served is a request whose handler has returned, with what its
@@ -62,22 +62,22 @@ type served struct {
 // t when one is given (a burst's responses, settled together), else
 // straight into the server's counters. Worker only, after the adapter
 // returned.
-func (s *Server) account(sv served, end stamp, t *tally) {
+func (e *env) account(sv served, end stamp, t *tally) {
 	x := &sv.r.x
 	st := x.Status()
 	if st == 0 {
 		return
 	}
 	if end == 0 {
-		end = s.clock.stamp()
+		end = e.clock.stamp()
 	}
 	d := time.Duration(end - sv.r.start)
 	if t != nil {
 		t.add(sv.method, st, d)
 	} else {
-		s.counts.response(sv.method, st, d)
+		e.counts.response(sv.method, st, d)
 	}
-	if s.access != nil {
-		s.logServed(sv.r, sv.head, d)
+	if e.access != nil {
+		e.logServed(sv.r, sv.head, d)
 	}
 }

@@ -53,7 +53,7 @@ func (w *writer) hijack(t *turn, head [][]byte, extra []byte) (net.Conn, []byte,
 		release(head)
 		return nil, nil, adapter.ErrClientGone
 	}
-	deadline := w.s.clock.stamp() + stamp(w.s.cfg.sendTimeout)
+	deadline := w.e.clock.stamp() + stamp(w.e.cfg.sendTimeout)
 	res := make(chan detached, 1)
 	if err := w.onLoop(func(c *conn) { c.detachWhenDrained(head, extra, deadline, res) },
 		func() { release(head); res <- detached{err: adapter.ErrClientGone} }); err != nil {

@@ -106,15 +106,15 @@ func (lc *loopConns) all() iter.Seq[*conn] {
 }
 
 // loopConnsOf returns the set of gc's loop. Loop only.
-func (s *Server) loopConnsOf(gc gnet.Conn) *loopConns {
+func (e *env) loopConnsOf(gc gnet.Conn) *loopConns {
 	el := gc.EventLoop()
-	if v, ok := s.loops.Load(el); ok {
+	if v, ok := e.loops.Load(el); ok {
 		return v.(*loopConns)
 	}
 	// Only el stores its own entry, so the queue made here is the one used.
 	// (A restart of the loops after an accept failure makes new loops, each
 	// with a queue of its own; the old, empty ones stay in the dispatcher.)
-	v, _ := s.loops.LoadOrStore(el, &loopConns{loop: el, queue: s.disp.newQueue()})
+	v, _ := e.loops.LoadOrStore(el, &loopConns{loop: el, queue: e.disp.newQueue()})
 	return v.(*loopConns)
 }
 

@@ -65,7 +65,7 @@ func (w *writer) pendingOut() int64 {
 // slowly cannot hold every worker: another starts for the requests
 // waiting, and this goroutine ends once its handler returns.
 func (w *writer) waitBelowWatermark(t *turn) error {
-	limit := w.s.cfg.outbufHigh
+	limit := w.e.cfg.outbufHigh
 	blocked := false
 	var timeout <-chan time.Time
 	for {
@@ -93,8 +93,8 @@ func (w *writer) waitBelowWatermark(t *turn) error {
 		}
 		if !blocked { // counted in WritesBlocked until it returns
 			blocked = true
-			w.s.counts.blocked.Add(1)
-			defer w.s.counts.blocked.Add(-1)
+			w.e.counts.blocked.Add(1)
+			defer w.e.counts.blocked.Add(-1)
 			if t != nil && !t.wk.detached {
 				t.wk.detach()
 			}

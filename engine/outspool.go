@@ -36,13 +36,13 @@ type outSpool struct {
 func (w *writer) spoolAppend(ticket uint64, bufs [][]byte, n int64, end, keepAlive bool) (bool, error) {
 	sp := w.q.spool.Load()
 	if sp == nil {
-		f, err := os.CreateTemp(w.s.tmpDir, "waitron-out-*")
+		f, err := os.CreateTemp(w.e.tmpDir, "waitron-out-*")
 		if err != nil {
-			w.s.log.Warn("cannot spool response output; keeping it in memory", "err", err)
+			w.e.log.Warn("cannot spool response output; keeping it in memory", "err", err)
 			return false, nil
 		}
 		sp = &outSpool{w: w, file: f, ticket: ticket, wake: make(chan struct{}, 1)}
-		w.s.counts.outSpool.Add(1)
+		w.e.counts.outSpool.Add(1)
 		w.q.spool.Store(sp)
 		go sp.feed()
 	}
@@ -60,7 +60,7 @@ func (w *writer) spoolAppend(ticket uint64, bufs [][]byte, n int64, end, keepAli
 		}
 		sp.wOff += int64(len(b))
 	}
-	w.s.counts.outBytes.Add(uint64(n))
+	w.e.counts.outBytes.Add(uint64(n))
 	if end {
 		sp.last, sp.keepAlive = true, keepAlive
 	}
@@ -87,12 +87,12 @@ func (sp *outSpool) feed() {
 		sp.file.Close()
 		os.Remove(sp.file.Name())
 	}()
-	low := w.s.cfg.outbufLow
+	low := w.e.cfg.outbufLow
 	drained := make(chan bool, 1)
 	fire := func(ok bool) { drained <- ok }
 	for {
 		// Then the response's end may never come through the spool.
-		if w.unreachable() || w.s.loopsGone.Load() {
+		if w.unreachable() || w.e.loopsGone.Load() {
 			sp.abort()
 			return
 		}
@@ -130,8 +130,8 @@ func (sp *outSpool) feed() {
 		sp.mu.Unlock()
 		k, err := sp.file.ReadAt(chunk, off)
 		if err != nil && k < len(chunk) {
-			w.s.log.Error("cannot read spooled response output; closing the connection", "remote", w.remoteStr,
-				"spool_dir", w.s.tmpDir, "err", err)
+			w.e.log.Error("cannot read spooled response output; closing the connection", "remote", w.remoteStr,
+				"spool_dir", w.e.tmpDir, "err", err)
 			bufpool.Put(chunk)
 			sp.abort()
 			w.close(CloseInternalError)
@@ -161,6 +161,6 @@ func (sp *outSpool) abort() {
 	sp.mu.Unlock()
 	sp.w.q.spool.CompareAndSwap(sp, nil)
 	if last {
-		sp.w.ended(sp.ticket, keepAlive, sp.w.s.clock.stamp(), false)
+		sp.w.ended(sp.ticket, keepAlive, sp.w.e.clock.stamp(), false)
 	}
 }

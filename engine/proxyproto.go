@@ -78,7 +78,7 @@ func (c *conn) readProxyHeader(in []byte) bool {
 		return true
 	case err == nil && n == 0:
 		return false // incomplete: the head timeout bounds the wait
-	case err == nil && (c.s.acfg.Proxy == nil || !c.s.acfg.Proxy.Trusts(c.remote)):
+	case err == nil && (c.e.acfg.Proxy == nil || !c.e.acfg.Proxy.Trusts(c.remote)):
 		err = errProxyUntrusted
 	}
 	if err == nil {
@@ -92,7 +92,7 @@ func (c *conn) readProxyHeader(in []byte) bool {
 			return true
 		}
 	}
-	c.s.log.Warn("closing connection: "+err.Error(), "remote", c.w.remoteStr)
+	c.e.log.Warn("closing connection: "+err.Error(), "remote", c.w.remoteStr)
 	c.close(CloseProxyProtocol, err.Error())
 	return false
 }

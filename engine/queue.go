@@ -127,7 +127,7 @@ func (w *writer) route(n int64, from origin) dest {
 		return toGnet
 	case from == fromWorker && !q.closed.Load() && q.queued.Load() == 0 && q.buffered.Load() == 0:
 		return toSocket
-	case n > 0 && w.pendingOut()+n > w.s.cfg.outbufOverflow:
+	case n > 0 && w.pendingOut()+n > w.e.cfg.outbufOverflow:
 		return toSpool
 	}
 	return toGnet
@@ -163,17 +163,17 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 			// Recorded before onClose can mark the connection closed (it
 			// takes q.mu), so its collect finds the end of a response
 			// that reached the socket.
-			at := w.s.clock.stamp() // one reading: serve takes the request's duration from it
+			at := w.e.clock.stamp() // one reading: serve takes the request's duration from it
 			t.wk.doneAt = at
 			w.q.record(t.ticket, p.keepAlive, at)
 		}
 		w.q.mu.Unlock()
 		if p.file != nil {
-			w.s.counts.bytesOut.Add(uint64(k))
-			w.s.counts.fileBytes.Add(uint64(k))
+			w.e.counts.bytesOut.Add(uint64(k))
+			w.e.counts.fileBytes.Add(uint64(k))
 			return k, nil
 		}
-		w.s.counts.bytesOut.Add(uint64(n))
+		w.e.counts.bytesOut.Add(uint64(n))
 		if whole {
 			release(p.bufs)
 			if p.end {
@@ -188,24 +188,24 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 		if p.file != nil {
 			return 0, nil
 		}
-		w.s.counts.bytesOut.Add(uint64(n))
+		w.e.counts.bytesOut.Add(uint64(n))
 	}
 	switch to {
 	case toNowhere:
 		release(p.bufs)
 		if p.end {
-			w.ended(t.ticket, p.keepAlive, w.s.clock.stamp(), false)
+			w.ended(t.ticket, p.keepAlive, w.e.clock.stamp(), false)
 		}
 		return 0, adapter.ErrClientGone
 	case toSpool:
 		spooled, err := w.spoolAppend(t.ticket, p.bufs, n, p.end, p.keepAlive)
 		if err != nil {
 			h := t.first.x.Head
-			w.s.log.Error("cannot spool response output; closing the connection", "remote", w.remoteStr,
-				"method", string(h.MethodBytes()), "target", string(h.TargetBytes()), "spool_dir", w.s.tmpDir, "err", err)
+			w.e.log.Error("cannot spool response output; closing the connection", "remote", w.remoteStr,
+				"method", string(h.MethodBytes()), "target", string(h.TargetBytes()), "spool_dir", w.e.tmpDir, "err", err)
 			w.setReason(CloseSpoolFull) // before the loop hears the response ended
 			if p.end {
-				w.ended(t.ticket, false, w.s.clock.stamp(), false)
+				w.ended(t.ticket, false, w.e.clock.stamp(), false)
 			}
 			w.close(CloseSpoolFull)
 			return 0, adapter.ErrClientGone
@@ -218,7 +218,7 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 	case toFallback:
 		w.q.fb.Load().enqueue(p.bufs)
 		if p.end {
-			w.ended(t.ticket, p.keepAlive, w.s.clock.stamp(), false)
+			w.ended(t.ticket, p.keepAlive, w.e.clock.stamp(), false)
 		}
 	default:
 		if err := w.toGnet(p.bufs, n, t.ticket, p.end, p.keepAlive); err != nil {
@@ -308,7 +308,7 @@ func (w *writer) toGnet(bufs [][]byte, n int64, ticket uint64, end, keepAlive bo
 		// what gnet still holds (route).
 		w.q.queued.Add(-n)
 		if end {
-			w.ended(ticket, keepAlive, w.s.clock.stamp(), true)
+			w.ended(ticket, keepAlive, w.e.clock.stamp(), true)
 		}
 		return nil
 	})
@@ -353,7 +353,7 @@ func (w *writer) deliver(ticket uint64, keepAlive bool, onLoop bool) {
 	switch {
 	case onLoop:
 		w.atLoop(func(c *conn) { c.collect() }, gone)
-	case keepAlive && !q.want.Load() && !q.closed.Load() && !w.s.draining.Load():
+	case keepAlive && !q.want.Load() && !q.closed.Load() && !w.e.draining.Load():
 	default:
 		_ = w.onLoop(func(c *conn) { c.collect() }, gone) // an error: the loops stopped, and the connection's flight with them
 	}
@@ -401,7 +401,7 @@ func (c *conn) write(b []byte, recycle bool) {
 	n := int64(len(b))
 	switch c.w.route(n, fromLoop) {
 	case toGnet:
-		c.s.counts.bytesOut.Add(uint64(n))
+		c.e.counts.bytesOut.Add(uint64(n))
 		c.w.q.handed.Add(n)
 		_, _ = c.gc.Write(b)
 	case toFallback:

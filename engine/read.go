@@ -25,14 +25,14 @@ func (c *conn) process() {
 }
 
 func (c *conn) readInput() {
-	s := c.s
+	e := c.e
 	for !c.st.closing() && c.next == nil && c.ahead() == nil && !(c.st.busy && c.hold) {
 		in := c.input()
 		if len(in) == 0 {
 			break
 		}
 		if !c.proxied {
-			if !s.cfg.proxyProtocol {
+			if !e.cfg.proxyProtocol {
 				c.proxied = true // nothing to look for
 			} else if !c.readProxyHeader(in) {
 				return
@@ -41,7 +41,7 @@ func (c *conn) readInput() {
 			}
 		}
 		if !c.rd.InBody() {
-			if s.draining.Load() {
+			if e.draining.Load() {
 				if !c.st.busy {
 					c.close(CloseShutdown, "")
 				}
@@ -70,12 +70,12 @@ func (c *conn) readInput() {
 			case st.End:
 				c.dispatch()
 			case fr.Body == codec.BodyLength:
-				c.body = newBody(s.cfg.inbufOverflow, s.files, fr.Length)
+				c.body = newBody(e.cfg.inbufOverflow, e.files, fr.Length)
 				if fr.Expect100 && int64(rest) < fr.Length && !c.st.busy {
 					c.sendContinue()
 				}
 			default: // chunked
-				c.body = newBody(s.cfg.inbufOverflow, s.files, -1)
+				c.body = newBody(e.cfg.inbufOverflow, e.files, -1)
 				if fr.Expect100 && rest == 0 && !c.st.busy {
 					c.sendContinue()
 				}
@@ -102,8 +102,8 @@ func (c *conn) readInput() {
 			c.dispatch()
 		}
 	}
-	if c.st.busy && !c.st.eof && c.gc.InboundBuffered() > c.s.cfg.pipelineLimit {
-		c.s.log.Warn("closing connection: too many pipelined bytes while a request is served",
+	if c.st.busy && !c.st.eof && c.gc.InboundBuffered() > c.e.cfg.pipelineLimit {
+		c.e.log.Warn("closing connection: too many pipelined bytes while a request is served",
 			"remote", c.w.remoteStr, "buffered", c.gc.InboundBuffered())
 		c.close(ClosePipelineOverflow, "pipelined input over limit")
 	}
@@ -123,7 +123,7 @@ func (w *writer) wake() { _ = w.gc.Wake(nil) }
 // newRequest starts the request parsed into sl. Loop only.
 func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	r := c.lc.spare.takeRecord()
-	if c.s.fast == nil {
+	if c.e.fast == nil {
 		// What the handler may keep (its Request, context and URL) and its
 		// ResponseWriter, which a stray goroutine may still call: never
 		// reused, unlike the record.
@@ -135,7 +135,7 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	x.RemoteStr, x.LocalPort, x.Ctx = c.w.remoteStr, c.local.port, c.w.ctx
 	c.seq++
 	x.ConnID, x.Seq = c.id, c.seq
-	if c.s.fast != nil { // only fasthttp handlers see the times (ctx.ConnTime, ctx.Time)
+	if c.e.fast != nil { // only fasthttp handlers see the times (ctx.ConnTime, ctx.Time)
 		x.Opened, x.Received = c.lc.openedOf(c), c.lc.timeOf(r.start)
 	}
 	return r
@@ -189,8 +189,8 @@ func (c *conn) dispatch() {
 		r.body.finish()
 		x.BodyLen = r.body.n
 		if r.body.sp != nil {
-			c.s.counts.bodySpool.Add(1)
-			c.s.counts.bodyBytes.Add(uint64(r.body.n))
+			c.e.counts.bodySpool.Add(1)
+			c.e.counts.bodyBytes.Add(uint64(r.body.n))
 		}
 	}
 	x.Trailer, x.TrailerFields = c.rd.TakeTrailer()
@@ -221,7 +221,7 @@ func (c *conn) start(r *request) {
 		}
 	}
 	q := c.lc.queue
-	if started := c.s.disp.push(q, r); c.s.yieldToWorkers && c.lc.yieldAfter(q.n.Load(), started) {
+	if started := c.e.disp.push(q, r); c.e.yieldToWorkers && c.lc.yieldAfter(q.n.Load(), started) {
 		runtime.Gosched()
 	}
 }
@@ -324,7 +324,7 @@ func (c *conn) failWith(err error, rh servedHead) {
 	if !errors.As(err, &ce) {
 		ce = &codec.Error{Status: 500, Detail: "Internal error"}
 	}
-	c.s.log.Debug("rejected request", "remote", c.w.remoteStr, "status", ce.Status, "reason", ce.Detail)
+	c.e.log.Debug("rejected request", "remote", c.w.remoteStr, "status", ce.Status, "reason", ce.Detail)
 	c.answerUnserved(ce.Status, ce.Detail, CloseBadRequest, rh)
 	c.close(CloseBadRequest, ce.Detail)
 }
@@ -351,10 +351,10 @@ func (c *conn) refusedHead() servedHead {
 // access line, with its request line rh and the close reason that
 // follows. Loop only.
 func (c *conn) answerUnserved(status int, detail string, reason CloseReason, rh servedHead) {
-	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.s.acfg, status, detail, rh.method == "HEAD")
+	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.e.acfg, status, detail, rh.method == "HEAD")
 	c.logRefused(status, len(b), reason, rh)
 	c.write(b, true)
-	c.s.counts.response(numMethods-1, status, 0)
+	c.e.counts.response(numMethods-1, status, 0)
 }
 
 // sendContinue answers Expect: 100-continue for the request being read,

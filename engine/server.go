@@ -27,15 +27,9 @@ import (
 // Server serves an http.Handler with waitress's model on gnet event loops.
 // Create it with New, run it with Serve, stop it with Shutdown.
 type Server struct {
-	opts    limits.Options // read by Serve's setup; the request path reads cfg
-	cfg     config
-	clock   clock
-	handler http.Handler            // the net/http handler, or nil…
-	fast    fasthttp.RequestHandler // …the fasthttp one
-	log     *slog.Logger
-	acfg    adapter.Config
-	disp    *dispatcher
-	urls    []string
+	env                 // what its connections work with (env.go)
+	opts limits.Options // read by Serve's setup; the request path reads cfg
+	urls []string
 
 	run      atomic.Pointer[engineRun] // the current run of the loops, once they run (onStart): accept loops outlive a run
 	booted   gnet.Engine               // the run's engine as OnBoot gave it (the run's goroutine, then its first tick)
@@ -44,47 +38,18 @@ type Server struct {
 	addrs    []net.Addr
 	once     sync.Once
 
-	date     atomic.Pointer[[]byte]
-	draining atomic.Bool
-	stopping atomic.Bool
-	// hooks are set by tests before Serve (export_test.go) and only read
-	// after, none of them on the request path.
-	hooks struct {
-		// noTickCollect keeps the per-second checks from collecting the
-		// responses workers wrote themselves (see conn.collect), to show
-		// that the prompt paths need no tick.
-		noTickCollect bool
-		// accessJSON, when set, wraps the JSON access log's handler as
-		// Serve opens it (a test's panic there stands in for a bug in
-		// worker-side code).
-		accessJSON func(slog.Handler) slog.Handler
-		// drainReport, when set, is how often Shutdown reports what it
-		// waits for instead of the constant's 10 s, so a test sees the
-		// report without waiting for it.
-		drainReport time.Duration
-	}
-	// yieldToWorkers is set by Serve when there are no more Ps than event
-	// loops: a loop then yields its P to the workers after a hand-off, or
-	// after several (loopConns.yieldAfter).
-	yieldToWorkers bool
-	loopsGone      atomic.Bool                // gnet has returned: no Async*/Close/Execute calls any more
-	gen            atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
-	started        atomic.Bool                // the current run's first tick has happened
-	stopMu         sync.Mutex
-	serving        bool // Serve was called
-	stopped        bool
-	stopErr        error
-	tmpDir         string
-	files          *fileCache // temporary files for request bodies over inbuf_overflow
-	loops          sync.Map   // gnet.EventLoop → *loopConns
-	locals         sync.Map   // netip.AddrPort → *localAddr
+	date    atomic.Pointer[[]byte]
+	gen     atomic.Pointer[generation] // the current run's requests in flight and closes waiting to drain
+	started atomic.Bool                // the current run's first tick has happened
+	stopMu  sync.Mutex
+	serving bool // Serve was called
+	stopped bool
+	stopErr error
+	locals  sync.Map // netip.AddrPort → *localAddr
 	// baseCtx is the root of every connection's context: it carries
 	// http.ServerContextKey.
 	baseCtx context.Context
-	closes  closeCounts // closed connections by reason
-	counts  counters    // responses, durations, bytes, restarts, spools
 	ops     *ops.Server // the metrics_listen listener, set before Ready
-	access  *accessLog  // access_log; nil when off (set by Serve before the loops start)
 	// accessLog is access for ReopenAccessLog, which any goroutine may call.
 	accessLog atomic.Pointer[accessLog]
 	// bind are the listen addresses (gnet-style URLs) Serve binds, with
@@ -164,8 +129,9 @@ func newServer(h http.Handler, fh fasthttp.RequestHandler, o limits.Options, log
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, cfg: compile(&o), handler: h, fast: fh, log: log, disp: disp, urls: []string{placeholder},
-		ready: make(chan struct{}), tmpDir: spoolDir, sockets: sockets, bind: bind, placeholderDir: placeholderDir}
+	s := &Server{env: env{cfg: compile(&o), handler: h, fast: fh, log: log, disp: disp, tmpDir: spoolDir},
+		opts: o, urls: []string{placeholder}, ready: make(chan struct{}), sockets: sockets, bind: bind,
+		placeholderDir: placeholderDir}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
 	s.refreshDate()
 	s.files = newFileCache(s.tmpDir)

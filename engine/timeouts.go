@@ -24,10 +24,10 @@ func (c *conn) checkDeadlines(now time.Time) {
 	if c.w.q.closed.Load() || c.st.eof || c.st.parked() || c.st.lingering() {
 		return
 	}
-	if !c.s.hooks.noTickCollect {
+	if !c.e.hooks.noTickCollect {
 		c.collect()
 	}
-	o := &c.s.cfg
+	o := &c.e.cfg
 	if !c.st.busy && !c.st.closing() {
 		if !c.rd.InBody() {
 			if !c.headSince.IsZero() && c.headSince.since(now) > o.headTimeout {
@@ -76,8 +76,8 @@ func (c *conn) checkSend(now time.Time) {
 		c.sentSeen, c.sentAt = taken, stampOf(now)
 		return
 	}
-	if c.sentAt.since(now) > c.s.cfg.sendTimeout {
-		c.s.log.Info("closing connection: the client took no response bytes within send_timeout",
+	if c.sentAt.since(now) > c.e.cfg.sendTimeout {
+		c.e.log.Info("closing connection: the client took no response bytes within send_timeout",
 			"remote", c.w.remoteStr, "unsent", pending)
 		c.close(CloseSendTimeout, "")
 	}
@@ -86,7 +86,7 @@ func (c *conn) checkSend(now time.Time) {
 // timeout answers 408 (when the client sent part of a request) and
 // closes. Loop only.
 func (c *conn) timeout(r CloseReason, reason string, respond bool) {
-	c.s.log.Info("closing connection: "+reason, "remote", c.w.remoteStr)
+	c.e.log.Info("closing connection: "+reason, "remote", c.w.remoteStr)
 	c.dropBody()
 	if respond {
 		c.answerUnserved(408, "The request did not arrive in time ("+reason+")", r, c.refusedHead())

@@ -1,0 +1,59 @@
+package engine
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/waitron/waitron/adapter"
+)
+
+// env is what a connection works with, and all of the server it can
+// reach: the settings and the handler, the logger, the counters and the
+// clock, the dispatcher, the stores of spool files and loops, and the
+// flags of the server's life. The Server holds one (embedded) and hands
+// it to every connection (conn.e, writer.e); listeners, the runs of the
+// loops, Shutdown's state and the rest stay out of a connection's reach.
+type env struct {
+	cfg     config
+	acfg    adapter.Config
+	clock   clock
+	log     *slog.Logger
+	handler http.Handler            // the net/http handler, or nil…
+	fast    fasthttp.RequestHandler // …the fasthttp one
+	disp    *dispatcher
+	counts  counters    // responses, durations, bytes, restarts, spools
+	closes  closeCounts // closed connections by reason
+	access  *accessLog  // access_log; nil when off (set by Serve before the loops start)
+	tmpDir  string
+	files   *fileCache // temporary files for request bodies over inbuf_overflow
+	loops   sync.Map   // gnet.EventLoop → *loopConns
+
+	draining  atomic.Bool // Shutdown has begun: no new request is read
+	stopping  atomic.Bool // Shutdown or Close: the loops are being stopped
+	loopsGone atomic.Bool // gnet has returned: no Async*/Close/Execute calls any more
+	// yieldToWorkers is set by Serve when there are no more Ps than event
+	// loops: a loop then yields its P to the workers after a hand-off, or
+	// after several (loopConns.yieldAfter).
+	yieldToWorkers bool
+	// hooks are set by tests before Serve (export_test.go) and only read
+	// after, none of them on the request path.
+	hooks struct {
+		// noTickCollect keeps the per-second checks from collecting the
+		// responses workers wrote themselves (see conn.collect), to show
+		// that the prompt paths need no tick.
+		noTickCollect bool
+		// accessJSON, when set, wraps the JSON access log's handler as
+		// Serve opens it (a test's panic there stands in for a bug in
+		// worker-side code).
+		accessJSON func(slog.Handler) slog.Handler
+		// drainReport, when set, is how often Shutdown reports what it
+		// waits for instead of the constant's 10 s, so a test sees the
+		// report without waiting for it.
+		drainReport time.Duration
+	}
+}
