@@ -55,11 +55,13 @@ type outQueue struct {
 	spool    atomic.Pointer[outSpool]
 	fb       atomic.Pointer[fallback]
 
-	// The end of a response that has left the queue, for the loop to
-	// complete (ended, collect).
-	endAt atomic.Int64  // when it left (a stamp); 0: none waiting
-	endT  atomic.Uint64 // its turn's ticket << 1, | 1 if the connection stays open
-	want  atomic.Bool   // the loop waits for the end: whoever records it wakes the loop
+	// The end of the turn's response once it has left the queue, for the
+	// loop to complete (ended, collect): when it left (a stamp) << 1, | 1
+	// if the connection stays open; 0: none waiting. One turn is under way
+	// at a time, and it pushes its end once (turn.ended), so the end
+	// recorded is the current turn's.
+	end  atomic.Int64
+	want atomic.Bool // the loop waits for the end: whoever records it wakes the loop
 }
 
 // piece is what one push carries: pooled slices, which the queue owns
@@ -165,7 +167,7 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 			// that reached the socket.
 			at := w.e.clock.stamp() // one reading: serve takes the request's duration from it
 			t.wk.doneAt = at
-			w.q.record(t.ticket, p.keepAlive, at)
+			w.q.record(p.keepAlive, at)
 		}
 		w.q.mu.Unlock()
 		if p.file != nil {
@@ -330,19 +332,18 @@ func (w *writer) toGnet(bufs [][]byte, n int64, ticket uint64, end, keepAlive bo
 // costs no loop wake-up. Once the connection is gone, the flight ends
 // without it. Any goroutine.
 func (w *writer) ended(ticket uint64, keepAlive bool, at stamp, onLoop bool) {
-	w.q.record(ticket, keepAlive, at)
+	w.q.record(keepAlive, at)
 	w.deliver(ticket, keepAlive, onLoop)
 }
 
-// record keeps the end of turn ticket's response for the loop's collect.
-// Any goroutine.
-func (q *outQueue) record(ticket uint64, keepAlive bool, at stamp) {
-	t := ticket << 1
+// record keeps the end of the turn's response, which left the queue at
+// at, for the loop's collect. Any goroutine.
+func (q *outQueue) record(keepAlive bool, at stamp) {
+	e := int64(at) << 1
 	if keepAlive {
-		t |= 1
+		e |= 1
 	}
-	q.endT.Store(t)
-	q.endAt.Store(int64(at)) // after endT: the loop reads endAt first
+	q.end.Store(e)
 }
 
 // deliver has the loop collect the end just recorded, as ended says.
@@ -365,17 +366,16 @@ func (w *writer) deliver(ticket uint64, keepAlive bool, onLoop bool) {
 // whether one did. Loop only.
 func (c *conn) collect() bool {
 	q := &c.w.q
-	if q.endAt.Load() == 0 {
+	if q.end.Load() == 0 {
 		return false
 	}
-	at := q.endAt.Swap(0)
-	t := q.endT.Load()
+	e := q.end.Swap(0)
 	q.want.Store(false)
-	if !c.st.busy || t>>1 != c.reqT {
+	if !c.st.busy {
 		return false // a turn the loop has already let go (a hijack)
 	}
 	c.w.req.end(c.w.gen, c.reqT)
-	c.afterResponse(t&1 == 1, stamp(at))
+	c.afterResponse(e&1 == 1, stamp(e>>1))
 	return true
 }
 
