@@ -294,12 +294,10 @@ const maxCommonLen = 32
 // commonKey returns the field name k (canonical already) as a constant
 // string when it is one requests usually carry, else "". A switch, not a
 // map: Go compiles it to a search by length and then by bytes, without
-// hashing (BenchmarkCanonicalKey, whose names are partly uncommon ones:
-// 117-124 ns per name with the map, 92-96 with the switch), and string(k)
-// in a switch does not allocate. Each name is written twice so that the
-// constant is returned; one sorted list searched in place (slices.
-// BinarySearch) was slower still: 75-103 ns against the switch's 43-53,
-// -cpu 1, three runs each, alternated twice.
+// hashing, and string(k) in a switch does not allocate; a map and a
+// sorted list searched in place were both slower (BenchmarkCanonicalKey
+// measures it). Each name is written twice so that the constant is
+// returned.
 func commonKey(k []byte) string {
 	switch string(k) {
 	case "Accept":

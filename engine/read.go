@@ -233,8 +233,7 @@ func (c *conn) start(r *request) {
 // its response leaves while the loop reads on: otherwise the worker would
 // wait until the loop had handled every event of its round, and client
 // and server would work in turn, each idle while the other works. Under
-// load that costs a goroutine switch each way per request (about 0.5 µs
-// of user time per keep-alive request), so a loop that finds yieldBatch
+// load that costs a goroutine switch each way per request, so a loop that finds yieldBatch
 // requests waiting at once lets the next ones wait too, until yieldBatch
 // do again or its round ends (gnet yields when it finds no more events):
 // the workers then serve them in one go. It keeps batching while full

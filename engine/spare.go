@@ -6,11 +6,10 @@ import (
 )
 
 // spares is an event loop's store of the head slots, and the requests'
-// records, that its connections' requests are done with. A
-// sync.Pool operation each way per slot and per record was 7 % of a
-// pinned profile of pipelined requests through the fasthttp adapter
-// (sixteen of each per burst, given back one at a time by the worker and
-// taken one at a time by the loop): here the loop takes from a list of
+// records, that its connections' requests are done with. A sync.Pool
+// operation each way per slot and per record showed in profiles of
+// pipelined requests (sixteen of each per burst, given back one at a time
+// by the worker and taken one at a time by the loop): here the loop takes from a list of
 // its own without a lock, and a worker gives back a burst's slots and
 // records under one lock, which the loop takes over in one swap when its
 // own list is empty. Each list is bounded; what does not fit, and slots
