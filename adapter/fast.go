@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"reflect"
-	"runtime/debug"
 	"sync"
 	"time"
 	"unsafe"
@@ -189,11 +188,7 @@ func runFast(cfg *Config, h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) (
 		if ok {
 			return
 		}
-		p := recover()
-		stack := debug.Stack()
-		cfg.Log.Error("panic serving request", "path", string(ctx.Path()), "remote", ctx.RemoteAddr().String(),
-			"panic", fmt.Sprint(p), "stack", string(stack))
-		detail = panicDetail(cfg, p, stack)
+		detail = panicked(cfg, string(ctx.Path()), ctx.RemoteAddr().String(), recover())
 	}()
 	h(ctx)
 	return "", true

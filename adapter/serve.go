@@ -155,10 +155,7 @@ func run(cfg *Config, h http.Handler, st *exchangeState, w *response, req *http.
 		}
 		p := recover()
 		w.done.Store(true)
-		if p != http.ErrAbortHandler {
-			cfg.Log.Error("panic serving request", "path", req.URL.Path, "remote", req.RemoteAddr,
-				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		}
+		detail := panicked(cfg, req.URL.Path, req.RemoteAddr, p)
 		if w.pending != nil {
 			bufpool.Put(w.pending)
 			w.pending = nil
@@ -178,7 +175,7 @@ func run(cfg *Config, h http.Handler, st *exchangeState, w *response, req *http.
 			return
 		}
 		st.status = http.StatusInternalServerError
-		_, _ = sendError(cfg, w.out, http.StatusInternalServerError, panicDetail(cfg, p, debug.Stack()), w.isHead)
+		_, _ = sendError(cfg, w.out, http.StatusInternalServerError, detail, w.isHead)
 	}()
 	h.ServeHTTP(w, req)
 	return true
@@ -223,6 +220,17 @@ func refuseWith(cfg *Config, x *Exchange, err error) {
 		ce = &codec.Error{Status: http.StatusInternalServerError, Detail: "Internal error"}
 	}
 	refuse(cfg, x, ce.Status, ce.Detail, false)
+}
+
+// panicked logs a handler's panic p, with its stack (unless it is
+// http.ErrAbortHandler, net/http's silent abort), and returns the detail
+// of the 500 that answers it. Both adapters' one way to take a panic.
+func panicked(cfg *Config, path, remote string, p any) string {
+	stack := debug.Stack()
+	if p != http.ErrAbortHandler {
+		cfg.Log.Error("panic serving request", "path", path, "remote", remote, "panic", fmt.Sprint(p), "stack", string(stack))
+	}
+	return panicDetail(cfg, p, stack)
 }
 
 // panicDetail is the detail of a panic's 500: the panic and its stack with
