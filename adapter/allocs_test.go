@@ -22,6 +22,10 @@ type discard struct{ n int }
 func (d *discard) SetWriteDeadline(time.Time) {}
 
 func (d *discard) Hijack([][]byte) (net.Conn, []byte, error) { return nil, nil, http.ErrNotSupported }
+func (d *discard) Refuse(status int, detail string, head bool) (int64, error) {
+	b := ErrorResponse(bufpool.GetSmall(), &Config{}, status, detail, head)
+	return int64(len(b)), d.Send([][]byte{b}, true, false)
+}
 
 func (d *discard) Send(bufs [][]byte, last, keepAlive bool) error {
 	for _, b := range bufs {

@@ -75,6 +75,11 @@ type Output interface {
 	// a 101's head: it is sent once nothing but its own delivery stands in
 	// the hijack's way. Send is not called again for this response.
 	Hijack(head [][]byte) (net.Conn, []byte, error)
+	// Refuse ends the response with the server's error response of
+	// status (without a body for a HEAD request: head), which the engine
+	// builds, and returns its size; the connection closes after it. It
+	// is Send's last call for a response nothing of which was sent.
+	Refuse(status int, detail string, head bool) (int64, error)
 }
 
 // Config is what the adapter needs from the server's options.
@@ -376,7 +381,7 @@ func (w *response) flush(final bool) error {
 			w.pending = nil
 		}
 		w.failed, w.status = true, http.StatusInternalServerError
-		_, err := sendError(w.cfg, w.out, http.StatusInternalServerError,
+		_, err := w.out.Refuse(http.StatusInternalServerError,
 			"The handler switched protocols without taking the connection", w.isHead)
 		return err
 	}

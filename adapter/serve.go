@@ -175,7 +175,7 @@ func run(cfg *Config, h http.Handler, st *exchangeState, w *response, req *http.
 			return
 		}
 		st.status = http.StatusInternalServerError
-		_, _ = sendError(cfg, w.out, http.StatusInternalServerError, detail, w.isHead)
+		_, _ = w.out.Refuse(http.StatusInternalServerError, detail, w.isHead)
 	}()
 	h.ServeHTTP(w, req)
 	return true
@@ -197,20 +197,9 @@ func refuse(cfg *Config, x *Exchange, status int, detail string, handled bool) {
 	if x.Body != nil {
 		x.Body.Close()
 	}
-	n, _ := sendError(cfg, x.Out, status, detail, x.Head.IsHEAD())
+	n, _ := x.Out.Refuse(status, detail, x.Head.IsHEAD())
 	st.status, st.errorBytes = status, n
 	st.outcome = Outcome{Status: status, Bytes: n, Closes: true, Handled: handled}
-}
-
-// sendError sends the server's error response of status to out, as the
-// whole of a response after which the connection closes, and returns its
-// size. It is the worker side's one way to put an error on the wire
-// (Refuse, a handler's panic, a 101 without a hijack); the loop's is the
-// engine's. Worker only.
-func sendError(cfg *Config, out Output, status int, detail string, head bool) (int64, error) {
-	b := ErrorResponse(bufpool.GetSmall(), cfg, status, detail, head)
-	n := int64(len(b))
-	return n, out.Send([][]byte{b}, true, false)
 }
 
 // refuseWith refuses x with the status and detail of err, a *codec.Error.

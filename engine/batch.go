@@ -119,6 +119,13 @@ type batch struct {
 // SetWriteDeadline implements adapter.Output.
 func (b *batch) SetWriteDeadline(t time.Time) { b.w.SetWriteDeadline(t) }
 
+// Refuse implements adapter.Output: the error response ends the batch,
+// after the responses it holds.
+func (b *batch) Refuse(status int, detail string, head bool) (int64, error) {
+	r := b.w.e.errorResponse(status, detail, head)
+	return int64(len(r)), b.Send([][]byte{r}, true, false)
+}
+
 func (b *batch) Send(bufs [][]byte, last, keepAlive bool) error {
 	gone := b.w.q.gone.Load() // a half-closed client still gets its responses
 	if last && keepAlive && !b.final && !gone {

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/bufpool"
 )
 
 // env is what a connection works with, and all of the server it can
@@ -56,4 +57,12 @@ type env struct {
 		// report without waiting for it.
 		drainReport time.Duration
 	}
+}
+
+// errorResponse builds the server's error response of status (waitress's
+// format: adapter.ErrorResponse) in a pooled buffer: the one place
+// server-generated responses are made, for the loop's answers
+// (conn.answerUnserved) and the adapters' (Output.Refuse). Any goroutine.
+func (e *env) errorResponse(status int, detail string, head bool) []byte {
+	return adapter.ErrorResponse(bufpool.GetSmall(), &e.acfg, status, detail, head)
 }

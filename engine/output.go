@@ -18,6 +18,10 @@ func (t *turn) Send(bufs [][]byte, last, keepAlive bool) error {
 }
 func (t *turn) SetWriteDeadline(d time.Time)                   { t.w.SetWriteDeadline(d) }
 func (t *turn) Hijack(head [][]byte) (net.Conn, []byte, error) { return t.w.hijack(t, head, nil) }
+func (t *turn) Refuse(status int, detail string, head bool) (int64, error) {
+	b := t.w.e.errorResponse(status, detail, head)
+	return int64(len(b)), t.Send([][]byte{b}, true, false)
+}
 func (t *turn) SendFile(f *os.File, off, n int64) int64 {
 	k, _ := t.w.push(t, piece{file: f, off: off, n: n})
 	return k

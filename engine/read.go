@@ -7,7 +7,6 @@ import (
 
 	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/codec"
-	"github.com/waitron/waitron/internal/bufpool"
 )
 
 // Reading requests, handing them to workers, and moving on once a
@@ -350,7 +349,7 @@ func (c *conn) refusedHead() servedHead {
 // access line, with its request line rh and the close reason that
 // follows. Loop only.
 func (c *conn) answerUnserved(status int, detail string, reason CloseReason, rh servedHead) {
-	b := adapter.ErrorResponse(bufpool.GetSmall(), &c.e.acfg, status, detail, rh.method == "HEAD")
+	b := c.e.errorResponse(status, detail, rh.method == "HEAD")
 	c.logRefused(status, len(b), reason, rh)
 	c.write(b, true)
 	c.e.counts.response(numMethods-1, status, 0)
