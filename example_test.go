@@ -25,7 +25,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	go srv.Serve()
+	go srv.ListenAndServe()
 	<-srv.Ready()
 
 	resp, err := http.Get("http://" + srv.Addrs()[0].String() + "/hello?name=gopher")
@@ -55,7 +55,7 @@ func ExampleNewFastHTTPServer() {
 	if err != nil {
 		panic(err)
 	}
-	go srv.Serve()
+	go srv.ListenAndServe()
 	<-srv.Ready()
 
 	resp, err := http.Get("http://" + srv.Addrs()[0].String() + "/hello?name=gopher")

@@ -77,5 +77,5 @@ func Serve(h http.Handler, opts limits.Options) error {
 	if err != nil {
 		return err
 	}
-	return s.Serve()
+	return s.ListenAndServe()
 }

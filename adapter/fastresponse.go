@@ -29,6 +29,7 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 	}
 	closes := x.Framing.Close || cfg.Draining != nil && cfg.Draining() || resp.ConnectionClose()
 	forShutdown := !x.Framing.Close && !resp.ConnectionClose() && closes
+	closes = closes || cfg.NoKeepAlive != nil && cfg.NoKeepAlive()
 	if resp.IsBodyStream() && resp.Header.ContentLength() < 0 && !resp.SkipBody {
 		// fasthttp chunks a stream of unknown length: its chunks are read
 		// as they pass, to count the body for the access log, and for an

@@ -92,6 +92,10 @@ type Config struct {
 	// Draining reports whether the server is shutting down; responses then
 	// close their connection.
 	Draining func() bool
+	// NoKeepAlive, if set, reports whether keep-alive is off
+	// (SetKeepAlivesEnabled(false)): every response closes its
+	// connection.
+	NoKeepAlive func() bool
 	// LogRequests asks the fasthttp adapter to keep what the access log
 	// shows of a request in its Outcome.
 	LogRequests bool

@@ -20,6 +20,9 @@ func (w *response) appendHead(final bool) []byte {
 	if !w.closeAfter && w.cfg.Draining != nil && w.cfg.Draining() {
 		w.closeAfter, w.drainClose = true, true
 	}
+	if !w.closeAfter && w.cfg.NoKeepAlive != nil && w.cfg.NoKeepAlive() {
+		w.closeAfter = true
+	}
 	bodyAllowed := codec.BodyAllowed(w.status)
 	trailers, connection, _ := w.trailers()
 	var contentLength int64 = -1

@@ -3,8 +3,10 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,7 +42,7 @@ func accessLinesOf(t *testing.T, mk func(limits.Options) (*engine.Server, error)
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
+	go func() { served <- srv.ListenAndServe() }()
 	<-srv.Ready()
 	if err := srv.ReadyErr(); err != nil {
 		t.Fatal(err)
@@ -56,7 +58,7 @@ func accessLinesOf(t *testing.T, mk func(limits.Options) (*engine.Server, error)
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := recv(t, served); err != nil {
+	if err := recv(t, served); !errors.Is(err, http.ErrServerClosed) {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)

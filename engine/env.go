@@ -37,6 +37,8 @@ type env struct {
 	draining  atomic.Bool // Shutdown has begun: no new request is read
 	stopping  atomic.Bool // Shutdown or Close: the loops are being stopped
 	loopsGone atomic.Bool // gnet has returned: no Async*/Close/Execute calls any more
+	// noKeepAlive: SetKeepAlivesEnabled(false); every response closes its connection.
+	noKeepAlive atomic.Bool
 	// yieldToWorkers is set by Serve when there are no more Ps than event
 	// loops: a loop then yields its P to the workers after a hand-off, or
 	// after several (loopConns.yieldAfter).

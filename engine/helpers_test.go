@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -100,7 +101,7 @@ func startServer(t testing.TB, mk func(limits.Options, *slog.Logger) (*engine.Se
 		before(srv)
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
+	go func() { served <- srv.ListenAndServe() }()
 	select {
 	case <-srv.Ready():
 	case <-time.After(ioTimeout):
@@ -117,8 +118,8 @@ func startServer(t testing.TB, mk func(limits.Options, *slog.Logger) (*engine.Se
 		}
 		select {
 		case err := <-served:
-			if err != nil {
-				t.Errorf("serve: %v", err)
+			if !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("serve: %v, want http.ErrServerClosed", err)
 			}
 		case <-time.After(ioTimeout):
 			t.Error("Serve did not return after Shutdown")

@@ -26,7 +26,7 @@ func TestRecvBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go s.Serve()
+		go s.ListenAndServe()
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -200,7 +200,7 @@ func TestLoopsRestartNamesTheClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- s.Serve() }()
+	go func() { served <- s.ListenAndServe() }()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -35,7 +35,7 @@ func TestShutdownBeforeServe(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown before Serve: %v", err)
 	}
-	if err := srv.Serve(); !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		t.Fatalf("Serve after Shutdown: %v, want http.ErrServerClosed", err)
 	}
 	<-srv.Ready()
@@ -48,7 +48,7 @@ func TestShutdownBeforeServe(t *testing.T) {
 // after Shutdown returns http.ErrServerClosed.
 func TestServeTwiceAndAfterShutdown(t *testing.T) {
 	s := start(t, nil)
-	if err := s.Serve(); err == nil || errors.Is(err, http.ErrServerClosed) {
+	if err := s.ListenAndServe(); err == nil || errors.Is(err, http.ErrServerClosed) {
 		t.Fatalf("second Serve: %v, want an error saying it already serves", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
@@ -56,7 +56,7 @@ func TestServeTwiceAndAfterShutdown(t *testing.T) {
 	if err := s.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Serve(); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		t.Fatalf("Serve after Shutdown: %v, want http.ErrServerClosed", err)
 	}
 }

@@ -98,7 +98,7 @@ func TestSocketsFromGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve()
+	go srv.ListenAndServe()
 	<-srv.Ready()
 	if len(srv.Addrs()) != 2 {
 		t.Fatalf("Addrs = %v", srv.Addrs())

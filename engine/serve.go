@@ -16,17 +16,32 @@ import (
 	"github.com/waitron/waitron/codec"
 )
 
-// Serving and shutting down: Serve runs the event loops (and starts them
-// again should they stop on their own), Shutdown drains and stops them.
+// Serving and shutting down: ListenAndServe and Serve run the event loops
+// (and start them again should they stop on their own), Shutdown drains
+// and stops them, Close stops them at once.
 
-// Serve listens and serves until Shutdown. It returns nil after Shutdown,
-// or an error if listening failed; called again while it serves, it
-// returns an error at once, and called after Shutdown (or when Shutdown
-// came first), http.ErrServerClosed. waitron accepts in Go (see
-// sockets.go), so an accept error never reaches gnet; should the event
-// loops still stop without Shutdown, Serve logs why and starts them again,
-// backing off up to 5 s between attempts.
-func (s *Server) Serve() error {
+// ListenAndServe listens on the options' addresses (or adopts the
+// options' sockets) and serves until Shutdown or Close, as net/http's
+// ListenAndServe: it then returns http.ErrServerClosed, and an error if
+// listening failed. Called again while it serves, it returns an error at
+// once, and called after Shutdown (or when Shutdown came first),
+// http.ErrServerClosed. waitron accepts in Go (see sockets.go), so an
+// accept error never reaches gnet; should the event loops still stop
+// without Shutdown, it logs why and starts them again, backing off up to
+// 5 s between attempts.
+func (s *Server) ListenAndServe() error { return s.serve(nil) }
+
+// Serve serves the connections ln accepts, instead of the options'
+// addresses, until Shutdown or Close, which close ln; otherwise it is
+// ListenAndServe. ln must be a TCP or UNIX stream listener.
+func (s *Server) Serve(ln net.Listener) error {
+	if ln == nil {
+		return errors.New("waitron: Serve: the listener is nil")
+	}
+	return s.serve(ln)
+}
+
+func (s *Server) serve(ln net.Listener) error {
 	s.stopMu.Lock()
 	switch {
 	case s.stopped:
@@ -34,7 +49,14 @@ func (s *Server) Serve() error {
 		return http.ErrServerClosed
 	case s.serving:
 		s.stopMu.Unlock()
-		return errors.New("waitron: Serve called while the server is already serving")
+		return errors.New("waitron: the server is already serving")
+	}
+	if ln != nil {
+		if err := checkSockets([]net.Listener{ln}); err != nil {
+			s.stopMu.Unlock()
+			return err
+		}
+		s.sockets, s.bind = []net.Listener{ln}, nil
 	}
 	s.serving = true
 	s.stopMu.Unlock()
@@ -131,7 +153,7 @@ func (s *Server) Serve() error {
 			return s.readyErr
 		}
 		if s.stopping.Load() {
-			return nil
+			return http.ErrServerClosed
 		}
 		s.log.Error("the event loops stopped on their own; restarting them",
 			"err", err, "restart", restarts+1, "in", delay.String())
@@ -139,7 +161,7 @@ func (s *Server) Serve() error {
 		time.Sleep(delay)
 		delay = min(2*delay, 5*time.Second)
 		if s.stopping.Load() {
-			return nil
+			return http.ErrServerClosed
 		}
 	}
 }
@@ -191,25 +213,66 @@ func (s *Server) Addrs() []net.Addr { <-s.ready; return s.addrs }
 
 // Shutdown stops accepting connections, stops reading new requests, lets
 // every request already being served finish and its response drain, then
-// stops the event loops. If ctx ends first, the remaining connections are
-// closed and ctx's error is returned.
+// stops the event loops; the functions given to RegisterOnShutdown start,
+// each on a goroutine of its own, as it begins. If ctx ends first, the
+// remaining connections are closed and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopMu.Lock() // a second Shutdown waits for the first and returns its result
+	s.onShutdownMu.Lock()
+	for _, f := range s.onShutdown {
+		go f()
+	}
+	s.onShutdown = nil
+	s.onShutdownMu.Unlock()
+	return s.stop(ctx)
+}
+
+// Close closes the listeners and every connection at once, without
+// waiting for the requests in flight (their handlers run on; what they
+// write goes nowhere), as net/http's Close; the serving call returns
+// http.ErrServerClosed.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// RegisterOnShutdown adds f to the functions Shutdown starts as it
+// begins (net/http's RegisterOnShutdown): to tell hijacked connections,
+// which Shutdown neither waits for nor closes, to end.
+func (s *Server) RegisterOnShutdown(f func()) {
+	s.onShutdownMu.Lock()
+	s.onShutdown = append(s.onShutdown, f)
+	s.onShutdownMu.Unlock()
+}
+
+// SetKeepAlivesEnabled turns keep-alive on (the default) or off, as
+// net/http's: off, every response from then on says Connection: close
+// and its connection closes after it.
+func (s *Server) SetKeepAlivesEnabled(v bool) { s.noKeepAlive.Store(!v) }
+
+// stop is Shutdown without its hooks, and Close with a ctx already done.
+func (s *Server) stop(ctx context.Context) error {
+	s.stopMu.Lock() // a second stop waits for the first and returns its result
 	defer s.stopMu.Unlock()
 	if s.stopped {
 		return s.stopErr
 	}
 	if !s.serving {
-		// Before Serve: nothing runs; Serve will refuse to start.
+		// Before serving: nothing runs; serving will refuse to start.
 		s.stopped = true
 		s.disp.release()
 		s.once.Do(func() { s.readyErr = http.ErrServerClosed; close(s.ready) })
 		return nil
 	}
-	select {
-	case <-s.ready:
-	case <-ctx.Done():
-		return ctx.Err()
+	if !s.isReady() {
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if s.readyErr != nil {
 		s.stopped = true

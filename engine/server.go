@@ -57,8 +57,10 @@ type Server struct {
 	bind []string
 
 	sockets        []net.Listener // the listeners, bound by Serve or given (the sockets option)
-	placeholderDir string         // holds gnet's private listener
-	lastSweep      time.Time      // OnTick goroutine only
+	onShutdownMu   sync.Mutex
+	onShutdown     []func()  // RegisterOnShutdown's
+	placeholderDir string    // holds gnet's private listener
+	lastSweep      time.Time // OnTick goroutine only
 }
 
 // New checks the options, resolves the listen addresses and prepares a
@@ -141,6 +143,7 @@ func newServer(h http.Handler, fh fasthttp.RequestHandler, o limits.Options, log
 		Log:              log,
 		AppendDate:       func(b []byte) []byte { return append(b, *s.date.Load()...) },
 		Draining:         s.draining.Load,
+		NoKeepAlive:      s.noKeepAlive.Load,
 		LogRequests:      o.AccessLog != "",
 		URLScheme:        o.URLScheme,
 		ServerName:       o.ServerName,

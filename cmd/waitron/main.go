@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -148,7 +149,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 		return 1
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
+	go func() { served <- srv.ListenAndServe() }()
 	select {
 	case <-srv.Ready():
 		if err := srv.ReadyErr(); err != nil {
@@ -206,7 +207,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 	}()
 	err = srv.Shutdown(ctx)
 	cancel()
-	if serr := <-served; serr != nil && err == nil {
+	if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
 	if err != nil {
