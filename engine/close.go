@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -95,6 +96,7 @@ func (c *conn) close(reason CloseReason, detail string) {
 		if fb := c.w.q.fb.Load(); fb != nil {
 			fb.finish()
 		}
+		c.setState(http.StateClosed) // its writer closes the socket once the rest is out
 		return
 	}
 	r := c.rares()
@@ -234,6 +236,7 @@ func (c *conn) onClose(err error) {
 	// response cut short (gnet closes the descriptor after OnClose).
 	c.w.noteDelivered(c.gc)
 	c.w.q.gone.Store(true)
+	c.setState(http.StateClosed)
 	c.endWatches() // the waiters learn the connection is gone
 	c.lc.unwatch(c)
 	if sp := c.w.q.spool.Load(); sp != nil {

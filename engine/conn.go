@@ -275,7 +275,9 @@ type connRare struct {
 	watches   []drainWatch // waits for the output to drain (see drain.go)
 	drain     flight       // a close waiting for output to drain
 	drainT    uint64
-	parkedAt  stamp // when the connection was parked under connection_limit
+	parkedAt  stamp          // when the connection was parked under connection_limit
+	connState http.ConnState // the state ConnState was last told, plus one; 0: none yet
+	view      net.Conn       // what stands for the connection in the hooks (connhooks.go)
 }
 
 // rares returns c's connRare, making it. Loop only.

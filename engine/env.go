@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -33,6 +34,10 @@ type env struct {
 	tmpDir  string
 	files   *fileCache // temporary files for request bodies over inbuf_overflow
 	loops   sync.Map   // gnet.EventLoop → *loopConns
+	// baseCtx is the root of every connection's context: it carries
+	// http.ServerContextKey.
+	baseCtx context.Context
+	conns   ConnHooks // net/http's per-connection callbacks (SetConnHooks)
 
 	draining  atomic.Bool // Shutdown has begun: no new request is read
 	stopping  atomic.Bool // Shutdown or Close: the loops are being stopped

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -55,8 +57,13 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
+	base, _ := gc.Context().(*listenerBase)
 	c := newConn(s, gc, s.loopConnsOf(gc))
 	gc.SetContext(c)
+	if ctx := c.connCtx(base); ctx != nil {
+		c.w.ctx, c.w.cancel = context.WithCancelCause(ctx)
+	}
+	c.setState(http.StateNew)
 	c.w.gen.conns.Add(1)
 	c.lc.add(c)
 	if _, refuse := s.admit(c); refuse {

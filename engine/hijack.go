@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/waitron/waitron/adapter"
@@ -152,6 +153,7 @@ func (c *conn) detach(extra []byte) (d detached) {
 		return d
 	}
 	c.st.hijack()
+	c.setState(http.StateHijacked)
 	c.setReason(CloseHijacked, "")
 	c.next = nil
 	if c.rare != nil {

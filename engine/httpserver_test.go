@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/waitron/waitron/engine"
@@ -44,6 +46,12 @@ type served struct {
 // onEachServer runs f with h served by waitron (through Serve(ln)) and by
 // net/http, in turn; f stops the server itself.
 func onEachServer(t *testing.T, h http.Handler, f func(t *testing.T, s served)) {
+	onEachServerWith(t, h, engine.ConnHooks{}, f)
+}
+
+// onEachServerWith is onEachServer with net/http's per-connection hooks
+// set on both servers.
+func onEachServerWith(t *testing.T, h http.Handler, hooks engine.ConnHooks, f func(t *testing.T, s served)) {
 	for _, name := range []string{"waitron", "net/http"} {
 		t.Run(name, func(t *testing.T) {
 			var srv httpServer
@@ -52,9 +60,13 @@ func onEachServer(t *testing.T, h http.Handler, f func(t *testing.T, s served)) 
 				if err != nil {
 					t.Fatal(err)
 				}
+				if err := ws.SetConnHooks(hooks); err != nil {
+					t.Fatal(err)
+				}
 				srv = ws
 			} else {
-				srv = &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
+				srv = &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0),
+					ConnState: hooks.ConnState, BaseContext: hooks.BaseContext, ConnContext: hooks.ConnContext}
 			}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -220,4 +232,138 @@ func rawExchange(t *testing.T, addr, raw string) string {
 func dialAddr(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	return peerServer{addr: addr}.dial(t)
+}
+
+// stateLog records ConnState's calls per connection (by the client's
+// address) and says when one reached a final state.
+type stateLog struct {
+	mu     sync.Mutex
+	states map[string][]http.ConnState
+	final  chan string
+}
+
+func newStateLog() *stateLog {
+	return &stateLog{states: map[string][]http.ConnState{}, final: make(chan string, 16)}
+}
+
+func (l *stateLog) record(c net.Conn, st http.ConnState) {
+	l.mu.Lock()
+	k := c.RemoteAddr().String()
+	l.states[k] = append(l.states[k], st)
+	l.mu.Unlock()
+	if st == http.StateClosed || st == http.StateHijacked {
+		l.final <- k
+	}
+}
+
+// of waits for client c's connection to reach a final state and returns
+// its states.
+func (l *stateLog) of(t *testing.T, c net.Conn) []http.ConnState {
+	t.Helper()
+	k := c.LocalAddr().String()
+	for {
+		if recv(t, l.final) == k {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.states[k]
+		}
+	}
+}
+
+// TestConnStateSequences: ConnState sees net/http's states in net/http's
+// order for keep-alive requests, a request that closes, a hijack, and an
+// idle connection at Shutdown.
+func TestConnStateSequences(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/hijack", func(w http.ResponseWriter, r *http.Request) {
+		nc, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			nc.Close()
+		}
+	})
+	const (
+		N = http.StateNew
+		A = http.StateActive
+		I = http.StateIdle
+		H = http.StateHijacked
+		C = http.StateClosed
+	)
+	l := newStateLog()
+	onEachServerWith(t, mux, engine.ConnHooks{ConnState: l.record}, func(t *testing.T, s served) {
+		check := func(what string, got []http.ConnState, want ...http.ConnState) {
+			t.Helper()
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: states %v, want %v", what, got, want)
+			}
+		}
+		roundTrips := func(c net.Conn, br *bufio.Reader, reqs ...string) {
+			t.Helper()
+			for _, req := range reqs {
+				io.WriteString(c, req)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.ReadAll(resp.Body)
+			}
+		}
+		get := "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+		c := dialAddr(t, s.addr)
+		roundTrips(c, bufio.NewReader(c), get, get)
+		c.Close()
+		check("two keep-alive requests, then the client closes", l.of(t, c), N, A, I, A, I, C)
+
+		c = dialAddr(t, s.addr)
+		roundTrips(c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		check("a request that closes", l.of(t, c), N, A, C)
+
+		c = dialAddr(t, s.addr)
+		roundTrips(c, bufio.NewReader(c), "GET /hijack HTTP/1.1\r\nHost: a\r\n\r\n")
+		check("a hijack", l.of(t, c), N, A, H)
+
+		c = dialAddr(t, s.addr)
+		roundTrips(c, bufio.NewReader(c), get)
+		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+		defer cancel()
+		if err := s.srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check("an idle connection at Shutdown", l.of(t, c), N, A, I, C)
+	})
+}
+
+type ctxKey string
+
+// TestConnContexts: BaseContext's and ConnContext's values reach the
+// request's context, with the server and the local address, as net/http.
+func TestConnContexts(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		_, srv := ctx.Value(http.ServerContextKey).(*http.Server)
+		la, _ := ctx.Value(http.LocalAddrContextKey).(net.Addr)
+		fmt.Fprintf(w, "base=%v conn=%v server=%v local=%v", ctx.Value(ctxKey("base")), ctx.Value(ctxKey("conn")) == r.RemoteAddr,
+			srv, la != nil && la.String() == r.Host)
+	})
+	var lns sync.Map
+	hooks := engine.ConnHooks{
+		BaseContext: func(ln net.Listener) context.Context {
+			lns.Store(ln.Addr().String(), true)
+			return context.WithValue(context.Background(), ctxKey("base"), "from BaseContext")
+		},
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, ctxKey("conn"), c.RemoteAddr().String())
+		},
+	}
+	onEachServerWith(t, h, hooks, func(t *testing.T, s served) {
+		got := rawExchange(t, s.addr, "GET / HTTP/1.1\r\nHost: "+s.addr+"\r\nConnection: close\r\n\r\n")
+		if want := "base=from BaseContext conn=true server=true local=true"; !strings.HasSuffix(got, want) {
+			t.Errorf("got %q, want it to end in %q", got, want)
+		}
+		if _, ok := lns.Load(s.addr); !ok {
+			t.Error("BaseContext was not given the listener")
+		}
+	})
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"net/http"
 	"runtime"
 	"sync"
 
@@ -49,6 +50,7 @@ func (c *conn) readInput() {
 			if c.headSince.IsZero() {
 				c.headSince = c.now()
 			}
+			c.setState(http.StateActive)
 			if c.cur == nil {
 				c.cur = c.takeSlot()
 			}
@@ -206,6 +208,7 @@ func (c *conn) dispatch() {
 // their responses leave in one write (see batch). Loop only.
 func (c *conn) start(r *request) {
 	c.st.startServing()
+	c.setState(http.StateActive) // (a request read ahead while its predecessor was served)
 	c.peerCloses, c.hold = r.x.Framing.Close, mayHijack(r)
 	// Exact now, and only shrinking while the worker has the connection:
 	// the worker may write itself only when nothing is waiting in gnet.
@@ -272,6 +275,7 @@ func (c *conn) afterResponse(keepAlive bool, at stamp) {
 		c.close(CloseRequested, "")
 		return
 	}
+	c.setState(http.StateIdle)
 	if c.w.q.closed.Load() && !c.st.eof {
 		return
 	}

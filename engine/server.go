@@ -45,10 +45,7 @@ type Server struct {
 	serving bool // Serve was called
 	stopped bool
 	stopErr error
-	locals  sync.Map // netip.AddrPort → *localAddr
-	// baseCtx is the root of every connection's context: it carries
-	// http.ServerContextKey.
-	baseCtx context.Context
+	locals  sync.Map    // netip.AddrPort → *localAddr
 	ops     *ops.Server // the metrics_listen listener, set before Ready
 	// accessLog is access for ReopenAccessLog, which any goroutine may call.
 	accessLog atomic.Pointer[accessLog]

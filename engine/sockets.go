@@ -101,6 +101,7 @@ func placeholderURL() (string, string, error) {
 // again once accepting succeeds; the connections waiting meanwhile stay
 // in the listen queue.
 func (s *Server) acceptLoop(ln net.Listener) {
+	base := s.listenerBaseOf(ln)
 	var p acceptPause
 	var spare spareFD
 	defer spare.close()
@@ -122,7 +123,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 		}
 		p.succeeded()
 		spare.give() // for gnet's duplicate of c's descriptor
-		res, err := s.register(c)
+		res, err := s.register(c, base)
 		if err != nil {
 			c.Close()
 			if !s.draining.Load() {
@@ -186,10 +187,14 @@ func (f *spareFD) close() {
 // register hands c to the current run of the event loops. While they
 // restart (gnet stopped on its own), it waits for the next run rather than
 // lose the connection; it fails once Serve has returned, or gnet refuses c.
-func (s *Server) register(c net.Conn) (<-chan gnet.RegisteredResult, error) {
+func (s *Server) register(c net.Conn, base *listenerBase) (<-chan gnet.RegisteredResult, error) {
+	ctx := gnet.NewNetConnContext(context.Background(), c)
+	if base != nil {
+		ctx = gnet.NewContext(ctx, base) // OnOpen finds it as the connection's first context
+	}
 	for {
 		r := s.run.Load()
-		res, err := r.eng.Register(gnet.NewNetConnContext(context.Background(), c))
+		res, err := r.eng.Register(ctx)
 		if err == nil || s.draining.Load() {
 			return res, err
 		}
