@@ -1,20 +1,38 @@
 // Package waitron serves ordinary net/http handlers with Python waitress's
 // serving model: gnet event loops do all socket I/O, requests are read in
-// full by a strict HTTP/1.x codec, and a pool of Options.Threads workers
-// runs the handlers.
+// full by a strict HTTP/1.x codec (bodies past inbuf_overflow spooled to a
+// temporary file) before the handler runs, and a pool of Options.Threads
+// workers runs the handlers.
 //
-// Serve is the front door, like waitress.serve(app, **kw):
+// A program that builds an *http.Server swaps one line:
 //
-//	opts := limits.Default()
-//	opts.Listen = []string{"127.0.0.1:8080"}
-//	log.Fatal(waitron.Serve(handler, opts))
+//	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+//	ws, err := waitron.FromHTTPServer(srv, nil) // nil: waitress's defaults for the rest
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	go func() {
+//		if err := ws.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+//			log.Fatal(err)
+//		}
+//	}()
+//	<-ctx.Done() // SIGTERM
+//	ws.Shutdown(context.Background())
 //
-// NewServer gives control over shutdown.
+// ListenAndServe(srv) is the shortest form. NewServer takes waitress's
+// options instead of an *http.Server.
 package waitron
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -23,24 +41,116 @@ import (
 	"github.com/waitron/waitron/limits"
 )
 
-// Server is a waitron server; see engine.Server. Its methods are New's
-// server's: Serve, Ready, ReadyErr, Addrs, Stats, Shutdown.
-type Server = engine.Server
+// Server is a waitron server. Its lifecycle is net/http's *http.Server's
+// (ListenAndServe, Serve, Shutdown, Close, RegisterOnShutdown,
+// SetKeepAlivesEnabled), so a program can swap one for the other; Ready,
+// Addrs, Stats and ReopenAccessLog are waitron's own.
+type Server struct {
+	e *engine.Server
+}
+
+// Options are waitress's options (and waitron's own), one field each;
+// DefaultOptions returns their defaults.
+type Options = limits.Options
+
+// DefaultOptions returns waitress's defaults.
+func DefaultOptions() Options { return limits.Default() }
+
+// ListenAndServe listens on the options' addresses (listen, host and
+// port, unix_socket or sockets) and serves until Shutdown or Close; it
+// then returns http.ErrServerClosed, or an error if listening failed.
+func (s *Server) ListenAndServe() error { return s.e.ListenAndServe() }
+
+// Serve serves the connections ln accepts, instead of the options'
+// addresses, until Shutdown or Close (which close ln); it then returns
+// http.ErrServerClosed. ln must be a TCP or UNIX stream listener.
+func (s *Server) Serve(ln net.Listener) error { return s.e.Serve(ln) }
+
+// Shutdown stops accepting connections, stops reading new requests, lets
+// every request already being served finish and its response drain, then
+// stops. RegisterOnShutdown's functions start as it begins. If ctx ends
+// first, the remaining connections are closed and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error { return s.e.Shutdown(ctx) }
+
+// Close closes the listeners and every connection at once, without
+// waiting for the requests in flight.
+func (s *Server) Close() error { return s.e.Close() }
+
+// RegisterOnShutdown adds f to the functions Shutdown starts, each on a
+// goroutine of its own, as it begins: to tell hijacked connections (a
+// WebSocket's), which Shutdown neither waits for nor closes, to end.
+func (s *Server) RegisterOnShutdown(f func()) { s.e.RegisterOnShutdown(f) }
+
+// SetKeepAlivesEnabled turns keep-alive on (the default) or off: off,
+// every response says Connection: close and its connection closes after
+// it.
+func (s *Server) SetKeepAlivesEnabled(v bool) { s.e.SetKeepAlivesEnabled(v) }
+
+// Ready is closed once the server listens (or failed to start: see
+// ReadyErr).
+func (s *Server) Ready() <-chan struct{} { return s.e.Ready() }
+
+// ReadyErr waits for Ready and returns why the server could not start, or
+// nil.
+func (s *Server) ReadyErr() error { return s.e.ReadyErr() }
+
+// Addrs waits for Ready and returns the addresses the server listens on.
+func (s *Server) Addrs() []net.Addr { return s.e.Addrs() }
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats { return s.e.Stats() }
+
+// Conns returns the number of open client connections.
+func (s *Server) Conns() int64 { return s.e.Conns() }
+
+// ReopenAccessLog writes what is pending to the access log, then opens
+// its path again (what a process does on SIGHUP after logrotate moved the
+// file away). A no-op without an access log.
+func (s *Server) ReopenAccessLog() error { return s.e.ReopenAccessLog() }
+
+// Stats is a snapshot of a server's counters (Server.Stats).
+type Stats = engine.Stats
+
+// CloseReason is why a client connection closed; Stats counts them.
+type CloseReason = engine.CloseReason
+
+// The close reasons Stats counts, described in docs/security.md.
+const (
+	CloseClientClosed     = engine.CloseClientClosed
+	CloseClientReset      = engine.CloseClientReset
+	CloseClientHalfClosed = engine.CloseClientHalfClosed
+	CloseRequested        = engine.CloseRequested
+	CloseBadRequest       = engine.CloseBadRequest
+	CloseIdle             = engine.CloseIdle
+	CloseHeaderTimeout    = engine.CloseHeaderTimeout
+	CloseBodyTimeout      = engine.CloseBodyTimeout
+	CloseSendTimeout      = engine.CloseSendTimeout
+	ClosePipelineOverflow = engine.ClosePipelineOverflow
+	CloseOverload         = engine.CloseOverload
+	CloseShutdown         = engine.CloseShutdown
+	CloseHijacked         = engine.CloseHijacked
+	CloseProxyProtocol    = engine.CloseProxyProtocol
+	CloseInternalError    = engine.CloseInternalError
+	CloseSpoolFull        = engine.CloseSpoolFull
+	CloseServerRestart    = engine.CloseServerRestart
+)
+
+// DurationBuckets are the upper bounds, in seconds, of the request
+// durations Stats counts.
+var DurationBuckets = engine.DurationBuckets
+
+// ErrClientGone is what a ResponseWriter's Write returns once the client
+// can no longer receive the response.
+var ErrClientGone = adapter.ErrClientGone
 
 // ErrWriteAfterReturn is returned by a ResponseWriter's Write and Flush
 // once its handler has returned.
 var ErrWriteAfterReturn = adapter.ErrWriteAfterReturn
 
 // ErrWriteDeadline is returned by a write past the deadline set with
-// http.ResponseController's SetWriteDeadline; it is
+// http.ResponseController's SetWriteDeadline (or WriteTimeout); it is
 // os.ErrDeadlineExceeded to errors.Is.
 var ErrWriteDeadline = adapter.ErrWriteDeadline
-
-// CloseReason is why a client connection closed; Stats counts them.
-type CloseReason = engine.CloseReason
-
-// Stats is a snapshot of a server's counters (Server.Stats).
-type Stats = engine.Stats
 
 // Info is what a handler can learn beyond *http.Request: the scheme,
 // server name and port, the url_prefix stripped from the path, and the
@@ -52,9 +162,14 @@ type Info = adapter.Info
 func RequestInfo(r *http.Request) (Info, bool) { return adapter.RequestInfo(r) }
 
 // NewServer validates opts and prepares a server for h that logs to log
-// (slog.Default() when nil). Call Serve to run it and Shutdown to stop it.
-func NewServer(h http.Handler, opts limits.Options, log *slog.Logger) (*Server, error) {
-	return engine.New(h, opts, log)
+// (slog.Default() when nil). Call ListenAndServe to run it and Shutdown to
+// stop it.
+func NewServer(h http.Handler, opts Options, log *slog.Logger) (*Server, error) {
+	e, err := engine.New(h, opts, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{e: e}, nil
 }
 
 // NewFastHTTPServer is NewServer for a fasthttp.RequestHandler (a Fiber
@@ -62,20 +177,194 @@ func NewServer(h http.Handler, opts limits.Options, log *slog.Logger) (*Server, 
 // timeouts and hostile-client protections, with the requests given to h
 // through waitron's fasthttp adapter. Its differences from fasthttp's own
 // server are in docs/conformance.md.
-func NewFastHTTPServer(h fasthttp.RequestHandler, opts limits.Options, log *slog.Logger) (*Server, error) {
-	return engine.NewFast(h, opts, log)
+func NewFastHTTPServer(h fasthttp.RequestHandler, opts Options, log *slog.Logger) (*Server, error) {
+	e, err := engine.NewFast(h, opts, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{e: e}, nil
 }
 
 // FastRequestInfo is RequestInfo for a request served by
 // NewFastHTTPServer's server.
 func FastRequestInfo(ctx *fasthttp.RequestCtx) (Info, bool) { return adapter.FastRequestInfo(ctx) }
 
-// Serve runs h with opts until the server stops; it returns an error if
-// the options are invalid or serving failed.
-func Serve(h http.Handler, opts limits.Options) error {
+// Serve runs h with opts until the server stops, like
+// waitress.serve(app, **kw); it returns an error if the options are
+// invalid or serving failed, and http.ErrServerClosed once stopped.
+func Serve(h http.Handler, opts Options) error {
 	s, err := NewServer(h, opts, nil)
 	if err != nil {
 		return err
 	}
 	return s.ListenAndServe()
+}
+
+// ListenAndServe serves srv's handler with waitron, as srv.ListenAndServe
+// would with net/http: FromHTTPServer(srv, nil), then ListenAndServe. srv
+// never listens itself; srv.Shutdown(ctx) starts waitron's graceful
+// shutdown (through srv.RegisterOnShutdown) but returns without waiting
+// for it, and this call returns http.ErrServerClosed once it is done. A
+// program that must wait for the requests in flight, or stop at a
+// deadline, uses FromHTTPServer and the Server's Shutdown.
+func ListenAndServe(srv *http.Server) error {
+	s, err := FromHTTPServer(srv, nil)
+	if err != nil {
+		return err
+	}
+	srv.RegisterOnShutdown(func() { _ = s.Shutdown(context.Background()) })
+	return s.ListenAndServe()
+}
+
+// FromHTTPServer returns a waitron Server for srv's handler, configured
+// by srv's fields and, for the rest, by opts (nil: waitress's defaults).
+// Every field is honoured, or refused with an error naming it:
+//
+//   - Addr: the address to listen on (":http" when empty, as net/http),
+//     unless opts say where to listen (listen, host, port, unix_socket,
+//     sockets); both: an error. Handler: nil is http.DefaultServeMux.
+//   - A field and the option it sets, both given: an error.
+//   - ReadHeaderTimeout: request_header_timeout. ReadTimeout:
+//     request_body_timeout, and request_header_timeout unless
+//     ReadHeaderTimeout is set. IdleTimeout (else ReadTimeout):
+//     channel_timeout. WriteTimeout: each response's write deadline from
+//     when its handler starts. waitron's timeouts are whole seconds, at
+//     least one: a shorter or fractional one is refused. A zero timeout
+//     leaves waitron's default (which is bounded: waitron has no
+//     unbounded wait).
+//   - MaxHeaderBytes: max_request_header_size (0: waitron's default).
+//   - ErrorLog: the server's log lines, written through it.
+//   - ConnState, BaseContext, ConnContext, DisableGeneralOptionsHandler:
+//     as net/http; handlers find srv under http.ServerContextKey.
+//   - TLSConfig, a non-empty TLSNextProto, HTTP2, and Protocols with
+//     anything but HTTP/1: refused (no TLS or HTTP/2 yet).
+func FromHTTPServer(srv *http.Server, opts *Options) (*Server, error) {
+	if srv == nil {
+		return nil, errors.New("waitron: FromHTTPServer: srv is nil")
+	}
+	o := limits.Default()
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case srv.TLSConfig != nil:
+		return nil, errors.New("waitron: http.Server.TLSConfig: waitron serves plain HTTP/1.x only for now; terminate TLS in front of it (docs/deployment.md)")
+	case len(srv.TLSNextProto) > 0:
+		return nil, errors.New("waitron: http.Server.TLSNextProto: waitron has no TLS or HTTP/2 yet")
+	case srv.HTTP2 != nil:
+		return nil, errors.New("waitron: http.Server.HTTP2: waitron has no HTTP/2 yet")
+	case srv.Protocols != nil && (srv.Protocols.HTTP2() || srv.Protocols.UnencryptedHTTP2() || !srv.Protocols.HTTP1()):
+		return nil, fmt.Errorf("waitron: http.Server.Protocols %v: waitron serves HTTP/1 only for now", srv.Protocols)
+	}
+	// Where opts and srv both set something, it is an error, not a
+	// precedence rule.
+	given := func(names ...string) string {
+		for _, n := range names {
+			if opts != nil && opts.IsSet(n) {
+				return n
+			}
+		}
+		return ""
+	}
+	if where := given("listen", "host", "port", "unix_socket", "sockets"); where != "" {
+		if srv.Addr != "" {
+			return nil, fmt.Errorf("waitron: http.Server.Addr %q and the options' %s both say where to listen", srv.Addr, where)
+		}
+	} else {
+		addr, err := listenAddr(srv.Addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := o.Set("listen", addr); err != nil {
+			return nil, fmt.Errorf("waitron: http.Server.Addr %q: %w", srv.Addr, err)
+		}
+	}
+	for _, t := range []struct {
+		field, opt string
+		d          time.Duration
+	}{
+		{"ReadTimeout", "request_body_timeout", srv.ReadTimeout},
+		{"ReadTimeout", "request_header_timeout", srv.ReadTimeout},
+		{"ReadTimeout", "channel_timeout", srv.ReadTimeout},
+		{"ReadHeaderTimeout", "request_header_timeout", srv.ReadHeaderTimeout},
+		{"IdleTimeout", "channel_timeout", srv.IdleTimeout},
+	} {
+		if t.d == 0 {
+			continue
+		}
+		if t.d < time.Second || t.d%time.Second != 0 {
+			return nil, fmt.Errorf("waitron: http.Server.%s %v: waitron's %s is whole seconds, at least 1", t.field, t.d, t.opt)
+		}
+		if given(t.opt) != "" {
+			return nil, fmt.Errorf("waitron: http.Server.%s and the options' %s both set it", t.field, t.opt)
+		}
+		if err := o.Set(t.opt, strconv.FormatInt(int64(t.d/time.Second), 10)); err != nil {
+			return nil, fmt.Errorf("waitron: http.Server.%s: %w", t.field, err)
+		}
+	}
+	if srv.WriteTimeout < 0 {
+		return nil, errors.New("waitron: http.Server.WriteTimeout is negative")
+	}
+	if srv.MaxHeaderBytes > 0 {
+		if given("max_request_header_size") != "" {
+			return nil, errors.New("waitron: http.Server.MaxHeaderBytes and the options' max_request_header_size both set it")
+		}
+		if err := o.Set("max_request_header_size", strconv.Itoa(srv.MaxHeaderBytes)); err != nil {
+			return nil, fmt.Errorf("waitron: http.Server.MaxHeaderBytes: %w", err)
+		}
+	}
+	h := srv.Handler
+	if h == nil {
+		h = http.DefaultServeMux
+	}
+	var lg *slog.Logger
+	if srv.ErrorLog != nil {
+		// Warnings and errors, as net/http's ErrorLog gets; its logger
+		// stamps the time.
+		lg = slog.New(slog.NewTextHandler(logWriter{srv.ErrorLog}, &slog.HandlerOptions{Level: slog.LevelWarn,
+			ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey && len(groups) == 0 {
+					return slog.Attr{}
+				}
+				return a
+			}}))
+	}
+	e, err := engine.New(h, o, lg)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.SetNetHTTP(engine.NetHTTP{
+		ConnState: srv.ConnState, BaseContext: srv.BaseContext, ConnContext: srv.ConnContext, Server: srv,
+		WriteTimeout: srv.WriteTimeout, DisableGeneralOptionsHandler: srv.DisableGeneralOptionsHandler,
+	}); err != nil {
+		return nil, err
+	}
+	return &Server{e: e}, nil
+}
+
+// listenAddr turns an http.Server's Addr into a listen address: empty is
+// ":http", as net/http; a service name for the port becomes its number.
+func listenAddr(addr string) (string, error) {
+	if addr == "" {
+		addr = ":http"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("waitron: http.Server.Addr %q: %w", addr, err)
+	}
+	n, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return "", fmt.Errorf("waitron: http.Server.Addr %q: %w", addr, err)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), nil // an empty host: every address of both families, as net/http
+}
+
+// logWriter writes slog's lines through a *log.Logger (ErrorLog).
+type logWriter struct{ l *log.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	if err := w.l.Output(2, string(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

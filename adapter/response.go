@@ -96,6 +96,12 @@ type Config struct {
 	// (SetKeepAlivesEnabled(false)): every response closes its
 	// connection.
 	NoKeepAlive func() bool
+	// WriteTimeout, if set, is each response's write deadline from when
+	// its handler starts (net/http's WriteTimeout).
+	WriteTimeout time.Duration
+	// PassOptionsStar gives "OPTIONS *" to the handler instead of
+	// answering it (net/http's DisableGeneralOptionsHandler).
+	PassOptionsStar bool
 	// LogRequests asks the fasthttp adapter to keep what the access log
 	// shows of a request in its Outcome.
 	LogRequests bool

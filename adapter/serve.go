@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/waitron/waitron/codec"
 	"github.com/waitron/waitron/internal/bufpool"
@@ -43,7 +44,10 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	w.init(cfg, req, x.Out, x.Head.Minor, x.Ctx)
 	defer w.finish()
 	w.continued = x.Continued
-	if req.Method == http.MethodOptions && req.RequestURI == "*" {
+	if cfg.WriteTimeout > 0 {
+		_ = w.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+	}
+	if req.Method == http.MethodOptions && req.RequestURI == "*" && !cfg.PassOptionsStar {
 		h = globalOptions{} // the server answers it, as net/http does
 	}
 	if !run(cfg, h, st, w, req) {

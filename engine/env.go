@@ -37,7 +37,7 @@ type env struct {
 	// baseCtx is the root of every connection's context: it carries
 	// http.ServerContextKey.
 	baseCtx context.Context
-	conns   ConnHooks // net/http's per-connection callbacks (SetConnHooks)
+	netHTTP NetHTTP // what net/http.Server has beyond the options (SetNetHTTP)
 
 	draining  atomic.Bool // Shutdown has begun: no new request is read
 	stopping  atomic.Bool // Shutdown or Close: the loops are being stopped

@@ -46,12 +46,12 @@ type served struct {
 // onEachServer runs f with h served by waitron (through Serve(ln)) and by
 // net/http, in turn; f stops the server itself.
 func onEachServer(t *testing.T, h http.Handler, f func(t *testing.T, s served)) {
-	onEachServerWith(t, h, engine.ConnHooks{}, f)
+	onEachServerWith(t, h, engine.NetHTTP{}, f)
 }
 
 // onEachServerWith is onEachServer with net/http's per-connection hooks
 // set on both servers.
-func onEachServerWith(t *testing.T, h http.Handler, hooks engine.ConnHooks, f func(t *testing.T, s served)) {
+func onEachServerWith(t *testing.T, h http.Handler, hooks engine.NetHTTP, f func(t *testing.T, s served)) {
 	for _, name := range []string{"waitron", "net/http"} {
 		t.Run(name, func(t *testing.T) {
 			var srv httpServer
@@ -60,7 +60,7 @@ func onEachServerWith(t *testing.T, h http.Handler, hooks engine.ConnHooks, f fu
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := ws.SetConnHooks(hooks); err != nil {
+				if err := ws.SetNetHTTP(hooks); err != nil {
 					t.Fatal(err)
 				}
 				srv = ws
@@ -291,7 +291,7 @@ func TestConnStateSequences(t *testing.T) {
 		C = http.StateClosed
 	)
 	l := newStateLog()
-	onEachServerWith(t, mux, engine.ConnHooks{ConnState: l.record}, func(t *testing.T, s served) {
+	onEachServerWith(t, mux, engine.NetHTTP{ConnState: l.record}, func(t *testing.T, s served) {
 		check := func(what string, got []http.ConnState, want ...http.ConnState) {
 			t.Helper()
 			if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -348,7 +348,7 @@ func TestConnContexts(t *testing.T) {
 			srv, la != nil && la.String() == r.Host)
 	})
 	var lns sync.Map
-	hooks := engine.ConnHooks{
+	hooks := engine.NetHTTP{
 		BaseContext: func(ln net.Listener) context.Context {
 			lns.Store(ln.Addr().String(), true)
 			return context.WithValue(context.Background(), ctxKey("base"), "from BaseContext")

@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// ConnHooks are net/http.Server's per-connection callbacks, honoured as
-// net/http honours them (SetConnHooks).
-type ConnHooks struct {
+// NetHTTP is what net/http.Server has beyond waitress's options, honoured
+// as net/http honours it (SetNetHTTP): its per-connection callbacks, the
+// server handlers see, a response's write deadline, and the OPTIONS *
+// switch.
+type NetHTTP struct {
 	// ConnState is called as a connection changes state, with net/http's
 	// states in net/http's order: StateNew once accepted, StateActive when
 	// the first bytes of a request are read, StateIdle once its response
@@ -32,21 +34,34 @@ type ConnHooks struct {
 	// Server is what handlers find under http.ServerContextKey; nil: an
 	// *http.Server describing the options.
 	Server *http.Server
+	// WriteTimeout, if set, is each response's write deadline, counted
+	// from when its handler starts: a write or flush after it fails, as
+	// does one blocked past it on a client that does not read, and the
+	// connection closes (net/http's WriteTimeout; http.ResponseController
+	// can move it).
+	WriteTimeout time.Duration
+	// DisableGeneralOptionsHandler passes "OPTIONS *" to the handler
+	// instead of answering it (net/http's field of that name).
+	DisableGeneralOptionsHandler bool
 }
 
-// SetConnHooks installs h; before serving only. The contexts (BaseContext,
-// ConnContext) reach net/http handlers; a fasthttp handler has no
-// request context, so they are refused for one.
-func (s *Server) SetConnHooks(h ConnHooks) error {
+// SetNetHTTP installs h; before serving only. The contexts (BaseContext,
+// ConnContext), the write deadline and the OPTIONS * switch are net/http
+// handlers' matters, refused for a fasthttp handler.
+func (s *Server) SetNetHTTP(h NetHTTP) error {
 	s.stopMu.Lock()
 	defer s.stopMu.Unlock()
 	if s.serving || s.stopped {
-		return errors.New("waitron: SetConnHooks after serving started")
+		return errors.New("waitron: SetNetHTTP after serving started")
 	}
-	if s.fast != nil && (h.BaseContext != nil || h.ConnContext != nil) {
-		return errors.New("waitron: BaseContext and ConnContext need net/http handlers (a fasthttp handler has no request context)")
+	if s.fast != nil && (h.BaseContext != nil || h.ConnContext != nil || h.WriteTimeout != 0 || h.DisableGeneralOptionsHandler) {
+		return errors.New("waitron: BaseContext, ConnContext, WriteTimeout and DisableGeneralOptionsHandler need net/http handlers")
 	}
-	s.conns = h
+	if h.WriteTimeout < 0 {
+		return errors.New("waitron: WriteTimeout is negative")
+	}
+	s.netHTTP = h
+	s.acfg.WriteTimeout, s.acfg.PassOptionsStar = h.WriteTimeout, h.DisableGeneralOptionsHandler
 	if h.Server != nil {
 		s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, h.Server)
 	}
@@ -61,10 +76,10 @@ type listenerBase struct{ ctx context.Context }
 // listenerBaseOf returns the base for ln's connections: nil without
 // BaseContext.
 func (s *Server) listenerBaseOf(ln net.Listener) *listenerBase {
-	if s.conns.BaseContext == nil {
+	if s.netHTTP.BaseContext == nil {
 		return nil
 	}
-	ctx := s.conns.BaseContext(ln)
+	ctx := s.netHTTP.BaseContext(ln)
 	if ctx == nil {
 		panic("waitron: BaseContext returned a nil context") // as net/http
 	}
@@ -76,7 +91,7 @@ func (s *Server) listenerBaseOf(ln net.Listener) *listenerBase {
 // shared. As net/http: the listener's base with the server, then
 // ConnContext, then the local address. Loop only, at OnOpen.
 func (c *conn) connCtx(base *listenerBase) context.Context {
-	if base == nil && c.e.conns.ConnContext == nil {
+	if base == nil && c.e.netHTTP.ConnContext == nil {
 		return nil
 	}
 	ctx := c.local.ctx
@@ -85,7 +100,7 @@ func (c *conn) connCtx(base *listenerBase) context.Context {
 	} else {
 		ctx = c.e.baseCtx
 	}
-	if cc := c.e.conns.ConnContext; cc != nil {
+	if cc := c.e.netHTTP.ConnContext; cc != nil {
 		if ctx = cc(ctx, c.view()); ctx == nil {
 			panic("waitron: ConnContext returned a nil context") // as net/http
 		}
@@ -96,7 +111,7 @@ func (c *conn) connCtx(base *listenerBase) context.Context {
 // setState reports a new state to ConnState, if there is one and the
 // state changed. Loop only.
 func (c *conn) setState(st http.ConnState) {
-	f := c.e.conns.ConnState
+	f := c.e.netHTTP.ConnState
 	if f == nil {
 		return
 	}

@@ -1,0 +1,161 @@
+package waitron_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waitron/waitron"
+)
+
+type ctxKey string
+
+// syncBuffer is a bytes.Buffer an ErrorLog may write from any goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestListenAndServeLikeNetHTTP: a typical http.Server program, run with
+// srv.ListenAndServe() and with waitron.ListenAndServe(srv): its handler
+// finds srv under http.ServerContextKey and ConnContext's value in its
+// context, BaseContext gets the listener, ErrorLog gets the panic's line,
+// and srv.Shutdown ends the serving call with http.ErrServerClosed.
+func TestListenAndServeLikeNetHTTP(t *testing.T) {
+	for _, name := range []string{"net/http", "waitron"} {
+		t.Run(name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			var srv *http.Server
+			mux.HandleFunc("/ctx", func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "server=%v conn=%v", r.Context().Value(http.ServerContextKey) == srv,
+					r.Context().Value(ctxKey("conn")))
+			})
+			mux.HandleFunc("/panic", func(http.ResponseWriter, *http.Request) { panic("on purpose") })
+			listening := make(chan net.Addr, 1)
+			errLog := &syncBuffer{}
+			srv = &http.Server{
+				Addr:              "127.0.0.1:0",
+				Handler:           mux,
+				ReadHeaderTimeout: 5 * time.Second,
+				IdleTimeout:       30 * time.Second,
+				MaxHeaderBytes:    64 << 10,
+				ErrorLog:          log.New(errLog, "", 0),
+				BaseContext: func(ln net.Listener) context.Context {
+					listening <- ln.Addr()
+					return context.Background()
+				},
+				ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+					return context.WithValue(ctx, ctxKey("conn"), "set")
+				},
+			}
+			served := make(chan error, 1)
+			go func() {
+				if name == "waitron" {
+					served <- waitron.ListenAndServe(srv)
+				} else {
+					served <- srv.ListenAndServe()
+				}
+			}()
+			var addr net.Addr
+			select {
+			case addr = <-listening:
+			case err := <-served:
+				t.Fatalf("serving failed: %v", err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("not listening")
+			}
+			client := &http.Client{Timeout: 10 * time.Second}
+			resp, err := client.Get("http://" + addr.String() + "/ctx")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "server=true conn=set" {
+				t.Errorf("/ctx: %q", b)
+			}
+			if resp, err := client.Get("http://" + addr.String() + "/panic"); err == nil {
+				resp.Body.Close()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Fatalf("srv.Shutdown: %v", err)
+			}
+			select {
+			case err := <-served:
+				if !errors.Is(err, http.ErrServerClosed) {
+					t.Fatalf("serving returned %v, want http.ErrServerClosed", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("serving did not return after srv.Shutdown")
+			}
+			if !strings.Contains(errLog.String(), "panic") {
+				t.Errorf("ErrorLog has no line about the panic:\n%s", errLog)
+			}
+		})
+	}
+}
+
+// TestFromHTTPServerRefuses: a field waitron cannot honour, or one that
+// the options set too, is an error naming it, never ignored.
+func TestFromHTTPServerRefuses(t *testing.T) {
+	withListen := waitron.DefaultOptions()
+	if err := withListen.Set("listen", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	withHeader := waitron.DefaultOptions()
+	if err := withHeader.Set("request_header_timeout", "7"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		srv  *http.Server
+		opts *waitron.Options
+		want string
+	}{
+		{&http.Server{TLSConfig: nil, Protocols: protocols(true, true)}, nil, "Protocols"},
+		{&http.Server{HTTP2: &http.HTTP2Config{}}, nil, "HTTP2"},
+		{&http.Server{ReadHeaderTimeout: 500 * time.Millisecond}, nil, "ReadHeaderTimeout"},
+		{&http.Server{IdleTimeout: 1500 * time.Millisecond}, nil, "IdleTimeout"},
+		{&http.Server{Addr: "127.0.0.1:8081"}, &withListen, "Addr"},
+		{&http.Server{ReadHeaderTimeout: 5 * time.Second}, &withHeader, "ReadHeaderTimeout"},
+		{&http.Server{Addr: "no-port"}, nil, "Addr"},
+		{&http.Server{WriteTimeout: -time.Second}, nil, "WriteTimeout"},
+	} {
+		_, err := waitron.FromHTTPServer(c.srv, c.opts)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error naming it", c.want, err)
+		}
+	}
+	if _, err := waitron.FromHTTPServer(&http.Server{Protocols: protocols(true, false)}, &withListen); err != nil {
+		t.Errorf("Protocols with HTTP/1 only: %v", err)
+	}
+}
+
+func protocols(http1, http2 bool) *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(http1)
+	p.SetHTTP2(http2)
+	return &p
+}
