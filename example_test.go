@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/valyala/fasthttp"
 	"github.com/waitron/waitron"
 	"github.com/waitron/waitron/limits"
 )
@@ -57,36 +56,6 @@ func Example() {
 	opts.Listen = []string{"127.0.0.1:0"} // any free port
 	opts.Threads = 8
 	srv, err := waitron.NewServer(mux, opts, nil)
-	if err != nil {
-		panic(err)
-	}
-	go srv.ListenAndServe()
-	<-srv.Ready()
-
-	resp, err := http.Get("http://" + srv.Addrs()[0].String() + "/hello?name=gopher")
-	if err != nil {
-		panic(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	fmt.Print(string(body))
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv.Shutdown(ctx)
-	// Output: hello, gopher
-}
-
-// A fasthttp handler (here a bare one; a Fiber app's app.Handler() is
-// served the same way) on waitron's engine.
-func ExampleNewFastHTTPServer() {
-	handler := func(ctx *fasthttp.RequestCtx) {
-		fmt.Fprintf(ctx, "hello, %s\n", ctx.QueryArgs().Peek("name"))
-	}
-
-	opts := limits.Default()
-	opts.Listen = []string{"127.0.0.1:0"}
-	srv, err := waitron.NewFastHTTPServer(handler, opts, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -20,7 +20,9 @@
 //	ws.Shutdown(context.Background())
 //
 // ListenAndServe(srv) is the shortest form. NewServer takes waitress's
-// options instead of an *http.Server.
+// options instead of an *http.Server. fasthttp handlers are served by
+// package adapter/fastadapter's NewServer, so that a program of net/http
+// handlers links no fasthttp.
 package waitron
 
 import (
@@ -34,10 +36,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/serverkit"
 	"github.com/waitron/waitron/limits"
 )
 
@@ -48,6 +49,8 @@ import (
 type Server struct {
 	e *engine.Server
 }
+
+func init() { serverkit.Wrap = func(e *engine.Server) any { return &Server{e: e} } }
 
 // Options are waitress's options (and waitron's own), one field each;
 // DefaultOptions returns their defaults.
@@ -171,23 +174,6 @@ func NewServer(h http.Handler, opts Options, log *slog.Logger) (*Server, error) 
 	}
 	return &Server{e: e}, nil
 }
-
-// NewFastHTTPServer is NewServer for a fasthttp.RequestHandler (a Fiber
-// app's Handler(), a fasthttp router's): the same engine, options, limits,
-// timeouts and hostile-client protections, with the requests given to h
-// through waitron's fasthttp adapter. Its differences from fasthttp's own
-// server are in docs/conformance.md.
-func NewFastHTTPServer(h fasthttp.RequestHandler, opts Options, log *slog.Logger) (*Server, error) {
-	e, err := engine.NewFast(h, opts, log)
-	if err != nil {
-		return nil, err
-	}
-	return &Server{e: e}, nil
-}
-
-// FastRequestInfo is RequestInfo for a request served by
-// NewFastHTTPServer's server.
-func FastRequestInfo(ctx *fasthttp.RequestCtx) (Info, bool) { return adapter.FastRequestInfo(ctx) }
 
 // Serve runs h with opts until the server stops, like
 // waitress.serve(app, **kw); it returns an error if the options are

@@ -1,17 +1,14 @@
 package adapter
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/valyala/fasthttp"
 	"github.com/waitron/waitron/codec"
 	"github.com/waitron/waitron/internal/bufpool"
 )
@@ -112,43 +109,9 @@ func TestRequestPathAllocs(t *testing.T) {
 	c.check(t, testing.AllocsPerRun(1000, func() { Serve(c.cfg, handler, c.exchange(true)) }), maxRequestPathAllocs+raceAllocs)
 }
 
-// maxFastPathAllocs is TestFastPathAllocs's record: it may only go down.
-const maxFastPathAllocs = 1
-
-// TestFastPathAllocs counts the allocations of the same request through
-// the fasthttp adapter (its RequestCtx is pooled; the one allocation is
-// the test's own Exchange).
-func TestFastPathAllocs(t *testing.T) {
-	c := newAllocCase(t)
-	hello := []byte("Hello, World!")
-	handler := func(ctx *fasthttp.RequestCtx) {
-		ctx.SetContentType("text/plain")
-		ctx.SetBody(hello)
-	}
-	limit := float64(maxFastPathAllocs)
-	if raceOn {
-		limit = raceFastAllocs
-	}
-	c.check(t, testing.AllocsPerRun(1000, func() { ServeFast(c.cfg, handler, c.exchange(false)) }), limit)
-}
-
-// BenchmarkServeFast is the fasthttp adapter's whole path for one typical
-// plaintext request (building the RequestCtx's request, the handler, the
-// response's serialisation and hand-over): go test ./adapter -bench Serve.
-func BenchmarkServeFast(b *testing.B) {
-	c := newAllocCase(&testing.T{})
-	hello := []byte("Hello, World!")
-	handler := func(ctx *fasthttp.RequestCtx) {
-		ctx.SetContentType("text/plain")
-		ctx.SetBody(hello)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		ServeFast(c.cfg, handler, c.exchange(false))
-	}
-}
-
-// BenchmarkServe is BenchmarkServeFast through the net/http adapter.
+// BenchmarkServe is the net/http adapter's whole path for one typical
+// plaintext request: go test ./adapter -bench Serve (and ./adapter/fastadapter
+// for the fasthttp adapter's).
 func BenchmarkServe(b *testing.B) {
 	c := newAllocCase(&testing.T{})
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -158,24 +121,5 @@ func BenchmarkServe(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Serve(c.cfg, handler, c.exchange(true))
-	}
-}
-
-// TestFastLoggerAfterReturn: a logger a fasthttp handler took from
-// ctx.Logger() still logs once the handler has returned and its context
-// went back to the pool, and after that context served another request
-// (fasthttp forbids using ctx after the return; its own server survives
-// it, and so must this one, not dereference a cleared Config).
-func TestFastLoggerAfterReturn(t *testing.T) {
-	c := newAllocCase(t)
-	var buf bytes.Buffer
-	c.cfg.Log = slog.New(slog.NewTextHandler(&buf, nil))
-	var l fasthttp.Logger
-	ServeFast(c.cfg, func(ctx *fasthttp.RequestCtx) { l = ctx.Logger() }, c.exchange(false))
-	l.Printf("once returned")
-	ServeFast(c.cfg, func(ctx *fasthttp.RequestCtx) {}, c.exchange(false))
-	l.Printf("after the next request")
-	if got := buf.String(); !strings.Contains(got, "once returned") || !strings.Contains(got, "after the next request") {
-		t.Fatalf("log: %q", got)
 	}
 }

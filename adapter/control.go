@@ -60,26 +60,26 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	// The reader starts with what was read already, so that Buffered()
 	// counts it (gorilla/websocket checks it) and nothing is lost.
-	r := bufio.NewReaderSize(&preReader{pre: pre, r: nc}, max(4096, len(pre)))
+	r := bufio.NewReaderSize(&PreReader{Pre: pre, R: nc}, max(4096, len(pre)))
 	if len(pre) > 0 {
 		_, _ = r.Peek(len(pre))
 	}
 	return nc, bufio.NewReadWriter(r, bufio.NewWriter(nc)), nil
 }
 
-// preReader reads pre, then from r.
-type preReader struct {
-	pre []byte
-	r   io.Reader
+// PreReader reads Pre, then from R.
+type PreReader struct {
+	Pre []byte
+	R   io.Reader
 }
 
-func (p *preReader) Read(b []byte) (int, error) {
-	if len(p.pre) > 0 {
-		n := copy(b, p.pre)
-		p.pre = p.pre[n:]
+func (p *PreReader) Read(b []byte) (int, error) {
+	if len(p.Pre) > 0 {
+		n := copy(b, p.Pre)
+		p.Pre = p.Pre[n:]
 		return n, nil
 	}
-	return p.r.Read(b)
+	return p.R.Read(b)
 }
 
 // CloseNotify implements http.CloseNotifier (deprecated, but gin's Stream

@@ -29,7 +29,7 @@ type Proxy struct {
 	headers  map[string]bool
 	clear    bool
 	logUntr  bool
-	canon    []string // ProxyHeaders in canonical form, in the same order
+	Canon    []string // ProxyHeaders in canonical form, in the same order
 }
 
 // NewProxy compiles the options. trusted may be "*", or addresses and CIDR
@@ -40,7 +40,7 @@ type Proxy struct {
 func NewProxy(trusted string, count int, headers []string, clear, logUntrusted bool) (*Proxy, error) {
 	p := &Proxy{count: count, headers: map[string]bool{}, clear: clear, logUntr: logUntrusted}
 	for _, h := range limits.ProxyHeaders {
-		p.canon = append(p.canon, http.CanonicalHeaderKey(h))
+		p.Canon = append(p.Canon, http.CanonicalHeaderKey(h))
 	}
 	if p.count < 1 {
 		return nil, fmt.Errorf("trusted_proxy_count must be at least 1, got %d", count)
@@ -107,13 +107,13 @@ func (m *malformedHeader) Error() string { return fmt.Sprintf("%s: %s", m.header
 // rules read or clear (Forwarded, X-Forwarded-*), by the codec's fields:
 // both adapters apply the rules only then, so the requests that have none
 // cost no header lookups.
-func hasProxyField(h *codec.Head) bool {
+func HasProxyField(h *codec.Head) bool {
 	for _, f := range h.Fields {
 		name := h.Bytes(f.Name)
 		switch {
-		case len(name) == len("forwarded") && equalFold(name, "forwarded"):
+		case len(name) == len("forwarded") && codec.EqualFold(name, "forwarded"):
 			return true
-		case len(name) > len("x-forwarded-") && equalFold(name[:len("x-forwarded-")], "x-forwarded-"):
+		case len(name) > len("x-forwarded-") && codec.EqualFold(name[:len("x-forwarded-")], "x-forwarded-"):
 			return true
 		}
 	}
@@ -123,7 +123,7 @@ func hasProxyField(h *codec.Head) bool {
 // apply rewrites r and info for a request from peer. It returns a 400
 // error naming the header (never its value) when a trusted header is
 // malformed.
-func (p *Proxy) apply(r *http.Request, info *Info, peer net.Addr, log *slog.Logger) error {
+func (p *Proxy) Apply(r *http.Request, info *Info, peer net.Addr, log *slog.Logger) error {
 	var untrusted map[string]bool // nil: none is trusted
 	if p.trusts(peer) {
 		var err error
@@ -137,7 +137,7 @@ func (p *Proxy) apply(r *http.Request, info *Info, peer net.Addr, log *slog.Logg
 	if p.clear {
 		var removed []string
 		for i, h := range limits.ProxyHeaders {
-			key := p.canon[i]
+			key := p.Canon[i]
 			if (untrusted == nil || untrusted[h]) && r.Header[key] != nil {
 				delete(r.Header, key)
 				removed = append(removed, key)

@@ -101,7 +101,7 @@ func TestProxyHeaders(t *testing.T) {
 			}
 			info := &Info{Scheme: "http", ServerName: "srv", ServerPort: "80", PeerAddr: r.RemoteAddr}
 			var logs bytes.Buffer
-			err = p.apply(r, info, tc.peer, slog.New(slog.NewTextHandler(&logs, nil)))
+			err = p.Apply(r, info, tc.peer, slog.New(slog.NewTextHandler(&logs, nil)))
 			var got string
 			if err != nil {
 				got = "400 " + err.Error()
@@ -125,7 +125,7 @@ func TestLogUntrustedProxyHeaders(t *testing.T) {
 	p, _ := NewProxy("", 1, nil, true, true)
 	r := &http.Request{Header: hdr("X-Forwarded-For", "1.1.1.1", "Forwarded", "for=x"), RemoteAddr: "127.0.0.1:1"}
 	var logs bytes.Buffer
-	p.apply(r, &Info{}, proxyPeer, slog.New(slog.NewTextHandler(&logs, nil)))
+	p.Apply(r, &Info{}, proxyPeer, slog.New(slog.NewTextHandler(&logs, nil)))
 	if !strings.Contains(logs.String(), "Removed untrusted headers (X-Forwarded-For, Forwarded)") {
 		t.Fatalf("log: %s", logs.String())
 	}

@@ -3,8 +3,3 @@
 package adapter
 
 const raceAllocs = 0
-
-const (
-	raceOn         = false
-	raceFastAllocs = 0
-)

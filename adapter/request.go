@@ -63,7 +63,7 @@ type Exchange struct {
 
 	// st is what either adapter records of the response. An Exchange is
 	// served once, and never copied.
-	st exchangeState
+	State ExchangeState // what the adapter recorded (Status, Outcome)
 }
 
 // errBadTarget is returned for a request-target that net/url cannot parse
@@ -156,8 +156,8 @@ func newRequest(hs *HTTPState, cfg *Config, x *Exchange) (*http.Request, error) 
 	if a, ok := x.Local.(*net.TCPAddr); ok && x.LocalPort == "" {
 		info.ServerPort = strconv.Itoa(a.Port)
 	}
-	if cfg.Proxy != nil && hasProxyField(h) { // with none, the rules have nothing to use or clear
-		if err := cfg.Proxy.apply(r, info, x.Remote, cfg.Log); err != nil {
+	if cfg.Proxy != nil && HasProxyField(h) { // with none, the rules have nothing to use or clear
+		if err := cfg.Proxy.Apply(r, info, x.Remote, cfg.Log); err != nil {
 			return nil, &codec.Error{Status: http.StatusBadRequest, Detail: err.Error()}
 		}
 	}

@@ -1,12 +1,9 @@
 package adapter
 
 import (
-	"fmt"
 	"net/textproto"
 	"strings"
 	"testing"
-
-	"github.com/valyala/fasthttp"
 )
 
 // canonicalNames are field names as clients send them: canonical (Go,
@@ -46,29 +43,5 @@ func BenchmarkCanonicalKey(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		k := i % len(names)
 		sinkKey = canonicalKey(names[k], canonicalNames[k])
-	}
-}
-
-// TestUnexportedField: the fasthttp fields the adapter reads by offset
-// are found with their types, and a name or type fasthttp does not have
-// fails at once with a message naming it.
-func TestUnexportedField(t *testing.T) {
-	var h fasthttp.RequestHeader
-	h.SetContentLength(7)
-	if got := *fastContentLength(&h); got != 7 {
-		t.Fatalf("contentLength read at its offset: %d, want 7", got)
-	}
-	for _, f := range []func(){
-		func() { unexportedField[fasthttp.RequestHeader, int]("noSuchField") },
-		func() { unexportedField[fasthttp.RequestHeader, string]("contentLength") },
-	} {
-		func() {
-			defer func() {
-				if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "RequestHeader") {
-					t.Errorf("recovered %v, want a panic naming RequestHeader", p)
-				}
-			}()
-			f()
-		}()
 	}
 }

@@ -23,7 +23,7 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 		return 0, err
 	}
 	if !codec.BodyAllowed(w.status) || w.failed {
-		return io.Copy(writeOnly{w}, src)
+		return io.Copy(WriteOnly{w}, src)
 	}
 	if w.declared >= 0 {
 		sent, err := w.sendFile(src)
@@ -75,38 +75,42 @@ func (w *response) sendFile(src io.Reader) (int64, error) {
 	if !ok || w.isHead || w.chunked {
 		return 0, nil
 	}
-	sec, ok := fileSectionOf(src)
+	sec, ok := FileSectionOf(src)
 	if !ok {
 		return 0, nil
 	}
-	n := min(sec.n, w.declared-w.written)
-	if n < sendFileMin {
+	n := min(sec.N, w.declared-w.written)
+	if n < SendFileMin {
 		return 0, nil
 	}
 	if err := w.flush(false); err != nil {
 		return 0, err
 	}
-	k := fs.SendFile(sec.f, sec.off, n)
-	sec.sent(k)
+	k := fs.SendFile(sec.F, sec.Off, n)
+	sec.Sent(k)
 	w.written += k
 	return k, nil
 }
 
-// fileSection is the part of a file that a copy from src would read: n
-// bytes of f from off; sent marks k of them read.
-type fileSection struct {
-	f      *os.File
-	off, n int64
+// FileSection is the part of a file that a copy from src would read: N
+// bytes of F from Off; Sent marks k of them read.
+type FileSection struct {
+	F      *os.File
+	Off, N int64
 	body   FileBody          // a spooled body's, else
-	lr     *io.LimitedReader // the limit over f, if any
+	lr     *io.LimitedReader // the limit over F, if any
 }
 
-// fileSectionOf returns src's fileSection when src is a spooled body or
+// Limited reports whether the section is a file under an
+// io.LimitedReader.
+func (sec FileSection) Limited() bool { return sec.lr != nil }
+
+// FileSectionOf returns src's FileSection when src is a spooled body or
 // a regular file (possibly under a LimitedReader) whose offset is known.
-func fileSectionOf(src io.Reader) (fileSection, bool) {
+func FileSectionOf(src io.Reader) (FileSection, bool) {
 	if fb, ok := src.(FileBody); ok {
 		f, off, n := fb.UnreadSection()
-		return fileSection{f: f, off: off, n: n, body: fb}, f != nil
+		return FileSection{F: f, Off: off, N: n, body: fb}, f != nil
 	}
 	lr, _ := src.(*io.LimitedReader)
 	if lr != nil {
@@ -114,41 +118,41 @@ func fileSectionOf(src io.Reader) (fileSection, bool) {
 	}
 	f, ok := src.(*os.File)
 	if !ok {
-		return fileSection{}, false
+		return FileSection{}, false
 	}
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
-		return fileSection{}, false
+		return FileSection{}, false
 	}
 	off, err := f.Seek(0, io.SeekCurrent)
 	if err != nil || off > st.Size() {
-		return fileSection{}, false
+		return FileSection{}, false
 	}
-	sec := fileSection{f: f, off: off, n: st.Size() - off, lr: lr}
+	sec := FileSection{F: f, Off: off, N: st.Size() - off, lr: lr}
 	if lr != nil {
-		sec.n = min(sec.n, lr.N)
+		sec.N = min(sec.N, lr.N)
 	}
 	return sec, true
 }
 
-// sent marks k bytes of the section read.
-func (sec fileSection) sent(k int64) {
+// Sent marks k bytes of the section read.
+func (sec FileSection) Sent(k int64) {
 	switch {
 	case sec.body != nil:
 		sec.body.Sent(k)
 	case k > 0:
 		// Where the copy goes on, as after reading k bytes (sendfile with
 		// an offset of its own leaves the file's alone).
-		_, _ = sec.f.Seek(sec.off+k, io.SeekStart)
+		_, _ = sec.F.Seek(sec.Off+k, io.SeekStart)
 		if sec.lr != nil {
 			sec.lr.N -= k
 		}
 	}
 }
 
-// sendFileMin is the least a file must hold for sendFile: below a buffer's
+// SendFileMin is the least a file must hold for sendFile: below a buffer's
 // worth, the copy costs less than the head's write of its own.
-const sendFileMin = 64 << 10
+const SendFileMin = 64 << 10
 
 // readFrom reads src to its end into the pending buffer, sending full
 // buffers.
@@ -189,5 +193,5 @@ func (w *response) readFrom(src io.Reader) (int64, error) {
 	}
 }
 
-// writeOnly hides a writer's ReadFrom, so io.Copy uses Write.
-type writeOnly struct{ io.Writer }
+// WriteOnly hides a writer's ReadFrom, so io.Copy uses Write.
+type WriteOnly struct{ io.Writer }

@@ -22,7 +22,7 @@ import (
 // ExposeTracebacks); after, the connection is closed, which the client sees
 // as a truncated response. http.ErrAbortHandler aborts without a log line.
 func Serve(cfg *Config, h http.Handler, x *Exchange) {
-	st, hs := &x.st, x.HTTP
+	st, hs := &x.State, x.HTTP
 	if hs == nil {
 		hs = new(HTTPState)
 		x.HTTP = hs
@@ -37,7 +37,7 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 	}
 	req, err := newRequest(hs, cfg, x)
 	if err != nil {
-		refuseWith(cfg, x, err)
+		RefuseErr(cfg, x, err)
 		return
 	}
 	w := &hs.w
@@ -54,7 +54,7 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		return
 	}
 	if w.hijacked {
-		st.status = http.StatusSwitchingProtocols
+		st.Status = http.StatusSwitchingProtocols
 		return // a hijacked connection is its handler's: nothing more goes to Output
 	}
 	if !w.wroteHeader {
@@ -67,13 +67,13 @@ func Serve(cfg *Config, h http.Handler, x *Exchange) {
 		x.Body.Close()
 	}
 	_ = w.flush(true)
-	st.status = w.status
+	st.Status = w.status
 }
 
 // Status returns the status of the response sent for x (500 for a handler
 // that panicked before its head, 101 for a hijack), once Serve returned;
 // 0 before. Worker only.
-func (x *Exchange) Status() int { return x.st.status }
+func (x *Exchange) Status() int { return x.State.Status }
 
 // Outcome is what an access log says of a served request, once Serve
 // returned. Worker only.
@@ -105,17 +105,17 @@ type Outcome struct {
 
 // Outcome returns x's outcome. Worker only, after Serve.
 func (x *Exchange) Outcome() Outcome {
-	if x.st.outcome.Status != 0 { // the fasthttp adapter's
-		return x.st.outcome
+	if x.State.Outcome.Status != 0 { // the fasthttp adapter's
+		return x.State.Outcome
 	}
 	if x.HTTP == nil { // refused before a net/http handler's state was made
-		return Outcome{Status: x.st.status, Bytes: x.st.errorBytes, Closes: true}
+		return Outcome{Status: x.State.Status, Bytes: x.State.ErrorBytes, Closes: true}
 	}
 	w := &x.HTTP.w
-	o := Outcome{Request: w.req, Status: x.st.status, Bytes: w.written, Closes: w.closeAfter || w.failed, ClientGone: w.failed,
+	o := Outcome{Request: w.req, Status: x.State.Status, Bytes: w.written, Closes: w.closeAfter || w.failed, ClientGone: w.failed,
 		ForShutdown: w.drainClose, Handled: w.req != nil}
 	if w.req == nil {
-		o.Bytes, o.Closes = x.st.errorBytes, true
+		o.Bytes, o.Closes = x.State.ErrorBytes, true
 	}
 	return o
 }
@@ -130,12 +130,12 @@ func (globalOptions) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Length", "0")
 }
 
-// exchangeState is what either adapter records of a request it served,
+// ExchangeState is what either adapter records of a request it served,
 // part of its Exchange.
-type exchangeState struct {
-	status     int     // of the response sent (see Exchange.Status)
-	errorBytes int64   // the size of the error response sent for a refused request
-	outcome    Outcome // the fasthttp adapter's outcome (the net/http adapter's is read off w)
+type ExchangeState struct {
+	Status     int     // of the response sent (see Exchange.Status)
+	ErrorBytes int64   // the size of the error response sent for a refused request
+	Outcome    Outcome // the fasthttp adapter's outcome (the net/http adapter's is read off w)
 }
 
 // HTTPState is what a request served to a net/http handler needs of its
@@ -152,14 +152,14 @@ type HTTPState struct {
 
 // run calls the handler and reports whether it returned normally. On a
 // panic it has already answered or aborted the connection.
-func run(cfg *Config, h http.Handler, st *exchangeState, w *response, req *http.Request) (ok bool) {
+func run(cfg *Config, h http.Handler, st *ExchangeState, w *response, req *http.Request) (ok bool) {
 	defer func() {
 		if ok {
 			return
 		}
 		p := recover()
 		w.done.Store(true)
-		detail := panicked(cfg, req.URL.Path, req.RemoteAddr, p)
+		detail := Panicked(cfg, req.URL.Path, req.RemoteAddr, p)
 		if w.pending != nil {
 			bufpool.Put(w.pending)
 			w.pending = nil
@@ -169,16 +169,16 @@ func run(cfg *Config, h http.Handler, st *exchangeState, w *response, req *http.
 			w.headBuf = nil
 		}
 		if w.hijacked {
-			st.status = http.StatusSwitchingProtocols
+			st.Status = http.StatusSwitchingProtocols
 			return // the connection is the handler's; nothing to answer on
 		}
 		w.closeAfter = true // whichever way it ends, the connection closes
 		if w.headSent || w.failed || p == http.ErrAbortHandler {
-			st.status = w.status
+			st.Status = w.status
 			_ = w.out.Send(nil, true, false) // abort: close after what was sent
 			return
 		}
-		st.status = http.StatusInternalServerError
+		st.Status = http.StatusInternalServerError
 		_, _ = w.out.Refuse(http.StatusInternalServerError, detail, w.isHead)
 	}()
 	h.ServeHTTP(w, req)
@@ -195,19 +195,25 @@ func Refuse(cfg *Config, x *Exchange, status int, detail string) {
 	refuse(cfg, x, status, detail, false)
 }
 
+// RefusePanic is Refuse for a handler that panicked before its response
+// began: a 500 with detail (Panicked's). Worker only.
+func RefusePanic(cfg *Config, x *Exchange, detail string) {
+	refuse(cfg, x, http.StatusInternalServerError, detail, true)
+}
+
 // refuse is Refuse; handled says a handler ran (a panic's 500).
 func refuse(cfg *Config, x *Exchange, status int, detail string, handled bool) {
-	st := &x.st
+	st := &x.State
 	if x.Body != nil {
 		x.Body.Close()
 	}
 	n, _ := x.Out.Refuse(status, detail, x.Head.IsHEAD())
-	st.status, st.errorBytes = status, n
-	st.outcome = Outcome{Status: status, Bytes: n, Closes: true, Handled: handled}
+	st.Status, st.ErrorBytes = status, n
+	st.Outcome = Outcome{Status: status, Bytes: n, Closes: true, Handled: handled}
 }
 
 // refuseWith refuses x with the status and detail of err, a *codec.Error.
-func refuseWith(cfg *Config, x *Exchange, err error) {
+func RefuseErr(cfg *Config, x *Exchange, err error) {
 	var ce *codec.Error
 	if !errors.As(err, &ce) {
 		ce = &codec.Error{Status: http.StatusInternalServerError, Detail: "Internal error"}
@@ -218,7 +224,7 @@ func refuseWith(cfg *Config, x *Exchange, err error) {
 // panicked logs a handler's panic p, with its stack (unless it is
 // http.ErrAbortHandler, net/http's silent abort), and returns the detail
 // of the 500 that answers it. Both adapters' one way to take a panic.
-func panicked(cfg *Config, path, remote string, p any) string {
+func Panicked(cfg *Config, path, remote string, p any) string {
 	stack := debug.Stack()
 	if p != http.ErrAbortHandler {
 		cfg.Log.Error("panic serving request", "path", path, "remote", remote, "panic", fmt.Sprint(p), "stack", string(stack))

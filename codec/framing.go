@@ -60,7 +60,7 @@ func (h *Head) Frame(maxBody int64) (Framing, error) {
 		name, value := h.Bytes(fd.Name), h.Bytes(fd.Value)
 		switch len(name) {
 		case 4:
-			if equalFold(name, "host") {
+			if EqualFold(name, "host") {
 				hosts++
 				f.Host, f.HasHost = fd.Value, true
 				if !ValidHost(value) {
@@ -68,25 +68,25 @@ func (h *Head) Frame(maxBody int64) (Framing, error) {
 				}
 			}
 		case 6:
-			if equalFold(name, "expect") && h.Minor >= 1 && equalFold(value, "100-continue") {
+			if EqualFold(name, "expect") && h.Minor >= 1 && EqualFold(value, "100-continue") {
 				f.Expect100 = true
 			}
 		case 7:
-			if equalFold(name, "upgrade") {
+			if EqualFold(name, "upgrade") {
 				f.Upgrade = true
 			}
 		case 10:
-			if equalFold(name, "connection") {
+			if EqualFold(name, "connection") {
 				forEachToken(value, func(tok []byte) {
-					if equalFold(tok, "close") {
+					if EqualFold(tok, "close") {
 						f.Close = true
-					} else if equalFold(tok, "keep-alive") {
+					} else if EqualFold(tok, "keep-alive") {
 						keepAlive = true
 					}
 				})
 			}
 		case 14:
-			if equalFold(name, "content-length") {
+			if EqualFold(name, "content-length") {
 				n, err := parseContentLength(value)
 				if err != nil {
 					return f, err
@@ -97,13 +97,13 @@ func (h *Head) Frame(maxBody int64) (Framing, error) {
 				haveCL, cl = true, n
 			}
 		case 17:
-			if equalFold(name, "transfer-encoding") {
+			if EqualFold(name, "transfer-encoding") {
 				haveTE = true
 				// Empty list elements are skipped (RFC 9110 §5.6.1): a
 				// front proxy such as HAProxy forwards "chunked," as it
 				// came, and frames it as chunked.
 				forEachToken(value, func(tok []byte) {
-					chunkedLast = equalFold(tok, "chunked")
+					chunkedLast = EqualFold(tok, "chunked")
 					if chunkedLast {
 						chunked++
 					} else {

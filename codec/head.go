@@ -368,9 +368,9 @@ func unhex(c byte) int {
 	return -1
 }
 
-// equalFold reports whether b equals s ignoring ASCII case; s must be lower
-// or upper case letters, digits and '-'.
-func equalFold(b []byte, s string) bool {
+// EqualFold reports whether b equals s ignoring ASCII case; s must be
+// lower or upper case letters, digits and '-' (a field name).
+func EqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}

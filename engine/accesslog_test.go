@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/limits"
@@ -129,7 +130,9 @@ func TestAccessLogJSON(t *testing.T) {
 // bytes of a response in memory, of a stream of known length and of a
 // chunked stream (its payload, not its framing).
 func TestAccessLogFastHTTP(t *testing.T) {
-	lines := accessLinesOf(t, func(o limits.Options) (*engine.Server, error) { return engine.NewFast(targetapp.NewFast(), o, nil) },
+	lines := accessLinesOf(t, func(o limits.Options) (*engine.Server, error) {
+		return engine.NewFor(fastadapter.Adapter(targetapp.NewFast()), o, nil)
+	},
 		"combined", accessRequests[0],
 		"GET /bytes/100 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 		"GET /stream/3?size=4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -183,7 +186,9 @@ func TestAccessLogPipelinedBurst(t *testing.T) {
 		mk   func(limits.Options) (*engine.Server, error)
 	}{
 		{"net/http", func(o limits.Options) (*engine.Server, error) { return engine.New(targetapp.New(), o, nil) }},
-		{"fasthttp", func(o limits.Options) (*engine.Server, error) { return engine.NewFast(targetapp.NewFast(), o, nil) }},
+		{"fasthttp", func(o limits.Options) (*engine.Server, error) {
+			return engine.NewFor(fastadapter.Adapter(targetapp.NewFast()), o, nil)
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			lines := accessLinesOf(t, c.mk, "combined", burst)

@@ -250,7 +250,7 @@ func newConn(s *Server, gc gnet.Conn, lc *loopConns) *conn {
 	c.w.remoteStr = c.remote.String()
 	c.active = c.e.clock.stamp()
 	c.opened, c.headSince, c.sentAt = c.active, c.active, c.active
-	if s.fast != nil {
+	if s.bare {
 		// A fasthttp handler has no context to end (fasthttp has no
 		// per-request cancellation), and the output's waits end on the
 		// loop's own signals: a context of its own would be 96 bytes

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/internal/bufpool"
 )
@@ -25,8 +23,9 @@ type env struct {
 	acfg    adapter.Config
 	clock   clock
 	log     *slog.Logger
-	handler http.Handler            // the net/http handler, or nil…
-	fast    fasthttp.RequestHandler // …the fasthttp one
+	handler http.Handler                                   // the net/http handler, or nil…
+	serveX  func(cfg *adapter.Config, x *adapter.Exchange) // …how another adapter serves (Adapter.Serve)
+	bare    bool                                           // Adapter.Bare: no request context or net/http state
 	disp    *dispatcher
 	counts  counters    // responses, durations, bytes, restarts, spools
 	closes  closeCounts // closed connections by reason

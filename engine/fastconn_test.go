@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/adapter/fastadapter"
 )
 
 // TestFastRecordsRecycled: the records of fasthttp requests are recycled
@@ -190,7 +191,7 @@ func TestFastInMemoryLikeFasthttp(t *testing.T) {
 	}
 }
 
-// TestFastRequestInfo: FastRequestInfo gives a fasthttp handler what
+// TestFastRequestInfo: fastadapter.RequestInfo gives a fasthttp handler what
 // RequestInfo gives a net/http one on the same options (url_scheme,
 // url_prefix stripped into ScriptName, the ports), without putting
 // anything among the ctx's user values, which stay the handler's; a ctx
@@ -198,7 +199,7 @@ func TestFastInMemoryLikeFasthttp(t *testing.T) {
 func TestFastRequestInfo(t *testing.T) {
 	set := []string{"url_scheme", "https", "url_prefix", "/app"}
 	fast := startFast(t, func(ctx *fasthttp.RequestCtx) {
-		i, ok := adapter.FastRequestInfo(ctx)
+		i, ok := fastadapter.RequestInfo(ctx)
 		n := 0
 		ctx.VisitUserValuesAll(func(any, any) { n++ })
 		fmt.Fprintf(ctx, "%v %s %s %q %s values=%d", ok, i.Scheme, i.ServerPort, i.ScriptName, ctx.Path(), n)
@@ -218,7 +219,7 @@ func TestFastRequestInfo(t *testing.T) {
 		}
 	}
 	var other fasthttp.RequestCtx
-	if _, ok := adapter.FastRequestInfo(&other); ok {
+	if _, ok := fastadapter.RequestInfo(&other); ok {
 		t.Error("a ctx that is not waitron's has an Info")
 	}
 }

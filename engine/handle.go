@@ -41,8 +41,8 @@ func (e *env) serve(r *request, wk *worker) {
 		}
 		x.Body = rc
 	}
-	if e.fast != nil {
-		adapter.ServeFast(&e.acfg, e.fast, x)
+	if e.serveX != nil {
+		e.serveX(&e.acfg, x)
 		return
 	}
 	adapter.Serve(&e.acfg, e.handler, x)

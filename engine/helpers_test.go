@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/internal/testutil"
@@ -65,7 +66,9 @@ func startFastWith(t *testing.T, h fasthttp.RequestHandler, before func(*engine.
 	if h == nil {
 		h = targetapp.NewFast()
 	}
-	return startServer(t, func(o limits.Options, log *slog.Logger) (*engine.Server, error) { return engine.NewFast(h, o, log) }, before, set...)
+	return startServer(t, func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
+		return engine.NewFor(fastadapter.Adapter(h), o, log)
+	}, before, set...)
 }
 
 // startServer makes a server with mk from the default options and set, on

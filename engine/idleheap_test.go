@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/limits"
@@ -34,7 +35,7 @@ func BenchmarkIdleConnHeap(b *testing.B) {
 			return engine.New(targetapp.New(), o, log)
 		}},
 		{"fasthttp", func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
-			return engine.NewFast(targetapp.NewFast(), o, log)
+			return engine.NewFor(fastadapter.Adapter(targetapp.NewFast()), o, log)
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) { benchIdleHeap(b, c.mk) })

@@ -54,7 +54,7 @@ func (s *Server) SetNetHTTP(h NetHTTP) error {
 	if s.serving || s.stopped {
 		return errors.New("waitron: SetNetHTTP after serving started")
 	}
-	if s.fast != nil && (h.BaseContext != nil || h.ConnContext != nil || h.WriteTimeout != 0 || h.DisableGeneralOptionsHandler) {
+	if s.bare && (h.BaseContext != nil || h.ConnContext != nil || h.WriteTimeout != 0 || h.DisableGeneralOptionsHandler) {
 		return errors.New("waitron: BaseContext, ConnContext, WriteTimeout and DisableGeneralOptionsHandler need net/http handlers")
 	}
 	if h.WriteTimeout < 0 {

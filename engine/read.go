@@ -124,7 +124,7 @@ func (w *writer) wake() { _ = w.gc.Wake(nil) }
 // newRequest starts the request parsed into sl. Loop only.
 func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	r := c.lc.spare.takeRecord()
-	if c.e.fast == nil {
+	if !c.e.bare {
 		// What the handler may keep (its Request, context and URL) and its
 		// ResponseWriter, which a stray goroutine may still call: never
 		// reused, unlike the record.
@@ -136,7 +136,7 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	x.RemoteStr, x.LocalPort, x.Ctx = c.w.remoteStr, c.local.port, c.w.ctx
 	c.seq++
 	x.ConnID, x.Seq = c.id, c.seq
-	if c.e.fast != nil { // only fasthttp handlers see the times (ctx.ConnTime, ctx.Time)
+	if c.e.bare { // only bare handlers (fasthttp's) see the times (ctx.ConnTime, ctx.Time)
 		x.Opened, x.Received = c.lc.openedOf(c), c.lc.timeOf(r.start)
 	}
 	return r

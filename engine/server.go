@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 
 	"github.com/waitron/waitron/adapter"
@@ -66,20 +65,32 @@ func New(h http.Handler, o limits.Options, log *slog.Logger) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("waitron: the handler is nil")
 	}
-	return newServer(h, nil, o, log)
+	return newServer(h, Adapter{}, o, log)
 }
 
-// NewFast is New for a fasthttp handler: the same engine, options and
-// protections, with the requests given to h through the fasthttp adapter
-// (adapter.ServeFast).
-func NewFast(h fasthttp.RequestHandler, o limits.Options, log *slog.Logger) (*Server, error) {
-	if h == nil {
-		return nil, errors.New("waitron: the handler is nil")
+// Adapter is how the engine hands requests to a kind of handler other
+// than net/http's (the fasthttp adapter, adapter/fastadapter, which
+// imports the engine: the engine links no handler API but net/http's).
+type Adapter struct {
+	// Serve runs the handler for x. Worker only.
+	Serve func(cfg *adapter.Config, x *adapter.Exchange)
+	// Bare says the handlers see no request context and need no net/http
+	// state (fasthttp's): connections make no context of their own, and
+	// each request carries its connection's and its own arrival times
+	// (Exchange.Opened, Received).
+	Bare bool
+}
+
+// NewFor is New for the handlers a reaches: the same engine, options and
+// protections.
+func NewFor(a Adapter, o limits.Options, log *slog.Logger) (*Server, error) {
+	if a.Serve == nil {
+		return nil, errors.New("waitron: the adapter has no Serve")
 	}
-	return newServer(nil, h, o, log)
+	return newServer(nil, a, o, log)
 }
 
-func newServer(h http.Handler, fh fasthttp.RequestHandler, o limits.Options, log *slog.Logger) (*Server, error) {
+func newServer(h http.Handler, a Adapter, o limits.Options, log *slog.Logger) (*Server, error) {
 	err := o.Validate()
 	if err != nil {
 		return nil, err
@@ -128,7 +139,7 @@ func newServer(h http.Handler, fh fasthttp.RequestHandler, o limits.Options, log
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{env: env{cfg: compile(&o), handler: h, fast: fh, log: log, disp: disp, tmpDir: spoolDir},
+	s := &Server{env: env{cfg: compile(&o), handler: h, serveX: a.Serve, bare: a.Bare, log: log, disp: disp, tmpDir: spoolDir},
 		opts: o, urls: []string{placeholder}, ready: make(chan struct{}), sockets: sockets, bind: bind,
 		placeholderDir: placeholderDir}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/gcfloor"
 	"github.com/waitron/waitron/internal/targetapp"
@@ -107,7 +108,7 @@ var apps = map[string]func(limits.Options, *slog.Logger) (*engine.Server, error)
 		return engine.New(targetapp.New(), o, log)
 	},
 	"target-fasthttp": func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
-		return engine.NewFast(targetapp.NewFast(), o, log)
+		return engine.NewFor(fastadapter.Adapter(targetapp.NewFast()), o, log)
 	},
 }
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/adapter/fastadapter"
 )
 
 // NewFast returns the target application written on fasthttp's API
@@ -130,7 +130,7 @@ func fastDescribe(ctx *fasthttp.RequestCtx) {
 		n = int64(len(ctx.PostBody()))
 	}
 	scheme, scriptName := "http", ""
-	if info, ok := adapter.FastRequestInfo(ctx); ok {
+	if info, ok := fastadapter.RequestInfo(ctx); ok {
 		scheme, scriptName = info.Scheme, info.ScriptName
 	}
 	headers := map[string][]string{}

@@ -1,28 +1,37 @@
-package adapter
+// Package fastadapter serves fasthttp handlers on waitron's engine
+// (NewServer; RequestInfo for a handler). A program of net/http handlers
+// does not import it, and so links no fasthttp.
+//
+// Serve runs a fasthttp.RequestHandler on a request the engine has read,
+// as fasthttp's own server would, but with waitron's reading, limits,
+// timeouts and output path. A fasthttp RequestCtx (with its Request and
+// Response) is pooled and reused; the head's fields go into it as
+// fasthttp's header parser would put them, the body either in memory or
+// as a stream over the spool file, and the response leaves through
+// adapter.Output like the net/http adapter's.
+package fastadapter
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
-	"net/http"
 	"reflect"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/waitron/waitron"
+	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/engine"
 	"github.com/waitron/waitron/internal/bufpool"
+	"github.com/waitron/waitron/internal/serverkit"
 )
-
-// The fasthttp adapter: ServeFast runs a fasthttp.RequestHandler on a
-// request the engine has read, as fasthttp's own server would, but with
-// waitron's reading, limits, timeouts and output path. A fasthttp
-// RequestCtx (with its Request and Response) is pooled and reused; the
-// head's fields go into it as fasthttp's header parser would put them, the
-// body either in memory or as a stream over the spool file, and the
-// response leaves through Output like the net/http adapter's.
 
 // fastExchange is the pooled state of one fasthttp request.
 type fastExchange struct {
@@ -31,7 +40,7 @@ type fastExchange struct {
 	log  fastLogger
 	out  fastWriter
 	bw   *bufio.Writer
-	info Info
+	info adapter.Info
 	// identLine is "Server: identOf\r\n", the response's default Server
 	// line (see setServer).
 	identOf   string
@@ -56,11 +65,11 @@ var fastPool = sync.Pool{New: func() any {
 var errFastConn = errors.New("waitron: the connection is the server's: use ctx.Response, or ctx.Hijack")
 
 // fastConn is what ctx.Conn() returns: the addresses, and write deadlines
-// that bound the response's Output.
+// that bound the response's adapter.Output.
 type fastConn struct {
 	local, remote net.Addr
-	out           Output
-	info          *Info // the request's, for FastRequestInfo
+	out           adapter.Output
+	info          *adapter.Info // the request's, for RequestInfo
 }
 
 func (c *fastConn) Read([]byte) (int, error)           { return 0, errFastConn }
@@ -78,8 +87,9 @@ func (c *fastConn) SetDeadline(t time.Time) error      { return c.SetWriteDeadli
 // length, which its setter cannot set to -2 ("identity", no body) without
 // also adding a Transfer-Encoding field, as only its parser does. They are
 // reached at their fields' offsets, found (and their types checked) once
-// at start-up: a fasthttp that renames or retypes one fails here, loudly,
-// not at the first request that needs it.
+// as the program starts: a fasthttp that renames or retypes one makes
+// NewServer fail with an error naming them (checkFasthttp), never a
+// request, and never a program that does not serve fasthttp handlers.
 var (
 	fastHijack           = unexportedField[fasthttp.RequestCtx, fasthttp.HijackHandler]("hijackHandler")
 	fastHijackNoResponse = unexportedField[fasthttp.RequestCtx, bool]("hijackNoResponse")
@@ -97,7 +107,7 @@ var (
 // how many requests it has carried, and the request's time (when it was
 // complete here, where fasthttp's server reads the clock again just
 // before the handler).
-func setConn(ctx *fasthttp.RequestCtx, x *Exchange) {
+func setConn(ctx *fasthttp.RequestCtx, x *adapter.Exchange) {
 	*fastConnID(ctx), *fastConnRequestNum(ctx) = x.ConnID, x.Seq
 	*fastConnTime(ctx), *fastTime(ctx) = x.Opened, x.Received
 }
@@ -136,27 +146,57 @@ func (fe *fastExchange) reinit() {
 	ctx.Request.KeepBodyBuffer, ctx.Response.KeepBodyBuffer = false, false
 }
 
-// unexportedField returns the accessor of S's field name, of type F.
+// unexportedField returns the accessor of S's field name, of type F; if
+// the fasthttp linked in has no such field, it records it in
+// fieldsMissing (and the accessor is never called: NewServer refuses).
 func unexportedField[S, F any](name string) func(*S) *F {
 	f, ok := reflect.TypeFor[S]().FieldByName(name)
 	if !ok || f.Type != reflect.TypeFor[F]() {
-		panic(fmt.Sprintf("waitron: this fasthttp has no %s.%s of type %s; the fasthttp adapter needs updating",
-			reflect.TypeFor[S]().Name(), name, reflect.TypeFor[F]()))
+		fieldsMissing = append(fieldsMissing, fmt.Sprintf("%s.%s of type %s", reflect.TypeFor[S]().Name(), name, reflect.TypeFor[F]()))
+		return func(*S) *F { panic("waitron: the fasthttp adapter used with a fasthttp it does not support") }
 	}
 	return func(p *S) *F { return (*F)(unsafe.Add(unsafe.Pointer(p), f.Offset)) }
 }
 
+// fieldsMissing are the fields unexportedField did not find.
+var fieldsMissing []string
+
+// testedFasthttp is the fasthttp this adapter is built and tested
+// against (go.mod).
+const testedFasthttp = "v1.78.0"
+
+// checkFasthttp says why the fasthttp linked into the program cannot be
+// served, if it cannot: a field the adapter reaches is missing.
+func checkFasthttp() error {
+	if len(fieldsMissing) == 0 {
+		return nil
+	}
+	linked := "an unknown version"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/valyala/fasthttp" {
+				linked = d.Version
+				if d.Replace != nil {
+					linked = d.Replace.Version
+				}
+			}
+		}
+	}
+	return fmt.Errorf("waitron: the fasthttp adapter supports fasthttp %s (and versions with the same fields); this program links fasthttp %s, which lacks %s",
+		testedFasthttp, linked, strings.Join(fieldsMissing, ", "))
+}
+
 // fastLogger sends what fasthttp logs through ctx.Logger() to the log of
 // the server of the request being served.
-type fastLogger struct{ cfg *Config }
+type fastLogger struct{ cfg *adapter.Config }
 
 func (l *fastLogger) Printf(format string, args ...any) { l.cfg.Log.Info(fmt.Sprintf(format, args...)) }
 
-// ServeFast runs h for the request in x and completes its response on
+// Serve runs h for the request in x and completes its response on
 // x.Out, as Serve does for a net/http handler. A panic in h is recovered
 // (fasthttp's own server would let it end the process): a 500 before
 // anything was sent, else the connection closes.
-func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
+func Serve(cfg *adapter.Config, h fasthttp.RequestHandler, x *adapter.Exchange) {
 	if x.Body != nil {
 		defer x.Body.Close()
 	}
@@ -169,11 +209,11 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 	setConn(ctx, x)
 	fe.setServer(cfg.Ident)
 	if err := fe.fillRequest(cfg, x); err != nil {
-		refuseWith(cfg, x, err)
+		adapter.RefuseErr(cfg, x, err)
 		return
 	}
 	if detail, ok := runFast(cfg, h, ctx); !ok {
-		refuse(cfg, x, http.StatusInternalServerError, detail, true)
+		adapter.RefusePanic(cfg, x, detail)
 		return
 	}
 	fe.respond(cfg, x)
@@ -183,12 +223,12 @@ func ServeFast(cfg *Config, h fasthttp.RequestHandler, x *Exchange) {
 // panicked, detail is the 500's (the panic and its stack with
 // expose_tracebacks). Nothing has been sent then: a fasthttp handler's
 // response leaves only after it returns.
-func runFast(cfg *Config, h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) (detail string, ok bool) {
+func runFast(cfg *adapter.Config, h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) (detail string, ok bool) {
 	defer func() {
 		if ok {
 			return
 		}
-		detail = panicked(cfg, string(ctx.Path()), ctx.RemoteAddr().String(), recover())
+		detail = adapter.Panicked(cfg, string(ctx.Path()), ctx.RemoteAddr().String(), recover())
 	}()
 	h(ctx)
 	return "", true
@@ -204,6 +244,33 @@ func (fe *fastExchange) release() {
 	ctx.Response.Reset()
 	fe.bw.Reset(&fe.out)
 	fe.out.reset()
-	fe.conn = fastConn{} // fe.log keeps its Config: a goroutine the handler left behind may still log
+	fe.conn = fastConn{} // fe.log keeps its adapter.Config: a goroutine the handler left behind may still log
 	fastPool.Put(fe)
+}
+
+// Adapter is how the engine serves h (engine.NewFor), for programs that
+// drive the engine itself (the waitron command).
+func Adapter(h fasthttp.RequestHandler) engine.Adapter {
+	return engine.Adapter{Serve: func(cfg *adapter.Config, x *adapter.Exchange) { Serve(cfg, h, x) }, Bare: true}
+}
+
+// NewServer validates opts and prepares a waitron server for the fasthttp
+// handler h (a Fiber app's Handler(), a fasthttp router's) that logs to
+// log (slog.Default() when nil): the same engine, options, limits,
+// timeouts and hostile-client protections as net/http handlers get, with
+// the requests given to h through this adapter. Its differences from
+// fasthttp's own server are in docs/conformance.md. It fails if the
+// fasthttp linked into the program is one this adapter does not know.
+func NewServer(h fasthttp.RequestHandler, opts waitron.Options, log *slog.Logger) (*waitron.Server, error) {
+	if h == nil {
+		return nil, errors.New("waitron: the handler is nil")
+	}
+	if err := checkFasthttp(); err != nil {
+		return nil, err
+	}
+	e, err := engine.NewFor(Adapter(h), opts, log)
+	if err != nil {
+		return nil, err
+	}
+	return serverkit.Wrap(e).(*waitron.Server), nil
 }

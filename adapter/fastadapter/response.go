@@ -1,8 +1,9 @@
-package adapter
+package fastadapter
 
 import (
 	"errors"
 	"fmt"
+	"github.com/waitron/waitron/adapter"
 	"io"
 	"net"
 	"net/http"
@@ -15,12 +16,12 @@ import (
 )
 
 // The response of a fasthttp handler: framed as fasthttp's own server
-// writes it, and handed to Output through fastWriter.
+// writes it, and handed to adapter.Output through fastWriter.
 
 // respond writes fe.ctx.Response to x.Out, or hands the connection to the
 // handler's hijack handler.
-func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
-	st, ctx := &x.st, &fe.ctx
+func (fe *fastExchange) respond(cfg *adapter.Config, x *adapter.Exchange) {
+	st, ctx := &x.State, &fe.ctx
 	resp := &ctx.Response
 	hijack := *fastHijack(ctx)
 	noResponse := hijack != nil && *fastHijackNoResponse(ctx)
@@ -62,8 +63,8 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 		fe.out.piece = bufpool.Size
 	}
 	status := resp.StatusCode()
-	st.status = status
-	o := Outcome{Status: status, Handled: true, Closes: closes, ForShutdown: forShutdown}
+	st.Status = status
+	o := adapter.Outcome{Status: status, Handled: true, Closes: closes, ForShutdown: forShutdown}
 	if cfg.LogRequests {
 		o.Remote, o.Referer, o.UserAgent = ctx.RemoteAddr().String(), string(ctx.Referer()), string(ctx.UserAgent())
 	}
@@ -89,34 +90,34 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 		}
 		if err != nil {
 			fe.out.drop()
-			o.Closes, o.ClientGone = true, errors.Is(err, ErrClientGone)
+			o.Closes, o.ClientGone = true, errors.Is(err, adapter.ErrClientGone)
 			if !o.ClientGone {
 				cfg.Log.Error("writing the response failed", "path", string(ctx.Path()), "err", err)
 			}
 			_ = x.Out.Send(nil, true, false)
-			st.outcome = o
+			st.Outcome = o
 			return
 		}
 	}
-	st.outcome = o
+	st.Outcome = o
 	if hijack == nil {
 		if err := fe.out.finish(!closes); err != nil {
-			st.outcome.Closes, st.outcome.ClientGone = true, true
+			st.Outcome.Closes, st.Outcome.ClientGone = true, true
 		}
 		return
 	}
 	if err := fe.out.flush(); err != nil {
-		st.outcome.ClientGone = true
+		st.Outcome.ClientGone = true
 		return
 	}
 	nc, pre, err := x.Out.Hijack(nil)
 	if err != nil {
-		st.outcome.ClientGone = true
+		st.Outcome.ClientGone = true
 		return
 	}
-	st.status = http.StatusSwitchingProtocols
+	st.Status = http.StatusSwitchingProtocols
 	if len(pre) > 0 {
-		nc = &preReadConn{Conn: nc, r: preReader{pre: pre, r: nc}}
+		nc = &preReadConn{Conn: nc, r: adapter.PreReader{Pre: pre, R: nc}}
 	}
 	func() {
 		defer func() {
@@ -132,17 +133,17 @@ func (fe *fastExchange) respond(cfg *Config, x *Exchange) {
 // sendFileBody sends a response whose body stream is a spooled request
 // body (an echo: ctx.SetBodyStream(ctx.RequestBodyStream(), n)) as the
 // net/http adapter does: the head, then the file to the socket with
-// Output's SendFile as far as the socket takes it, then the rest through
+// adapter.Output's SendFile as far as the socket takes it, then the rest through
 // the usual buffers. done is false when the response is not of that kind
 // (Response.Write then sends it).
-func (fe *fastExchange) sendFileBody(resp *fasthttp.Response, out Output) (done bool, err error) {
+func (fe *fastExchange) sendFileBody(resp *fasthttp.Response, out adapter.Output) (done bool, err error) {
 	if !resp.IsBodyStream() { // most responses: no interface assertions to make
 		return false, nil
 	}
-	fb, ok := resp.BodyStream().(FileBody)
-	fs, ok2 := out.(FileSender)
+	fb, ok := resp.BodyStream().(adapter.FileBody)
+	fs, ok2 := out.(adapter.FileSender)
 	n := resp.Header.ContentLength()
-	if !ok || !ok2 || n < sendFileMin || resp.SkipBody || fe.out.chunks != nil || len(resp.Header.PeekTrailerKeys()) > 0 {
+	if !ok || !ok2 || n < adapter.SendFileMin || resp.SkipBody || fe.out.chunks != nil || len(resp.Header.PeekTrailerKeys()) > 0 {
 		return false, nil
 	}
 	f, off, avail := fb.UnreadSection()
@@ -192,18 +193,18 @@ func (fe *fastExchange) writeInMemory(resp *fasthttp.Response, status int) (done
 // the hijack (sent right behind the request).
 type preReadConn struct {
 	net.Conn
-	r preReader
+	r adapter.PreReader
 }
 
 func (c *preReadConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // fastWriter is the io.Writer under fasthttp's Response.Write: it collects
-// the response into pooled buffers and hands them to Output once they hold
+// the response into pooled buffers and hands them to adapter.Output once they hold
 // send_bytes, and at every write of a body stream of unknown length (a
 // stream writer's Flush reaches the client then). (The framing is
 // fasthttp's: a body in memory always gets its Content-Length.)
 type fastWriter struct {
-	out    Output
+	out    adapter.Output
 	bufs   [][]byte // collected for the next Send, in arr while it fits
 	arr    [4][]byte
 	stream bool
@@ -237,24 +238,24 @@ func (w *fastWriter) Write(p []byte) (int, error) {
 // file over (a large file of fasthttp.FS or ctx.SendFile, an *os.File
 // body stream, under an io.LimitedReader), as its own server hands it to
 // the TCP connection for sendfile: the head collected so far goes first,
-// then what the socket takes of the file goes by Output's SendFile, and
+// then what the socket takes of the file goes by adapter.Output's SendFile, and
 // the rest, like any other reader's bytes, through Write.
 func (w *fastWriter) ReadFrom(r io.Reader) (int64, error) {
 	var sent int64
-	if fs, ok := w.out.(FileSender); ok && w.err == nil && w.chunks == nil && !w.stream {
+	if fs, ok := w.out.(adapter.FileSender); ok && w.err == nil && w.chunks == nil && !w.stream {
 		// Only a file under a limit: fasthttp's writer bounds it by the
 		// body's declared length, which this writer does not know.
-		if sec, ok := fileSectionOf(r); ok && sec.lr != nil && sec.n >= sendFileMin {
+		if sec, ok := adapter.FileSectionOf(r); ok && sec.Limited() && sec.N >= adapter.SendFileMin {
 			if w.err = w.flush(); w.err != nil {
 				return 0, w.err
 			}
-			sent = fs.SendFile(sec.f, sec.off, sec.n)
-			sec.sent(sent)
+			sent = fs.SendFile(sec.F, sec.Off, sec.N)
+			sec.Sent(sent)
 		}
 	}
 	buf := bufpool.GetSmall()
 	defer bufpool.Put(buf)
-	n, err := io.CopyBuffer(writeOnly{w}, r, buf[:cap(buf)])
+	n, err := io.CopyBuffer(adapter.WriteOnly{Writer: w}, r, buf[:cap(buf)])
 	return sent + n, err
 }
 
@@ -327,25 +328,12 @@ func dropField(head []byte, name string) []byte {
 		}
 		line := head[:min(i+2, len(head))]
 		head = head[len(line):]
-		if len(line) > len(name) && line[len(name)] == ':' && equalFold(line[:len(name)], name) {
+		if len(line) > len(name) && line[len(name)] == ':' && codec.EqualFold(line[:len(name)], name) {
 			continue
 		}
 		out = append(out, line...)
 	}
 	return out
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c, d := b[i]|0x20, s[i]|0x20
-		if c != d {
-			return false
-		}
-	}
-	return true
 }
 
 // add appends p to the pooled buffers.
@@ -373,7 +361,7 @@ func (w *fastWriter) pending() int {
 	return n
 }
 
-// flush hands what is collected to Output, not as the end of the
+// flush hands what is collected to adapter.Output, not as the end of the
 // response.
 func (w *fastWriter) flush() error {
 	if len(w.bufs) == 0 {
@@ -382,7 +370,7 @@ func (w *fastWriter) flush() error {
 	return w.send(false, true)
 }
 
-// finish hands the rest to Output as the end of the response.
+// finish hands the rest to adapter.Output as the end of the response.
 func (w *fastWriter) finish(keepAlive bool) error { return w.send(true, keepAlive) }
 
 // send hands the buffers collected to Send, which keeps them (not the

@@ -1,8 +1,9 @@
-package adapter
+package fastadapter
 
 import (
 	"bufio"
 	"bytes"
+	"github.com/waitron/waitron/adapter"
 	"io"
 	"net"
 	"net/http"
@@ -22,7 +23,7 @@ import (
 // the fields (through fasthttp's own header setters, which treat Host,
 // Content-Length, Connection, Cookie and the rest as its parser does), the
 // body, and the trusted-proxy and url_prefix rules.
-func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
+func (fe *fastExchange) fillRequest(cfg *adapter.Config, x *adapter.Exchange) error {
 	req := &fe.ctx.Request
 	hd := &req.Header
 	if m := x.Head.MethodBytes(); string(m) != fasthttp.MethodGet {
@@ -41,7 +42,7 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 			hd.SetHostBytes(x.Head.Bytes(f.Value))
 			continue
 		}
-		if f.Name.Len == int32(len("trailer")) && equalFold(x.Head.Bytes(f.Name), "trailer") {
+		if f.Name.Len == int32(len("trailer")) && codec.EqualFold(x.Head.Bytes(f.Name), "trailer") {
 			announces = true // after the other fields: see announce
 			continue
 		}
@@ -77,7 +78,7 @@ func (fe *fastExchange) fillRequest(cfg *Config, x *Exchange) error {
 	if x.Framing.Close && !hd.ConnectionClose() {
 		hd.SetConnectionClose()
 	}
-	fe.info = Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: x.RemoteStr, ServerPort: x.LocalPort}
+	fe.info = adapter.Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: x.RemoteStr, ServerPort: x.LocalPort}
 	if err := fe.applyProxy(cfg, x); err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ var errFastTrailer = &codec.Error{Status: 400, Detail: "Trailer field not allowe
 // to the trailer section, which the parser does not.
 func announce(hd *fasthttp.RequestHeader, h *codec.Head) error {
 	for _, f := range h.Fields {
-		if f.Name.Len == int32(len("trailer")) && equalFold(h.Bytes(f.Name), "trailer") {
+		if f.Name.Len == int32(len("trailer")) && codec.EqualFold(h.Bytes(f.Name), "trailer") {
 			if err := hd.AddTrailerBytes(h.Bytes(f.Value)); err != nil {
 				return errFastTrailer
 			}
@@ -125,7 +126,7 @@ func announce(hd *fasthttp.RequestHeader, h *codec.Head) error {
 // forbids): no trailer can change a field the head sent, stand in for
 // one the proxy rules removed, or frame, route or authorise the request.
 // It runs last, after those rules, which see the head's fields only.
-func readFastTrailer(hd *fasthttp.RequestHeader, x *Exchange) error {
+func readFastTrailer(hd *fasthttp.RequestHeader, x *adapter.Exchange) error {
 	for _, f := range x.TrailerFields {
 		if name := x.Trailer[f.Name.Off : f.Name.Off+f.Name.Len]; trailerRefused(name) || hasField(x.Head, string(name)) {
 			return errFastTrailer
@@ -150,7 +151,7 @@ func trailerRefused(name []byte) bool {
 		return true
 	}
 	for _, n := range refusedTrailers {
-		if len(name) == len(n) && equalFold(name, n) {
+		if len(name) == len(n) && codec.EqualFold(name, n) {
 			return true
 		}
 	}
@@ -165,32 +166,32 @@ var refusedTrailers = [...]string{"host", "transfer-encoding", "connection", "ke
 // hasPrefixFold reports whether b starts with the lower-case ASCII prefix,
 // ignoring case.
 func hasPrefixFold(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && equalFold(b[:len(prefix)], prefix)
+	return len(b) >= len(prefix) && codec.EqualFold(b[:len(prefix)], prefix)
 }
 
-// FastRequestInfo returns the Info of a request served by waitron's
+// RequestInfo returns the adapter.Info of a request served by waitron's
 // fasthttp adapter (false for requests from another server, or once the
 // handler has returned). It is reached through ctx.Conn(), the adapter's
 // own, not the ctx's user values, which stay the handler's.
-func FastRequestInfo(ctx *fasthttp.RequestCtx) (Info, bool) {
+func RequestInfo(ctx *fasthttp.RequestCtx) (adapter.Info, bool) {
 	if c, ok := ctx.Conn().(*fastConn); ok && c.info != nil {
 		return *c.info, true
 	}
-	return Info{}, false
+	return adapter.Info{}, false
 }
 
 // applyProxy applies the trusted-proxy options as the net/http adapter
 // does, on a small http.Request holding only what the rules read and
 // write (Host and the proxy headers), made only when a proxy header is
 // present.
-func (fe *fastExchange) applyProxy(cfg *Config, x *Exchange) error {
+func (fe *fastExchange) applyProxy(cfg *adapter.Config, x *adapter.Exchange) error {
 	p := cfg.Proxy
-	if p == nil || !hasProxyField(x.Head) {
+	if p == nil || !adapter.HasProxyField(x.Head) {
 		return nil // the usual case: nothing to use or to clear
 	}
 	hd := &fe.ctx.Request.Header
 	var r *http.Request
-	for i, name := range p.canon {
+	for i, name := range p.Canon {
 		v := hd.PeekAll(name)
 		if len(v) == 0 {
 			continue
@@ -199,16 +200,16 @@ func (fe *fastExchange) applyProxy(cfg *Config, x *Exchange) error {
 			r = &http.Request{Header: http.Header{}, Host: string(hd.Host()), RemoteAddr: x.RemoteStr}
 		}
 		for _, b := range v {
-			r.Header[p.canon[i]] = append(r.Header[p.canon[i]], string(b))
+			r.Header[p.Canon[i]] = append(r.Header[p.Canon[i]], string(b))
 		}
 	}
 	if r == nil {
 		return nil
 	}
-	if err := p.apply(r, &fe.info, x.Remote, cfg.Log); err != nil {
+	if err := p.Apply(r, &fe.info, x.Remote, cfg.Log); err != nil {
 		return &codec.Error{Status: http.StatusBadRequest, Detail: err.Error()}
 	}
-	for _, name := range p.canon {
+	for _, name := range p.Canon {
 		hd.Del(name)
 		for _, v := range r.Header[name] {
 			hd.Add(name, v)
@@ -228,7 +229,7 @@ func (fe *fastExchange) applyProxy(cfg *Config, x *Exchange) error {
 // hasField reports whether the head has a field called name (lower-case).
 func hasField(h *codec.Head, name string) bool {
 	for _, f := range h.Fields {
-		if f.Name.Len == int32(len(name)) && equalFold(h.Bytes(f.Name), name) {
+		if f.Name.Len == int32(len(name)) && codec.EqualFold(h.Bytes(f.Name), name) {
 			return true
 		}
 	}

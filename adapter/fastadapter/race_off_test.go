@@ -1,0 +1,8 @@
+//go:build !race
+
+package fastadapter
+
+const (
+	raceOn         = false
+	raceFastAllocs = 0
+)
