@@ -1,16 +1,20 @@
 package waitron_test
 
 import (
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/waitron/waitron"
 )
 
 // TestNetHTTPProgramLinksNoFasthttp: a program of net/http handlers links
 // no fasthttp (the fasthttp adapter is a package of its own), so it pays
 // nothing for it, at start-up or when another dependency moves fasthttp's
-// version.
+// version; and, not asking for metrics, no Prometheus code (package
+// metrics brings it).
 func TestNetHTTPProgramLinksNoFasthttp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a program")
@@ -29,5 +33,22 @@ func TestNetHTTPProgramLinksNoFasthttp(t *testing.T) {
 	}
 	if strings.Contains(syms, "valyala/fasthttp") {
 		t.Error("a net/http-only program links fasthttp")
+	}
+	if strings.Contains(syms, "prometheus") {
+		t.Error("a program without package metrics links Prometheus code")
+	}
+}
+
+// TestMetricsListenNeedsThePackage: without package metrics in the
+// program, metrics_listen is refused with an error saying what to import,
+// never accepted and ignored.
+func TestMetricsListenNeedsThePackage(t *testing.T) {
+	opts := waitron.DefaultOptions()
+	if err := opts.Set("metrics_listen", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := waitron.NewServer(http.NotFoundHandler(), opts, nil)
+	if err == nil || !strings.Contains(err.Error(), `import _ "github.com/waitron/waitron/metrics"`) {
+		t.Fatalf("NewServer with metrics_listen: %v", err)
 	}
 }

@@ -1,15 +1,15 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/waitron/waitron/internal/ops"
 )
 
 // Counters kept for Stats (and the Prometheus collector built on it). Each
@@ -173,39 +173,41 @@ func (k *counters) fill(st *Stats) {
 	st.SentFromFile = k.fileBytes.Load()
 }
 
-// snapshot is Stats as the operations package reads it.
-func (s *Server) snapshot() ops.Snapshot {
-	st := s.Stats()
-	sn := ops.Snapshot{Open: st.Open, Parked: st.Parked, Running: st.Running, Queued: st.Queued, WritesBlocked: st.WritesBlocked,
-		Closed: make(map[string]uint64, len(st.Closed)), Buckets: DurationBuckets[:], Durations: st.Durations,
-		DurationSum: st.DurationSum, BytesIn: st.BytesIn, BytesOut: st.BytesOut, Restarts: st.Restarts,
-		AcceptErrors:  st.AcceptErrors,
-		SpooledBodies: st.SpooledBodies, SpooledBodyB: st.SpooledBodyBytes,
-		SpooledOutputs: st.SpooledOutputs, SpooledOutputB: st.SpooledOutputBytes}
-	for r, n := range st.Closed {
-		sn.Closed[r.String()] = n
-	}
-	for _, r := range st.Requests {
-		sn.Requests = append(sn.Requests, ops.Requests{Method: r.Method, StatusClass: r.StatusClass, Count: r.Count})
-	}
-	return sn
+// OpsListener is a running operations listener (metrics_listen).
+type OpsListener interface {
+	Addr() net.Addr
+	Stop(ctx context.Context)
 }
 
-// Collector returns a Prometheus collector of the server's Stats, every
-// metric named waitron_… (waitron_requests_total by method and status
-// class, waitron_request_duration_seconds, waitron_connections_closed_total
-// by reason, …), for a registry of the program's own. metrics_listen
-// serves the same on its own listener.
-func (s *Server) Collector() prometheus.Collector { return ops.NewCollector(s.snapshot) }
+// OpsStarter starts the operations listener of metrics_listen for s on
+// addr (with SO_REUSEPORT when reusePort), serving /healthz while alive and
+// /readyz while ready.
+type OpsStarter func(s *Server, addr string, reusePort bool, alive, ready func() bool, log *slog.Logger) (OpsListener, error)
+
+// opsStarter is the metrics package's (RegisterOps): the engine links no
+// Prometheus code of its own, so a program that never asks for metrics
+// links none.
+var opsStarter OpsStarter
+
+// RegisterOps installs how metrics_listen is served; the metrics package
+// calls it as it initialises. Not safe to call while servers are created.
+func RegisterOps(f OpsStarter) { opsStarter = f }
+
+// errNoOps is New's answer to metrics_listen in a program without the
+// metrics package.
+var errNoOps = errors.New(`waitron: metrics_listen needs the metrics package in the program: import _ "github.com/waitron/waitron/metrics" (the waitron command has it)`)
 
 // startOps starts the operations listener of metrics_listen, if set.
-func (s *Server) startOps() (*ops.Server, error) {
+func (s *Server) startOps() (OpsListener, error) {
 	if s.opts.MetricsListen == "" {
 		return nil, nil
 	}
+	if opsStarter == nil {
+		return nil, errNoOps
+	}
 	alive := func() bool { return !s.stopping.Load() } // until the event loops are told to stop
 	ready := func() bool { return s.isReady() && s.readyErr == nil && !s.draining.Load() }
-	o, err := ops.Start(s.opts.MetricsListen, s.opts.ReusePort, s.Collector(), alive, ready, s.log)
+	o, err := opsStarter(s, s.opts.MetricsListen, s.opts.ReusePort, alive, ready, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("waitron: metrics_listen: %w", err)
 	}

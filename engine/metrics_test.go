@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/metrics"
 )
 
 // scrape reads addr's /metrics with Prometheus's own text parser.
@@ -174,7 +175,7 @@ func TestCollectorInOwnRegistry(t *testing.T) {
 	// just after the client has it.
 	waitFor(t, "the response to be counted", func() bool { return len(s.Stats().Requests) > 0 })
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.Collector())
+	reg.MustRegister(metrics.Collector(s))
 	gathered, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

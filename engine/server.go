@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/waitron/waitron/adapter"
-	"github.com/waitron/waitron/internal/ops"
 	"github.com/waitron/waitron/limits"
 )
 
@@ -45,7 +44,7 @@ type Server struct {
 	stopped bool
 	stopErr error
 	locals  sync.Map    // netip.AddrPort → *localAddr
-	ops     *ops.Server // the metrics_listen listener, set before Ready
+	ops     OpsListener // the metrics_listen listener, set before Ready
 	// accessLog is access for ReopenAccessLog, which any goroutine may call.
 	accessLog atomic.Pointer[accessLog]
 	// bind are the listen addresses (gnet-style URLs) Serve binds, with
@@ -94,6 +93,9 @@ func newServer(h http.Handler, a Adapter, o limits.Options, log *slog.Logger) (*
 	err := o.Validate()
 	if err != nil {
 		return nil, err
+	}
+	if o.MetricsListen != "" && opsStarter == nil {
+		return nil, errNoOps
 	}
 	if log == nil {
 		log = slog.Default()

@@ -27,6 +27,7 @@ import (
 	"github.com/waitron/waitron/internal/gcfloor"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/limits"
+	_ "github.com/waitron/waitron/metrics" // metrics_listen
 )
 
 func main() {
