@@ -181,7 +181,8 @@ type Options struct {
 	// host:port of an operations listener apart from the application (a plain net/http server): /metrics
 	// in the Prometheus text format (every name prefixed waitron_), /healthz (200 while the process
 	// serves) and /readyz (200; 503 from the moment a graceful shutdown starts, so a load balancer stops
-	// sending before the drain). Empty: none. Not in waitress.
+	// sending before the drain). Empty: none. From Go, the program imports package
+	// github.com/waitron/waitron/metrics (the command does). Not in waitress.
 	MetricsListen string `opt:"metrics_listen" default:""`
 	// How often idle connections are looked for (channel_timeout): a connection is closed between
 	// channel_timeout and channel_timeout + cleanup_interval after it fell idle.
