@@ -1,7 +1,6 @@
 package waitron_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,32 +9,14 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/waitron/waitron"
+	"github.com/waitron/waitron/internal/testutil"
 )
 
 type ctxKey string
-
-// syncBuffer is a bytes.Buffer an ErrorLog may write from any goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestListenAndServeLikeNetHTTP: a typical http.Server program, run with
 // srv.ListenAndServe() and with waitron.ListenAndServe(srv): its handler
@@ -53,7 +34,7 @@ func TestListenAndServeLikeNetHTTP(t *testing.T) {
 			})
 			mux.HandleFunc("/panic", func(http.ResponseWriter, *http.Request) { panic("on purpose") })
 			listening := make(chan net.Addr, 1)
-			errLog := &syncBuffer{}
+			errLog := &testutil.SyncBuffer{}
 			srv = &http.Server{
 				Addr:              "127.0.0.1:0",
 				Handler:           mux,
