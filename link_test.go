@@ -28,7 +28,7 @@ func TestNetHTTPProgramLinksNoFasthttp(t *testing.T) {
 		t.Fatalf("go tool nm: %v", err)
 	}
 	syms := string(out)
-	if !strings.Contains(syms, "github.com/waitron/waitron/engine.") {
+	if !strings.Contains(syms, "github.com/waitron/waitron/internal/engine.") {
 		t.Fatal("the program does not link waitron's engine: the check looks at the wrong binary")
 	}
 	if strings.Contains(syms, "valyala/fasthttp") {

@@ -36,8 +36,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/waitron/waitron/adapter"
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/adapter"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/serverkit"
 	"github.com/waitron/waitron/limits"
 )

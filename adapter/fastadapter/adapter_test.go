@@ -16,8 +16,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitron/waitron"
-	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/internal/adapter"
 	"github.com/waitron/waitron/internal/bufpool"
 )
 

@@ -27,9 +27,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitron/waitron"
-	"github.com/waitron/waitron/adapter"
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/adapter"
 	"github.com/waitron/waitron/internal/bufpool"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/serverkit"
 )
 

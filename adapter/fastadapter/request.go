@@ -3,7 +3,7 @@ package fastadapter
 import (
 	"bufio"
 	"bytes"
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/adapter"
 	"io"
 	"net"
 	"net/http"

@@ -3,7 +3,7 @@ package fastadapter
 import (
 	"errors"
 	"fmt"
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/adapter"
 	"io"
 	"net"
 	"net/http"

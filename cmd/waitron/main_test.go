@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/testutil"
 	"github.com/waitron/waitron/limits"
 )

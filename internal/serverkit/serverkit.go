@@ -4,7 +4,7 @@
 // package importing it runs.
 package serverkit
 
-import "github.com/waitron/waitron/engine"
+import "github.com/waitron/waitron/internal/engine"
 
 // Wrap returns a *waitron.Server for e.
 var Wrap func(e *engine.Server) any

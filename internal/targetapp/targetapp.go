@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/adapter"
 )
 
 const index = `waitron target app

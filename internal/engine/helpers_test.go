@@ -19,7 +19,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/waitron/waitron/adapter/fastadapter"
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/internal/testutil"
 	"github.com/waitron/waitron/limits"

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/limits"
 )
 

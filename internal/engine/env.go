@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/adapter"
 	"github.com/waitron/waitron/internal/bufpool"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 )
 
 // afterInjectedPanic runs, on each adapter with threads 1, the options

@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/adapter"
 	"github.com/waitron/waitron/internal/bufpool"
 )
 

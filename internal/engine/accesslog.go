@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/internal/adapter"
 )
 
 // accessLog writes one line per response (access_log). Callers format

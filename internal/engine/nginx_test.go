@@ -52,7 +52,7 @@ func TestBehindNginx(t *testing.T) {
 	for name, raw := range smuggling {
 		cases["smuggling/"+name] = raw
 	}
-	files, _ := filepath.Glob("../codec/testdata/*.http")
+	files, _ := filepath.Glob("../../codec/testdata/*.http")
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		raw, _, _ := bytes.Cut(b, []byte("\n----------\n"))
@@ -123,7 +123,7 @@ func exchange(t *testing.T, addr, raw string) []int {
 // changed document cannot silently stop being what the test runs.
 func deployedConfig(t *testing.T, name string, replace ...string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "docs", "deployment", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "deployment", name))
 	if err != nil {
 		t.Fatal(err)
 	}

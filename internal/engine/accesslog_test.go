@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/waitron/waitron/adapter/fastadapter"
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/limits"
 )

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 )
 
 // smallDisk mounts a tmpfs of size bytes for the test and removes it when

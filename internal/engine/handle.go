@@ -3,7 +3,7 @@ package engine
 import (
 	"time"
 
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/adapter"
 )
 
 // The worker side of a request: serving it through the adapter, then

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/waitron/waitron/adapter/fastadapter"
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/limits"
 )

@@ -18,7 +18,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/adapter"
 	"github.com/waitron/waitron/limits"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 	"weak"
 
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/adapter"
 )
 
 // bodyProbe is the writer a handler copies its request body into: a

@@ -15,8 +15,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/adapter/fastadapter"
+	"github.com/waitron/waitron/internal/adapter"
 )
 
 // TestFastRecordsRecycled: the records of fasthttp requests are recycled

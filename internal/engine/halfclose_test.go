@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 )
 

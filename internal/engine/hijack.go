@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/waitron/waitron/adapter"
+	"github.com/waitron/waitron/internal/adapter"
 )
 
 // Taking a connection over (http.Hijacker)

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waitron/waitron/adapter"
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/adapter"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 )
 

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 )
 
 // The output path: spooled output, direct writes, clients that go.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
 )
 

@@ -6,8 +6,8 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/waitron/waitron/adapter"
 	"github.com/waitron/waitron/codec"
+	"github.com/waitron/waitron/internal/adapter"
 )
 
 // Reading requests, handing them to workers, and moving on once a

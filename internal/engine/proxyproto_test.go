@@ -13,7 +13,7 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/testutil"
 )
 

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/waitron/waitron/engine"
+	"github.com/waitron/waitron/internal/engine"
 )
 
 // TestHandlerFaults covers handlers that break their own promises.

@@ -25,7 +25,7 @@ func TestSmugglingCorpusOnTheWire(t *testing.T) {
 		executed.Add(1)
 		io.Copy(io.Discard, r.Body)
 	}), "max_request_header_size", "8192", "max_request_body_size", "1048576")
-	files, _ := filepath.Glob("../codec/testdata/*.http")
+	files, _ := filepath.Glob("../../codec/testdata/*.http")
 	statusRE := regexp.MustCompile(`error (\d{3}) (.*)\n`)
 	n := 0
 	for _, f := range files {
