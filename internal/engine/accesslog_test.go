@@ -17,6 +17,7 @@ import (
 	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/internal/testutil"
 	"github.com/waitron/waitron/limits"
 )
 
@@ -228,7 +229,7 @@ func TestAccessLogServerAnswers(t *testing.T) {
 	io.WriteString(held, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
 	s.waitRead(t, uint64(len("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")))
 	parked := s.dial(t) // waits for it
-	waitFor(t, "a parked client", func() bool { return s.Stats().Parked == 1 })
+	testutil.WaitFor(t, "a parked client", func() bool { return s.Stats().Parked == 1 })
 	refused := s.dial(t) // beyond backlog: 503
 	b, _ := io.ReadAll(refused)
 	if !strings.HasPrefix(string(b), "HTTP/1.1 503 ") {
@@ -244,7 +245,7 @@ func TestAccessLogServerAnswers(t *testing.T) {
 		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "- - -" 503 \d+ "-" "-" \d+\.\d{6} close=overload$`),
 		regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "POST /echo HTTP/1\.1" 408 \d+ "-" "-" \d+\.\d{6} close=body_timeout$`),
 	} {
-		waitFor(t, "the line "+re.String(), func() bool {
+		testutil.WaitFor(t, "the line "+re.String(), func() bool {
 			b, _ := os.ReadFile(path)
 			for _, l := range strings.Split(string(b), "\n") {
 				if re.MatchString(l) {

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -211,7 +212,7 @@ func TestServedRequestNotKept(t *testing.T) {
 			io.WriteString(c, "GET /second HTTP/1.1\r\nHost: a\r\n\r\n")
 			readResponse(t, br, http.MethodGet)
 			recv(t, reqs)
-			waitFor(t, "the first request to be collectable", func() bool {
+			testutil.WaitFor(t, "the first request to be collectable", func() bool {
 				runtime.GC()
 				return first.Value() == nil
 			})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/internal/testutil"
 )
 
 // fastPeer serves h with fasthttp's own server on 127.0.0.1:0, as the
@@ -344,7 +345,7 @@ func TestFastBackpressure(t *testing.T) {
 	}, "outbuf_high_watermark", "1048576")
 	c := s.dial(t)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
+	testutil.WaitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)

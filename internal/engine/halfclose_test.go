@@ -13,6 +13,7 @@ import (
 
 	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/internal/testutil"
 )
 
 // Half-closed clients and request bodies on the wire.
@@ -191,8 +192,8 @@ func TestUploadAbortRemovesSpool(t *testing.T) {
 	s := start(t, nil, "inbuf_overflow", "1024")
 	c := s.dial(t)
 	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n%s", strings.Repeat("q", 200000))
-	waitFor(t, "a spool file", func() bool { open, _ := spoolFiles(t, dir); return open == 1 })
+	testutil.WaitFor(t, "a spool file", func() bool { open, _ := spoolFiles(t, dir); return open == 1 })
 	c.(*net.TCPConn).SetLinger(0)
 	c.Close()
-	waitFor(t, "the spool file to be closed", func() bool { open, named := spoolFiles(t, dir); return open == 0 && named == 0 })
+	testutil.WaitFor(t, "the spool file to be closed", func() bool { open, named := spoolFiles(t, dir); return open == 0 && named == 0 })
 }

@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -208,7 +206,7 @@ func serverRead(t *testing.T, c net.Conn) {
 		return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ta.Port)
 	}
 	client, server := hexAddr(c.LocalAddr()), hexAddr(c.RemoteAddr())
-	waitFor(t, "the server to read what was sent", func() bool {
+	testutil.WaitFor(t, "the server to read what was sent", func() bool {
 		b, err := os.ReadFile("/proc/net/tcp")
 		if err != nil {
 			t.Fatalf("reading /proc/net/tcp: %v", err)
@@ -235,38 +233,6 @@ func serverRead(t *testing.T, c net.Conn) {
 	})
 }
 
-// startHelper runs a helper process (nginx, haproxy) until the test ends —
-// stopped by its own PID, with SIGINT and then SIGKILL — and waits until
-// addr accepts connections. It returns what the process writes.
-func startHelper(t *testing.T, addr string, name string, args ...string) *testutil.SyncBuffer {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	out := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitFor(t, filepath.Base(name)+" to listen on "+addr, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return out
-}
-
 // remoteSeenThrough sends a request through the proxy at addr to a server
 // answering with r.RemoteAddr, and fails unless that is the client's own
 // address.
@@ -290,7 +256,7 @@ func remoteSeenThrough(t *testing.T, addr, proxy string, logs fmt.Stringer) {
 func (s *testServer) waitRead(t *testing.T, n uint64) uint64 {
 	t.Helper()
 	var got uint64
-	waitFor(t, fmt.Sprintf("the server to read %d bytes", n), func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("the server to read %d bytes", n), func() bool {
 		got = s.Stats().BytesIn
 		return got >= n
 	})
@@ -309,17 +275,5 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 	case <-time.After(ioTimeout):
 		t.Fatalf("timed out waiting for a %T on a channel", *new(T))
 		panic("unreachable")
-	}
-}
-
-// waitFor polls cond every 10 ms for at most ioTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(ioTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

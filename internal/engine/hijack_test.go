@@ -254,7 +254,7 @@ func TestManyWebSocketsFewThreads(t *testing.T) {
 		t.Error(err)
 	}
 	// Hijacked connections leave the server's count (connection_limit).
-	waitFor(t, "the server to count no connection", func() bool { return s.Conns() == 0 })
+	testutil.WaitFor(t, "the server to count no connection", func() bool { return s.Conns() == 0 })
 }
 
 // gorillaEcho serves a gorilla/websocket echo until the client closes.
@@ -306,7 +306,7 @@ func TestWebSocketThroughProxies(t *testing.T) {
 	}
 	t.Run("nginx", func(t *testing.T) {
 		nginx := testutil.RequireTool(t, "nginx")
-		echoOnce(t, "ws://"+startNginx(t, nginx, backend.addr)+"/ws/echo")
+		echoOnce(t, "ws://"+testutil.StartNginx(t, nginx, backend.addr)+"/ws/echo")
 	})
 }
 
@@ -322,7 +322,7 @@ func TestHeadBehindNginxKeepsUpstream(t *testing.T) {
 		mu.Unlock()
 		w.(http.Flusher).Flush()
 	}))
-	addr := startNginx(t, nginx, s.addr)
+	addr := testutil.StartNginx(t, nginx, s.addr)
 	cl := &http.Client{Timeout: ioTimeout}
 	for i := 0; i < 50; i++ {
 		resp, err := cl.Head("http://" + addr + "/")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/targetapp"
+	"github.com/waitron/waitron/internal/testutil"
 )
 
 // trickle sends raw to c one byte every interval until it is sent or the
@@ -83,7 +84,7 @@ func TestSlowlorisFillsConnectionLimit(t *testing.T) {
 	s.waitRead(t, uint64(20*len(part)))
 	c := s.dial(t) // the 21st: it waits for a slot
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitFor(t, "the limit to be reached", func() bool { return strings.Contains(s.logs.String(), "reached the connection limit") })
+	testutil.WaitFor(t, "the limit to be reached", func() bool { return strings.Contains(s.logs.String(), "reached the connection limit") })
 	engine.Advance(s.Server, 61*time.Second) // past request_header_timeout, within channel_timeout
 	expectResponse(t, c, plaintextResp)
 }
@@ -122,7 +123,7 @@ func TestStalledReader(t *testing.T) {
 	stalled := s.dial(t)
 	io.WriteString(stalled, "GET /bytes/1000000000 HTTP/1.1\r\nHost: a\r\n\r\n")
 	io.ReadFull(stalled, make([]byte, 1000)) // it started, then the client stops reading
-	waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
+	testutil.WaitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
 	other := s.dial(t)
 	io.WriteString(other, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
 	expectResponse(t, other, plaintextResp)
@@ -135,7 +136,7 @@ func TestStalledReader(t *testing.T) {
 	if !strings.Contains(s.logs.String(), logLine) {
 		t.Error("no log line saying why the connection was closed")
 	}
-	waitFor(t, "the blocked handler to be released", func() bool { return s.Stats().WritesBlocked == 0 })
+	testutil.WaitFor(t, "the blocked handler to be released", func() bool { return s.Stats().WritesBlocked == 0 })
 }
 
 // TestSlowReadersKeepNoWorker: as many clients as there are workers
@@ -189,7 +190,7 @@ func TestSlowReadersKeepNoWorker(t *testing.T) {
 				}()
 			}
 			if p.blocked != nil {
-				waitFor(t, fmt.Sprintf("%s, %d B/s: four handlers to block", p.name, rate), p.blocked)
+				testutil.WaitFor(t, fmt.Sprintf("%s, %d B/s: four handlers to block", p.name, rate), p.blocked)
 			}
 			for i := range 3 {
 				if got := roundTrip(t, p.addr, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); !strings.HasSuffix(got, "Hello, World!") {
@@ -235,7 +236,7 @@ func TestSendTimeoutSteadyReader(t *testing.T) {
 			target := fmt.Sprintf("/bytes/%d", 1000000000+n) // told apart in the log
 			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", target)
 			io.ReadFull(c, make([]byte, 1<<20))
-			waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
+			testutil.WaitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
 			// Two minutes of checks 8 s apart (send_timeout 10 s), the
 			// client taking 8 s worth of its rate before each.
 			buf := make([]byte, 8*rate)
@@ -252,11 +253,11 @@ func TestSendTimeoutSteadyReader(t *testing.T) {
 			// the last bytes its kernel took (what was in flight when it
 			// stopped, which takes real time to settle), the clock moving
 			// on a check at a time meanwhile.
-			waitFor(t, "the close for send_timeout", func() bool {
+			testutil.WaitFor(t, "the close for send_timeout", func() bool {
 				engine.Advance(s.Server, 8*time.Second)
 				return s.Stats().Closed[engine.CloseSendTimeout] == uint64(n+1)
 			})
-			waitFor(t, "the access-log line", func() bool {
+			testutil.WaitFor(t, "the access-log line", func() bool {
 				b, _ := os.ReadFile(log)
 				return strings.Contains(string(b), "GET "+target+" HTTP/1.1")
 			})
@@ -303,7 +304,7 @@ func TestPipeliningFlood(t *testing.T) {
 	if n := recv(t, flood); n >= 64<<20 {
 		t.Fatalf("the server took all %d bytes of the flood", n)
 	}
-	waitFor(t, "the reason to be logged", func() bool {
+	testutil.WaitFor(t, "the reason to be logged", func() bool {
 		return strings.Contains(s.logs.String(), "too many pipelined bytes while a request is served")
 	})
 }
@@ -338,7 +339,7 @@ func TestUploadFlood(t *testing.T) {
 	}
 	// Files for 16 MiB of bodies at most are kept for reuse (eight of
 	// these); none has a name.
-	waitFor(t, "every spool file but those kept to be closed", func() bool {
+	testutil.WaitFor(t, "every spool file but those kept to be closed", func() bool {
 		open, named := spoolFiles(t, dir)
 		return open <= 8 && named == 0
 	})
@@ -360,7 +361,7 @@ func TestResetsDuringAccept(t *testing.T) {
 		c.(*net.TCPConn).SetLinger(0) // close with RST
 		c.Close()
 	}
-	waitFor(t, "every reset connection to be gone", func() bool { return s.Conns() == 0 })
+	testutil.WaitFor(t, "every reset connection to be gone", func() bool { return s.Conns() == 0 })
 	c := s.dial(t)
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
 	expectResponse(t, c, plaintextResp)

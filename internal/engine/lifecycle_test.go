@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -101,7 +102,7 @@ func TestCloseReasonsCounted(t *testing.T) {
 		t.Run(tc.want.String(), func(t *testing.T) {
 			before := s.Stats().Closed
 			tc.run(s.dial(t))
-			waitFor(t, "the close to be counted as "+tc.want.String(), func() bool {
+			testutil.WaitFor(t, "the close to be counted as "+tc.want.String(), func() bool {
 				return s.Stats().Closed[tc.want] == before[tc.want]+1
 			})
 			for r, n := range s.Stats().Closed {

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bufio"
 	"context"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net/http"
 	"testing"
@@ -102,12 +103,12 @@ func TestMetricsAndHealth(t *testing.T) {
 	bad := s.dial(t)
 	io.WriteString(bad, "GARBAGE\r\n\r\n")
 	io.ReadAll(bad)
-	waitFor(t, "the bad request's close to be counted", func() bool {
+	testutil.WaitFor(t, "the bad request's close to be counted", func() bool {
 		return value(scrape(t, ops), "waitron_connections_closed_total", "reason", "bad_request") == 1
 	})
 	// A response is counted once its worker is done with it, which may be
 	// just after the client has it.
-	waitFor(t, "the 7 responses to be counted", func() bool {
+	testutil.WaitFor(t, "the 7 responses to be counted", func() bool {
 		var n uint64
 		for _, r := range s.Stats().Requests {
 			n += r.Count
@@ -152,7 +153,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		defer cancel()
 		stopped <- s.Shutdown(ctx)
 	}()
-	waitFor(t, "readyz to answer 503 during the drain", func() bool { return get(t, "http://"+ops+"/readyz") == 503 })
+	testutil.WaitFor(t, "readyz to answer 503 during the drain", func() bool { return get(t, "http://"+ops+"/readyz") == 503 })
 	if code := get(t, "http://"+ops+"/healthz"); code != 200 {
 		t.Errorf("healthz %d during the drain, want 200", code)
 	}
@@ -173,7 +174,7 @@ func TestCollectorInOwnRegistry(t *testing.T) {
 	expectResponse(t, c, plaintextResp)
 	// A response is counted once its worker is done with it, which may be
 	// just after the client has it.
-	waitFor(t, "the response to be counted", func() bool { return len(s.Stats().Requests) > 0 })
+	testutil.WaitFor(t, "the response to be counted", func() bool { return len(s.Stats().Requests) > 0 })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.Collector(s))
 	gathered, err := reg.Gather()

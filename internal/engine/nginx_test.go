@@ -3,7 +3,6 @@ package engine_test
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -46,7 +45,7 @@ func TestBehindNginx(t *testing.T) {
 		mu.Unlock()
 		io.WriteString(w, "ok")
 	}), "max_request_header_size", "8192", "max_request_body_size", "1048576")
-	addr := startNginx(t, nginx, s.addr)
+	addr := testutil.StartNginx(t, nginx, s.addr)
 
 	cases := map[string]string{}
 	for name, raw := range smuggling {
@@ -118,53 +117,6 @@ func exchange(t *testing.T, addr, raw string) []int {
 	}
 }
 
-// deployedConfig reads a configuration shown in docs/deployment.md and
-// points it at this test's addresses: every replacement must apply, so a
-// changed document cannot silently stop being what the test runs.
-func deployedConfig(t *testing.T, name string, replace ...string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "deployment", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := string(b)
-	for i := 0; i+1 < len(replace); i += 2 {
-		if !strings.Contains(conf, replace[i]) {
-			t.Fatalf("docs/deployment/%s no longer contains %q", name, replace[i])
-		}
-		conf = strings.ReplaceAll(conf, replace[i], replace[i+1])
-	}
-	return conf
-}
-
-// startNginx runs nginx with the site of docs/deployment/nginx-site.conf
-// in front of upstream, and returns its address.
-func startNginx(t *testing.T, nginx, upstream string) string {
-	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
-	site := deployedConfig(t, "nginx-site.conf", "server 127.0.0.1:8080;", "server "+upstream+";", "listen 80;", "listen "+addr+";")
-	conf := fmt.Sprintf(`worker_processes 1;
-error_log %[1]s/error.log;
-pid %[1]s/nginx.pid;
-daemon off;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  keepalive_timeout 5s;
-%[2]s
-}
-`, dir, site)
-	path := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(path, []byte(conf), 0o600)
-	startHelper(t, addr, nginx, "-p", dir, "-c", path)
-	return addr
-}
-
 // Through the documented site's /events/ location (proxy_buffering off), a
 // streamed response's first event reaches the client while the handler
 // still runs.
@@ -184,7 +136,7 @@ func TestStreamingBehindNginx(t *testing.T) {
 		}
 		io.WriteString(w, "data: 2\n\n")
 	}))
-	addr := startNginx(t, nginx, s.addr)
+	addr := testutil.StartNginx(t, nginx, s.addr)
 	resp, err := (&http.Client{Timeout: 2 * ioTimeout}).Get("http://" + addr + "/events/feed")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -45,7 +46,7 @@ func TestThreadsBound(t *testing.T) {
 		}()
 	}
 	// All eight are in: two with a worker, six waiting in the queue.
-	waitFor(t, "two handlers running and six requests queued", func() bool {
+	testutil.WaitFor(t, "two handlers running and six requests queued", func() bool {
 		st := s.Stats()
 		return running.Load() == 2 && st.Queued == 6
 	})
@@ -74,7 +75,7 @@ func TestBackpressure(t *testing.T) {
 	c := s.dial(t)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	// The server says when the handler's Write blocks on the watermark.
-	waitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
+	testutil.WaitFor(t, "the handler to block", func() bool { return s.Stats().WritesBlocked == 1 })
 	// Kernel buffers on both sides hold a few MiB at most; the rest must
 	// still be with the handler.
 	if n := written.Load(); n >= 16<<20 {
@@ -109,8 +110,8 @@ func TestShutdownLetsRequestsFinish(t *testing.T) {
 		defer cancel()
 		errc <- s.Shutdown(ctx)
 	}()
-	waitFor(t, "the drain to start", func() bool { return s.Stats().Draining })
-	waitFor(t, "the drain's report", func() bool {
+	testutil.WaitFor(t, "the drain to start", func() bool { return s.Stats().Draining })
+	testutil.WaitFor(t, "the drain's report", func() bool {
 		return strings.Contains(s.logs.String(), `msg="draining: still waiting" in_flight=1 workers_running=1 queued=0 open=1`)
 	})
 	close(release) // the handler finishes after Shutdown began
@@ -206,7 +207,7 @@ func TestConnectionLimit(t *testing.T) {
 	first.Close() // frees a slot: the third client is served
 	expectResponse(t, third, plaintextResp)
 	second.Close()
-	waitFor(t, "the resume log line", func() bool {
+	testutil.WaitFor(t, "the resume log line", func() bool {
 		return strings.Contains(s.logs.String(), "dropped below the connection limit")
 	})
 	logs := s.logs.String()
@@ -228,10 +229,10 @@ func TestParkedClientTimesOut(t *testing.T) {
 	}), "connection_limit", "1")
 	first := s.dial(t)
 	io.WriteString(first, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitFor(t, "the held request", func() bool { return s.Stats().Running == 1 })
+	testutil.WaitFor(t, "the held request", func() bool { return s.Stats().Running == 1 })
 	parked := s.dial(t)
 	io.WriteString(parked, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitFor(t, "the client to be parked", func() bool { return s.Stats().Parked == 1 })
+	testutil.WaitFor(t, "the client to be parked", func() bool { return s.Stats().Parked == 1 })
 	engine.Advance(s.Server, 121*time.Second) // past channel_timeout (120 s)
 	got, err := io.ReadAll(parked)
 	if err != nil {
@@ -243,7 +244,7 @@ func TestParkedClientTimesOut(t *testing.T) {
 		t.Errorf("after the timeout: %d parked, want 0", st.Parked)
 	}
 	// Counted when the socket closes, after its write side was shut down.
-	waitFor(t, "the close for overload", func() bool { return s.Stats().Closed[engine.CloseOverload] == 1 })
+	testutil.WaitFor(t, "the close for overload", func() bool { return s.Stats().Closed[engine.CloseOverload] == 1 })
 	close(release)
 	resp, err := http.ReadResponse(bufio.NewReader(first), nil)
 	if err != nil {
@@ -314,7 +315,7 @@ func TestLogSocketErrors(t *testing.T) {
 			io.ReadFull(c, make([]byte, 1000))
 			c.(*net.TCPConn).SetLinger(0)
 			c.Close()
-			waitFor(t, "the socket error to be logged", func() bool { return strings.Contains(s.logs.String(), "socket error") })
+			testutil.WaitFor(t, "the socket error to be logged", func() bool { return strings.Contains(s.logs.String(), "socket error") })
 			warned := strings.Contains(s.logs.String(), `level=WARN msg="socket error`)
 			if warned != (on == "true") {
 				t.Fatalf("log_socket_errors=%s, warning logged: %v\n%s", on, warned, s.logs.String())
@@ -360,7 +361,7 @@ func TestRejectedRequestReleasesBody(t *testing.T) {
 	fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: gopher\r\nContent-Length: 100000\r\n\r\n%s", strings.Repeat("q", 100000))
 	expectResponse(t, c, errorResp(400, `Header "X-Forwarded-Proto" malformed.`))
 	expectClosed(t, c)
-	waitFor(t, "the spool file to be given back", func() bool { open, named := spoolFiles(t, dir); return open <= 1 && named == 0 })
+	testutil.WaitFor(t, "the spool file to be given back", func() bool { open, named := spoolFiles(t, dir); return open <= 1 && named == 0 })
 	// Given back, it serves the next upload: still one file. (Read by the
 	// handler: an echo would send it with sendfile, and the file is then
 	// emptied before it is reused.)

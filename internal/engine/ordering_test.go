@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -232,7 +233,7 @@ func TestSpoolFileReusedAfterSendfile(t *testing.T) {
 	}
 	a := s.dial(t)
 	post(a, 'a', false)
-	waitFor(t, "a's echo to be handed over", func() bool { return served() == 1 })
+	testutil.WaitFor(t, "a's echo to be handed over", func() bool { return served() == 1 })
 	if s.Stats().SentFromFile == 0 {
 		t.Fatal("a's echo did not go out with sendfile: nothing to test")
 	}

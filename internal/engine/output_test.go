@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bufio"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -71,7 +72,7 @@ func TestOutbufOverflowSpoolsToDisk(t *testing.T) {
 		t.Fatalf("next request: %v %v", resp, err)
 	}
 	io.Copy(io.Discard, resp.Body)
-	waitFor(t, "the spool file to be removed", func() bool { n, _ := filepath.Glob(filepath.Join(dir, "waitron-out-*")); return len(n) == 0 })
+	testutil.WaitFor(t, "the spool file to be removed", func() bool { n, _ := filepath.Glob(filepath.Join(dir, "waitron-out-*")); return len(n) == 0 })
 }
 
 // TestDirectWriteKeepsOrder: a worker writes a response's pieces to the
@@ -173,7 +174,7 @@ func TestCopyToGoneClient(t *testing.T) {
 	if got.err == nil || got.n >= limit {
 		t.Fatalf("io.Copy to a reset client: %d bytes, err %v; want an error before the end", got.n, got.err)
 	}
-	waitFor(t, "the output spool to be removed", func() bool { n, _ := filepath.Glob(filepath.Join(dir, "waitron-*")); return len(n) == 0 })
+	testutil.WaitFor(t, "the output spool to be removed", func() bool { n, _ := filepath.Glob(filepath.Join(dir, "waitron-*")); return len(n) == 0 })
 }
 
 type zeros struct{}

@@ -82,7 +82,7 @@ func TestProxyProtocolRefused(t *testing.T) {
 			if b, _ := io.ReadAll(c); len(b) > 0 {
 				t.Fatalf("answered %q", b)
 			}
-			waitFor(t, "the close to be counted", func() bool {
+			testutil.WaitFor(t, "the close to be counted", func() bool {
 				return tc.s.Stats().Closed[engine.CloseProxyProtocol] == before+1
 			})
 		})
@@ -98,10 +98,10 @@ func TestBehindHAProxy(t *testing.T) {
 	for _, send := range []string{"send-proxy-v2", "send-proxy"} {
 		t.Run(send, func(t *testing.T) {
 			addr := testutil.FreeAddr(t)
-			conf := deployedConfig(t, "haproxy.cfg", "bind :80", "bind "+addr, "127.0.0.1:8080 send-proxy-v2", s.addr+" "+send)
+			conf := testutil.DeployedConfig(t, "haproxy.cfg", "bind :80", "bind "+addr, "127.0.0.1:8080 send-proxy-v2", s.addr+" "+send)
 			path := filepath.Join(t.TempDir(), "haproxy.cfg")
 			os.WriteFile(path, []byte(conf), 0o600)
-			logs := startHelper(t, addr, haproxy, "-db", "-f", path)
+			logs := testutil.StartHelper(t, addr, haproxy, "-db", "-f", path)
 			remoteSeenThrough(t, addr, "haproxy", logs)
 		})
 	}
@@ -122,7 +122,7 @@ func TestBehindNginxStream(t *testing.T) {
 	s := start(t, remoteEcho, "proxy_protocol", "true", "trusted_proxy", "127.0.0.1")
 	addr := testutil.FreeAddr(t)
 	dir := t.TempDir()
-	stream := deployedConfig(t, "nginx-stream.conf", "listen 80;", "listen "+addr+";", "proxy_pass 127.0.0.1:8080;", "proxy_pass "+s.addr+";")
+	stream := testutil.DeployedConfig(t, "nginx-stream.conf", "listen 80;", "listen "+addr+";", "proxy_pass 127.0.0.1:8080;", "proxy_pass "+s.addr+";")
 	conf := fmt.Sprintf(`load_module %s;
 worker_processes 1;
 error_log %s/error.log;
@@ -133,6 +133,6 @@ events { worker_connections 64; }
 `, module, dir, dir, stream)
 	path := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(path, []byte(conf), 0o600)
-	logs := startHelper(t, addr, nginx, "-p", dir, "-c", path)
+	logs := testutil.StartHelper(t, addr, nginx, "-p", dir, "-c", path)
 	remoteSeenThrough(t, addr, "nginx's stream proxy", logs)
 }

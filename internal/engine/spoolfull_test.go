@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bufio"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net/http"
 	"os"
@@ -59,7 +60,7 @@ func TestSpoolFull(t *testing.T) {
 		if !strings.Contains(string(b), "The request body could not be stored") {
 			t.Errorf("adapter %d: 500 body %q", i, b)
 		}
-		waitFor(t, "the error log line", func() bool {
+		testutil.WaitFor(t, "the error log line", func() bool {
 			l := s.logs.String()
 			return strings.Contains(l, "the request body could not be stored") && strings.Contains(l, "target=/echo") &&
 				strings.Contains(l, "remote=127.0.0.1:")
@@ -69,9 +70,9 @@ func TestSpoolFull(t *testing.T) {
 		// outbuf_overflow it goes to a spool file, which the disk cannot hold.
 		d := s.dial(t)
 		io.WriteString(d, "GET /bytes/67108864 HTTP/1.1\r\nHost: a\r\n\r\n")
-		waitFor(t, "the close for spool_full", func() bool { return s.Stats().Closed[engine.CloseSpoolFull] == 1 })
+		testutil.WaitFor(t, "the close for spool_full", func() bool { return s.Stats().Closed[engine.CloseSpoolFull] == 1 })
 
-		waitFor(t, "the access-log lines", func() bool {
+		testutil.WaitFor(t, "the access-log lines", func() bool {
 			b, _ := os.ReadFile(logPath)
 			return strings.Contains(string(b), `"POST /echo HTTP/1.1" 500 `) && strings.Contains(string(b), "close=spool_full")
 		})

@@ -3,11 +3,16 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // RequireTool finds an external program. Under CI (CI=true) a missing one
@@ -52,4 +57,107 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// ioTimeout bounds the waits of these helpers.
+const ioTimeout = 10 * time.Second
+
+// WaitFor polls cond every 10 ms until it holds, failing the test after
+// ioTimeout; for conditions no event announces (a helper process
+// listening, a count in another process).
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(ioTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// StartHelper runs a helper process (nginx, haproxy) until the test ends —
+// stopped by its own PID, with SIGINT and then SIGKILL — and waits until
+// addr accepts connections. It returns what the process writes.
+func StartHelper(t testing.TB, addr string, name string, args ...string) *SyncBuffer {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	out := &SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	WaitFor(t, filepath.Base(name)+" to listen on "+addr, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return out
+}
+
+// DeployedConfig reads a configuration shown in docs/deployment.md and
+// points it at this test's addresses: every replacement must apply, so a
+// changed document cannot silently stop being what the test runs.
+func DeployedConfig(t testing.TB, name string, replace ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(), "docs", "deployment", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	for i := 0; i+1 < len(replace); i += 2 {
+		if !strings.Contains(conf, replace[i]) {
+			t.Fatalf("docs/deployment/%s no longer contains %q", name, replace[i])
+		}
+		conf = strings.ReplaceAll(conf, replace[i], replace[i+1])
+	}
+	return conf
+}
+
+// StartNginx runs nginx with the site of docs/deployment/nginx-site.conf
+// in front of upstream, and returns its address.
+func StartNginx(t testing.TB, nginx, upstream string) string {
+	dir := t.TempDir()
+	addr := FreeAddr(t)
+	site := DeployedConfig(t, "nginx-site.conf", "server 127.0.0.1:8080;", "server "+upstream+";", "listen 80;", "listen "+addr+";")
+	conf := fmt.Sprintf(`worker_processes 1;
+error_log %[1]s/error.log;
+pid %[1]s/nginx.pid;
+daemon off;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  keepalive_timeout 5s;
+%[2]s
+}
+`, dir, site)
+	path := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(path, []byte(conf), 0o600)
+	StartHelper(t, addr, nginx, "-p", dir, "-c", path)
+	return addr
+}
+
+// repoRoot is the module's root directory, found from this file's path,
+// so that tests in any package (or the tests module) read its docs.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
