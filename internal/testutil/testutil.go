@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	gnetpool "github.com/panjf2000/gnet/v2/pkg/pool/goroutine"
+	"go.uber.org/goleak"
 )
 
 // RequireTool finds an external program. Under CI (CI=true) a missing one
@@ -160,4 +163,28 @@ http {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// RunCheckingLeaks runs a package's tests (m.Run) and fails the package if
+// any test left a goroutine behind once its servers were shut down.
+// Goroutines that exist before any test are not ours, nor are the workers
+// of gnet's package-level pool (gnet registers the connections of adopted
+// sockets through it), which would linger for ten seconds idle: that pool
+// is released once the tests are done, before the check (goleak retries
+// while goroutines finish exiting). fasthttp's process-wide Date
+// refresher, which its first response starts, is fasthttp's and stays by
+// design; so is the cleaner of the reference fasthttp servers' worker
+// pools, which sleeps its 10 s out after they stop.
+func RunCheckingLeaks(m *testing.M) int {
+	before := goleak.IgnoreCurrent()
+	code := m.Run()
+	if code == 0 {
+		gnetpool.DefaultWorkerPool.Release() // its idle workers exit now
+		if err := goleak.Find(before, goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	return code
 }
