@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"github.com/waitron/waitron/internal/testutil"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestFiberApp(t *testing.T) {
 	api := app.Group("/api")
 	api.Get("/items/:id<int>", func(c fiber.Ctx) error { return c.JSON(fiber.Map{"id": fiber.Params[int](c, "id")}) })
 	h := app.Handler()
-	w, ref := startFast(t, h), fastPeer(t, h)
+	w, ref := startFast(t, h), testutil.FastPeer(t, h)
 	for name, raw := range map[string]string{
 		"param":     "GET /hello/gopher HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 		"json":      "POST /sum HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{\"A\":2,\"B\":3}",

@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"fmt"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net/http"
 	"strings"
@@ -27,7 +28,7 @@ func TestGinStream(t *testing.T) {
 	for _, srv := range bothServers(t, r) {
 		c := srv.dial(t)
 		io.WriteString(c, "GET /events HTTP/1.1\r\nHost: a\r\n\r\n")
-		resp, body := readResponse(t, bufio.NewReader(c), http.MethodGet)
+		resp, body := testutil.ReadResponse(t, bufio.NewReader(c), http.MethodGet)
 		if resp.StatusCode != 200 || body != "event 0\nevent 1\nevent 2\n" || !strings.Contains(strings.Join(resp.TransferEncoding, ","), "chunked") {
 			t.Errorf("%s: %d %q %v", srv.name, resp.StatusCode, body, resp.TransferEncoding)
 		}

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -114,39 +113,6 @@ func bothServers(t *testing.T, h http.Handler, set ...string) []peerServer {
 	std.Start()
 	t.Cleanup(std.Close)
 	return []peerServer{{"waitron", w.addr}, {"net/http", std.Listener.Addr().String()}}
-}
-
-// readResponse reads one response to a request with method from br, body
-// included.
-func readResponse(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
-	t.Helper()
-	resp, err := http.ReadResponse(br, &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("reading the response to %s: %v", method, err)
-	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading the body: %v", err)
-	}
-	return resp, string(b)
-}
-
-// fastPeer serves h with fasthttp's own server on 127.0.0.1:0, as the
-// reference for a fasthttp handler's responses.
-func fastPeer(t *testing.T, h fasthttp.RequestHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fasthttp.Server{Handler: h, Name: "waitron", MaxRequestBodySize: 1 << 30}
-	done := make(chan struct{})
-	go func() { s.Serve(ln); close(done) }()
-	t.Cleanup(func() {
-		s.ShutdownWithContext(context.Background())
-		<-done
-	})
-	return ln.Addr().String()
 }
 
 var dateRE = regexp.MustCompile(`Date: [^\r]*\r\n`)

@@ -92,14 +92,14 @@ func TestMetricsAndHealth(t *testing.T) {
 	br := bufio.NewReader(c)
 	for i := 0; i < 3; i++ {
 		io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
-		readResponse(t, br, http.MethodGet)
+		testutil.ReadResponse(t, br, http.MethodGet)
 	}
 	for i := 0; i < 2; i++ {
 		io.WriteString(c, "GET /status/404 HTTP/1.1\r\nHost: a\r\n\r\n")
-		readResponse(t, br, http.MethodGet)
+		testutil.ReadResponse(t, br, http.MethodGet)
 	}
 	io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
-	readResponse(t, br, http.MethodPost)
+	testutil.ReadResponse(t, br, http.MethodPost)
 	bad := s.dial(t)
 	io.WriteString(bad, "GARBAGE\r\n\r\n")
 	io.ReadAll(bad)
@@ -161,7 +161,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	if err := recv(t, stopped); err != nil {
 		t.Fatal(err)
 	}
-	if _, body := readResponse(t, br, http.MethodGet); body != "" {
+	if _, body := testutil.ReadResponse(t, br, http.MethodGet); body != "" {
 		t.Errorf("held response body %q", body)
 	}
 }
@@ -171,7 +171,7 @@ func TestCollectorInOwnRegistry(t *testing.T) {
 	s := start(t, targetapp.New())
 	c := s.dial(t)
 	io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
-	if _, body := readResponse(t, bufio.NewReader(c), http.MethodGet); body != "Hello, World!" {
+	if _, body := testutil.ReadResponse(t, bufio.NewReader(c), http.MethodGet); body != "Hello, World!" {
 		t.Fatalf("body %q", body)
 	}
 	// A response is counted once its worker is done with it, which may be

@@ -113,7 +113,7 @@ func TestManyWebSocketsFewThreads(t *testing.T) {
 		if i%50 == 49 { // plain requests are served meanwhile
 			c := s.dial(t)
 			io.WriteString(c, "GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-			if _, body := readResponse(t, bufio.NewReader(c), http.MethodGet); body != "Hello, World!" {
+			if _, body := testutil.ReadResponse(t, bufio.NewReader(c), http.MethodGet); body != "Hello, World!" {
 				t.Fatalf("plain request with %d websockets open: %q", i+1, body)
 			}
 		}

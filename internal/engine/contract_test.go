@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"log"
 	"net"
@@ -47,22 +48,6 @@ func (p peerServer) dial(t *testing.T) net.Conn {
 	c.SetDeadline(time.Now().Add(ioTimeout))
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// readResponse reads one response to a request with method from br,
-// body included.
-func readResponse(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
-	t.Helper()
-	resp, err := http.ReadResponse(br, &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("reading the response to %s: %v", method, err)
-	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading the body of the response to %s: %v", method, err)
-	}
-	resp.Body.Close()
-	return resp, string(b)
 }
 
 // headHandlers are HEAD handlers whose framing net/http decides without a
@@ -107,7 +92,7 @@ func TestHeadResponseFraming(t *testing.T) {
 					}
 					fmt.Fprintf(c, "HEAD /%s HTTP/%s\r\nHost: a\r\n%s\r\nGET /plaintext HTTP/%s\r\nHost: a\r\n%s\r\n", name, minor, keep, minor, keep)
 					br := bufio.NewReader(c)
-					head, body := readResponse(t, br, http.MethodHead)
+					head, body := testutil.ReadResponse(t, br, http.MethodHead)
 					if head.StatusCode != 200 || body != "" || len(head.TransferEncoding) > 0 {
 						t.Fatalf("HTTP/%s HEAD: status %d, Transfer-Encoding %q, body %q", minor, head.StatusCode, head.TransferEncoding, body)
 					}
@@ -117,7 +102,7 @@ func TestHeadResponseFraming(t *testing.T) {
 					if name == "small" && head.Header.Get("Content-Length") != "5" {
 						t.Errorf("HTTP/%s HEAD: Content-Length %q, want 5 (the body written, counted)", minor, head.Header.Get("Content-Length"))
 					}
-					get, body := readResponse(t, br, http.MethodGet)
+					get, body := testutil.ReadResponse(t, br, http.MethodGet)
 					if get.StatusCode != 200 || body != "Hello, World!" {
 						t.Fatalf("HTTP/%s GET after HEAD: status %d, body %q", minor, get.StatusCode, body)
 					}
@@ -183,11 +168,11 @@ func TestOptionsStar(t *testing.T) {
 			c := srv.dial(t)
 			io.WriteString(c, "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n")
 			br := bufio.NewReader(c)
-			resp, body := readResponse(t, br, http.MethodOptions)
+			resp, body := testutil.ReadResponse(t, br, http.MethodOptions)
 			if resp.StatusCode != 200 || body != "" || resp.Header.Get("Content-Length") != "0" {
 				t.Fatalf("OPTIONS *: status %d, Content-Length %q, body %q", resp.StatusCode, resp.Header.Get("Content-Length"), body)
 			}
-			if _, body := readResponse(t, br, http.MethodGet); body != "handler" {
+			if _, body := testutil.ReadResponse(t, br, http.MethodGet); body != "handler" {
 				t.Fatalf("GET after OPTIONS *: %q", body)
 			}
 		})
@@ -215,7 +200,7 @@ func TestChunkedRequestAsNetHTTPShowsIt(t *testing.T) {
 	for _, srv := range bothServers(t, h) {
 		c := srv.dial(t)
 		io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 9\r\n\r\n")
-		readResponse(t, bufio.NewReader(c), http.MethodPost)
+		testutil.ReadResponse(t, bufio.NewReader(c), http.MethodPost)
 		views = append(views, <-got)
 	}
 	if want := (seen{"chunked", -1, "abc", "9"}); views[0] != want || views[1] != want {
@@ -243,7 +228,7 @@ func TestOneContinue(t *testing.T) {
 		t.Fatalf("100 Continue followed by %q", blank)
 	}
 	io.WriteString(c, "abc")
-	resp, body := readResponse(t, br, http.MethodPost) // a second 100 would be read here
+	resp, body := testutil.ReadResponse(t, br, http.MethodPost) // a second 100 would be read here
 	if resp.StatusCode != 200 || body != "done" {
 		t.Fatalf("final response %d %q", resp.StatusCode, body)
 	}
@@ -297,7 +282,7 @@ func TestContextEndsWhenClientCloses(t *testing.T) {
 			if e := recv(t, ch); !e.early || e.cause == nil {
 				t.Fatalf("context not ended by the client's FIN before the handler's cap: %+v", e)
 			}
-			if _, body := readResponse(t, bufio.NewReader(c), http.MethodGet); body != "late" {
+			if _, body := testutil.ReadResponse(t, bufio.NewReader(c), http.MethodGet); body != "late" {
 				t.Fatalf("response after the FIN: %q", body)
 			}
 		})

@@ -51,7 +51,7 @@ func TestResponseControllerMethods(t *testing.T) {
 	for _, srv := range bothServers(t, h) {
 		c := srv.dial(t)
 		io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
-		if _, body := readResponse(t, bufio.NewReader(c), http.MethodPost); body != "ok" {
+		if _, body := testutil.ReadResponse(t, bufio.NewReader(c), http.MethodPost); body != "ok" {
 			t.Errorf("%s: body %q", srv.name, body)
 		}
 		if e := recv(t, errs); e != "" {
@@ -180,7 +180,7 @@ func TestCopyWithDeclaredLength(t *testing.T) {
 			if srv.name == "net/http" && c.err != nil {
 				continue
 			}
-			resp, body := readResponse(t, bufio.NewReader(conn), http.MethodGet)
+			resp, body := testutil.ReadResponse(t, bufio.NewReader(conn), http.MethodGet)
 			if resp.ContentLength != int64(c.n) || len(body) != c.n {
 				t.Errorf("%s %s: Content-Length %d, %d body bytes, want %d", srv.name, c.path, resp.ContentLength, len(body), c.n)
 			}
@@ -205,12 +205,12 @@ func TestServedRequestNotKept(t *testing.T) {
 			c := srv.dial(t)
 			br := bufio.NewReader(c)
 			io.WriteString(c, "GET /first HTTP/1.1\r\nHost: a\r\nX-Big: "+strings.Repeat("x", 1000)+"\r\n\r\n")
-			readResponse(t, br, http.MethodGet)
+			testutil.ReadResponse(t, br, http.MethodGet)
 			first := recv(t, reqs)
 			// A second request on the same connection: the server has moved
 			// past the first one, and the connection stays open.
 			io.WriteString(c, "GET /second HTTP/1.1\r\nHost: a\r\n\r\n")
-			readResponse(t, br, http.MethodGet)
+			testutil.ReadResponse(t, br, http.MethodGet)
 			recv(t, reqs)
 			testutil.WaitFor(t, "the first request to be collectable", func() bool {
 				runtime.GC()
@@ -277,7 +277,7 @@ func TestCopyFileToResponse(t *testing.T) {
 			{"GET /limited HTTP/1.1\r\nHost: a\r\n\r\n", string(content[5000:305000]), 200, 305000},
 		} {
 			io.WriteString(c, tc.req)
-			resp, body := readResponse(t, br, http.MethodGet)
+			resp, body := testutil.ReadResponse(t, br, http.MethodGet)
 			line, _, _ := strings.Cut(tc.req, "\r\n")
 			if resp.StatusCode != tc.status || body != tc.want {
 				i := 0

@@ -3,7 +3,6 @@ package engine_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,25 +18,6 @@ import (
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/internal/testutil"
 )
-
-// fastPeer serves h with fasthttp's own server on 127.0.0.1:0, as the
-// reference for what a fasthttp handler's responses look like, and stops
-// it when the test ends.
-func fastPeer(t *testing.T, h fasthttp.RequestHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fasthttp.Server{Handler: h, Name: "waitron", MaxRequestBodySize: 1 << 30}
-	done := make(chan struct{})
-	go func() { s.Serve(ln); close(done) }()
-	t.Cleanup(func() {
-		s.ShutdownWithContext(context.Background())
-		<-done
-	})
-	return ln.Addr().String()
-}
 
 // roundTrip sends raw on a new connection to addr and reads until the
 // server closes it (each raw here ends with a Connection: close request).
@@ -73,7 +53,7 @@ func sameAsFasthttp(t *testing.T, name, raw, waitron, fasthttp string) string {
 // server: TestFastTargetAppsAgree compares its decoded body.)
 func TestFastWireLikeFasthttp(t *testing.T) {
 	w := startFast(t, nil)
-	ref := fastPeer(t, targetapp.NewFast())
+	ref := testutil.FastPeer(t, targetapp.NewFast())
 	for name, raw := range map[string]string{
 		"pipelined":  "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /json HTTP/1.1\r\nHost: a\r\n\r\nGET /bytes/5 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 		"head":       "HEAD /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /status/404 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -255,7 +235,7 @@ func TestFastRequestLikeFasthttp(t *testing.T) {
 		}
 		fmt.Fprintf(ctx, "body %q\n", ctx.PostBody())
 	}
-	w, ref := startFast(t, h), fastPeer(t, h)
+	w, ref := startFast(t, h), testutil.FastPeer(t, h)
 	for name, raw := range map[string]string{
 		"get":     "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\nAccept: */*\r\nX-Two: 1\r\nX-Two: 2\r\nCookie: a=1; b=2\r\nConnection: close\r\n\r\n",
 		"post":    "POST /p HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -95,7 +96,7 @@ func TestFastConnIdentity(t *testing.T) {
 		}
 		return out
 	}
-	w, ref := startFast(t, h), fastPeer(t, h)
+	w, ref := startFast(t, h), testutil.FastPeer(t, h)
 	for name, addr := range map[string]string{"waitron": w.addr, "fasthttp": ref} {
 		t.Run(name, func(t *testing.T) {
 			dial := func() (net.Conn, *bufio.Reader) {
@@ -181,7 +182,7 @@ func TestFastInMemoryLikeFasthttp(t *testing.T) {
 			ctx.SetBody(bytes.Repeat([]byte("b"), n))
 		}
 	}
-	w, ref := startFast(t, h), fastPeer(t, h)
+	w, ref := startFast(t, h), testutil.FastPeer(t, h)
 	for _, target := range []string{"/200/0", "/200/13", "/201/100", "/204/5", "/304/5", "/404/0", "/500/7",
 		"/200/300000", "/200/70000?raw", "/200/9?trailer", "/99/3", "/200/1?server=read", "/200/1?server=set", "/200/1?server=del"} {
 		for _, method := range []string{"GET", "HEAD"} {
@@ -255,7 +256,7 @@ func TestFastFileLikeFasthttp(t *testing.T) {
 			ctx.SetBodyStream(f, size-1000) // fasthttp closes it
 		}
 	}
-	w, ref := startFast(t, h), fastPeer(t, h)
+	w, ref := startFast(t, h), testutil.FastPeer(t, h)
 	for name, raw := range map[string]string{
 		"file":   "GET /big.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 		"range":  "GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=100000-899999\r\nConnection: close\r\n\r\n",

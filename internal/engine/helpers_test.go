@@ -245,7 +245,7 @@ func remoteSeenThrough(t *testing.T, addr, proxy string, logs fmt.Stringer) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(ioTimeout))
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	_, body := readResponse(t, bufio.NewReader(c), http.MethodGet)
+	_, body := testutil.ReadResponse(t, bufio.NewReader(c), http.MethodGet)
 	if body != c.LocalAddr().String() {
 		t.Fatalf("RemoteAddr %q behind %s, want the client's %q (%s: %s)", body, proxy, c.LocalAddr(), proxy, logs)
 	}

@@ -49,7 +49,7 @@ func TestProxyProtocolHeaders(t *testing.T) {
 				io.WriteString(c, p)
 				serverRead(t, c) // each piece read on its own
 			}
-			_, body := readResponse(t, bufio.NewReader(c), http.MethodGet)
+			_, body := testutil.ReadResponse(t, bufio.NewReader(c), http.MethodGet)
 			want := tc.want
 			if want == "" {
 				want = c.LocalAddr().String() // the socket peer

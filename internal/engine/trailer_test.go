@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -84,7 +85,7 @@ func TestTrailersFastLikeFasthttp(t *testing.T) {
 			fmt.Fprintf(ctx, "trailer %s\n", k)
 		}
 	}
-	w, ref := startFast(t, h), fastPeer(t, h)
+	w, ref := startFast(t, h), testutil.FastPeer(t, h)
 	// Refused by waitron although fasthttp's own server shows them.
 	beyond := []string{"head name repeated", "referer", "user-agent", "forbidden Content-Range",
 		"forbidden Content-MD5", "forbidden Keep-Alive", "forbidden Upgrade", "forbidden If-None-Match",

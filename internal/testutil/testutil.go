@@ -2,9 +2,13 @@
 package testutil
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +19,7 @@ import (
 	"time"
 
 	gnetpool "github.com/panjf2000/gnet/v2/pkg/pool/goroutine"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
 )
 
@@ -187,4 +192,38 @@ func RunCheckingLeaks(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// FastPeer serves h with fasthttp's own server on 127.0.0.1:0, as the
+// reference for what a fasthttp handler's responses look like, and stops
+// it when the test ends.
+func FastPeer(t testing.TB, h fasthttp.RequestHandler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: h, Name: "waitron", MaxRequestBodySize: 1 << 30}
+	done := make(chan struct{})
+	go func() { s.Serve(ln); close(done) }()
+	t.Cleanup(func() {
+		s.ShutdownWithContext(context.Background())
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// ReadResponse reads one response to a request with method from br, body
+// included.
+func ReadResponse(t testing.TB, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("reading the response to %s: %v", method, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the body: %v", err)
+	}
+	return resp, string(b)
 }
