@@ -12,6 +12,8 @@ var optionDocs = map[string]string{
 	"unix_socket":                   "Path of a unix-domain socket to listen on instead of TCP. A socket file already there is replaced; any other file there is an error. Removed on shutdown. Conflicts with host, port and listen.",
 	"unix_socket_perms":             "Permission bits (octal) of the unix_socket file, applied right after it is created.",
 	"threads":                       "Size of the worker pool that runs handlers: never more handlers run at once.",
+	"queue_limit":                   "Load shedding: how many complete requests may wait for a worker at once. A request that finds this many waiting is answered 503 with Retry-After and Connection: close, without running its handler (counted as shed). 0: no bound (waitress: requests wait as long as the queue takes). Not in waitress.",
+	"queue_timeout":                 "Load shedding: how long a complete request may wait for a worker (a Go duration such as 500ms, or seconds). A request a worker takes after waiting longer is answered 503 with Retry-After and Connection: close, without running its handler (counted as shed). 0: no bound. Not in waitress.",
 	"ident":                         "Server header value and the tag in server-generated error bodies; empty sends no Server header.",
 	"expose_tracebacks":             "Put the panic value and stack in the body of the 500 sent when a handler panics.",
 	"max_request_header_size":       "Largest request head (request line and fields, with their CRLFs); more is answered 431, also while the head is still arriving. The same bound applies to a chunked body's trailer section, and it is part of what a client may send ahead while its request is served (this plus inbuf_overflow; past that the connection closes).",

@@ -53,6 +53,15 @@ type Options struct {
 	UnixSocketPerms os.FileMode `opt:"unix_socket_perms" default:"600" min:"000" max:"777"`
 	// Size of the worker pool that runs handlers: never more handlers run at once.
 	Threads int `opt:"threads" default:"4" min:"1"`
+	// Load shedding: how many complete requests may wait for a worker at once. A request that finds
+	// this many waiting is answered 503 with Retry-After and Connection: close, without running its
+	// handler (counted as shed). 0: no bound (waitress: requests wait as long as the queue takes). Not
+	// in waitress.
+	QueueLimit int `opt:"queue_limit" default:"0" min:"0"`
+	// Load shedding: how long a complete request may wait for a worker (a Go duration such as 500ms,
+	// or seconds). A request a worker takes after waiting longer is answered 503 with Retry-After and
+	// Connection: close, without running its handler (counted as shed). 0: no bound. Not in waitress.
+	QueueTimeout time.Duration `opt:"queue_timeout" default:"0" unit:"seconds" min:"0"`
 	// Server header value and the tag in server-generated error bodies; empty sends no Server header.
 	Ident string `opt:"ident" default:"waitron"`
 	// Put the panic value and stack in the body of the 500 sent when a handler panics.

@@ -45,7 +45,7 @@ func snapshot(st waitron.Stats) ops.Snapshot {
 		DurationSum: st.DurationSum, BytesIn: st.BytesIn, BytesOut: st.BytesOut, Restarts: st.Restarts,
 		AcceptErrors:  st.AcceptErrors,
 		SpooledBodies: st.SpooledBodies, SpooledBodyB: st.SpooledBodyBytes,
-		SpooledOutputs: st.SpooledOutputs, SpooledOutputB: st.SpooledOutputBytes}
+		SpooledOutputs: st.SpooledOutputs, SpooledOutputB: st.SpooledOutputBytes, Shed: st.Shed}
 	for r, n := range st.Closed {
 		sn.Closed[r.String()] = n
 	}

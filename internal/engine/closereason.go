@@ -137,6 +137,9 @@ type Stats struct {
 	// the body into a response of declared length, as an echo or a proxy)
 	// or a regular file a handler copied into one (http.ServeFile).
 	SentFromFile uint64
+	// Shed counts requests answered 503 without running their handler
+	// because the server was full (queue_limit, queue_timeout).
+	Shed uint64
 }
 
 // Stats returns a snapshot of the server's counters and gauges. Any

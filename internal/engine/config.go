@@ -28,6 +28,8 @@ type config struct {
 	sweepEvery     time.Duration // how often idle connections are looked for
 	proxyProtocol  bool
 	logSocketErrs  bool
+	queueLimit     int64         // queue_limit: requests waiting for a worker, at most; 0: no bound
+	queueTimeout   time.Duration // queue_timeout: how long one may wait; 0: no bound
 }
 
 func compile(o *limits.Options) config {
@@ -49,5 +51,7 @@ func compile(o *limits.Options) config {
 		sweepEvery:     max(o.CleanupInterval, o.AsyncoreLoopTimeout),
 		proxyProtocol:  o.ProxyProtocol,
 		logSocketErrs:  o.LogSocketErrors,
+		queueLimit:     int64(o.QueueLimit),
+		queueTimeout:   o.QueueTimeout,
 	}
 }

@@ -52,6 +52,7 @@ type counters struct {
 	outBytes     atomic.Uint64 // bytes of output that went through such files
 	blocked      atomic.Int64  // handlers blocked now in a Write by outbuf_high_watermark
 	fileBytes    atomic.Uint64 // response bytes sent from a file (spooled body or handler's) with sendfile
+	shed         atomic.Uint64 // requests answered 503 without their handler (queue_limit, queue_timeout)
 }
 
 func methodIndex(m []byte) int {
@@ -171,6 +172,7 @@ func (k *counters) fill(st *Stats) {
 	st.SpooledOutputs, st.SpooledOutputBytes = k.outSpool.Load(), k.outBytes.Load()
 	st.WritesBlocked = k.blocked.Load()
 	st.SentFromFile = k.fileBytes.Load()
+	st.Shed = k.shed.Load()
 }
 
 // OpsListener is a running operations listener (metrics_listen).

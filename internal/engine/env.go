@@ -43,6 +43,10 @@ type env struct {
 	loopsGone atomic.Bool // gnet has returned: no Async*/Close/Execute calls any more
 	// noKeepAlive: SetKeepAlivesEnabled(false); every response closes its connection.
 	noKeepAlive atomic.Bool
+	// The shedding log's state (noteShed): when it last wrote a line, and
+	// the count of shed requests it reported.
+	shedLogged   atomic.Int64
+	shedReported atomic.Uint64
 	// yieldToWorkers is set by Serve when there are no more Ps than event
 	// loops: a loop then yields its P to the workers after a hand-off, or
 	// after several (loopConns.yieldAfter).
@@ -71,4 +75,18 @@ type env struct {
 // (conn.answerUnserved) and the adapters' (Output.Refuse). Any goroutine.
 func (e *env) errorResponse(status int, detail string, head bool) []byte {
 	return adapter.ErrorResponse(bufpool.GetSmall(), &e.acfg, status, detail, head)
+}
+
+// noteShed counts a request shed for why (queue_limit, queue_timeout) and
+// logs, at most once a second, how many were shed since the last line.
+// Any goroutine.
+func (e *env) noteShed(why string) {
+	n := e.counts.shed.Add(1)
+	now := int64(e.clock.stamp())
+	last := e.shedLogged.Load()
+	if (last == 0 || now-last >= int64(time.Second)) && e.shedLogged.CompareAndSwap(last, now) {
+		prev := e.shedReported.Swap(n)
+		e.log.Warn("shedding load: requests answered 503 without running their handler", "shed", n-prev, "reason", why,
+			"queued", e.disp.queued())
+	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/waitron/waitron/internal/adapter"
@@ -30,6 +31,13 @@ func (e *env) serve(r *request, wk *worker) {
 		}
 		e.account(served{r: r, method: method, head: head}, end, nil)
 	}()
+	if qt := e.cfg.queueTimeout; qt > 0 && time.Duration(e.clock.stamp()-r.start) > qt {
+		// Waited too long for a worker: the client (or its load balancer)
+		// is better served by a prompt 503 than by a late answer.
+		e.noteShed("queue_timeout")
+		adapter.Refuse(&e.acfg, x, http.StatusServiceUnavailable, "The request waited too long for a worker (queue_timeout)")
+		return
+	}
 	if body != nil && body.n > 0 {
 		rc, err := body.reader()
 		if err != nil {

@@ -207,6 +207,10 @@ func (c *conn) dispatch() {
 // pipelined right behind it, if any: one worker serves them in turn and
 // their responses leave in one write (see batch). Loop only.
 func (c *conn) start(r *request) {
+	if lim := c.e.cfg.queueLimit; lim > 0 && c.e.disp.queued() >= lim {
+		c.shed(r)
+		return
+	}
 	c.st.startServing()
 	c.setState(http.StateActive) // (a request read ahead while its predecessor was served)
 	c.peerCloses, c.hold = r.x.Framing.Close, mayHijack(r)
@@ -366,4 +370,20 @@ func (c *conn) sendContinue() {
 		c.continued = true
 		c.write(continue100, false)
 	}
+}
+
+// shed answers r 503 without handing it to a worker, and closes: as many
+// requests as queue_limit allows already wait for one. Loop only.
+func (c *conn) shed(r *request) {
+	rh := headOfCodec(r.x.Head)
+	if r.body != nil {
+		r.body.abort()
+	}
+	r.slot.head.Reset()
+	c.putFree(r.slot)
+	*r = request{}
+	c.lc.spare.giveBack(nil, []*request{r})
+	c.e.noteShed("queue_limit")
+	c.answerUnserved(http.StatusServiceUnavailable, "Too many requests are waiting for a worker (queue_limit)", CloseOverload, rh)
+	c.close(CloseOverload, "queue_limit")
 }

@@ -36,6 +36,7 @@ type Snapshot struct {
 	SpooledBodyB    uint64
 	SpooledOutputs  uint64
 	SpooledOutputB  uint64
+	Shed            uint64
 }
 
 // Requests is a count of responses to one method in one status class.
@@ -61,6 +62,7 @@ var (
 	dBodies    = prometheus.NewDesc("waitron_spooled_bodies_total", "Request bodies spooled to a temporary file (inbuf_overflow).", nil, nil)
 	dBodyB     = prometheus.NewDesc("waitron_spooled_body_bytes_total", "Bytes of the request bodies spooled to a file.", nil, nil)
 	dOutputs   = prometheus.NewDesc("waitron_spooled_outputs_total", "Responses whose output overflowed to a temporary file (outbuf_overflow).", nil, nil)
+	dShed      = prometheus.NewDesc("waitron_requests_shed_total", "Requests answered 503 without running their handler because too many waited for a worker, or waited too long (queue_limit, queue_timeout).", nil, nil)
 	dOutputB   = prometheus.NewDesc("waitron_spooled_output_bytes_total", "Bytes of response output that went through such files.", nil, nil)
 )
 
@@ -72,7 +74,7 @@ func NewCollector(snap func() Snapshot) prometheus.Collector { return collector{
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dRequests, dDuration, dRunning, dQueued, dBlocked, dOpen, dParked, dClosed, dRefused,
-		dBytesIn, dBytesOut, dRestarts, dAcceptErr, dBodies, dBodyB, dOutputs, dOutputB} {
+		dBytesIn, dBytesOut, dRestarts, dAcceptErr, dBodies, dBodyB, dOutputs, dOutputB, dShed} {
 		ch <- d
 	}
 }
@@ -111,6 +113,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dBodyB, s.SpooledBodyB)
 	counter(dOutputs, s.SpooledOutputs)
 	counter(dOutputB, s.SpooledOutputB)
+	counter(dShed, s.Shed)
 }
 
 // Server is a running operations listener.
