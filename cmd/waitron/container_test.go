@@ -94,7 +94,7 @@ func TestShutdownTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Fprint(c, "GET /delay/60000 HTTP/1.1\r\nHost: a\r\n\r\n")
+	fmt.Fprint(c, "GET /delay/10000 HTTP/1.1\r\nHost: a\r\n\r\n")
 	ch.waitGauge(t, "waitron_handlers_running", 1)
 	ch.cmd.Process.Signal(syscall.SIGTERM)
 	if code, _ := ch.waitExit(t); code != 1 {

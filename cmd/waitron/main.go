@@ -104,12 +104,12 @@ const usageLine = "usage: waitron [--app NAME] [options]   (waitron --help lists
 
 // apps are the built-in applications --app can choose: each makes its
 // server, through the net/http adapter or the fasthttp one.
-var apps = map[string]func(limits.Options, *slog.Logger) (*engine.Server, error){
-	"target": func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
-		return engine.New(targetapp.New(), o, log)
+var apps = map[string]func(limits.Options, targetapp.Caps, *slog.Logger) (*engine.Server, error){
+	"target": func(o limits.Options, c targetapp.Caps, log *slog.Logger) (*engine.Server, error) {
+		return engine.New(targetapp.NewWith(c), o, log)
 	},
-	"target-fasthttp": func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
-		return engine.NewFor(fastadapter.Adapter(targetapp.NewFast()), o, log)
+	"target-fasthttp": func(o limits.Options, c targetapp.Caps, log *slog.Logger) (*engine.Server, error) {
+		return engine.NewFor(fastadapter.Adapter(targetapp.NewFastWith(c)), o, log)
 	},
 }
 
@@ -145,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 	} else if cmd.gcEnv != "" {
 		log.Info("--gc-floor not applied: the environment sets the collector", "env", cmd.gcEnv)
 	}
-	srv, err := newApp(opts, log)
+	srv, err := newApp(opts, cmd.caps, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "waitron: %v\n", err)
 		return 1
@@ -251,7 +251,8 @@ type command struct {
 	version         bool
 	logLevel        slog.Level
 	logJSON         bool
-	shutdownTimeout time.Duration // 0: wait for every request in flight
+	shutdownTimeout time.Duration  // 0: wait for every request in flight
+	caps            targetapp.Caps // what one request may ask of the built-in app
 }
 
 // version describes the build: the module's version (or "(devel)"), the
@@ -294,6 +295,8 @@ func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 	logFormat := fs.String("log-format", "text", "the error log's format: text (logfmt) or json")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight before it closes the connections left; 0 waits for all (a Go duration: 30s, 2m)")
 	fs.SetOutput(io.Discard)
+	maxDelay := fs.Duration("target-max-delay", targetapp.DefaultCaps.MaxDelay, "the longest /delay/{ms} the built-in app answers; longer is a 400 (a Go duration: 10s, 1m)")
+	maxBytes := fs.Int64("target-max-bytes", targetapp.DefaultCaps.MaxBytes, "the largest response /bytes/{n} and /stream/{n} of the built-in app make; larger is a 400 (bytes)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	help := fs.BoolP("help", "h", false, "show this help and exit")
 	if err := fs.Parse(args); err != nil {
@@ -341,6 +344,10 @@ func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 		return opts, cmd, nil, fmt.Errorf("unknown app %q (built in: %s)", *app, strings.Join(appNames(), ", "))
 	}
 	cmd.app = *app
+	if *maxDelay < 0 || *maxBytes < 0 {
+		return opts, cmd, nil, fmt.Errorf("--target-max-delay and --target-max-bytes must be 0 or more, not %s and %d", *maxDelay, *maxBytes)
+	}
+	cmd.caps = targetapp.Caps{MaxDelay: *maxDelay, MaxBytes: *maxBytes}
 	var gcErr error
 	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
 		if v := os.Getenv(k); v != "" && cmd.gcEnv == "" {

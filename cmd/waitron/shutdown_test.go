@@ -75,7 +75,7 @@ func TestSecondSignalForcesExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	io.WriteString(c, "GET /delay/60000 HTTP/1.1\r\nHost: a\r\n\r\n")
+	io.WriteString(c, "GET /delay/10000 HTTP/1.1\r\nHost: a\r\n\r\n")
 	ch.waitGauge(t, "waitron_handlers_running", 1)
 	ch.cmd.Process.Signal(syscall.SIGTERM)
 	ch.waitDraining(t) // the first signal has been taken

@@ -25,7 +25,7 @@ import (
 // its requests, shuts down (which writes the log out) and returns the lines.
 func accessLines(t *testing.T, format string, requests ...string) []string {
 	t.Helper()
-	return accessLinesOf(t, func(o limits.Options) (*engine.Server, error) { return engine.New(targetapp.New(), o, nil) }, format, requests...)
+	return accessLinesOf(t, func(o limits.Options) (*engine.Server, error) { return engine.New(targetapp.NewWith(testCaps), o, nil) }, format, requests...)
 }
 
 // accessLinesOf is accessLines for the server mk makes.
@@ -132,7 +132,7 @@ func TestAccessLogJSON(t *testing.T) {
 // chunked stream (its payload, not its framing).
 func TestAccessLogFastHTTP(t *testing.T) {
 	lines := accessLinesOf(t, func(o limits.Options) (*engine.Server, error) {
-		return engine.NewFor(fastadapter.Adapter(targetapp.NewFast()), o, nil)
+		return engine.NewFor(fastadapter.Adapter(targetapp.NewFastWith(testCaps)), o, nil)
 	},
 		"combined", accessRequests[0],
 		"GET /bytes/100 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -159,7 +159,7 @@ func TestAccessLogFastHTTP(t *testing.T) {
 // line and the close reason.
 func TestAccessLogLoopPanic(t *testing.T) {
 	lines := accessLinesOf(t, func(o limits.Options) (*engine.Server, error) {
-		s, err := engine.New(targetapp.New(), o, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		s, err := engine.New(targetapp.NewWith(testCaps), o, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})))
 		if err == nil {
 			engine.PanicInLog(s, "rejected request")
 		}
@@ -186,9 +186,9 @@ func TestAccessLogPipelinedBurst(t *testing.T) {
 		name string
 		mk   func(limits.Options) (*engine.Server, error)
 	}{
-		{"net/http", func(o limits.Options) (*engine.Server, error) { return engine.New(targetapp.New(), o, nil) }},
+		{"net/http", func(o limits.Options) (*engine.Server, error) { return engine.New(targetapp.NewWith(testCaps), o, nil) }},
 		{"fasthttp", func(o limits.Options) (*engine.Server, error) {
-			return engine.NewFor(fastadapter.Adapter(targetapp.NewFast()), o, nil)
+			return engine.NewFor(fastadapter.Adapter(targetapp.NewFastWith(testCaps)), o, nil)
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -24,7 +24,7 @@ import (
 // answers only once it has seen that.
 func TestHalfClose(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("/plaintext", targetapp.New())
+	mux.Handle("/plaintext", targetapp.NewWith(testCaps))
 	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		io.WriteString(w, "after the FIN\n")

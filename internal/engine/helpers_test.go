@@ -46,7 +46,7 @@ func start(t *testing.T, h http.Handler, set ...string) *testServer {
 func startWith(t *testing.T, h http.Handler, before func(*engine.Server), set ...string) *testServer {
 	t.Helper()
 	if h == nil {
-		h = targetapp.New()
+		h = targetapp.NewWith(testCaps)
 	}
 	return startServer(t, func(o limits.Options, log *slog.Logger) (*engine.Server, error) { return engine.New(h, o, log) }, before, set...)
 }
@@ -62,7 +62,7 @@ func startFast(t *testing.T, h fasthttp.RequestHandler, set ...string) *testServ
 func startFastWith(t *testing.T, h fasthttp.RequestHandler, before func(*engine.Server), set ...string) *testServer {
 	t.Helper()
 	if h == nil {
-		h = targetapp.NewFast()
+		h = targetapp.NewFastWith(testCaps)
 	}
 	return startServer(t, func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
 		return engine.NewFor(fastadapter.Adapter(h), o, log)
@@ -277,3 +277,8 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 		panic("unreachable")
 	}
 }
+
+// testCaps lets the tests' target app make the responses and delays the
+// tests need (a gigabyte for a reader that stalls), beyond the caps the
+// command serves with.
+var testCaps = targetapp.Caps{MaxDelay: time.Hour, MaxBytes: 1 << 40}

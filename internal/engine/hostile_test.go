@@ -145,7 +145,7 @@ func TestStalledReader(t *testing.T) {
 // requests are still answered at once, as on net/http, which gives every
 // connection its goroutine. Both adapters.
 func TestSlowReadersKeepNoWorker(t *testing.T) {
-	std := httptest.NewServer(targetapp.New())
+	std := httptest.NewServer(targetapp.NewWith(testCaps))
 	t.Cleanup(std.Close)
 	set := []string{"threads", "4", "outbuf_high_watermark", "1048576", "outbuf_overflow", "1048576", "channel_timeout", "3600"}
 	type peer struct {

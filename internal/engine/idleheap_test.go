@@ -32,10 +32,10 @@ func BenchmarkIdleConnHeap(b *testing.B) {
 		mk   func(limits.Options, *slog.Logger) (*engine.Server, error)
 	}{
 		{"net/http", func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
-			return engine.New(targetapp.New(), o, log)
+			return engine.New(targetapp.NewWith(testCaps), o, log)
 		}},
 		{"fasthttp", func(o limits.Options, log *slog.Logger) (*engine.Server, error) {
-			return engine.NewFor(fastadapter.Adapter(targetapp.NewFast()), o, log)
+			return engine.NewFor(fastadapter.Adapter(targetapp.NewFastWith(testCaps)), o, log)
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) { benchIdleHeap(b, c.mk) })

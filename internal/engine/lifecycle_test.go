@@ -20,7 +20,7 @@ func newServer(t *testing.T) *engine.Server {
 	if err := o.Set("listen", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := engine.New(targetapp.New(), o, nil)
+	srv, err := engine.New(targetapp.NewWith(testCaps), o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestServeTwiceAndAfterShutdown(t *testing.T) {
 // Every close is counted under its named reason (Server.Stats).
 func TestCloseReasonsCounted(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("/plaintext", targetapp.New())
+	mux.Handle("/plaintext", targetapp.NewWith(testCaps))
 	mux.HandleFunc("/hijack", func(w http.ResponseWriter, r *http.Request) {
 		if nc, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			nc.Close()

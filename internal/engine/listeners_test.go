@@ -94,7 +94,7 @@ func TestSocketsFromGo(t *testing.T) {
 	}
 	o := limits.Default()
 	o.Sockets = lns
-	srv, err := engine.New(targetapp.New(), o, nil)
+	srv, err := engine.New(targetapp.NewWith(testCaps), o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestSocketsRules(t *testing.T) {
 	defer ux.Close()
 	o := limits.Default()
 	o.Sockets = []net.Listener{tcp, ux}
-	if _, err := engine.New(targetapp.New(), o, nil); err == nil || !strings.Contains(err.Error(), "may not be mixed") {
+	if _, err := engine.New(targetapp.NewWith(testCaps), o, nil); err == nil || !strings.Contains(err.Error(), "may not be mixed") {
 		t.Fatalf("mixed sockets: %v", err)
 	}
 	o = limits.Default()

@@ -146,7 +146,7 @@ func TestRequestInfo(t *testing.T) {
 func TestIdleConnectionsClosed(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	mux := http.NewServeMux()
-	mux.Handle("/", targetapp.New())
+	mux.Handle("/", targetapp.NewWith(testCaps))
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		close(started)
 		<-release

@@ -19,9 +19,16 @@ import (
 )
 
 // NewFast returns the target application written on fasthttp's API
-// (--app target-fasthttp): the same endpoints, with the same answers, as
-// New's, for waitron's fasthttp adapter and fasthttp's own server alike.
-func NewFast() fasthttp.RequestHandler {
+// (--app target-fasthttp) with DefaultCaps: the same endpoints, with the
+// same answers, as New's, for waitron's fasthttp adapter and fasthttp's
+// own server alike.
+func NewFast() fasthttp.RequestHandler { return NewFastWith(DefaultCaps) }
+
+// NewFastWith is NewFast with caps c.
+func NewFastWith(c Caps) fasthttp.RequestHandler {
+	// fasthttp's API has no per-request cancellation: /delay waits its
+	// time out whether the client stays or not.
+	index := indexOf(c, "even if the client goes (fasthttp has no cancellation)")
 	return func(ctx *fasthttp.RequestCtx) {
 		path := string(ctx.Path())
 		switch {
@@ -39,21 +46,17 @@ func NewFast() fasthttp.RequestHandler {
 		case path == "/request" || strings.HasPrefix(path, "/request/"):
 			fastDescribe(ctx)
 		case strings.HasPrefix(path, "/bytes/"):
-			n, err := strconv.ParseInt(path[len("/bytes/"):], 10, 64)
-			if err != nil || n < 0 {
-				fastError(ctx, "n must be a non-negative integer", http.StatusBadRequest)
+			n, msg, ok := c.bytes(path[len("/bytes/"):])
+			if !ok {
+				fastError(ctx, msg, http.StatusBadRequest)
 				return
 			}
 			ctx.SetContentType("application/octet-stream")
 			ctx.SetBodyStream(&patternReader{left: n}, int(n))
 		case strings.HasPrefix(path, "/stream/"):
-			n, err1 := strconv.Atoi(path[len("/stream/"):])
-			size, err2 := 1024, error(nil)
-			if s := ctx.QueryArgs().Peek("size"); s != nil {
-				size, err2 = strconv.Atoi(string(s))
-			}
-			if err1 != nil || err2 != nil || n < 0 || size < 0 {
-				fastError(ctx, "n and size must be non-negative integers", http.StatusBadRequest)
+			n, size, msg, ok := c.stream(path[len("/stream/"):], string(ctx.QueryArgs().Peek("size")))
+			if !ok {
+				fastError(ctx, msg, http.StatusBadRequest)
 				return
 			}
 			ctx.SetContentType("application/octet-stream")
@@ -65,15 +68,14 @@ func NewFast() fasthttp.RequestHandler {
 				}
 			})
 		case strings.HasPrefix(path, "/delay/"):
-			ms, err := strconv.Atoi(path[len("/delay/"):])
-			if err != nil || ms < 0 {
-				fastError(ctx, "ms must be a non-negative integer", http.StatusBadRequest)
+			d, msg, ok := c.delay(path[len("/delay/"):])
+			if !ok {
+				fastError(ctx, msg, http.StatusBadRequest)
 				return
 			}
-			// fasthttp's API has no per-request cancellation to stop sooner.
-			time.Sleep(time.Duration(ms) * time.Millisecond)
+			time.Sleep(d)
 			ctx.SetContentType("text/plain; charset=utf-8")
-			ctx.SetBodyString("delayed " + strconv.Itoa(ms) + " ms\n")
+			ctx.SetBodyString("delayed " + strconv.FormatInt(d.Milliseconds(), 10) + " ms\n")
 		case strings.HasPrefix(path, "/status/"):
 			code, err := strconv.Atoi(path[len("/status/"):])
 			if err != nil || code < 200 || code > 999 {

@@ -17,20 +17,66 @@ import (
 	"github.com/waitron/waitron/internal/adapter"
 )
 
-const index = `waitron target app
+// Caps bound what one request may ask of the target app, so that the app
+// can face clients it does not know: a larger value is a 400, not a
+// longer wait or a larger response.
+type Caps struct {
+	MaxDelay time.Duration // /delay/{ms}
+	MaxBytes int64         // /bytes/{n}, and n × size for /stream/{n}
+}
+
+// DefaultCaps are the caps of New and NewFast.
+var DefaultCaps = Caps{MaxDelay: 10 * time.Second, MaxBytes: 64 << 20}
+
+// indexOf is the app's index for caps c; delayNote says what /delay does
+// when the client goes.
+func indexOf(c Caps, delayNote string) string {
+	return `waitron target app
 /                  this list
 /plaintext         Hello, World! as text/plain
 /json              {"message":"Hello, World!"}
 /echo              the request body, with its Content-Type
 /request[/...]     the request as the handler saw it, as JSON
-/bytes/{n}         exactly n bytes with a Content-Length
-/stream/{n}?size=s n chunks of s bytes (default 1024), each flushed
-/delay/{ms}        answers after ms milliseconds (sooner if the client goes)
+/bytes/{n}         exactly n bytes with a Content-Length (n ≤ ` + strconv.FormatInt(c.MaxBytes, 10) + `)
+/stream/{n}?size=s n chunks of s bytes (default 1024), each flushed (n × s ≤ ` + strconv.FormatInt(c.MaxBytes, 10) + `)
+/delay/{ms}        answers after ms milliseconds, ` + delayNote + ` (ms ≤ ` + strconv.FormatInt(c.MaxDelay.Milliseconds(), 10) + `)
 /status/{code}     answers with that status
 /panic             the handler panics
 /runtime           the serving process's pid, goroutines and heap, as JSON
 /upgrade/echo      with Upgrade: echo, 101 and then every byte sent is echoed (a hijacked connection)
 `
+}
+
+// delay parses /delay's ms under c. ok false: the message for a 400.
+func (c Caps) delay(s string) (time.Duration, string, bool) {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms < 0 || ms > c.MaxDelay.Milliseconds() {
+		return 0, "ms must be an integer from 0 to " + strconv.FormatInt(c.MaxDelay.Milliseconds(), 10), false
+	}
+	return time.Duration(ms) * time.Millisecond, "", true
+}
+
+// bytes parses /bytes's n under c.
+func (c Caps) bytes(s string) (int64, string, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > c.MaxBytes {
+		return 0, "n must be an integer from 0 to " + strconv.FormatInt(c.MaxBytes, 10), false
+	}
+	return n, "", true
+}
+
+// stream parses /stream's n and size (empty: 1024) under c.
+func (c Caps) stream(ns, sizes string) (int, int, string, bool) {
+	n, err1 := strconv.Atoi(ns)
+	size, err2 := 1024, error(nil)
+	if sizes != "" {
+		size, err2 = strconv.Atoi(sizes)
+	}
+	if err1 != nil || err2 != nil || n < 0 || size < 0 || size > 0 && int64(n) > c.MaxBytes/int64(size) {
+		return 0, 0, "n and size must be non-negative integers, n × size at most " + strconv.FormatInt(c.MaxBytes, 10), false
+	}
+	return n, size, "", true
+}
 
 var (
 	helloText = []byte("Hello, World!")
@@ -38,8 +84,12 @@ var (
 	pattern   = []byte("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 )
 
-// New returns the target application.
-func New() http.Handler {
+// New returns the target application with DefaultCaps.
+func New() http.Handler { return NewWith(DefaultCaps) }
+
+// NewWith returns the target application with caps c.
+func NewWith(c Caps) http.Handler {
+	index := indexOf(c, "sooner if the client goes")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -57,9 +107,9 @@ func New() http.Handler {
 	mux.HandleFunc("/request", describe)
 	mux.HandleFunc("/request/{rest...}", describe)
 	mux.HandleFunc("/bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
-		if err != nil || n < 0 {
-			http.Error(w, "n must be a non-negative integer", http.StatusBadRequest)
+		n, msg, ok := c.bytes(r.PathValue("n"))
+		if !ok {
+			http.Error(w, msg, http.StatusBadRequest)
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -67,13 +117,9 @@ func New() http.Handler {
 		writePattern(w, n)
 	})
 	mux.HandleFunc("/stream/{n}", func(w http.ResponseWriter, r *http.Request) {
-		n, err1 := strconv.Atoi(r.PathValue("n"))
-		size, err2 := 1024, error(nil)
-		if s := r.URL.Query().Get("size"); s != "" {
-			size, err2 = strconv.Atoi(s)
-		}
-		if err1 != nil || err2 != nil || n < 0 || size < 0 {
-			http.Error(w, "n and size must be non-negative integers", http.StatusBadRequest)
+		n, size, msg, ok := c.stream(r.PathValue("n"), r.URL.Query().Get("size"))
+		if !ok {
+			http.Error(w, msg, http.StatusBadRequest)
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -85,12 +131,12 @@ func New() http.Handler {
 		}
 	})
 	mux.HandleFunc("/delay/{ms}", func(w http.ResponseWriter, r *http.Request) {
-		ms, err := strconv.Atoi(r.PathValue("ms"))
-		if err != nil || ms < 0 {
-			http.Error(w, "ms must be a non-negative integer", http.StatusBadRequest)
+		d, msg, ok := c.delay(r.PathValue("ms"))
+		if !ok {
+			http.Error(w, msg, http.StatusBadRequest)
 			return
 		}
-		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
 		case <-t.C:
@@ -98,7 +144,7 @@ func New() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "delayed "+strconv.Itoa(ms)+" ms\n")
+		io.WriteString(w, "delayed "+strconv.FormatInt(d.Milliseconds(), 10)+" ms\n")
 	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))
