@@ -367,3 +367,17 @@ func TestConnContexts(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseWhileStarting: Close right after serving starts (the server may
+// still be starting) stops it: serving returns http.ErrServerClosed, as
+// net/http's does.
+func TestCloseWhileStarting(t *testing.T) {
+	onEachServer(t, http.NotFoundHandler(), func(t *testing.T, s served) {
+		if err := s.srv.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := recv(t, s.result); !errors.Is(err, http.ErrServerClosed) {
+			t.Fatalf("serving returned %v, want http.ErrServerClosed", err)
+		}
+	})
+}

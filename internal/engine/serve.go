@@ -223,7 +223,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.onShutdown = nil
 	s.onShutdownMu.Unlock()
-	return s.stop(ctx)
+	return s.stop(ctx, false)
 }
 
 // Close closes the listeners and every connection at once, without
@@ -233,7 +233,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := s.stop(ctx, true); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
@@ -253,8 +253,10 @@ func (s *Server) RegisterOnShutdown(f func()) {
 // and its connection closes after it.
 func (s *Server) SetKeepAlivesEnabled(v bool) { s.noKeepAlive.Store(!v) }
 
-// stop is Shutdown without its hooks, and Close with a ctx already done.
-func (s *Server) stop(ctx context.Context) error {
+// stop is Shutdown without its hooks, and Close with a ctx already done;
+// closing says so: a server still starting is waited for (it is ready, or
+// failed, soon), not left running.
+func (s *Server) stop(ctx context.Context, closing bool) error {
 	s.stopMu.Lock() // a second stop waits for the first and returns its result
 	defer s.stopMu.Unlock()
 	if s.stopped {
@@ -268,9 +270,13 @@ func (s *Server) stop(ctx context.Context) error {
 		return nil
 	}
 	if !s.isReady() {
+		done := ctx.Done()
+		if closing {
+			done = nil
+		}
 		select {
 		case <-s.ready:
-		case <-ctx.Done():
+		case <-done:
 			return ctx.Err()
 		}
 	}
