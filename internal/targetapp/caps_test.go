@@ -46,3 +46,32 @@ func TestCaps(t *testing.T) {
 		t.Errorf("the index does not list the caps:\n%s", rec.Body)
 	}
 }
+
+// TestWeightedStatusAndCPU: /status picks by weight (a zero weight never),
+// refuses malformed specs, and /cpu answers the same digest for the same
+// n, in both apps.
+func TestWeightedStatusAndCPU(t *testing.T) {
+	h, fh := targetapp.New(), targetapp.NewFast()
+	answer := func(path string) (int, string, int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI(path)
+		fh(&ctx)
+		return rec.Code, rec.Body.String(), ctx.Response.StatusCode(), string(ctx.Response.Body())
+	}
+	for range 20 {
+		if c1, _, c2, _ := answer("/status/500:0,201:2"); c1 != 201 || c2 != 201 {
+			t.Fatalf("a zero weight was picked: %d, %d", c1, c2)
+		}
+	}
+	for _, bad := range []string{"/status/200:", "/status/200:-1", "/status/200:0", "/status/99:1", "/status/200:NaN"} {
+		if c1, _, c2, _ := answer(bad); c1 != 400 || c2 != 400 {
+			t.Errorf("%s: %d, %d, want 400", bad, c1, c2)
+		}
+	}
+	c1, b1, c2, b2 := answer("/cpu/100")
+	if c1 != 200 || c2 != 200 || b1 != b2 || len(b1) != 65 {
+		t.Errorf("/cpu/100: %d %q, %d %q", c1, b1, c2, b2)
+	}
+}

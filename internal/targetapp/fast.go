@@ -77,9 +77,9 @@ func NewFastWith(c Caps) fasthttp.RequestHandler {
 			ctx.SetContentType("text/plain; charset=utf-8")
 			ctx.SetBodyString("delayed " + strconv.FormatInt(d.Milliseconds(), 10) + " ms\n")
 		case strings.HasPrefix(path, "/status/"):
-			code, err := strconv.Atoi(path[len("/status/"):])
-			if err != nil || code < 200 || code > 999 {
-				fastError(ctx, "code must be an integer from 200 to 999", http.StatusBadRequest)
+			code, ok := pickStatus(path[len("/status/"):])
+			if !ok {
+				fastError(ctx, statusUsage, http.StatusBadRequest)
 				return
 			}
 			ctx.SetContentType("text/plain; charset=utf-8")
@@ -87,6 +87,14 @@ func NewFastWith(c Caps) fasthttp.RequestHandler {
 			if code != http.StatusNoContent && code != http.StatusNotModified {
 				ctx.SetBodyString(strconv.Itoa(code) + " " + http.StatusText(code) + "\n")
 			}
+		case strings.HasPrefix(path, "/cpu/"):
+			sum, ok := cpuWork(path[len("/cpu/"):])
+			if !ok {
+				fastError(ctx, cpuUsage, http.StatusBadRequest)
+				return
+			}
+			ctx.SetContentType("text/plain; charset=utf-8")
+			ctx.SetBodyString(sum + "\n")
 		case path == "/runtime":
 			var m runtime.MemStats
 			runtime.ReadMemStats(&m)

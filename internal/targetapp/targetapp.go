@@ -5,8 +5,11 @@
 package targetapp
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"runtime"
@@ -40,7 +43,8 @@ func indexOf(c Caps, delayNote string) string {
 /bytes/{n}         exactly n bytes with a Content-Length (n ≤ ` + strconv.FormatInt(c.MaxBytes, 10) + `)
 /stream/{n}?size=s n chunks of s bytes (default 1024), each flushed (n × s ≤ ` + strconv.FormatInt(c.MaxBytes, 10) + `)
 /delay/{ms}        answers after ms milliseconds, ` + delayNote + ` (ms ≤ ` + strconv.FormatInt(c.MaxDelay.Milliseconds(), 10) + `)
-/status/{code}     answers with that status
+/status/{code}     answers with that status; /status/200:0.9,500:0.1 picks one by weight
+/cpu/{n}           hashes 1 KiB n times (SHA-256) and answers the digest: a CPU-bound handler (n ≤ 1000000)
 /panic             the handler panics
 /runtime           the serving process's pid, goroutines and heap, as JSON
 /upgrade/echo      with Upgrade: echo, 101 and then every byte sent is echoed (a hijacked connection)
@@ -147,9 +151,9 @@ func NewWith(c Caps) http.Handler {
 		io.WriteString(w, "delayed "+strconv.FormatInt(d.Milliseconds(), 10)+" ms\n")
 	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
-		code, err := strconv.Atoi(r.PathValue("code"))
-		if err != nil || code < 200 || code > 999 {
-			http.Error(w, "code must be an integer from 200 to 999", http.StatusBadRequest)
+		code, ok := pickStatus(r.PathValue("code"))
+		if !ok {
+			http.Error(w, statusUsage, http.StatusBadRequest)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -157,6 +161,15 @@ func NewWith(c Caps) http.Handler {
 		if code != http.StatusNoContent && code != http.StatusNotModified {
 			io.WriteString(w, strconv.Itoa(code)+" "+http.StatusText(code)+"\n")
 		}
+	})
+	mux.HandleFunc("/cpu/{n}", func(w http.ResponseWriter, r *http.Request) {
+		sum, ok := cpuWork(r.PathValue("n"))
+		if !ok {
+			http.Error(w, cpuUsage, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, sum+"\n")
 	})
 	mux.HandleFunc("/runtime", func(w http.ResponseWriter, r *http.Request) {
 		var m runtime.MemStats
@@ -261,4 +274,62 @@ func describe(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(info)
+}
+
+const (
+	statusUsage = "code must be an integer from 200 to 999, or code:weight pairs such as 200:0.9,500:0.1"
+	cpuUsage    = "n must be an integer from 0 to 1000000"
+	maxCPU      = 1000000
+)
+
+// pickStatus reads /status's code: one code, or code:weight pairs, of
+// which it picks one at random by weight.
+func pickStatus(spec string) (int, bool) {
+	if !strings.Contains(spec, ":") {
+		code, err := strconv.Atoi(spec)
+		return code, err == nil && code >= 200 && code <= 999
+	}
+	var codes []int
+	var weights []float64
+	total := 0.0
+	for _, part := range strings.Split(spec, ",") {
+		c, w, ok := strings.Cut(part, ":")
+		code, err1 := strconv.Atoi(c)
+		weight, err2 := strconv.ParseFloat(w, 64)
+		if !ok || err1 != nil || err2 != nil || code < 200 || code > 999 || !(weight >= 0) || weight > 1e9 {
+			return 0, false
+		}
+		codes, weights, total = append(codes, code), append(weights, weight), total+weight
+	}
+	if total <= 0 {
+		return 0, false
+	}
+	x := rand.Float64() * total
+	for i, w := range weights {
+		if x < w {
+			return codes[i], true
+		}
+		x -= w
+	}
+	return codes[len(codes)-1], true
+}
+
+// cpuWork hashes a 1 KiB block n times, each round over the last digest
+// and the block, and returns the last digest in hex: a fixed amount of
+// CPU per request.
+func cpuWork(ns string) (string, bool) {
+	n, err := strconv.Atoi(ns)
+	if err != nil || n < 0 || n > maxCPU {
+		return "", false
+	}
+	var block [1024]byte
+	copy(block[:], pattern)
+	sum := sha256.Sum256(nil)
+	for range n {
+		h := sha256.New()
+		h.Write(sum[:])
+		h.Write(block[:])
+		h.Sum(sum[:0])
+	}
+	return hex.EncodeToString(sum[:]), true
 }
