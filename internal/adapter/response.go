@@ -350,14 +350,8 @@ func (w *response) Flush() { _ = w.FlushError() }
 // FlushError sends the head and pending body now; http.ResponseController
 // finds it.
 func (w *response) FlushError() error {
-	if w.done.Load() {
-		return ErrWriteAfterReturn
-	}
-	if w.hijacked {
-		return http.ErrHijacked
-	}
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+	if err := w.startBody(); err != nil {
+		return err
 	}
 	return w.flush(false)
 }
