@@ -87,6 +87,24 @@ func NewFastWith(c Caps) fasthttp.RequestHandler {
 			if code != http.StatusNoContent && code != http.StatusNotModified {
 				ctx.SetBodyString(strconv.Itoa(code) + " " + http.StatusText(code) + "\n")
 			}
+		case strings.HasPrefix(path, "/sse/"):
+			n, every, msg, ok := c.sse(path[len("/sse/"):], string(ctx.QueryArgs().Peek("ms")))
+			if !ok {
+				fastError(ctx, msg, http.StatusBadRequest)
+				return
+			}
+			ctx.SetContentType("text/event-stream")
+			ctx.Response.Header.Set("Cache-Control", "no-cache")
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				for i := range n {
+					if i > 0 && every > 0 {
+						time.Sleep(every) // fasthttp has no cancellation
+					}
+					if _, err := w.WriteString(sseEvent(i)); err != nil || w.Flush() != nil {
+						return
+					}
+				}
+			})
 		case strings.HasPrefix(path, "/cpu/"):
 			sum, ok := cpuWork(path[len("/cpu/"):])
 			if !ok {

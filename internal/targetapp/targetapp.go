@@ -44,6 +44,7 @@ func indexOf(c Caps, delayNote string) string {
 /stream/{n}?size=s n chunks of s bytes (default 1024), each flushed (n × s ≤ ` + strconv.FormatInt(c.MaxBytes, 10) + `)
 /delay/{ms}        answers after ms milliseconds, ` + delayNote + ` (ms ≤ ` + strconv.FormatInt(c.MaxDelay.Milliseconds(), 10) + `)
 /status/{code}     answers with that status; /status/200:0.9,500:0.1 picks one by weight
+/sse/{n}?ms=t      n server-sent events, one every t ms (default 0), each flushed (n × t ≤ the /delay cap)
 /cpu/{n}           hashes 1 KiB n times (SHA-256) and answers the digest: a CPU-bound handler (n ≤ 1000000)
 /panic             the handler panics
 /runtime           the serving process's pid, goroutines and heap, as JSON
@@ -160,6 +161,30 @@ func NewWith(c Caps) http.Handler {
 		w.WriteHeader(code)
 		if code != http.StatusNoContent && code != http.StatusNotModified {
 			io.WriteString(w, strconv.Itoa(code)+" "+http.StatusText(code)+"\n")
+		}
+	})
+	mux.HandleFunc("/sse/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, every, msg, ok := c.sse(r.PathValue("n"), r.URL.Query().Get("ms"))
+		if !ok {
+			http.Error(w, msg, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		rc := http.NewResponseController(w)
+		for i := range n {
+			if i > 0 && every > 0 {
+				t := time.NewTimer(every)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+					return
+				}
+			}
+			if _, err := io.WriteString(w, sseEvent(i)); err != nil || rc.Flush() != nil {
+				return
+			}
 		}
 	})
 	mux.HandleFunc("/cpu/{n}", func(w http.ResponseWriter, r *http.Request) {
@@ -332,4 +357,24 @@ func cpuWork(ns string) (string, bool) {
 		h.Sum(sum[:0])
 	}
 	return hex.EncodeToString(sum[:]), true
+}
+
+// sse parses /sse's n and ms (empty: 0) under c: n events at most a
+// million, and their whole duration within the /delay cap.
+func (c Caps) sse(ns, mss string) (int, time.Duration, string, bool) {
+	const usage = "n and ms must be non-negative integers, n at most 1000000 and n × ms within the /delay cap"
+	n, err1 := strconv.Atoi(ns)
+	ms, err2 := 0, error(nil)
+	if mss != "" {
+		ms, err2 = strconv.Atoi(mss)
+	}
+	if err1 != nil || err2 != nil || n < 0 || n > 1000000 || ms < 0 || ms > 0 && int64(n) > c.MaxDelay.Milliseconds()/int64(ms) {
+		return 0, 0, usage, false
+	}
+	return n, time.Duration(ms) * time.Millisecond, "", true
+}
+
+// sseEvent is /sse's event number i.
+func sseEvent(i int) string {
+	return "id: " + strconv.Itoa(i) + "\ndata: event " + strconv.Itoa(i) + "\n\n"
 }
