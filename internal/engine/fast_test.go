@@ -92,7 +92,8 @@ func TestFastTargetAppsAgree(t *testing.T) {
 		{"GET", "/bytes/10000", ""}, {"GET", "/stream/3?size=100", ""}, {"GET", "/status/418", ""},
 		{"GET", "/status/204", ""}, {"GET", "/status/x", ""}, {"GET", "/delay/1", ""}, {"GET", "/panic", ""},
 		{"GET", "/upgrade/echo", ""}, {"GET", "/bytes/-1", ""}, {"GET", "/delay/3600001", ""}, {"HEAD", "/plaintext", ""},
-		{"GET", "/cpu/10", ""}, {"GET", "/cpu/1000001", ""}, {"GET", "/sse/3?ms=1", ""}, {"GET", "/sse/2?ms=3600000", ""}, {"GET", "/status/201:1,500:0", ""}, {"GET", "/status/200:x", ""},
+		{"GET", "/cpu/10", ""}, {"GET", "/cpu/1000001", ""}, {"GET", "/sse/3?ms=1", ""}, {"GET", "/sse/2?ms=3600000", ""},
+		{"GET", "/drip?bytes=120&ms=10", ""}, {"GET", "/drip?bytes=0", ""}, {"GET", "/gzip", ""}, {"GET", "/status/201:1,500:0", ""}, {"GET", "/status/200:x", ""},
 	} {
 		s1, h1, b1 := get(std.addr, c.method, c.path, c.body)
 		s2, h2, b2 := get(fast.addr, c.method, c.path, c.body)

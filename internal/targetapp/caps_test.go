@@ -1,6 +1,9 @@
 package targetapp_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -73,5 +76,45 @@ func TestWeightedStatusAndCPU(t *testing.T) {
 	c1, b1, c2, b2 := answer("/cpu/100")
 	if c1 != 200 || c2 != 200 || b1 != b2 || len(b1) != 65 {
 		t.Errorf("/cpu/100: %d %q, %d %q", c1, b1, c2, b2)
+	}
+}
+
+// TestGzipAndDrip: /gzip answers gzip only when Accept-Encoding allows
+// it, and the same document either way; /drip sends exactly its bytes.
+func TestGzipAndDrip(t *testing.T) {
+	h := targetapp.New()
+	get := func(path, accept string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	plain := get("/gzip", "")
+	if plain.Header().Get("Content-Encoding") != "" {
+		t.Fatal("gzip without Accept-Encoding")
+	}
+	for accept, gz := range map[string]bool{"gzip": true, "br, GZIP": true, "gzip;q=0": false, "br": false} {
+		rec := get("/gzip", accept)
+		if (rec.Header().Get("Content-Encoding") == "gzip") != gz {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q", accept, rec.Header().Get("Content-Encoding"))
+			continue
+		}
+		body := rec.Body.Bytes()
+		if gz {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(zr)
+		}
+		if !bytes.Equal(body, plain.Body.Bytes()) {
+			t.Errorf("Accept-Encoding %q: a different document", accept)
+		}
+	}
+	if rec := get("/drip?bytes=123&ms=5", ""); rec.Code != 200 || rec.Body.Len() != 123 || rec.Header().Get("Content-Length") != "123" {
+		t.Errorf("/drip: %d, %d bytes, Content-Length %q", rec.Code, rec.Body.Len(), rec.Header().Get("Content-Length"))
 	}
 }

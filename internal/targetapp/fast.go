@@ -105,6 +105,35 @@ func NewFastWith(c Caps) fasthttp.RequestHandler {
 					}
 				}
 			})
+		case path == "/drip":
+			args := ctx.QueryArgs()
+			n, every, msg, ok := c.drip(string(args.Peek("bytes")), string(args.Peek("ms")))
+			if !ok {
+				fastError(ctx, msg, http.StatusBadRequest)
+				return
+			}
+			ctx.SetContentType("application/octet-stream")
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				for i, piece := range dripPieces(n) {
+					if i > 0 {
+						time.Sleep(every) // fasthttp has no cancellation
+					}
+					if writePattern(w, piece) != nil || w.Flush() != nil {
+						return
+					}
+				}
+			})
+			// After the stream writer, which would make it chunked: the
+			// length is known, and a server sends it as a Content-Length.
+			ctx.Response.Header.SetContentLength(int(n))
+		case path == "/gzip":
+			body, encoding := gzipDoc(string(ctx.Request.Header.Peek("Accept-Encoding")))
+			ctx.SetContentType("application/json")
+			ctx.Response.Header.Set("Vary", "Accept-Encoding")
+			if encoding != "" {
+				ctx.Response.Header.Set("Content-Encoding", encoding)
+			}
+			ctx.SetBody(body)
 		case strings.HasPrefix(path, "/cpu/"):
 			sum, ok := cpuWork(path[len("/cpu/"):])
 			if !ok {

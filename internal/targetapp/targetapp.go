@@ -5,6 +5,8 @@
 package targetapp
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -45,6 +47,8 @@ func indexOf(c Caps, delayNote string) string {
 /delay/{ms}        answers after ms milliseconds, ` + delayNote + ` (ms ≤ ` + strconv.FormatInt(c.MaxDelay.Milliseconds(), 10) + `)
 /status/{code}     answers with that status; /status/200:0.9,500:0.1 picks one by weight
 /sse/{n}?ms=t      n server-sent events, one every t ms (default 0), each flushed (n × t ≤ the /delay cap)
+/drip?bytes=n&ms=t n bytes paced evenly over t ms, with a Content-Length (n within the size cap, t the /delay cap)
+/gzip              a JSON document, gzip-compressed when Accept-Encoding allows it
 /cpu/{n}           hashes 1 KiB n times (SHA-256) and answers the digest: a CPU-bound handler (n ≤ 1000000)
 /panic             the handler panics
 /runtime           the serving process's pid, goroutines and heap, as JSON
@@ -186,6 +190,40 @@ func NewWith(c Caps) http.Handler {
 				return
 			}
 		}
+	})
+	mux.HandleFunc("/drip", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		n, every, msg, ok := c.drip(q.Get("bytes"), q.Get("ms"))
+		if !ok {
+			http.Error(w, msg, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		rc := http.NewResponseController(w)
+		for i, piece := range dripPieces(n) {
+			if i > 0 {
+				t := time.NewTimer(every)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+					return
+				}
+			}
+			if writePattern(w, piece) != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/gzip", func(w http.ResponseWriter, r *http.Request) {
+		body, encoding := gzipDoc(r.Header.Get("Accept-Encoding"))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Vary", "Accept-Encoding")
+		if encoding != "" {
+			w.Header().Set("Content-Encoding", encoding)
+		}
+		w.Write(body)
 	})
 	mux.HandleFunc("/cpu/{n}", func(w http.ResponseWriter, r *http.Request) {
 		sum, ok := cpuWork(r.PathValue("n"))
@@ -377,4 +415,69 @@ func (c Caps) sse(ns, mss string) (int, time.Duration, string, bool) {
 // sseEvent is /sse's event number i.
 func sseEvent(i int) string {
 	return "id: " + strconv.Itoa(i) + "\ndata: event " + strconv.Itoa(i) + "\n\n"
+}
+
+// dripPiecesMax is how many pieces /drip sends its bytes in, at most.
+const dripPiecesMax = 50
+
+// drip parses /drip's bytes and ms (empty: 0) under c, and returns the
+// pause between its pieces.
+func (c Caps) drip(ns, mss string) (int64, time.Duration, string, bool) {
+	usage := "bytes must be an integer from 1 to " + strconv.FormatInt(c.MaxBytes, 10) +
+		" and ms one from 0 to " + strconv.FormatInt(c.MaxDelay.Milliseconds(), 10)
+	n, err1 := strconv.ParseInt(ns, 10, 64)
+	ms, err2 := int64(0), error(nil)
+	if mss != "" {
+		ms, err2 = strconv.ParseInt(mss, 10, 64)
+	}
+	if err1 != nil || err2 != nil || n < 1 || n > c.MaxBytes || ms < 0 || ms > c.MaxDelay.Milliseconds() {
+		return 0, 0, usage, false
+	}
+	pieces := int64(len(dripPieces(n)))
+	every := time.Duration(0)
+	if pieces > 1 {
+		every = time.Duration(ms) * time.Millisecond / time.Duration(pieces-1)
+	}
+	return n, every, "", true
+}
+
+// dripPieces splits n bytes into at most dripPiecesMax pieces, the first
+// ones a byte larger.
+func dripPieces(n int64) []int64 {
+	k := min(n, dripPiecesMax)
+	pieces := make([]int64, k)
+	for i := range pieces {
+		pieces[i] = n / k
+		if int64(i) < n%k {
+			pieces[i]++
+		}
+	}
+	return pieces
+}
+
+// gzipDocs is /gzip's document, plain and gzip-compressed (made once).
+var gzipDocs = func() (d struct{ plain, gzipped []byte }) {
+	items := make([]map[string]any, 100)
+	for i := range items {
+		items[i] = map[string]any{"id": i, "name": "item " + strconv.Itoa(i), "tags": []string{"alpha", "beta", "gamma"}}
+	}
+	d.plain, _ = json.Marshal(map[string]any{"items": items})
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(d.plain)
+	zw.Close()
+	d.gzipped = b.Bytes()
+	return d
+}()
+
+// gzipDoc returns /gzip's body for a request's Accept-Encoding, and the
+// Content-Encoding it needs ("" for none).
+func gzipDoc(accept string) ([]byte, string) {
+	for _, part := range strings.Split(accept, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && !strings.Contains(strings.ReplaceAll(params, " ", ""), "q=0") {
+			return gzipDocs.gzipped, "gzip"
+		}
+	}
+	return gzipDocs.plain, ""
 }
