@@ -3,6 +3,7 @@ module github.com/waitron/waitron
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/panjf2000/ants/v2 v2.12.1
 	github.com/panjf2000/gnet/v2 v2.9.7
 	github.com/pires/go-proxyproto v0.15.0

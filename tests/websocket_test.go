@@ -17,6 +17,7 @@ import (
 	cws "github.com/coder/websocket"
 	"github.com/gorilla/websocket"
 
+	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/internal/testutil"
 )
 
@@ -195,4 +196,36 @@ func TestWebSocketThroughProxies(t *testing.T) {
 		nginx := testutil.RequireTool(t, "nginx")
 		echoOnce(t, "ws://"+testutil.StartNginx(t, nginx, backend.addr)+"/ws/echo")
 	})
+}
+
+// The target app's /ws echoes WebSocket messages (coder/websocket), so
+// k6 or websocat can drive it. (The fasthttp app has none: fasthttp's
+// adaptor does not send the 101 a net/http WebSocket library writes.)
+func TestTargetAppWebSocket(t *testing.T) {
+	for name, s := range map[string]*server{
+		"net/http": start(t, targetapp.New()),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+			defer cancel()
+			ws, _, err := cws.Dial(ctx, "ws://"+s.addr+"/ws", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.CloseNow()
+			ws.SetReadLimit(1 << 20)
+			for _, msg := range []string{"hello", strings.Repeat("x", 100000)} {
+				if err := ws.Write(ctx, cws.MessageText, []byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				_, got, err := ws.Read(ctx)
+				if err != nil || string(got) != msg {
+					t.Fatalf("echo of %d bytes: %d bytes, %v", len(msg), len(got), err)
+				}
+			}
+			if err := ws.Close(cws.StatusNormalClosure, "bye"); err != nil {
+				t.Fatalf("close handshake: %v", err)
+			}
+		})
+	}
 }

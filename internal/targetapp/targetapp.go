@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/waitron/waitron/internal/adapter"
 )
 
@@ -49,6 +51,7 @@ func indexOf(c Caps, delayNote string) string {
 /sse/{n}?ms=t      n server-sent events, one every t ms (default 0), each flushed (n × t ≤ the /delay cap)
 /drip?bytes=n&ms=t n bytes paced evenly over t ms, with a Content-Length (n within the size cap, t the /delay cap)
 /gzip              a JSON document, gzip-compressed when Accept-Encoding allows it
+/ws                a WebSocket echo (coder/websocket; messages up to 1 MiB), for k6 or websocat; net/http app only
 /cpu/{n}           hashes 1 KiB n times (SHA-256) and answers the digest: a CPU-bound handler (n ≤ 1000000)
 /panic             the handler panics
 /runtime           the serving process's pid, goroutines and heap, as JSON
@@ -225,6 +228,7 @@ func NewWith(c Caps) http.Handler {
 		}
 		w.Write(body)
 	})
+	mux.HandleFunc("/ws", wsEcho)
 	mux.HandleFunc("/cpu/{n}", func(w http.ResponseWriter, r *http.Request) {
 		sum, ok := cpuWork(r.PathValue("n"))
 		if !ok {
@@ -480,4 +484,25 @@ func gzipDoc(accept string) ([]byte, string) {
 		}
 	}
 	return gzipDocs.plain, ""
+}
+
+// wsEcho is /ws: a WebSocket (coder/websocket, with its same-origin check)
+// that echoes every message until the client closes or goes.
+func wsEcho(w http.ResponseWriter, r *http.Request) {
+	ws, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(1 << 20)
+	ctx := r.Context()
+	for {
+		kind, msg, err := ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := ws.Write(ctx, kind, msg); err != nil {
+			return
+		}
+	}
 }
