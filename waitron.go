@@ -101,7 +101,7 @@ func (s *Server) ReadyErr() error { return s.e.ReadyErr() }
 func (s *Server) Addrs() []net.Addr { return s.e.Addrs() }
 
 // Stats returns a snapshot of the server's counters.
-func (s *Server) Stats() Stats { return s.e.Stats() }
+func (s *Server) Stats() Stats { return statsOf(s.e.Stats()) }
 
 // Conns returns the number of open client connections.
 func (s *Server) Conns() int64 { return s.e.Conns() }
@@ -111,8 +111,62 @@ func (s *Server) Conns() int64 { return s.e.Conns() }
 // file away). A no-op without an access log.
 func (s *Server) ReopenAccessLog() error { return s.e.ReopenAccessLog() }
 
-// Stats is a snapshot of a server's counters (Server.Stats).
-type Stats = engine.Stats
+// Stats is a snapshot of a server's counters and gauges (Server.Stats).
+type Stats struct {
+	// Open is the number of client connections open now, parked ones
+	// included (hijacked ones have left); Parked, those waiting unread for
+	// a slot under connection_limit.
+	Open, Parked int64
+	// Running is the number of workers running handlers now (hijacked
+	// handlers not counted), Queued the requests waiting for one
+	// (waitress's "task queue depth").
+	Running, Queued int
+	// WritesBlocked is the number of handlers blocked now in a Write
+	// because their connection has more than outbuf_high_watermark bytes
+	// pending (a client reading slower than they write).
+	WritesBlocked int64
+	// Draining is true from the moment Shutdown starts.
+	Draining bool
+	// Closed counts the connections closed, by reason.
+	Closed map[CloseReason]uint64
+	// Requests counts responses by method and status class.
+	Requests []RequestCount
+	// Durations counts responses by how long they took from the request
+	// being complete to the response handed over, in the buckets of
+	// DurationBuckets (the last: longer than every bound); DurationSum is
+	// their total.
+	Durations   []uint64
+	DurationSum time.Duration
+	// BytesIn and BytesOut count bytes read from and handed to clients.
+	BytesIn, BytesOut uint64
+	// Restarts counts the event loops' restarts after they stopped on
+	// their own (a failure inside gnet).
+	Restarts uint64
+	// AcceptErrors counts accepts that failed (EMFILE, ENFILE, ENOBUFS …):
+	// each pauses its listener; open connections are untouched.
+	AcceptErrors uint64
+	// SpooledBodies and SpooledBodyBytes count request bodies spooled to a
+	// file (inbuf_overflow) and their bytes; SpooledOutputs and
+	// SpooledOutputBytes, responses whose output overflowed to a file
+	// (outbuf_overflow) and the bytes that went through it.
+	SpooledBodies, SpooledBodyBytes, SpooledOutputs, SpooledOutputBytes uint64
+	// SentFromFile counts response bytes that went from a file to the
+	// socket with sendfile(2): a spooled request body's (a handler copying
+	// the body into a response of declared length, as an echo or a proxy)
+	// or a regular file a handler copied into one (http.ServeFile).
+	SentFromFile uint64
+	// Shed counts requests answered 503 without running their handler
+	// because the server was full (queue_limit, queue_timeout).
+	Shed uint64
+}
+
+// RequestCount is a count of responses to one method (GET, HEAD, POST,
+// PUT, DELETE, OPTIONS, PATCH, CONNECT, TRACE or other) in one status
+// class (1xx … 5xx): its fields are Method, StatusClass and Count.
+type RequestCount = engine.RequestCount
+
+// statsOf is the engine's snapshot as the root's type.
+func statsOf(st engine.Stats) Stats { return Stats(st) }
 
 // CloseReason is why a client connection closed; Stats counts them.
 type CloseReason = engine.CloseReason

@@ -14,6 +14,7 @@ import (
 	"github.com/waitron/waitron"
 	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/ops"
+	"github.com/waitron/waitron/internal/serverkit"
 )
 
 func init() { engine.RegisterOps(start) }
@@ -31,7 +32,7 @@ func Collector(s Stater) prometheus.Collector {
 
 // start is the engine's OpsStarter.
 func start(s *engine.Server, addr string, reusePort bool, alive, ready func() bool, log *slog.Logger) (engine.OpsListener, error) {
-	o, err := ops.Start(addr, reusePort, Collector(s), alive, ready, log)
+	o, err := ops.Start(addr, reusePort, Collector(serverkit.Wrap(s).(*waitron.Server)), alive, ready, log)
 	if err != nil {
 		return nil, err
 	}

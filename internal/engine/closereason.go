@@ -93,53 +93,23 @@ func CloseReasons() []CloseReason {
 type closeCounts [numCloseReasons]atomic.Uint64
 
 // Stats is a snapshot of what a server has done since New (counters) and
-// of where it is now (gauges).
+// of where it is now (gauges). The root package's Stats has the same
+// fields (it converts this one) and documents each.
 type Stats struct {
-	// Open is the number of client connections open now, parked ones
-	// included (hijacked ones have left); Parked, those waiting unread for
-	// a slot under connection_limit.
-	Open, Parked int64
-	// Running is the number of workers running handlers now (hijacked
-	// handlers not counted), Queued the requests waiting for one
-	// (waitress's "task queue depth").
-	Running, Queued int
-	// WritesBlocked is the number of handlers blocked now in a Write
-	// because their connection has more than outbuf_high_watermark bytes
-	// pending (a client reading slower than they write).
-	WritesBlocked int64
-	// Draining is true from the moment Shutdown starts.
-	Draining bool
-	// Closed counts the connections closed, by reason.
-	Closed map[CloseReason]uint64
-	// Requests counts responses by method and status class.
-	Requests []RequestCount
-	// Durations counts responses by how long they took from the request
-	// being complete to the response handed over, in the buckets of
-	// DurationBuckets (the last: longer than every bound); DurationSum is
-	// their total.
-	Durations   []uint64
-	DurationSum time.Duration
-	// BytesIn and BytesOut count bytes read from and handed to clients.
-	BytesIn, BytesOut uint64
-	// Restarts counts the event loops' restarts after they stopped on
-	// their own (a failure inside gnet).
-	Restarts uint64
-	// AcceptErrors counts accepts that failed (EMFILE, ENFILE, ENOBUFS …):
-	// each pauses its listener; open connections are untouched.
-	AcceptErrors uint64
-	// SpooledBodies and SpooledBodyBytes count request bodies spooled to a
-	// file (inbuf_overflow) and their bytes; SpooledOutputs and
-	// SpooledOutputBytes, responses whose output overflowed to a file
-	// (outbuf_overflow) and the bytes that went through it.
+	Open, Parked                                                        int64
+	Running, Queued                                                     int
+	WritesBlocked                                                       int64
+	Draining                                                            bool
+	Closed                                                              map[CloseReason]uint64
+	Requests                                                            []RequestCount
+	Durations                                                           []uint64
+	DurationSum                                                         time.Duration
+	BytesIn, BytesOut                                                   uint64
+	Restarts                                                            uint64
+	AcceptErrors                                                        uint64
 	SpooledBodies, SpooledBodyBytes, SpooledOutputs, SpooledOutputBytes uint64
-	// SentFromFile counts response bytes that went from a file to the
-	// socket with sendfile(2): a spooled request body's (a handler copying
-	// the body into a response of declared length, as an echo or a proxy)
-	// or a regular file a handler copied into one (http.ServeFile).
-	SentFromFile uint64
-	// Shed counts requests answered 503 without running their handler
-	// because the server was full (queue_limit, queue_timeout).
-	Shed uint64
+	SentFromFile                                                        uint64
+	Shed                                                                uint64
 }
 
 // Stats returns a snapshot of the server's counters and gauges. Any
