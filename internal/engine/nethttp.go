@@ -94,11 +94,9 @@ func (c *conn) connCtx(base *listenerBase) context.Context {
 	if base == nil && c.e.netHTTP.ConnContext == nil {
 		return nil
 	}
-	ctx := c.local.ctx
+	ctx := c.e.baseCtx
 	if base != nil {
 		ctx = base.ctx
-	} else {
-		ctx = c.e.baseCtx
 	}
 	if cc := c.e.netHTTP.ConnContext; cc != nil {
 		if ctx = cc(ctx, c.view()); ctx == nil {
