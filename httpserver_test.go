@@ -140,3 +140,91 @@ func protocols(http1, http2 bool) *http.Protocols {
 	p.SetHTTP2(http2)
 	return &p
 }
+
+// serveBoth runs f against srv served by net/http (srv.Serve) and by
+// waitron (FromHTTPServer, then Serve), each on a listener of its own,
+// stopping each when f returns.
+func serveBoth(t *testing.T, mk func() *http.Server, f func(t *testing.T, addr string)) {
+	for _, name := range []string{"net/http", "waitron"} {
+		t.Run(name, func(t *testing.T) {
+			srv := mk()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := make(chan error, 1)
+			closeFn := srv.Close
+			if name == "waitron" {
+				ws, err := waitron.FromHTTPServer(srv, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				go func() { served <- ws.Serve(ln) }()
+				closeFn = ws.Close
+			} else {
+				go func() { served <- srv.Serve(ln) }()
+			}
+			f(t, ln.Addr().String())
+			closeFn()
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("serving returned %v", err)
+			}
+		})
+	}
+}
+
+// rawRoundTrip sends raw on a new connection and returns what comes back
+// until the server closes it.
+func rawRoundTrip(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, raw)
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+// TestWriteTimeoutLikeNetHTTP: with a WriteTimeout already past when the
+// handler writes, its response never reaches the client, which sees the
+// connection close; the handler's write fails on waitron (net/http's
+// fails at its flush). As net/http.
+func TestWriteTimeoutLikeNetHTTP(t *testing.T) {
+	mk := func() *http.Server {
+		return &http.Server{WriteTimeout: time.Nanosecond, ErrorLog: log.New(io.Discard, "", 0),
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "late") })}
+	}
+	serveBoth(t, mk, func(t *testing.T, addr string) {
+		if got := rawRoundTrip(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); got != "" {
+			t.Errorf("a response past WriteTimeout reached the client: %q", got)
+		}
+	})
+}
+
+// TestDisableGeneralOptionsHandlerLikeNetHTTP: "OPTIONS *" is answered by
+// the server (200, empty), or, with DisableGeneralOptionsHandler, given to
+// the handler. As net/http.
+func TestDisableGeneralOptionsHandlerLikeNetHTTP(t *testing.T) {
+	for _, disable := range []bool{false, true} {
+		mk := func() *http.Server {
+			return &http.Server{DisableGeneralOptionsHandler: disable, ErrorLog: log.New(io.Discard, "", 0),
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.WriteHeader(http.StatusTeapot)
+					io.WriteString(w, "handler saw "+r.RequestURI)
+				})}
+		}
+		t.Run(fmt.Sprint("disable=", disable), func(t *testing.T) {
+			serveBoth(t, mk, func(t *testing.T, addr string) {
+				got := rawRoundTrip(t, addr, "OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+				byHandler := strings.HasPrefix(got, "HTTP/1.1 418 ") && strings.HasSuffix(got, "handler saw *")
+				byServer := strings.HasPrefix(got, "HTTP/1.1 200 ") && strings.Contains(got, "Content-Length: 0\r\n")
+				if disable && !byHandler || !disable && !byServer {
+					t.Errorf("OPTIONS * with DisableGeneralOptionsHandler=%v: %q", disable, got)
+				}
+			})
+		})
+	}
+}
