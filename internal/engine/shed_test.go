@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/testutil"
 )
@@ -64,26 +66,41 @@ func TestQueueLimitSheds(t *testing.T) {
 // TestQueueTimeoutSheds: with queue_timeout 1 s and one worker, a request
 // a worker takes after waiting longer (the server's clock moved on by 2 s)
 // is answered 503 without running its handler; the one served before it
-// is answered in full.
+// is answered in full. Both adapters.
 func TestQueueTimeoutSheds(t *testing.T) {
-	entered, release := make(chan struct{}), make(chan struct{})
-	s := start(t, holdMux(entered, release), "threads", "1", "queue_timeout", "1")
-	first := s.dial(t)
-	io.WriteString(first, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
-	recv(t, entered)
-	second := s.dial(t)
-	io.WriteString(second, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n") // its handler would block: it must not run
-	testutil.WaitFor(t, "the second request to wait for the worker", func() bool { return s.Stats().Queued == 1 })
-	engine.Advance(s.Server, 2*time.Second)
-	close(release)
-	if _, body := testutil.ReadResponse(t, bufio.NewReader(first), http.MethodGet); body != "ok" {
-		t.Errorf("the request served: %q", body)
-	}
-	expectShed(t, bufio.NewReader(second), "queue_timeout")
-	if got := s.Stats().Shed; got != 1 {
-		t.Errorf("Stats().Shed = %d, want 1", got)
-	}
-	if !strings.Contains(s.logs.String(), "shedding load") {
-		t.Errorf("no shedding line in the log:\n%s", s.logs)
+	for _, fast := range []bool{false, true} {
+		t.Run(map[bool]string{false: "net/http", true: "fasthttp"}[fast], func(t *testing.T) {
+			entered, release := make(chan struct{}), make(chan struct{})
+			var s *testServer
+			if fast {
+				s = startFast(t, func(ctx *fasthttp.RequestCtx) {
+					if string(ctx.Path()) == "/hold" {
+						entered <- struct{}{}
+						<-release
+					}
+					ctx.SetBodyString("ok")
+				}, "threads", "1", "queue_timeout", "1")
+			} else {
+				s = start(t, holdMux(entered, release), "threads", "1", "queue_timeout", "1")
+			}
+			first := s.dial(t)
+			io.WriteString(first, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
+			recv(t, entered)
+			second := s.dial(t)
+			io.WriteString(second, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n") // its handler would block: it must not run
+			testutil.WaitFor(t, "the second request to wait for the worker", func() bool { return s.Stats().Queued == 1 })
+			engine.Advance(s.Server, 2*time.Second)
+			close(release)
+			if _, body := testutil.ReadResponse(t, bufio.NewReader(first), http.MethodGet); body != "ok" {
+				t.Errorf("the request served: %q", body)
+			}
+			expectShed(t, bufio.NewReader(second), "queue_timeout")
+			if got := s.Stats().Shed; got != 1 {
+				t.Errorf("Stats().Shed = %d, want 1", got)
+			}
+			if !strings.Contains(s.logs.String(), "shedding load") {
+				t.Errorf("no shedding line in the log:\n%s", s.logs)
+			}
+		})
 	}
 }
