@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,6 +226,70 @@ func TestDisableGeneralOptionsHandlerLikeNetHTTP(t *testing.T) {
 					t.Errorf("OPTIONS * with DisableGeneralOptionsHandler=%v: %q", disable, got)
 				}
 			})
+		})
+	}
+}
+
+// TestShutdownWaitsLikeNetHTTP: the graceful-shutdown idiom — serve in a
+// goroutine, srv.Shutdown(ctx) on the signal, then exit — answers the
+// request in flight in full before srv.Shutdown returns, with
+// srv.ListenAndServe() and with waitron.ListenAndServe(srv); the handler
+// finishes only after the shutdown has begun.
+func TestShutdownWaitsLikeNetHTTP(t *testing.T) {
+	for _, name := range []string{"net/http", "waitron"} {
+		t.Run(name, func(t *testing.T) {
+			entered, shuttingDown := make(chan struct{}), make(chan struct{})
+			var finished atomic.Bool
+			listening := make(chan net.Addr, 2)
+			srv := &http.Server{
+				Addr: "127.0.0.1:0",
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					close(entered)
+					<-shuttingDown
+					io.WriteString(w, strings.Repeat("x", 256<<10))
+					finished.Store(true)
+				}),
+				BaseContext: func(ln net.Listener) context.Context {
+					listening <- ln.Addr()
+					return context.Background()
+				},
+			}
+			srv.RegisterOnShutdown(func() { close(shuttingDown) })
+			served := make(chan error, 1)
+			go func() {
+				if name == "waitron" {
+					served <- waitron.ListenAndServe(srv)
+				} else {
+					served <- srv.ListenAndServe()
+				}
+			}()
+			addr := (<-listening).String()
+			got := make(chan string, 1)
+			go func() {
+				resp, err := (&http.Client{Timeout: 20 * time.Second}).Get("http://" + addr + "/")
+				if err != nil {
+					got <- err.Error()
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got <- fmt.Sprintf("%d %d %v", resp.StatusCode, len(b), err)
+			}()
+			<-entered
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Fatalf("srv.Shutdown: %v", err)
+			}
+			if !finished.Load() {
+				t.Error("srv.Shutdown returned before the handler in flight finished")
+			}
+			if g, want := <-got, fmt.Sprintf("200 %d <nil>", 256<<10); g != want {
+				t.Errorf("the request in flight got %q, want %q", g, want)
+			}
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("serving returned %v, want http.ErrServerClosed", err)
+			}
 		})
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/waitron/waitron/internal/adapter"
@@ -242,18 +243,76 @@ func Serve(h http.Handler, opts Options) error {
 
 // ListenAndServe serves srv's handler with waitron, as srv.ListenAndServe
 // would with net/http: FromHTTPServer(srv, nil), then ListenAndServe. srv
-// never listens itself; srv.Shutdown(ctx) starts waitron's graceful
-// shutdown (through srv.RegisterOnShutdown) but returns without waiting
-// for it, and this call returns http.ErrServerClosed once it is done. A
-// program that must wait for the requests in flight, or stop at a
-// deadline, uses FromHTTPServer and the Server's Shutdown.
+// never accepts a connection itself, but it is told of one listener of
+// waitron's (srv's BaseContext is called for it too), so srv.Shutdown(ctx)
+// and srv.Close() reach waitron: either starts waitron's graceful
+// shutdown, and srv.Shutdown returns once the requests in flight have
+// been answered and their responses drained. net/http gives a listener no
+// way to see ctx or to tell Close from Shutdown, so both wait for the
+// drain, however long it takes; a program that must stop at a deadline or
+// at once uses FromHTTPServer and the Server's own Shutdown and Close.
+// This call returns http.ErrServerClosed once the drain is done.
 func ListenAndServe(srv *http.Server) error {
 	s, err := FromHTTPServer(srv, nil)
 	if err != nil {
 		return err
 	}
-	srv.RegisterOnShutdown(func() { _ = s.Shutdown(context.Background()) })
-	return s.ListenAndServe()
+	served := make(chan error, 1)
+	go func() { served <- s.ListenAndServe() }()
+	if s.ReadyErr() != nil {
+		return <-served
+	}
+	g := &shutdownGate{s: s, drained: make(chan struct{}), ended: make(chan struct{})}
+	gated := make(chan struct{})
+	go func() {
+		defer close(gated)
+		_ = srv.Serve(g)
+		// srv was shut down before it saw g, or g ended: either way
+		// waitron stops too (a no-op once it has).
+		_ = s.Shutdown(context.Background())
+	}()
+	err = <-served
+	close(g.ended)
+	<-gated
+	g.once.Do(func() { close(g.drained) }) // Close never ran: none to wait for
+	<-g.drained
+	return err
+}
+
+// shutdownGate is the listener ListenAndServe gives srv.Serve: it accepts
+// nothing; its Close (from srv.Shutdown or srv.Close) starts the waitron
+// server's shutdown, and Accept returns once that is done, since
+// srv.Shutdown waits for srv.Serve to return.
+type shutdownGate struct {
+	s       *Server
+	once    sync.Once
+	drained chan struct{} // the shutdown Close started is done
+	ended   chan struct{} // the waitron server has stopped
+}
+
+func (g *shutdownGate) Accept() (net.Conn, error) {
+	select {
+	case <-g.drained:
+	case <-g.ended:
+	}
+	return nil, net.ErrClosed
+}
+
+func (g *shutdownGate) Close() error {
+	g.once.Do(func() {
+		go func() {
+			_ = g.s.Shutdown(context.Background())
+			close(g.drained)
+		}()
+	})
+	return nil
+}
+
+func (g *shutdownGate) Addr() net.Addr {
+	if a := g.s.Addrs(); len(a) > 0 {
+		return a[0]
+	}
+	return &net.TCPAddr{}
 }
 
 // FromHTTPServer returns a waitron Server for srv's handler, configured
