@@ -161,40 +161,95 @@ type Stats struct {
 	Shed uint64
 }
 
-// RequestCount is a count of responses to one method (GET, HEAD, POST,
-// PUT, DELETE, OPTIONS, PATCH, CONNECT, TRACE or other) in one status
-// class (1xx … 5xx): its fields are Method, StatusClass and Count.
-type RequestCount = engine.RequestCount
+// RequestCount is a count of responses to one method in one status class.
+type RequestCount struct {
+	Method      string // GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, CONNECT, TRACE or other
+	StatusClass string // 1xx … 5xx
+	Count       uint64
+}
 
 // statsOf is the engine's snapshot as the root's type.
-func statsOf(st engine.Stats) Stats { return Stats(st) }
+func statsOf(st engine.Stats) Stats {
+	out := Stats{
+		Open: st.Open, Parked: st.Parked, Running: st.Running, Queued: st.Queued,
+		WritesBlocked: st.WritesBlocked, Draining: st.Draining,
+		Closed:    make(map[CloseReason]uint64, len(st.Closed)),
+		Requests:  make([]RequestCount, len(st.Requests)),
+		Durations: st.Durations, DurationSum: st.DurationSum,
+		BytesIn: st.BytesIn, BytesOut: st.BytesOut, Restarts: st.Restarts, AcceptErrors: st.AcceptErrors,
+		SpooledBodies: st.SpooledBodies, SpooledBodyBytes: st.SpooledBodyBytes,
+		SpooledOutputs: st.SpooledOutputs, SpooledOutputBytes: st.SpooledOutputBytes,
+		SentFromFile: st.SentFromFile, Shed: st.Shed,
+	}
+	for r, n := range st.Closed {
+		out.Closed[CloseReason(r)] = n
+	}
+	for i, c := range st.Requests {
+		out.Requests[i] = RequestCount(c)
+	}
+	return out
+}
 
-// CloseReason is why a client connection closed; Stats counts them.
-type CloseReason = engine.CloseReason
+// CloseReason is why a client connection closed; Stats counts them, and
+// the access log, the debug log and the metrics name them by String.
+type CloseReason uint8
 
-// The close reasons Stats counts, described in docs/security.md.
+// String returns the reason's name, as logs and metric labels show it
+// (client_closed, bad_request, …).
+func (r CloseReason) String() string { return engine.CloseReason(r).String() }
+
+// The close reasons, described in docs/security.md, in the engine's order.
 const (
-	CloseClientClosed     = engine.CloseClientClosed
-	CloseClientReset      = engine.CloseClientReset
-	CloseClientHalfClosed = engine.CloseClientHalfClosed
-	CloseRequested        = engine.CloseRequested
-	CloseBadRequest       = engine.CloseBadRequest
-	CloseIdle             = engine.CloseIdle
-	CloseHeaderTimeout    = engine.CloseHeaderTimeout
-	CloseBodyTimeout      = engine.CloseBodyTimeout
-	CloseSendTimeout      = engine.CloseSendTimeout
-	ClosePipelineOverflow = engine.ClosePipelineOverflow
-	CloseOverload         = engine.CloseOverload
-	CloseShutdown         = engine.CloseShutdown
-	CloseHijacked         = engine.CloseHijacked
-	CloseProxyProtocol    = engine.CloseProxyProtocol
-	CloseInternalError    = engine.CloseInternalError
-	CloseSpoolFull        = engine.CloseSpoolFull
-	CloseServerRestart    = engine.CloseServerRestart
+	// CloseClientClosed: the client closed its connection (EOF) with
+	// nothing in flight.
+	CloseClientClosed CloseReason = iota
+	// CloseClientReset: a socket error, such as a reset or a broken pipe.
+	CloseClientReset
+	// CloseClientHalfClosed: the client half-closed; every complete
+	// request it sent was answered first.
+	CloseClientHalfClosed
+	// CloseRequested: the request or the response asked to close
+	// (Connection: close, HTTP/1.0 without keep-alive, a close-delimited
+	// body).
+	CloseRequested
+	// CloseBadRequest: a protocol error, answered with its 4xx or 5xx.
+	CloseBadRequest
+	// CloseIdle: idle for channel_timeout.
+	CloseIdle
+	// CloseHeaderTimeout: the head was not complete within
+	// request_header_timeout.
+	CloseHeaderTimeout
+	// CloseBodyTimeout: the body stalled for request_body_timeout, or came
+	// slower than request_body_min_rate.
+	CloseBodyTimeout
+	// CloseSendTimeout: the client took no response bytes for
+	// send_timeout, or a write deadline passed.
+	CloseSendTimeout
+	// ClosePipelineOverflow: more input was sent ahead than the server
+	// holds (max_request_header_size + inbuf_overflow).
+	ClosePipelineOverflow
+	// CloseOverload: refused or timed out over connection_limit (503).
+	CloseOverload
+	// CloseShutdown: the server is shutting down.
+	CloseShutdown
+	// CloseHijacked: the handler took the connection (http.Hijacker).
+	CloseHijacked
+	// CloseProxyProtocol: a PROXY protocol header that was malformed,
+	// too long, or from a peer not in trusted_proxy.
+	CloseProxyProtocol
+	// CloseInternalError: waitron's own failure (a spool file that could
+	// not be read back, a bug caught on the event loop).
+	CloseInternalError
+	// CloseSpoolFull: response output over outbuf_overflow could not be
+	// written to its spool file (spool_dir full, most often).
+	CloseSpoolFull
+	// CloseServerRestart: the event loops stopped on their own (a failure
+	// inside gnet) and closed every connection; Serve starts them again.
+	CloseServerRestart
 )
 
 // DurationBuckets are the upper bounds, in seconds, of the request
-// durations Stats counts.
+// durations Stats counts (Stats.Durations has one more: the overflow).
 var DurationBuckets = engine.DurationBuckets
 
 // ErrClientGone is what a ResponseWriter's Write returns once the client
@@ -210,14 +265,31 @@ var ErrWriteAfterReturn = adapter.ErrWriteAfterReturn
 // os.ErrDeadlineExceeded to errors.Is.
 var ErrWriteDeadline = adapter.ErrWriteDeadline
 
-// Info is what a handler can learn beyond *http.Request: the scheme,
-// server name and port, the url_prefix stripped from the path, and the
-// socket peer's address.
-type Info = adapter.Info
+// Info is what a handler can learn beyond *http.Request (waitress's WSGI
+// environ keys that net/http has no place for).
+type Info struct {
+	// Scheme is url_scheme ("http" by default), or the scheme a trusted
+	// proxy reported.
+	Scheme string
+	// ServerName is server_name, or the host a trusted proxy reported.
+	ServerName string
+	// ServerPort is the port the request reached ("" on a unix socket), or
+	// the port a trusted proxy reported.
+	ServerPort string
+	// ScriptName is url_prefix when the request path started with it (and
+	// was stripped from r.URL.Path), else "".
+	ScriptName string
+	// PeerAddr is the address of the socket peer, before any trusted proxy
+	// header replaced r.RemoteAddr.
+	PeerAddr string
+}
 
 // RequestInfo returns the Info of a request served by waitron (false for
 // requests from another server).
-func RequestInfo(r *http.Request) (Info, bool) { return adapter.RequestInfo(r) }
+func RequestInfo(r *http.Request) (Info, bool) {
+	i, ok := adapter.RequestInfo(r)
+	return Info(i), ok
+}
 
 // NewServer validates opts and prepares a server for h that logs to log
 // (slog.Default() when nil). Call ListenAndServe to run it and Shutdown to
