@@ -28,3 +28,25 @@ func TestDocsShowDeploymentFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCIRunsREADMECommands: the test command the README gives is the one
+// .ci/run runs, and .ci/run also starts the README's go run command.
+func TestCIRunsREADMECommands(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := os.ReadFile(".ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const test = "go test -race ./... && (cd tests && go test -race ./...)"
+	for _, want := range []string{test, "go run ./cmd/waitron"} {
+		if !strings.Contains(string(readme), "\n"+want) {
+			t.Errorf("README.md has no command %q", want)
+		}
+		if !strings.Contains(string(ci), "\n"+want) && !strings.Contains(string(ci), " "+want) {
+			t.Errorf(".ci/run does not run %q", want)
+		}
+	}
+}
