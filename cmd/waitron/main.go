@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/waitron/waitron/adapter/fastadapter"
+	"github.com/waitron/waitron/internal/arena"
 	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/gcfloor"
 	"github.com/waitron/waitron/internal/targetapp"
@@ -104,12 +105,26 @@ const usageLine = "usage: waitron [--app NAME] [options]   (waitron --help lists
 
 // apps are the built-in applications --app can choose: each makes its
 // server, through the net/http adapter or the fasthttp one.
-var apps = map[string]func(limits.Options, targetapp.Caps, *slog.Logger) (*engine.Server, error){
-	"target": func(o limits.Options, c targetapp.Caps, log *slog.Logger) (*engine.Server, error) {
-		return engine.New(targetapp.NewWith(c), o, log)
+var apps = map[string]func(limits.Options, command, *slog.Logger) (*engine.Server, error){
+	"target": func(o limits.Options, c command, log *slog.Logger) (*engine.Server, error) {
+		return engine.New(targetapp.NewWith(c.caps), o, log)
 	},
-	"target-fasthttp": func(o limits.Options, c targetapp.Caps, log *slog.Logger) (*engine.Server, error) {
-		return engine.NewFor(fastadapter.Adapter(targetapp.NewFastWith(c)), o, log)
+	"target-fasthttp": func(o limits.Options, c command, log *slog.Logger) (*engine.Server, error) {
+		return engine.NewFor(fastadapter.Adapter(targetapp.NewFastWith(c.caps)), o, log)
+	},
+	"arena": func(o limits.Options, c command, log *slog.Logger) (*engine.Server, error) {
+		h, err := arena.New(c.arena)
+		if err != nil {
+			return nil, err
+		}
+		return engine.New(h, o, log)
+	},
+	"arena-fasthttp": func(o limits.Options, c command, log *slog.Logger) (*engine.Server, error) {
+		h, err := arena.NewFast(c.arena)
+		if err != nil {
+			return nil, err
+		}
+		return engine.NewFor(fastadapter.Adapter(h), o, log)
 	},
 }
 
@@ -145,7 +160,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 	} else if cmd.gcEnv != "" {
 		log.Info("--gc-floor not applied: the environment sets the collector", "env", cmd.gcEnv)
 	}
-	srv, err := newApp(opts, cmd.caps, log)
+	srv, err := newApp(opts, cmd, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "waitron: %v\n", err)
 		return 1
@@ -252,7 +267,8 @@ type command struct {
 	logLevel        slog.Level
 	logJSON         bool
 	shutdownTimeout time.Duration  // 0: wait for every request in flight
-	caps            targetapp.Caps // what one request may ask of the built-in app
+	caps            targetapp.Caps // what one request may ask of the target apps
+	arena           arena.Config   // the arena apps' data
 }
 
 // version describes the build: the module's version (or "(devel)"), the
@@ -297,6 +313,8 @@ func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 	fs.SetOutput(io.Discard)
 	maxDelay := fs.Duration("target-max-delay", targetapp.DefaultCaps.MaxDelay, "the longest /delay/{ms} the built-in app answers; longer is a 400 (a Go duration: 10s, 1m)")
 	maxBytes := fs.Int64("target-max-bytes", targetapp.DefaultCaps.MaxBytes, "the largest response /bytes/{n} and /stream/{n} of the built-in app make; larger is a 400 (bytes)")
+	dataDir := fs.String("data-dir", "", "the arena apps' data directory: dataset.json and static/ (default: $DATA_DIR, else "+arena.DefaultDir+")")
+	precompressed := fs.Bool("arena-precompressed", false, "the arena apps serve a static file's .br or .gz sibling to clients that accept it")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	help := fs.BoolP("help", "h", false, "show this help and exit")
 	if err := fs.Parse(args); err != nil {
@@ -348,6 +366,20 @@ func parseArgs(args []string) (limits.Options, command, *pflag.FlagSet, error) {
 		return opts, cmd, nil, fmt.Errorf("--target-max-delay and --target-max-bytes must be 0 or more, not %s and %d", *maxDelay, *maxBytes)
 	}
 	cmd.caps = targetapp.Caps{MaxDelay: *maxDelay, MaxBytes: *maxBytes}
+	cmd.arena = arena.Config{Dir: *dataDir, Precompressed: *precompressed}
+	if cmd.arena.Dir == "" {
+		cmd.arena.Dir = arena.DirFromEnv()
+	}
+	// An app's own flags given to another app are an error, not ignored.
+	isArena := strings.HasPrefix(cmd.app, "arena")
+	for _, f := range []struct {
+		name  string
+		arena bool
+	}{{"target-max-delay", false}, {"target-max-bytes", false}, {"data-dir", true}, {"arena-precompressed", true}} {
+		if fs.Changed(f.name) && f.arena != isArena {
+			return opts, cmd, nil, fmt.Errorf("--%s does not apply to --app %s", f.name, cmd.app)
+		}
+	}
 	var gcErr error
 	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
 		if v := os.Getenv(k); v != "" && cmd.gcEnv == "" {
