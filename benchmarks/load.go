@@ -24,6 +24,11 @@ type loadSpec struct {
 	pipeline int  // requests written at once per connection (0 or 1: none)
 	close    bool // a new connection per request
 	body     int  // POST body size (0: GET)
+	// script, when set, is the wrk Lua script that makes the requests
+	// (rotations of several); such workloads need wrk.
+	script string
+	// only2xx counts only 2xx responses (the noisy profile).
+	only2xx bool
 }
 
 func (s loadSpec) request() []byte {

@@ -208,6 +208,11 @@ func main() {
 	bin, err := os.MkdirTemp("", "waitron-bench-")
 	check(err)
 	defer os.RemoveAll(bin)
+	defer func() {
+		if arenaData != "" {
+			os.RemoveAll(arenaData)
+		}
+	}()
 	for name, pkg := range map[string]string{"waitron": "./cmd/waitron", "peer": "./benchmarks/peer"} {
 		out, err := exec.Command("go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput()
 		if err != nil {
@@ -226,8 +231,8 @@ func main() {
 	}
 	var ran []workload
 	all := map[string]map[string]*result{}
-	for _, w := range workloads() {
-		if len(want) > 0 && !want[w.name] {
+	for _, w := range append(workloads(), arenaWorkloads()...) {
+		if len(want) > 0 && !want[w.name] && !(want["arena"] && strings.HasPrefix(w.name, "arena-")) {
 			continue
 		}
 		if w.name == "latency" {
@@ -371,6 +376,9 @@ func load(wrkPath string, spec loadSpec, addr string, d time.Duration) loadStats
 	if wrkPath != "" {
 		return runWrk(wrkPath, spec, addr, d)
 	}
+	if spec.script != "" {
+		check(fmt.Errorf("the %s workload needs wrk (Debian package wrk)", spec.path))
+	}
 	st := closedLoop(spec, addr, d)
 	if st.errors > 0 {
 		st.note = fmt.Sprintf("%d errors", st.errors)
@@ -425,8 +433,9 @@ func pinSelf() {
 }
 
 var (
-	rpsRE   = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	countRE = regexp.MustCompile(`([0-9]+) requests in ([0-9.]+)(us|ms|s|m)`)
+	rpsRE    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	countRE  = regexp.MustCompile(`([0-9]+) requests in ([0-9.]+)(us|ms|s|m)`)
+	non2xxRE = regexp.MustCompile(`Non-2xx or 3xx responses:\s+([0-9]+)`)
 )
 
 // runWrk drives spec with wrk for d, one thread (the server gets the other
@@ -459,6 +468,12 @@ func runWrk(wrkPath string, spec loadSpec, addr string, d time.Duration) loadSta
 			st.responses, st.elapsed = n, t
 		}
 	}
+	if spec.only2xx {
+		if m := non2xxRE.FindSubmatch(out); m != nil {
+			n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+			st.responses -= n
+		}
+	}
 	note := ""
 	for _, line := range strings.Split(string(out), "\n") {
 		line = strings.TrimSpace(line)
@@ -472,6 +487,9 @@ func runWrk(wrkPath string, spec loadSpec, addr string, d time.Duration) loadSta
 
 // wrkScript is the Lua that makes wrk send spec's requests.
 func wrkScript(spec loadSpec) string {
+	if spec.script != "" {
+		return spec.script
+	}
 	var b strings.Builder
 	if spec.body > 0 {
 		fmt.Fprintf(&b, "wrk.method = \"POST\"\nwrk.body = string.rep(\"x\", %d)\nwrk.headers[\"Content-Type\"] = \"application/octet-stream\"\n", spec.body)

@@ -2,7 +2,9 @@
 // benchmarks: net/http, a raw gnet server with fixed answers (the ceiling),
 // or fasthttp (through fasthttpadaptor, since the
 // handler is a net/http handler; -native serves /plaintext and /json with
-// fasthttp's own API to show fasthttp at its best).
+// fasthttp's own API to show fasthttp at its best). With -app arena it
+// serves the arena app instead: its net/http version on net/http, its
+// fasthttp version on fasthttp.
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/waitron/waitron/internal/arena"
 	"github.com/waitron/waitron/internal/targetapp"
 )
 
@@ -20,7 +23,31 @@ func main() {
 	kind := flag.String("kind", "nethttp", "nethttp, fasthttp or raw (gnet with fixed answers: the ceiling)")
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
 	native := flag.Bool("native", true, "fasthttp: serve /plaintext and /json natively")
+	appName := flag.String("app", "target", "target (the target app) or arena (the arena app: net/http's API on nethttp, fasthttp's on fasthttp)")
+	data := flag.String("data", "", "the arena app's data directory")
+	precompressed := flag.Bool("precompressed", false, "the arena app serves .br/.gz siblings of static files")
 	flag.Parse()
+	if *appName == "arena" {
+		cfg := arena.Config{Dir: *data, Precompressed: *precompressed}
+		switch *kind {
+		case "nethttp":
+			h, err := arena.New(cfg)
+			if err != nil {
+				log.Fatal(err)
+			}
+			log.Fatal((&http.Server{Addr: *addr, Handler: h}).ListenAndServe())
+		case "fasthttp":
+			h, err := arena.NewFast(cfg)
+			if err != nil {
+				log.Fatal(err)
+			}
+			s := &fasthttp.Server{Handler: h, Name: "fasthttp", MaxRequestBodySize: 64 << 20}
+			log.Fatal(s.ListenAndServe(*addr))
+		}
+		log.Fatalf("-app arena runs on -kind nethttp or fasthttp, not %q", *kind)
+	} else if *appName != "target" {
+		log.Fatalf("unknown -app %q", *appName)
+	}
 	app := targetapp.New()
 	switch *kind {
 	case "nethttp":
