@@ -366,9 +366,21 @@ func (c *conn) input() []byte {
 		}
 		return c.rare.saved
 	}
+	if c.rd.InBody() {
+		// A body's bytes are looked at a piece at a time: when they wait in
+		// gnet's inbound buffer (the spooler was behind), a look at all of
+		// them would copy all of them into one new slice, on every look.
+		if n := c.gc.InboundBuffered(); n > bodyPeek {
+			b, _ := c.gc.Peek(bodyPeek)
+			return b
+		}
+	}
 	b, _ := c.gc.Peek(-1)
 	return b
 }
+
+// bodyPeek is the most body bytes the loop looks at in one go.
+const bodyPeek = 256 << 10
 
 func (c *conn) consume(n int) {
 	if n <= 0 {

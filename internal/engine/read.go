@@ -27,6 +27,12 @@ func (c *conn) process() {
 func (c *conn) readInput() {
 	e := c.e
 	for !c.st.closing() && c.next == nil && c.ahead() == nil && !(c.st.busy && c.hold) {
+		if c.rd.InBody() && !c.body.ready() {
+			// The spooler wakes us. Not even a look at the input: while
+			// bytes wait in gnet's inbound buffer, each look copies all of
+			// them into one slice.
+			return
+		}
 		in := c.input()
 		if len(in) == 0 {
 			break
@@ -82,9 +88,6 @@ func (c *conn) readInput() {
 				}
 			}
 			continue
-		}
-		if !c.body.ready() {
-			return // the spooler wakes us
 		}
 		st, err := c.rd.Next(in, nil)
 		if len(st.Data) > 0 {
