@@ -48,6 +48,9 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	h.s.maybeSweep(now)
 	h.s.checkDeadlines(now)
 	h.s.disp.prune()
+	if st := h.s.clock.stamp(); h.s.files.idle(st) {
+		go h.s.files.trim(st)
+	}
 	// The next tick comes at the next whole second, so Date changes on time.
 	return time.Until(time.Now().Truncate(time.Second).Add(time.Second)) + time.Millisecond, gnet.None
 }

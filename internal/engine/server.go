@@ -146,7 +146,7 @@ func newServer(h http.Handler, a Adapter, o limits.Options, log *slog.Logger) (*
 		placeholderDir: placeholderDir}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
 	s.refreshDate()
-	s.files = newFileCache(s.tmpDir)
+	s.files = newFileCache(s.tmpDir, &s.clock)
 	s.acfg = adapter.Config{
 		Ident:            o.Ident,
 		ExposeTracebacks: o.ExposeTracebacks,

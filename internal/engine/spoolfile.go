@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
+
+	"github.com/waitron/waitron/internal/bufpool"
 )
 
 // fileCache keeps the temporary files of spooled request bodies for reuse.
@@ -18,30 +21,39 @@ import (
 // reader bounded to its own length, since a reused file may be longer.
 type fileCache struct {
 	dir    string
-	budget int64 // the most bytes the files kept may hold together
+	budget int64  // the most bytes the files kept may hold together
+	clock  *clock // the server's: when a file is given back
 
 	mu     sync.Mutex
-	free   []*spoolFile
-	kept   int64 // bytes the files in free hold
-	closed bool  // the server has stopped: files are closed, not kept
+	free   []*spoolFile // the most recently given back last
+	kept   int64        // bytes the files in free hold
+	closed bool         // the server has stopped: files are closed, not kept
 }
 
-// spoolFile is one temporary file and the most bytes it has held.
+// spoolFile is one temporary file, the most bytes it has held, and when
+// it was last given back.
 type spoolFile struct {
-	f    *os.File
-	size int64
+	f     *os.File
+	size  int64
+	since stamp
 }
 
-// keepBytes bounds the disk the files kept for reuse hold together
-// (sixteen 1 MiB bodies, four 4 MiB ones; a larger body's file is not
-// kept).
-const keepBytes = 16 << 20
+// keepBytes bounds the disk the files kept for reuse hold together: enough
+// for several concurrent uploads of tens of megabytes, whose files would
+// otherwise be allocated and freed block by block for each body. A file
+// not reused for keepIdle is closed (its blocks freed) by trim, so an idle
+// server holds none.
+const (
+	keepBytes = 256 << 20
+	keepIdle  = 10 * time.Second
+)
 
-func newFileCache(dir string) *fileCache {
-	return &fileCache{dir: dir, budget: keepBytes}
+func newFileCache(dir string, k *clock) *fileCache {
+	return &fileCache{dir: dir, budget: keepBytes, clock: k}
 }
 
-// get returns an empty-for-our-purposes file positioned at its start. Any
+// get returns an empty-for-our-purposes file positioned at its start: the
+// most recently given back (its pages the likeliest to be cached). Any
 // goroutine.
 func (fc *fileCache) get() (*spoolFile, error) {
 	fc.mu.Lock()
@@ -73,7 +85,7 @@ func (fc *fileCache) get() (*spoolFile, error) {
 // put takes back sf, which now holds n bytes: kept while the budget
 // allows, else closed. Any goroutine.
 func (fc *fileCache) put(sf *spoolFile, n int64) {
-	sf.size = max(sf.size, n)
+	sf.size, sf.since = max(sf.size, n), fc.clock.stamp()
 	fc.mu.Lock()
 	if !fc.closed && fc.kept+sf.size <= fc.budget {
 		fc.free = append(fc.free, sf)
@@ -83,6 +95,36 @@ func (fc *fileCache) put(sf *spoolFile, n int64) {
 	}
 	fc.mu.Unlock()
 	sf.f.Close()
+}
+
+// idle reports whether a file kept has not been reused for keepIdle at
+// now. Any goroutine; cheap enough for every tick.
+func (fc *fileCache) idle(now stamp) bool {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return len(fc.free) > 0 && time.Duration(now-fc.free[0].since) >= keepIdle
+}
+
+// trim closes the files kept that were not reused for keepIdle at now
+// (the oldest are first in free). Not on a loop: closing a file frees its
+// blocks.
+func (fc *fileCache) trim(now stamp) {
+	fc.mu.Lock()
+	k := 0
+	for k < len(fc.free) && time.Duration(now-fc.free[k].since) >= keepIdle {
+		k++
+	}
+	old := append([]*spoolFile(nil), fc.free[:k]...)
+	n := copy(fc.free, fc.free[k:])
+	clear(fc.free[n:])
+	fc.free = fc.free[:n]
+	for _, sf := range old {
+		fc.kept -= sf.size
+	}
+	fc.mu.Unlock()
+	for _, sf := range old {
+		sf.f.Close()
+	}
 }
 
 // close closes the files kept, and any given back later. When the server
@@ -119,6 +161,45 @@ func (t *tempBody) Read(p []byte) (int, error) {
 	}
 	return t.r.Read(p)
 }
+
+// WriteTo copies the rest of the body to w, so that io.Copy from a
+// spooled body reads the file in large pieces. A writer that reads from
+// its source itself (a response writer, which sends a spooled body with
+// sendfile) is handed the body; io.Discard is not: it would read in small
+// pieces.
+func (t *tempBody) WriteTo(w io.Writer) (int64, error) {
+	if rf, ok := w.(io.ReaderFrom); ok && w != io.Discard {
+		return rf.ReadFrom(readerOnly{t})
+	}
+	buf := bufpool.Get()
+	defer bufpool.Put(buf)
+	buf = buf[:cap(buf)]
+	var n int64
+	for {
+		k, err := t.Read(buf)
+		if k > 0 {
+			wk, werr := w.Write(buf[:k])
+			n += int64(wk)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// readerOnly is the body without WriteTo, which a ReaderFrom's fallback
+// copy would call back; it keeps UnreadSection and Sent for sendfile.
+type readerOnly struct{ t *tempBody }
+
+func (r readerOnly) Read(p []byte) (int, error)              { return r.t.Read(p) }
+func (r readerOnly) UnreadSection() (*os.File, int64, int64) { return r.t.UnreadSection() }
+func (r readerOnly) Sent(k int64)                            { r.t.Sent(k) }
 
 // UnreadSection implements adapter.FileBody: the spool file and the part
 // of the body not yet read (nil once closed).
