@@ -147,22 +147,22 @@ func upload(n int) string {
 
 func arenaWorkloads() []workload {
 	return []workload{
-		{name: "arena-baseline", title: "arena baseline: GET, POST and chunked POST /baseline11 rotated, 256 connections", unit: "req/s",
+		{group: groupArena, name: "arena-baseline", title: "arena baseline: GET, POST and chunked POST /baseline11 rotated, 256 connections", unit: "req/s",
 			servers: arenaServers, spec: loadSpec{path: "/baseline11", conns: 256, script: rotate(baselineRequests)}},
-		{name: "arena-pipelined", title: "arena pipelined: 16 × /pipeline per write, 256 connections", unit: "req/s",
+		{group: groupArena, name: "arena-pipelined", title: "arena pipelined: 16 × /pipeline per write, 256 connections", unit: "req/s",
 			servers: arenaServers, spec: loadSpec{path: "/pipeline", conns: 256, pipeline: 16}},
-		{name: "arena-short", title: "arena short-lived: the baseline mix, a connection closed every 10 requests, 256 at a time", unit: "req/s",
+		{group: groupArena, name: "arena-short", title: "arena short-lived: the baseline mix, a connection closed every 10 requests, 256 at a time", unit: "req/s",
 			servers: arenaServers, spec: loadSpec{path: "/baseline11", conns: 256, script: rotate(shortLived())}},
-		{name: "arena-json", title: "arena JSON: /json/{count}?m= over the profile's 7 pairs, 256 connections", unit: "req/s",
+		{group: groupArena, name: "arena-json", title: "arena JSON: /json/{count}?m= over the profile's 7 pairs, 256 connections", unit: "req/s",
 			servers: arenaServers, spec: loadSpec{path: "/json/1", conns: 256, script: rotate(jsonRequests(""))}},
-		{name: "arena-json-comp", title: "arena compressed JSON: the same with Accept-Encoding: gzip, br", unit: "req/s",
+		{group: groupArena, name: "arena-json-comp", title: "arena compressed JSON: the same with Accept-Encoding: gzip, br", unit: "req/s",
 			servers: arenaServers, spec: loadSpec{path: "/json/1", conns: 256, script: rotate(jsonRequests("Accept-Encoding: gzip, br"))}},
-		{name: "arena-upload", title: "arena upload: 20 MB POST /upload, 8 connections", unit: "req/s",
+		{group: groupArena, name: "arena-upload", title: "arena upload: 20 MB POST /upload, 8 connections", unit: "req/s",
 			servers: append(arenaServers[:2:2], append([]server{srvArenaInMemory, srvArenaFastInMemory}, arenaServers[2:]...)...),
 			spec:    loadSpec{path: "/upload", conns: 8, script: upload(20_000_000)}},
-		{name: "arena-static", title: "arena static: 20 files rotated, Accept-Encoding br and gzip, 256 connections", unit: "req/s",
+		{group: groupArena, name: "arena-static", title: "arena static: 20 files rotated, Accept-Encoding br and gzip, 256 connections", unit: "req/s",
 			servers: arenaServers, spec: loadSpec{path: "/static/index.html", conns: 256, script: rotate(staticRequests())}},
-		{name: "arena-noisy", title: "arena noisy: the baseline mix with one malformed request in four, 256 connections; 2xx/s", unit: "2xx/s",
+		{group: groupArena, name: "arena-noisy", title: "arena noisy: the baseline mix with one malformed request in four, 256 connections; 2xx/s", unit: "2xx/s",
 			servers: arenaServers, spec: loadSpec{path: "/baseline11", conns: 256, script: rotate(noisy()), only2xx: true}},
 	}
 }

@@ -111,6 +111,7 @@ var (
 // workload is one kind of load.
 type workload struct {
 	name, title string
+	group       string // the results table it is in
 	unit        string // what the figure counts; higher is better unless lowerBetter
 	lowerBetter bool
 	servers     []server
@@ -118,28 +119,40 @@ type workload struct {
 	run         func(w workload, addr string, pid int) (float64, string) // nil: closed-loop load
 }
 
+// The results' tables, in order.
+const (
+	groupKeepAlive = "Keep-alive and pipelined requests (target app)"
+	groupConns     = "New connections, bodies and blocking handlers (target app)"
+	groupMemory    = "Memory per connection, and upgraded connections"
+	groupLatency   = "Latency at a fixed rate"
+	groupArena     = "HttpArena's HTTP/1.1 profiles (arena app)"
+)
+
+// allWorkloads is every workload, in the order they run and are reported.
+func allWorkloads() []workload { return append(workloads(), arenaWorkloads()...) }
+
 func workloads() []workload {
 	return []workload{
-		{name: "plaintext", title: "keep-alive plaintext, 64 connections", unit: "req/s", servers: append(withFast[:2:2], append([]server{srvWaitronLog}, withFast[2:]...)...),
+		{name: "plaintext", group: groupKeepAlive, title: "keep-alive plaintext, 64 connections", unit: "req/s", servers: append(withFast[:2:2], append([]server{srvWaitronLog}, withFast[2:]...)...),
 			spec: loadSpec{path: "/plaintext", conns: 64}},
-		{name: "json", title: "keep-alive JSON, 64 connections", unit: "req/s", servers: withFast,
+		{name: "json", group: groupKeepAlive, title: "keep-alive JSON, 64 connections", unit: "req/s", servers: withFast,
 			spec: loadSpec{path: "/json", conns: 64}},
-		{name: "pipelined", title: "pipelined ×16, 64 connections", unit: "req/s", servers: withFast,
+		{name: "pipelined", group: groupKeepAlive, title: "pipelined ×16, 64 connections", unit: "req/s", servers: withFast,
 			spec: loadSpec{path: "/plaintext", conns: 64, pipeline: 16}},
-		{name: "newconn", title: "new connection per request, 64 at a time", unit: "req/s", servers: standard,
+		{name: "newconn", group: groupConns, title: "new connection per request, 64 at a time", unit: "req/s", servers: standard,
 			spec: loadSpec{path: "/plaintext", conns: 64, close: true}},
-		{name: "upload", title: "1 MiB POST echoed back, 16 connections", unit: "req/s", servers: withFast,
+		{name: "upload", group: groupConns, title: "1 MiB POST echoed back, 16 connections", unit: "req/s", servers: withFast,
 			spec: loadSpec{path: "/echo", conns: 16, body: 1 << 20}},
-		{name: "slow", title: "handler sleeping 10 ms, 256 connections", unit: "req/s",
+		{name: "slow", group: groupConns, title: "handler sleeping 10 ms, 256 connections", unit: "req/s",
 			servers: []server{srvWaitron, srvWaitron6, srvNetHTTP, srvFastHTTP},
 			spec:    loadSpec{path: "/delay/10", conns: 256}},
-		{name: "idle", title: fmt.Sprintf("%d idle keep-alive connections", *idleN), unit: "KB per connection",
+		{name: "idle", group: groupMemory, title: fmt.Sprintf("%d idle keep-alive connections", *idleN), unit: "KB per connection",
 			lowerBetter: true, servers: []server{srvWaitronNoFloor, srvWaitronFastNoFloor, srvWaitron, srvWaitronFast, srvNetHTTP, srvFastHTTP, srvRaw}, run: runIdle},
-		{name: "upgraded-idle", title: fmt.Sprintf("%d idle upgraded (hijacked) connections", *upgradedN), unit: "KB per connection",
+		{name: "upgraded-idle", group: groupMemory, title: fmt.Sprintf("%d idle upgraded (hijacked) connections", *upgradedN), unit: "KB per connection",
 			lowerBetter: true, servers: []server{srvWaitronNoFloor, srvNetHTTP, srvFastHTTP}, run: runUpgradedIdle},
-		{name: "upgraded-echo", title: "64-byte echo over 64 upgraded (hijacked) connections", unit: "round trips/s",
+		{name: "upgraded-echo", group: groupMemory, title: "64-byte echo over 64 upgraded (hijacked) connections", unit: "round trips/s",
 			servers: []server{srvWaitron, srvNetHTTP, srvFastHTTP}, run: runUpgradedEcho},
-		{name: "latency", title: "p99 latency at half net/http's keep-alive peak, 64 connections", unit: "ms p99",
+		{name: "latency", group: groupLatency, title: "p99 latency at half net/http's keep-alive peak, 64 connections", unit: "ms p99",
 			lowerBetter: true, servers: standard, run: runLatency},
 	}
 }
@@ -231,7 +244,7 @@ func main() {
 	}
 	var ran []workload
 	all := map[string]map[string]*result{}
-	for _, w := range append(workloads(), arenaWorkloads()...) {
+	for _, w := range allWorkloads() {
 		if len(want) > 0 && !want[w.name] && !(want["arena"] && strings.HasPrefix(w.name, "arena-")) {
 			continue
 		}
@@ -517,8 +530,13 @@ func render(ran []workload, all map[string]map[string]*result, wrkPath string) s
 	}
 	fmt.Fprintf(&b, "Machine: %s, %d CPUs, Linux %s, %s. %s Load: %s; idle memory uses the Go generator, latency at a fixed rate an open-loop one (one thread with epoll and a timerfd, as wrk2 is, whose sends are due to the microsecond: see runLatency). Medians of %d rounds of %s, each after %s of warm-up; waitron runs with `--threads %d --connection-limit 20000` (and its default `--gc-floor` of 16 MiB; the idle-memory workload runs it both with `--gc-floor 0`, for what a connection itself costs, and with the defaults, whose floor's heap room, filled during the warm-up, absorbs the connections). CPU µs/req is the server's user + system time (all its threads, from /proc/PID/stat) over the measured run divided by the requests answered, and user µs/req the user-space part of it (the rest is the kernel's: system calls, the TCP stack); core busy is that time over the run's wall time. Load core is how busy the load generator's CPU was over the run (wrk and the kernel's work on its behalf, from /proc/stat); at %.0f %% or more the row is marked *load-bound*: the load generator had no time left to send more, so req/s is its limit as much as the server's, and the server's CPU µs/req is the figure to compare.\n\n",
 		cpuModel(), hostCPUs(), kernel(), runtime.Version(), placement, gen, *rounds, *duration, *warmup, *threads, 100*loadBound)
-	b.WriteString("| workload | server | median | runs | × net/http | × fasthttp | CPU µs/req | user µs/req | core busy | load core |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	group := ""
 	for _, w := range ran {
+		if w.group != group {
+			group = w.group
+			fmt.Fprintf(&b, "\n#### %s\n\n", group)
+			b.WriteString("| workload | server | median | runs | × net/http | × fasthttp | CPU µs/req | user µs/req | core busy | load core |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		}
 		rs := all[w.name]
 		base, fast := median(rs["net/http"].values), 0.0
 		if f := rs["fasthttp"]; f != nil {
@@ -593,7 +611,7 @@ func readResults(path string) ([]workload, map[string]map[string]*result, error)
 		return nil, nil, err
 	}
 	byTitle := map[string]workload{}
-	for _, w := range workloads() {
+	for _, w := range allWorkloads() {
 		byTitle[w.title] = w
 	}
 	var ran []workload
