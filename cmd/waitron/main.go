@@ -22,9 +22,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/internal/arena"
 	"github.com/waitron/waitron/internal/engine"
+	"github.com/waitron/waitron/internal/fastadapter"
 	"github.com/waitron/waitron/internal/gcfloor"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/limits"

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/internal/engine"
+	"github.com/waitron/waitron/internal/fastadapter"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/internal/testutil"
 	"github.com/waitron/waitron/limits"

@@ -83,7 +83,7 @@ func (c *conn) close(reason CloseReason, detail string) {
 		if !c.w.q.closed.Load() && !c.st.eof {
 			c.w.noteDelivered(c.gc) // before the handler can learn of the close
 		}
-		c.w.cancel(errors.New("connection closed: " + reason.String()))
+		c.w.endContext(errors.New("connection closed: " + reason.String()))
 		_ = c.gc.Close()
 		return
 	}
@@ -224,7 +224,7 @@ func (c *conn) onClose(err error) {
 		// As net/http: the client's FIN ends the request's context (a Go
 		// client that cancels its request sends one), and what the
 		// handler still writes goes out while the socket takes it.
-		c.w.cancel(errClientClosed)
+		c.w.endContext(errClientClosed)
 		if c.adoptHalfClosed() {
 			return
 		}
@@ -247,7 +247,7 @@ func (c *conn) onClose(err error) {
 		cause = err
 		c.w.logSocketError("socket error", err)
 	}
-	c.w.cancel(cause)
+	c.w.endContext(cause)
 	c.dropBody()
 	if c.next != nil && c.next.body != nil {
 		c.next.body.abort()

@@ -80,8 +80,9 @@ type writer struct {
 	gen       *generation     // the run of the event loops this connection belongs to
 	ctx       context.Context // ends when the client is gone (for net/http handlers; see newConn)
 	cancel    context.CancelCauseFunc
-	remoteStr string  // the peer's address as a string, made once for every request
-	spare     *spares // the loop's store of head slots and records, which workers give back to
+	lazy      atomic.Pointer[lazyCtx] // a bare adapter's context, made when a handler asks (Context)
+	remoteStr string                  // the peer's address as a string, made once for every request
+	spare     *spares                 // the loop's store of head slots and records, which workers give back to
 
 	// req holds Shutdown while a request (or burst) of the connection is
 	// served: begun by the loop when it hands the request over, ended by
@@ -263,6 +264,51 @@ func newConn(s *Server, gc gnet.Conn, lc *loopConns) *conn {
 }
 
 func noCancel(error) {}
+
+// lazyCtx is a context made for a bare adapter's handler that asked for
+// one (fastadapter.Context): connections whose handlers never ask do not
+// pay for it.
+type lazyCtx struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// ctxEnded stands in writer.lazy once the connection's context has ended.
+var ctxEnded = &lazyCtx{}
+
+// endContext ends the connection's context with cause: a net/http
+// handler's, or a bare adapter's if one was made. Loop or fallback
+// writer.
+func (w *writer) endContext(cause error) {
+	w.cancel(cause)
+	if old := w.lazy.Swap(ctxEnded); old != nil && old != ctxEnded {
+		old.cancel(cause)
+	}
+}
+
+// Context returns the context of the connection, which ends when the
+// client is gone: a bare adapter's is made at the first call. Worker.
+func (t *turn) Context() context.Context {
+	w := t.w
+	if !w.e.bare {
+		return w.ctx
+	}
+	l := w.lazy.Load()
+	if l == nil {
+		ctx, cancel := context.WithCancelCause(w.ctx)
+		if w.lazy.CompareAndSwap(nil, &lazyCtx{ctx, cancel}) {
+			return ctx
+		}
+		cancel(errClientClosed)
+		l = w.lazy.Load()
+	}
+	if l == ctxEnded {
+		ctx, cancel := context.WithCancelCause(w.ctx)
+		cancel(errClientClosed)
+		return ctx
+	}
+	return l.ctx
+}
 
 // connRare is what few connections ever need, or need only once they
 // close, made by the first use, so that every idle connection's conn stays

@@ -97,7 +97,7 @@ func (fb *fallback) run() {
 			fb.queue, fb.pending = nil, 0
 			fb.mu.Unlock()
 			fb.w.logSocketError("socket error writing to a half-closed client", err)
-			fb.w.cancel(err)
+			fb.w.endContext(err)
 			return
 		}
 	}

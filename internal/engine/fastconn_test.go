@@ -3,8 +3,8 @@ package engine_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
-	"github.com/waitron/waitron/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -16,8 +16,9 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/internal/adapter"
+	"github.com/waitron/waitron/internal/fastadapter"
+	"github.com/waitron/waitron/internal/testutil"
 )
 
 // TestFastRecordsRecycled: the records of fasthttp requests are recycled
@@ -222,6 +223,42 @@ func TestFastRequestInfo(t *testing.T) {
 	var other fasthttp.RequestCtx
 	if _, ok := fastadapter.RequestInfo(&other); ok {
 		t.Error("a ctx that is not waitron's has an Info")
+	}
+}
+
+// TestFastContextEndsWhenClientGoes: fastadapter.Context gives a fasthttp
+// handler the signal an *http.Request's context gives a net/http one: it
+// ends when the client closes its connection mid-request; a ctx from
+// fasthttp's own server has none.
+func TestFastContextEndsWhenClientGoes(t *testing.T) {
+	entered, ended := make(chan struct{}), make(chan error, 1)
+	srv := startFast(t, func(ctx *fasthttp.RequestCtx) {
+		rc, ok := fastadapter.Context(ctx)
+		if !ok {
+			ended <- errors.New("no context")
+			return
+		}
+		close(entered)
+		select {
+		case <-rc.Done():
+			ended <- nil
+		case <-time.After(20 * time.Second):
+			ended <- errors.New("the context did not end after the client left")
+		}
+	})
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-entered
+	c.Close()
+	if err := <-ended; err != nil {
+		t.Fatal(err)
+	}
+	var other fasthttp.RequestCtx
+	if _, ok := fastadapter.Context(&other); ok {
+		t.Error("a ctx that is not waitron's has a Context")
 	}
 }
 

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/internal/engine"
+	"github.com/waitron/waitron/internal/fastadapter"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/internal/testutil"
 	"github.com/waitron/waitron/limits"

@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/waitron/waitron/adapter/fastadapter"
 	"github.com/waitron/waitron/internal/engine"
+	"github.com/waitron/waitron/internal/fastadapter"
 	"github.com/waitron/waitron/internal/targetapp"
 	"github.com/waitron/waitron/limits"
 )

@@ -15,7 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/waitron/waitron/adapter/fastadapter"
+	"github.com/waitron/waitron/internal/fastadapter"
 )
 
 // NewFast returns the target application written on fasthttp's API
@@ -26,9 +26,10 @@ func NewFast() fasthttp.RequestHandler { return NewFastWith(DefaultCaps) }
 
 // NewFastWith is NewFast with caps c.
 func NewFastWith(c Caps) fasthttp.RequestHandler {
-	// fasthttp's API has no per-request cancellation: /delay waits its
-	// time out whether the client stays or not.
-	index := indexOf(c, "even if the client goes (fasthttp has no cancellation)")
+	// fasthttp's API has no per-request cancellation: on fasthttp's own
+	// server /delay waits its time out whether the client stays or not; on
+	// waitron, fastadapter.Context ends it sooner.
+	index := indexOf(c, "sooner if the client goes (on waitron; fasthttp's own server has no cancellation)")
 	return func(ctx *fasthttp.RequestCtx) {
 		path := string(ctx.Path())
 		switch {
@@ -73,7 +74,17 @@ func NewFastWith(c Caps) fasthttp.RequestHandler {
 				fastError(ctx, msg, http.StatusBadRequest)
 				return
 			}
-			time.Sleep(d)
+			if rc, ok := fastadapter.Context(ctx); ok {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-rc.Done():
+					t.Stop()
+					return // nobody to answer
+				}
+			} else {
+				time.Sleep(d)
+			}
 			ctx.SetContentType("text/plain; charset=utf-8")
 			ctx.SetBodyString("delayed " + strconv.FormatInt(d.Milliseconds(), 10) + " ms\n")
 		case strings.HasPrefix(path, "/status/"):

@@ -3,6 +3,7 @@ package fastadapter
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"github.com/waitron/waitron/internal/adapter"
 	"io"
 	"net"
@@ -178,6 +179,18 @@ func RequestInfo(ctx *fasthttp.RequestCtx) (adapter.Info, bool) {
 		return *c.info, true
 	}
 	return adapter.Info{}, false
+}
+
+// Context returns the context of a request served by waitron's fasthttp
+// adapter: it ends when the client is gone or the server closes (false
+// for requests from another server, or once the handler has returned).
+func Context(ctx *fasthttp.RequestCtx) (context.Context, bool) {
+	if c, ok := ctx.Conn().(*fastConn); ok && c.info != nil {
+		if cp, ok := c.out.(interface{ Context() context.Context }); ok {
+			return cp.Context(), true
+		}
+	}
+	return nil, false
 }
 
 // applyProxy applies the trusted-proxy options as the net/http adapter

@@ -1,6 +1,6 @@
-// Package fastadapter serves fasthttp handlers on waitron's engine
-// (NewServer; RequestInfo for a handler). A program of net/http handlers
-// does not import it, and so links no fasthttp.
+// Package fastadapter is the fasthttp adapter's implementation: the public
+// package adapter/fastadapter (NewServer, RequestInfo) is its front, and
+// the waitron command and the engine's tests drive it through Adapter.
 //
 // Serve runs a fasthttp.RequestHandler on a request the engine has read,
 // as fasthttp's own server would, but with waitron's reading, limits,
@@ -15,7 +15,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"reflect"
 	"runtime/debug"
@@ -26,11 +25,9 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/waitron/waitron"
 	"github.com/waitron/waitron/internal/adapter"
 	"github.com/waitron/waitron/internal/bufpool"
 	"github.com/waitron/waitron/internal/engine"
-	"github.com/waitron/waitron/internal/serverkit"
 )
 
 // fastExchange is the pooled state of one fasthttp request.
@@ -88,7 +85,7 @@ func (c *fastConn) SetDeadline(t time.Time) error      { return c.SetWriteDeadli
 // also adding a Transfer-Encoding field, as only its parser does. They are
 // reached at their fields' offsets, found (and their types checked) once
 // as the program starts: a fasthttp that renames or retypes one makes
-// NewServer fail with an error naming them (checkFasthttp), never a
+// NewServer fail with an error naming them (CheckFasthttp), never a
 // request, and never a program that does not serve fasthttp handlers.
 var (
 	fastHijack           = unexportedField[fasthttp.RequestCtx, fasthttp.HijackHandler]("hijackHandler")
@@ -165,9 +162,9 @@ var fieldsMissing []string
 // against (go.mod).
 const testedFasthttp = "v1.78.0"
 
-// checkFasthttp says why the fasthttp linked into the program cannot be
+// CheckFasthttp says why the fasthttp linked into the program cannot be
 // served, if it cannot: a field the adapter reaches is missing.
-func checkFasthttp() error {
+func CheckFasthttp() error {
 	if len(fieldsMissing) == 0 {
 		return nil
 	}
@@ -252,25 +249,4 @@ func (fe *fastExchange) release() {
 // drive the engine itself (the waitron command).
 func Adapter(h fasthttp.RequestHandler) engine.Adapter {
 	return engine.Adapter{Serve: func(cfg *adapter.Config, x *adapter.Exchange) { Serve(cfg, h, x) }, Bare: true}
-}
-
-// NewServer validates opts and prepares a waitron server for the fasthttp
-// handler h (a Fiber app's Handler(), a fasthttp router's) that logs to
-// log (slog.Default() when nil): the same engine, options, limits,
-// timeouts and hostile-client protections as net/http handlers get, with
-// the requests given to h through this adapter. Its differences from
-// fasthttp's own server are in docs/conformance.md. It fails if the
-// fasthttp linked into the program is one this adapter does not know.
-func NewServer(h fasthttp.RequestHandler, opts waitron.Options, log *slog.Logger) (*waitron.Server, error) {
-	if h == nil {
-		return nil, errors.New("waitron: the handler is nil")
-	}
-	if err := checkFasthttp(); err != nil {
-		return nil, err
-	}
-	e, err := engine.NewFor(Adapter(h), opts, log)
-	if err != nil {
-		return nil, err
-	}
-	return serverkit.Wrap(e).(*waitron.Server), nil
 }
