@@ -9,22 +9,10 @@ import (
 )
 
 // Info is what waitress puts in the WSGI environ beyond what *http.Request
-// carries. A handler reads it with RequestInfo.
+// carries. A handler reads it with RequestInfo; its fields are
+// waitron.Info's, documented there (the root converts one to the other).
 type Info struct {
-	// Scheme is url_scheme ("http" by default), or the scheme a trusted
-	// proxy reported.
-	Scheme string
-	// ServerName is server_name, or the host a trusted proxy reported.
-	ServerName string
-	// ServerPort is the port the request reached ("" on a unix socket), or
-	// the port a trusted proxy reported.
-	ServerPort string
-	// ScriptName is url_prefix when the request path started with it (and
-	// was stripped from r.URL.Path), else "".
-	ScriptName string
-	// PeerAddr is the address of the socket peer, before any trusted proxy
-	// header replaced r.RemoteAddr.
-	PeerAddr string
+	Scheme, ServerName, ServerPort, ScriptName, PeerAddr string
 }
 
 type infoKey struct{}

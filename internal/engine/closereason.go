@@ -14,52 +14,26 @@ import (
 // is counted (Server.Stats) and named in the debug log line of the close.
 type CloseReason uint8
 
+// The reasons, documented where users read them: the root package's
+// constants of the same names (waitron.CloseClientClosed …), which mirror
+// these in order.
 const (
-	// CloseClientClosed: the client closed its connection (EOF) with
-	// nothing in flight.
 	CloseClientClosed CloseReason = iota
-	// CloseClientReset: a socket error, such as a reset or a broken pipe.
 	CloseClientReset
-	// CloseClientHalfClosed: the client half-closed; every complete
-	// request it sent was answered first.
 	CloseClientHalfClosed
-	// CloseRequested: the request or the response asked to close
-	// (Connection: close, HTTP/1.0 without keep-alive, a close-delimited
-	// body).
 	CloseRequested
-	// CloseBadRequest: a protocol error, answered with its 4xx or 5xx.
 	CloseBadRequest
-	// CloseIdle: idle for channel_timeout.
 	CloseIdle
-	// CloseHeaderTimeout: the head was not complete within
-	// request_header_timeout.
 	CloseHeaderTimeout
-	// CloseBodyTimeout: the body stalled for request_body_timeout, or came
-	// slower than request_body_min_rate.
 	CloseBodyTimeout
-	// CloseSendTimeout: the client took no response bytes for
-	// send_timeout, or a write deadline passed.
 	CloseSendTimeout
-	// ClosePipelineOverflow: more input was sent ahead than the server
-	// holds (max_request_header_size + inbuf_overflow).
 	ClosePipelineOverflow
-	// CloseOverload: refused or timed out over connection_limit (503).
 	CloseOverload
-	// CloseShutdown: the server is shutting down.
 	CloseShutdown
-	// CloseHijacked: the handler took the connection (http.Hijacker).
 	CloseHijacked
-	// CloseProxyProtocol: a PROXY protocol header that was malformed,
-	// too long, or from a peer not in trusted_proxy.
 	CloseProxyProtocol
-	// CloseInternalError: waitron's own failure (a spool file that could
-	// not be read back, a bug caught on the event loop).
 	CloseInternalError
-	// CloseSpoolFull: response output over outbuf_overflow could not be
-	// written to its spool file (spool_dir full, most often).
 	CloseSpoolFull
-	// CloseServerRestart: the event loops stopped on their own (a failure
-	// inside gnet) and closed every connection; Serve starts them again.
 	CloseServerRestart
 
 	numCloseReasons
