@@ -198,12 +198,14 @@ func TestWebSocketThroughProxies(t *testing.T) {
 	})
 }
 
-// The target app's /ws echoes WebSocket messages (coder/websocket), so
-// k6 or websocat can drive it. (The fasthttp app has none: fasthttp's
-// adaptor does not send the 101 a net/http WebSocket library writes.)
+// The target apps' /ws echoes WebSocket messages (coder/websocket), so
+// k6 or websocat can drive it: the net/http app on waitron, the fasthttp
+// app on waitron's fasthttp adapter and on fasthttp's own server.
 func TestTargetAppWebSocket(t *testing.T) {
 	for name, s := range map[string]*server{
-		"net/http": start(t, targetapp.New()),
+		"net/http":         start(t, targetapp.New()),
+		"fasthttp adapter": startFast(t, targetapp.NewFast()),
+		"fasthttp":         {addr: testutil.FastPeer(t, targetapp.NewFast())},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
@@ -225,6 +227,13 @@ func TestTargetAppWebSocket(t *testing.T) {
 			}
 			if err := ws.Close(cws.StatusNormalClosure, "bye"); err != nil {
 				t.Fatalf("close handshake: %v", err)
+			}
+			// Another site's page is refused (coder/websocket's same-origin
+			// check), with a 403 the client can read.
+			_, resp, err := cws.Dial(ctx, "ws://"+s.addr+"/ws", &cws.DialOptions{
+				HTTPHeader: http.Header{"Origin": {"https://elsewhere.example"}}})
+			if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("cross-origin handshake: %v, %v", resp, err)
 			}
 		})
 	}

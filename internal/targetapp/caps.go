@@ -32,7 +32,7 @@ func indexOf(c Caps, delayNote string) string {
 /sse/{n}?ms=t      n server-sent events, one every t ms (default 0), each flushed (n × t ≤ the /delay cap)
 /drip?bytes=n&ms=t n bytes paced evenly over t ms, with a Content-Length (n within the size cap, t the /delay cap)
 /gzip              a JSON document, gzip-compressed when Accept-Encoding allows it
-/ws                a WebSocket echo (coder/websocket; messages up to 1 MiB), for k6 or websocat; net/http app only
+/ws                a WebSocket echo (coder/websocket; messages up to 1 MiB), for k6 or websocat
 /cpu/{n}           hashes 1 KiB n times (SHA-256) and answers the digest: a CPU-bound handler (n ≤ 1000000)
 /panic             the handler panics
 /runtime           the serving process's pid, goroutines and heap, as JSON

@@ -7,6 +7,7 @@ package targetapp
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -169,9 +170,14 @@ func wsEcho(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered
 	}
+	echoMessages(r.Context(), ws)
+}
+
+// echoMessages sends every message of ws back until the client closes or
+// goes, or ctx ends.
+func echoMessages(ctx context.Context, ws *websocket.Conn) {
 	defer ws.CloseNow()
 	ws.SetReadLimit(1 << 20)
-	ctx := r.Context()
 	for {
 		kind, msg, err := ws.Read(ctx)
 		if err != nil {

@@ -2,17 +2,21 @@ package targetapp
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitron/waitron/internal/fastadapter"
@@ -161,6 +165,8 @@ func NewFastWith(c Caps) fasthttp.RequestHandler {
 				"heap_alloc": m.HeapAlloc, "heap_inuse": m.HeapInuse, "num_gc": uint64(m.NumGC)})
 		case path == "/upgrade/echo":
 			fastUpgradeEcho(ctx)
+		case path == "/ws":
+			fastWSEcho(ctx)
 		case path == "/panic":
 			panic("the /panic endpoint panics on purpose")
 		default:
@@ -238,6 +244,69 @@ func fastUpgradeEcho(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Upgrade", "echo")
 	ctx.Response.Header.Set("Connection", "Upgrade")
 	ctx.Hijack(func(c net.Conn) { io.Copy(c, c) })
+}
+
+// fastWSEcho is /ws on fasthttp's API: the same coder/websocket echo as
+// the net/http app's. fasthttp hands a handler the connection only once it
+// has returned (Hijack), so the handshake runs then, on the hijacked
+// connection, with no response of fasthttp's before it: Accept checks the
+// request (its method, headers, same origin), writes the 101 or the error
+// through hijackedWriter, and the echo follows.
+func fastWSEcho(ctx *fasthttp.RequestCtx) {
+	r := &http.Request{
+		Method: string(ctx.Method()), Host: string(ctx.Host()), RequestURI: string(ctx.RequestURI()),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{},
+	}
+	if !ctx.Request.Header.IsHTTP11() {
+		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
+	}
+	r.URL, _ = url.ParseRequestURI(r.RequestURI)
+	ctx.Request.Header.VisitAll(func(k, v []byte) { r.Header.Add(string(k), string(v)) })
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		w := &hijackedWriter{c: c, h: http.Header{}}
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return // Accept has answered
+		}
+		echoMessages(context.Background(), ws)
+	})
+}
+
+// hijackedWriter is the http.ResponseWriter a net/http WebSocket library
+// needs, over a connection fasthttp has handed over: the head goes to the
+// connection as the status is written (an error response closes it), and
+// Hijack gives the connection back.
+type hijackedWriter struct {
+	c     net.Conn
+	h     http.Header
+	wrote bool
+}
+
+func (w *hijackedWriter) Header() http.Header { return w.h }
+
+func (w *hijackedWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	if code != http.StatusSwitchingProtocols {
+		w.h.Set("Connection", "close")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", code, http.StatusText(code))
+	w.h.Write(&b)
+	b.WriteString("\r\n")
+	io.WriteString(w.c, b.String())
+}
+
+func (w *hijackedWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.c.Write(p)
+}
+
+func (w *hijackedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w.c, bufio.NewReadWriter(bufio.NewReader(w.c), bufio.NewWriter(w.c)), nil
 }
 
 // patternReader reads left bytes of the pattern (for /bytes).
