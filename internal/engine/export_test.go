@@ -56,11 +56,12 @@ func HoldLoops(s *Server) (handed func() int64, release func()) {
 }
 
 // Advance moves s's clock on by d and runs its periodic checks (the
-// timeouts and the idle sweep) at once, as the next tick would, returning
-// when every event loop has run them: a test passes a timeout without
-// waiting for it.
+// timeouts, the idle sweep, the closing of idle spool files) at once, as
+// the next tick would, returning when every event loop has run them: a
+// test passes a timeout without waiting for it.
 func Advance(s *Server, d time.Duration) {
 	s.clock.skew.Add(int64(d))
+	s.files.trim(s.clock.stamp())
 	now := s.clock.now()
 	var ran sync.WaitGroup
 	s.loops.Range(func(_, v any) bool {
