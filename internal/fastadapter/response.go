@@ -253,7 +253,7 @@ func (w *fastWriter) ReadFrom(r io.Reader) (int64, error) {
 			sec.Sent(sent)
 		}
 	}
-	buf := bufpool.GetSmall()
+	buf := bufpool.Get()
 	defer bufpool.Put(buf)
 	n, err := io.CopyBuffer(adapter.WriteOnly{Writer: w}, r, buf[:cap(buf)])
 	return sent + n, err
