@@ -342,3 +342,42 @@ func TestMissingData(t *testing.T) {
 		}
 	}
 }
+
+// TestMethodsAndUnknownPaths: a method an endpoint does not take is a 405
+// naming what it takes, an unknown path a 404, and HEAD is GET without
+// the body, from all four servers alike.
+func TestMethodsAndUnknownPaths(t *testing.T) {
+	for name, addr := range servers(t, arena.Config{Dir: data(t)}) {
+		t.Run(name, func(t *testing.T) {
+			for _, c := range []struct {
+				method, path string
+				status       int
+				allow        string
+			}{
+				{"POST", "/pipeline", 405, "GET, HEAD"},
+				{"GET", "/upload", 405, "POST"},
+				{"PUT", "/baseline11", 405, "GET, HEAD, POST"},
+				{"DELETE", "/json/3", 405, "GET, HEAD"},
+				{"GET", "/nothing", 404, ""},
+				{"GET", "/json", 404, ""},
+				{"HEAD", "/pipeline", 200, ""},
+			} {
+				raw := c.method + " " + c.path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+				conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn.SetDeadline(time.Now().Add(10 * time.Second))
+				io.WriteString(conn, raw)
+				resp, body := testutil.ReadResponse(t, bufio.NewReader(conn), c.method)
+				conn.Close()
+				if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow {
+					t.Errorf("%s %s: %d Allow %q, want %d %q", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), c.status, c.allow)
+				}
+				if c.method == "HEAD" && body != "" {
+					t.Errorf("HEAD %s has a body: %q", c.path, body)
+				}
+			}
+		})
+	}
+}
