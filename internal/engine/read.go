@@ -28,10 +28,15 @@ func (c *conn) readInput() {
 	e := c.e
 	for !c.st.closing() && c.next == nil && c.ahead() == nil && !(c.st.busy && c.hold) {
 		if c.rd.InBody() && !c.body.ready() {
-			// The spooler wakes us. Not even a look at the input: while
-			// bytes wait in gnet's inbound buffer, each look copies all of
-			// them into one slice.
-			return
+			// The spooler is behind: give it the processor once (on a
+			// busy loop it may have no other), then, if it is still
+			// behind, leave the rest to its wake. Not even a look at the
+			// input meanwhile: while bytes wait in gnet's inbound buffer,
+			// each look copies all of them into one slice.
+			runtime.Gosched()
+			if !c.body.ready() {
+				return
+			}
 		}
 		in := c.input()
 		if len(in) == 0 {
