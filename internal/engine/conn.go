@@ -77,6 +77,7 @@ type writer struct {
 	e         *env
 	gc        gnet.Conn       // only its any-goroutine methods here: AsyncWritev, Wake, Close, EventLoop().Execute
 	fd        int32           // the socket, for a worker's direct write (see writeNow)
+	reason    atomic.Uint32   // why the server closes the connection (CloseReason+1), first wins; 0: none yet (beside fd: no padding)
 	gen       *generation     // the run of the event loops this connection belongs to
 	ctx       context.Context // ends when the client is gone (for net/http handlers; see newConn)
 	cancel    context.CancelCauseFunc
@@ -90,10 +91,9 @@ type writer struct {
 	// ticket.
 	req flight
 
-	q      outQueue      // the connection's output, in order (queue.go)
-	taken  atomic.Int64  // bytes the client had acknowledged when gnet closed the connection, plus one; 0: not closed so
-	wdl    atomic.Int64  // the response's write deadline, unix nanoseconds; 0: none
-	reason atomic.Uint32 // why the server closes the connection (CloseReason+1), first wins; 0: none yet
+	q     outQueue     // the connection's output, in order (queue.go)
+	taken atomic.Int64 // bytes the client had acknowledged when gnet closed the connection, plus one; 0: not closed so
+	wdl   atomic.Int64 // the response's write deadline, unix nanoseconds; 0: none
 }
 
 // onLoop is the one way from the worker side to the loop's state: it runs
