@@ -185,17 +185,27 @@ func echoOnce(t *testing.T, url string) {
 }
 
 // A WebSocket through httputil.ReverseProxy served by waitron (as by
-// net/http), to a waitron backend; and through a real nginx in front.
+// net/http), to a waitron backend; and through a real nginx (the
+// deployment docs' site file) in front of a waitron backend and of a
+// net/http one alike: a browser's page on the site's own origin gets its
+// echo, another site's page is refused by the upgrader's Origin check.
 func TestWebSocketThroughProxies(t *testing.T) {
 	backend := start(t, http.HandlerFunc(gorillaEcho))
 	target, _ := url.Parse("http://" + backend.addr)
 	for _, srv := range bothServers(t, httputil.NewSingleHostReverseProxy(target)) {
 		t.Run("ReverseProxy on "+srv.name, func(t *testing.T) { echoOnce(t, "ws://"+srv.addr+"/ws") })
 	}
-	t.Run("nginx", func(t *testing.T) {
-		nginx := testutil.RequireTool(t, "nginx")
-		echoOnce(t, "ws://"+testutil.StartNginx(t, nginx, backend.addr)+"/ws/echo")
-	})
+	for _, be := range bothServers(t, http.HandlerFunc(gorillaEcho)) {
+		t.Run("nginx in front of "+be.name, func(t *testing.T) {
+			front := testutil.StartNginx(t, testutil.RequireTool(t, "nginx"), be.addr)
+			echoOnce(t, "ws://"+front+"/ws/echo")
+			_, resp, err := websocket.DefaultDialer.Dial("ws://"+front+"/ws/echo",
+				http.Header{"Origin": {"https://elsewhere.example"}})
+			if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("cross-origin page: %v, %v", resp, err)
+			}
+		})
+	}
 }
 
 // The target apps' /ws echoes WebSocket messages (coder/websocket), so
