@@ -253,6 +253,9 @@ func fastUpgradeEcho(ctx *fasthttp.RequestCtx) {
 // request (its method, headers, same origin), writes the 101 or the error
 // through hijackedWriter, and the echo follows.
 func fastWSEcho(ctx *fasthttp.RequestCtx) {
+	// The request is copied (fasthttpadaptor.ConvertRequest's would point
+	// into ctx, which is reused once the handler returns, before Hijack's
+	// function runs).
 	r := &http.Request{
 		Method: string(ctx.Method()), Host: string(ctx.Host()), RequestURI: string(ctx.RequestURI()),
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{},
