@@ -39,7 +39,11 @@ func NewFast(c Config) (fasthttp.RequestHandler, error) {
 		case strings.HasPrefix(path, "/static/") && get:
 			a.fastStatic(ctx, files, path[len("/static/"):])
 		case path == "/pipeline" || strings.HasPrefix(path, "/json/") || path == "/upload" || strings.HasPrefix(path, "/static/"):
-			ctx.Response.Header.Set("Allow", map[bool]string{true: "POST", false: "GET, HEAD"}[path == "/upload"])
+			allow := "GET, HEAD"
+			if path == "/upload" {
+				allow = "POST"
+			}
+			ctx.Response.Header.Set("Allow", allow)
 			fastError(ctx, "method not allowed", http.StatusMethodNotAllowed)
 		default:
 			fastError(ctx, "404 page not found", http.StatusNotFound)
