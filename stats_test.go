@@ -85,6 +85,11 @@ func TestCloseReasonsMatchEngine(t *testing.T) {
 		{CloseInternalError, engine.CloseInternalError},
 		{CloseSpoolFull, engine.CloseSpoolFull},
 		{CloseServerRestart, engine.CloseServerRestart},
+		{CloseTLSHandshake, engine.CloseTLSHandshake},
+		{CloseTLSHandshakeTimeout, engine.CloseTLSHandshakeTimeout},
+		{CloseTLSError, engine.CloseTLSError},
+		{CloseTLSCloseNotify, engine.CloseTLSCloseNotify},
+		{CloseTLSRenegotiation, engine.CloseTLSRenegotiation},
 	}
 	if len(pairs) != len(engine.CloseReasons()) {
 		t.Fatalf("%d root close reasons, the engine has %d", len(pairs), len(engine.CloseReasons()))

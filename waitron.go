@@ -246,6 +246,21 @@ const (
 	// CloseServerRestart: the event loops stopped on their own (a failure
 	// inside gnet) and closed every connection; Serve starts them again.
 	CloseServerRestart
+	// CloseTLSHandshake: the TLS handshake failed (not TLS, no protocol
+	// or cipher in common, a client certificate refused under client_ca).
+	CloseTLSHandshake
+	// CloseTLSHandshakeTimeout: the TLS handshake did not complete within
+	// tls_handshake_timeout.
+	CloseTLSHandshakeTimeout
+	// CloseTLSError: a TLS record that does not decrypt, or an alert from
+	// the client.
+	CloseTLSError
+	// CloseTLSCloseNotify: the client's TLS close_notify; the response in
+	// flight was sent first.
+	CloseTLSCloseNotify
+	// CloseTLSRenegotiation: the client tried to renegotiate, or sent
+	// another handshake message waitron does not take after the handshake.
+	CloseTLSRenegotiation
 )
 
 // DurationBuckets are the upper bounds, in seconds, of the request

@@ -8,6 +8,7 @@
 package limits
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -51,6 +52,37 @@ type Options struct {
 	UnixSocket string `opt:"unix_socket" default:""`
 	// Permission bits (octal) of the unix_socket file, applied right after it is created.
 	UnixSocketPerms os.FileMode `opt:"unix_socket_perms" default:"600" min:"000" max:"777"`
+	// Space- or comma-separated host:port entries to serve HTTPS on (TLS, then HTTP/1.1), written as
+	// listen's, beside listen's plain ones; when tls_listen is set and neither listen nor host/port is,
+	// only these are served. Needs certfile and keyfile (from Go: or TLSConfig). Not with unix_socket or
+	// sockets. Not in waitress.
+	TLSListen []string `opt:"tls_listen" default:""`
+	// PEM file of the certificate chain for tls_listen, leaf first. It and keyfile are read again when
+	// either file changes (looked at every second) or on Server.ReloadTLS (the command: SIGHUP); open
+	// connections keep theirs, new handshakes get the new one, and a reload that fails keeps the old pair
+	// and logs why. Not in waitress.
+	CertFile string `opt:"certfile" default:""`
+	// PEM file of certfile's private key. Not in waitress.
+	KeyFile string `opt:"keyfile" default:""`
+	// The lowest TLS version tls_listen accepts. Not in waitress.
+	TLSMinVersion string `opt:"tls_min_version" default:"1.2" choices:"1.2 1.3"`
+	// PEM file of the CA certificates for mutual TLS: every client must present a certificate one of
+	// them signed (crypto/tls's RequireAndVerifyClientCert), and handlers find it in r.TLS. Empty: no
+	// client certificate is asked for. Not in waitress.
+	ClientCA string `opt:"client_ca" default:""`
+	// A TLS handshake must complete within this time from the connection's accept; otherwise the
+	// connection is closed (close reason tls_handshake_timeout). Not in waitress.
+	TLSHandshakeTimeout time.Duration `opt:"tls_handshake_timeout" default:"10" unit:"seconds" min:"1"`
+	// The most TLS handshakes in progress at once, each on a goroutine of its own; while this many run,
+	// new TLS clients wait in the listen queue (plain listeners are not held up). Whatever this bound,
+	// the handshakes' public-key operations run on at most GOMAXPROCS-1 processors at once (one on a
+	// single processor), so a flood of ClientHellos leaves processor time to the requests of the clients
+	// already connected. Not in waitress.
+	TLSHandshakeLimit int `opt:"tls_handshake_limit" default:"256" min:"1"`
+	// TLSConfig, set from Go, is the TLS configuration of tls_listen (Certificates or GetCertificate,
+	// ClientAuth, CipherSuites …), used instead of certfile and keyfile; tls_min_version and client_ca
+	// still apply when set. NextProtos is the server's. Not settable by name.
+	TLSConfig *tls.Config
 	// Size of the worker pool that runs handlers: never more handlers run at once.
 	Threads int `opt:"threads" default:"4" min:"1"`
 	// Load shedding: how many complete requests may wait for a worker at once. A request that finds
@@ -384,6 +416,7 @@ func Default() Options {
 	o := defaults
 	o.Listen = slices.Clone(o.Listen)
 	o.TrustedProxyHeaders = slices.Clone(o.TrustedProxyHeaders)
+	o.TLSListen = slices.Clone(o.TLSListen)
 	return o
 }
 
@@ -545,9 +578,10 @@ func (o *Options) Validate() error {
 	if p := fixPrefix(o.URLPrefix); p != o.URLPrefix {
 		bad("url_prefix", strconv.Quote(o.URLPrefix), fmt.Sprintf("must be empty or start with one slash and not end with one, as Set makes it: %q", p))
 	}
-	if len(o.Listen) == 0 {
+	if len(o.Listen) == 0 && len(o.TLSListen) == 0 {
 		bad("listen", "", "must name at least one address")
 	}
+	o.validateTLS(conflict)
 	if !o.IPv4 && !o.IPv6 {
 		conflict("ipv4", "ipv4 and ipv6 may not both be false")
 	}
@@ -565,6 +599,34 @@ func (o *Options) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateTLS checks that tls_listen has a certificate and that the TLS
+// options are not set without it (files are read by the server, at New).
+func (o *Options) validateTLS(conflict func(opt, text string)) {
+	if len(o.TLSListen) == 0 {
+		for _, name := range []string{"certfile", "keyfile", "client_ca"} {
+			if o.IsSet(name) {
+				conflict(name, name+" has no meaning without setting tls_listen")
+			}
+		}
+		if o.TLSConfig != nil {
+			conflict("tls_listen", "TLSConfig has no meaning without setting tls_listen")
+		}
+		return
+	}
+	switch {
+	case (o.CertFile == "") != (o.KeyFile == ""):
+		conflict("certfile", "certfile and keyfile must be set together")
+	case o.CertFile == "" && o.TLSConfig == nil:
+		conflict("tls_listen", "tls_listen needs certfile and keyfile (or, from Go, TLSConfig)")
+	}
+	if o.UnixSocket != "" || len(o.Sockets) > 0 || o.SocketsFrom != "" {
+		conflict("tls_listen", "tls_listen may not be set with unix_socket or sockets")
+	}
+	if o.ProxyProtocol {
+		conflict("proxy_protocol", "proxy_protocol may not be set with tls_listen (not supported on TLS listeners yet)")
+	}
 }
 
 // ProxyHeaders are the forwarding headers waitress knows, lower-case: the
@@ -656,9 +718,13 @@ func (o *Options) hostPortSet() bool {
 	return o.Given("host") || o.Given("port") || o.Host != defaults.Host || o.Port != defaults.Port
 }
 
-// ListenAddrs returns the host:port entries to listen on: listen, unless
-// host or port was set, in which case the single host:port.
+// ListenAddrs returns the plain host:port entries to listen on: listen,
+// unless host or port was set, in which case the single host:port; none
+// when only tls_listen was set.
 func (o *Options) ListenAddrs() []string {
+	if len(o.TLSListen) > 0 && !o.hostPortSet() && !o.listenSet() {
+		return nil // only tls_listen was asked for
+	}
 	if o.hostPortSet() && !o.listenSet() {
 		return []string{JoinHostPort(o.Host, o.Port)}
 	}

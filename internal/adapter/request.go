@@ -12,6 +12,7 @@ package adapter
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -46,6 +47,9 @@ type Exchange struct {
 	RemoteStr string
 	LocalPort string
 	Ctx       context.Context // the connection's context: ends when the client is gone
+	// TLS is the connection's TLS state (r.TLS), shared by its requests;
+	// nil on a plain connection.
+	TLS *tls.ConnectionState
 	// ConnID numbers the connection (unique in the process) and Seq the
 	// request on it (from 1); Opened is when the connection was accepted
 	// and Received when the request was complete, from the clock
@@ -151,7 +155,10 @@ func newRequest(hs *HTTPState, cfg *Config, x *Exchange) (*http.Request, error) 
 			return nil, err
 		}
 	}
-	ctx.info = Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr, ServerPort: x.LocalPort}
+	if x.TLS != nil {
+		r.TLS = x.TLS
+	}
+	ctx.info = Info{Scheme: cfg.Scheme(x), ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr, ServerPort: x.LocalPort}
 	info := &ctx.info
 	if a, ok := x.Local.(*net.TCPAddr); ok && x.LocalPort == "" {
 		info.ServerPort = strconv.Itoa(a.Port)

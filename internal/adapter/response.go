@@ -108,6 +108,9 @@ type Config struct {
 	// URLScheme, ServerName and URLPrefix are the options of those names,
 	// reported through RequestInfo (URLPrefix is also stripped from paths).
 	URLScheme, ServerName, URLPrefix string
+	// TLSScheme is the scheme of requests over TLS: https, unless
+	// url_scheme was set.
+	TLSScheme string
 	// Proxy applies the trusted_proxy options; nil applies nothing.
 	Proxy *Proxy
 	// SendBytes is the size of the pieces a response is handed over in
@@ -453,4 +456,13 @@ func (w *response) send(bufs [][]byte, last bool) error {
 		return err
 	}
 	return nil
+}
+
+// Scheme returns the URL scheme of x's requests before the proxy rules:
+// url_scheme, or TLSScheme over TLS.
+func (cfg *Config) Scheme(x *Exchange) string {
+	if x.TLS != nil && cfg.TLSScheme != "" {
+		return cfg.TLSScheme
+	}
+	return cfg.URLScheme
 }

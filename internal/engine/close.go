@@ -70,6 +70,12 @@ var closeModes = [numCloseReasons]closeMode{
 	CloseClientClosed:     closeAbort,
 	CloseClientReset:      closeAbort,
 	CloseHijacked:         closeAbort,
+	CloseTLSCloseNotify:   closeDrain,
+	CloseTLSError:         closeAbort,
+	CloseTLSRenegotiation: closeAbort,
+	// The handshake's reasons close a socket gnet never had (tls.go).
+	CloseTLSHandshake:        closeAbort,
+	CloseTLSHandshakeTimeout: closeAbort,
 }
 
 // close closes the connection for reason (the first reason given, by
@@ -98,6 +104,9 @@ func (c *conn) close(reason CloseReason, detail string) {
 		}
 		c.setState(http.StateClosed) // its writer closes the socket once the rest is out
 		return
+	}
+	if c.w.tls != nil && !c.st.busy && !c.w.q.closed.Load() {
+		c.tlsCloseNotify()
 	}
 	r := c.rares()
 	r.drainT = r.drain.begin(c.w.gen)
@@ -128,7 +137,7 @@ func (c *conn) closeDrained(drained bool) {
 		_ = c.gc.Close()
 		return
 	}
-	if c.peerCloses && c.gc.InboundBuffered() == 0 {
+	if c.peerCloses && c.inBuffered() == 0 {
 		// The client asked to close after this response and sent nothing
 		// more: no unread input can turn the close into a reset, so there
 		// is nothing to linger for.
@@ -140,7 +149,7 @@ func (c *conn) closeDrained(drained bool) {
 		return
 	}
 	c.st.linger()
-	_, _ = c.gc.Discard(-1)
+	c.discardInput()
 	// Input is discarded (onTraffic) until lingerTime has passed: a drain
 	// watch that is never met ends the linger at its deadline, or at the
 	// client's own close.
@@ -299,7 +308,11 @@ func (c *conn) adoptHalfClosed() bool {
 	if err != nil {
 		return false
 	}
-	if in, _ := c.gc.Peek(-1); len(in) > 0 {
+	if c.w.tls != nil {
+		if in := c.tlsSave(); len(in) > 0 {
+			c.rares().saved = in
+		}
+	} else if in, _ := c.gc.Peek(-1); len(in) > 0 {
 		c.rares().saved = append([]byte(nil), in...)
 	}
 	c.st.halfClose()

@@ -35,6 +35,11 @@ const (
 	CloseInternalError
 	CloseSpoolFull
 	CloseServerRestart
+	CloseTLSHandshake
+	CloseTLSHandshakeTimeout
+	CloseTLSError
+	CloseTLSCloseNotify
+	CloseTLSRenegotiation
 
 	numCloseReasons
 )
@@ -43,6 +48,7 @@ var closeReasonNames = [numCloseReasons]string{
 	"client_closed", "client_reset", "client_half_closed", "requested", "bad_request", "idle",
 	"header_timeout", "body_timeout", "send_timeout", "pipeline_overflow", "overload", "shutdown",
 	"hijacked", "proxy_protocol", "internal_error", "spool_full", "server_restart",
+	"tls_handshake", "tls_handshake_timeout", "tls_error", "tls_close_notify", "tls_renegotiation",
 }
 
 // String returns the reason's name, as used in logs and metric labels

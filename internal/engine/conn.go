@@ -84,6 +84,7 @@ type writer struct {
 	lazy      atomic.Pointer[lazyCtx] // a bare adapter's context, made when a handler asks (Context)
 	remoteStr string                  // the peer's address as a string, made once for every request
 	spare     *spares                 // the loop's store of head slots and records, which workers give back to
+	tls       *tlsConn                // the record layer of a TLS connection; nil: plain
 
 	// req holds Shutdown while a request (or burst) of the connection is
 	// served: begun by the loop when it hands the request over, ended by
@@ -362,11 +363,11 @@ func (c *conn) onTraffic() {
 	c.noteOutput() // traffic: a sign of life, and a moment to look at its drain watches
 	c.active = c.tick
 	if c.st.lingering() || c.st.closing() && !c.st.busy {
-		_, _ = c.gc.Discard(-1)
+		c.discardInput()
 		return
 	}
 	if c.st.parked() {
-		if c.gc.InboundBuffered() > c.e.cfg.pipelineLimit {
+		if c.inBuffered() > c.e.cfg.pipelineLimit {
 			c.close(ClosePipelineOverflow, "sent too much while waiting for a connection slot")
 		}
 		return // read once a slot frees
@@ -412,6 +413,12 @@ func (c *conn) input() []byte {
 		}
 		return c.rare.saved
 	}
+	if t := c.w.tls; t != nil {
+		if len(t.pending()) < bodyPeek {
+			c.tlsFill(bodyPeek)
+		}
+		return t.pending()
+	}
 	if c.rd.InBody() {
 		// A body's bytes are looked at a piece at a time: when they wait in
 		// gnet's inbound buffer (the spooler was behind), a look at all of
@@ -436,7 +443,30 @@ func (c *conn) consume(n int) {
 		c.rare.saved = c.rare.saved[n:] // n > 0: input() gave saved bytes
 		return
 	}
+	if c.w.tls != nil {
+		c.w.tls.consume(n)
+		return
+	}
 	_, _ = c.gc.Discard(n)
+}
+
+// inBuffered returns the input read but not consumed: gnet's inbound
+// buffer, and on a TLS connection the plaintext not consumed yet. Loop
+// only.
+func (c *conn) inBuffered() int {
+	n := c.gc.InboundBuffered()
+	if t := c.w.tls; t != nil {
+		n += len(t.pending())
+	}
+	return n
+}
+
+// discardInput drops the input read but not consumed. Loop only.
+func (c *conn) discardInput() {
+	_, _ = c.gc.Discard(-1)
+	if t := c.w.tls; t != nil && t.pt != nil {
+		t.consume(len(t.pending()))
+	}
 }
 
 // headSlot holds a request head and the bytes its spans point into. A

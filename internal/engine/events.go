@@ -48,6 +48,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	h.s.maybeSweep(now)
 	h.s.checkDeadlines(now)
 	h.s.disp.prune()
+	h.s.tls.tick()
 	if st := h.s.clock.stamp(); h.s.files.idle(st) {
 		go h.s.files.trim(st)
 	}
@@ -60,9 +61,22 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
+	var tlsOpen *tlsOpening
 	base, _ := gc.Context().(*listenerBase)
+	if o, ok := gc.Context().(*tlsOpening); ok {
+		tlsOpen, base = o, o.base
+	}
 	c := newConn(s, gc, s.loopConnsOf(gc))
 	gc.SetContext(c)
+	if tlsOpen != nil {
+		// From here crypto/tls reads the ciphertext gnet reads; what the
+		// handshake read beyond itself waits in the tls.Conn, so the
+		// connection is woken to look at it.
+		tlsOpen.tr.gc, tlsOpen.tr.nc = gc, nil
+		c.w.tls = &tlsConn{tc: tlsOpen.tc, tr: tlsOpen.tr, state: tlsOpen.state}
+		c.proxied = true
+		_ = gc.Wake(nil)
+	}
 	if ctx := c.connCtx(base); ctx != nil {
 		c.w.ctx, c.w.cancel = context.WithCancelCause(ctx)
 	}

@@ -137,8 +137,10 @@ func (c *conn) detach(extra []byte) (d detached) {
 	if r := c.next; r != nil {
 		pre = append(pre, r.slot.buf...)
 	}
-	if in, _ := c.gc.Peek(-1); len(in) > 0 {
-		pre = append(pre, in...)
+	if c.w.tls == nil {
+		if in, _ := c.gc.Peek(-1); len(in) > 0 {
+			pre = append(pre, in...)
+		}
 	}
 	fd, err := c.gc.Dup()
 	if err != nil {
@@ -151,6 +153,12 @@ func (c *conn) detach(extra []byte) (d detached) {
 	if err != nil {
 		d.err = err
 		return d
+	}
+	if t := c.w.tls; t != nil {
+		// The handler gets the tls.Conn, its transport now the socket;
+		// what was decrypted already comes first.
+		pre = append(pre, c.tlsDetach(nc)...)
+		nc = t.tc
 	}
 	c.st.hijack()
 	c.setState(http.StateHijacked)

@@ -155,6 +155,30 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 			t.giveBackHeads()
 		}
 	}
+	if tc := w.tls; tc != nil {
+		if p.file != nil {
+			return 0, nil // none sent: the adapter reads the file and pushes it as slices
+		}
+		tc.seal.Lock()
+		p.bufs = tc.sealed(p.bufs)
+		_, wait, err := w.send(t, p)
+		tc.seal.Unlock()
+		if !wait {
+			return 0, err
+		}
+		return 0, w.waitBelowWatermark(t)
+	}
+	k, wait, err := w.send(t, p)
+	if !wait {
+		return k, err
+	}
+	return 0, w.waitBelowWatermark(t)
+}
+
+// send routes p, as push says; wait: the caller is to wait while the
+// output is above outbuf_high_watermark. On a TLS connection the caller
+// holds the seal lock. Worker only.
+func (w *writer) send(t *turn, p piece) (sent int64, wait bool, err error) {
 	n := p.len()
 	w.q.mu.Lock()
 	to := w.route(n, fromWorker)
@@ -173,7 +197,7 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 		if p.file != nil {
 			w.e.counts.bytesOut.Add(uint64(k))
 			w.e.counts.fileBytes.Add(uint64(k))
-			return k, nil
+			return k, false, nil
 		}
 		w.e.counts.bytesOut.Add(uint64(n))
 		if whole {
@@ -181,14 +205,14 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 			if p.end {
 				w.deliver(t.ticket, p.keepAlive, false)
 			}
-			return 0, nil // nothing is pending: no need to wait
+			return 0, false, nil // nothing is pending: no need to wait
 		}
 		p.bufs, n = rest(p.bufs, int(k)), n-k
 		to = w.route(n, fromWorkerRest)
 	} else {
 		w.q.mu.Unlock()
 		if p.file != nil {
-			return 0, nil
+			return 0, false, nil
 		}
 		w.e.counts.bytesOut.Add(uint64(n))
 	}
@@ -198,7 +222,7 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 		if p.end {
 			w.ended(t.ticket, p.keepAlive, w.e.clock.stamp(), false)
 		}
-		return 0, adapter.ErrClientGone
+		return 0, false, adapter.ErrClientGone
 	case toSpool:
 		spooled, err := w.spoolAppend(t.ticket, p.bufs, n, p.end, p.keepAlive)
 		if err != nil {
@@ -210,11 +234,11 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 				w.ended(t.ticket, false, w.e.clock.stamp(), false)
 			}
 			w.close(CloseSpoolFull)
-			return 0, adapter.ErrClientGone
+			return 0, false, adapter.ErrClientGone
 		}
 		if !spooled { // no spool file: the bytes stay in memory
 			if err := w.toGnet(p.bufs, n, t.ticket, p.end, p.keepAlive); err != nil {
-				return 0, err
+				return 0, false, err
 			}
 		}
 	case toFallback:
@@ -224,16 +248,16 @@ func (w *writer) push(t *turn, p piece) (int64, error) {
 		}
 	default:
 		if err := w.toGnet(p.bufs, n, t.ticket, p.end, p.keepAlive); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
 	if p.end {
 		// All of the response is handed over: nothing more will be
 		// written, so there is nothing to hold back, and a close that
 		// follows (the loop's own) must not read as the client gone.
-		return 0, nil
+		return 0, false, nil
 	}
-	return 0, w.waitBelowWatermark(t)
+	return 0, true, nil
 }
 
 // writeNow writes p to the socket from the worker itself and returns how
@@ -386,7 +410,7 @@ func (c *conn) collect() bool {
 // atomics), so at least one of them sees the other. Loop only.
 func (c *conn) awaitDone() {
 	for c.st.busy && !c.w.q.closed.Load() && (c.next != nil || c.ahead() != nil || c.st.closing() ||
-		c.rd.InBody() || c.gc.InboundBuffered() > 0) {
+		c.rd.InBody() || c.inBuffered() > 0) {
 		c.w.q.want.Store(true)
 		if !c.collect() {
 			return
@@ -395,9 +419,21 @@ func (c *conn) awaitDone() {
 }
 
 // write pushes b, an answer of the loop's own (an error response, a 100
-// Continue, a 101's head), onto the queue, and recycles it to bufpool when
-// recycle is set. Loop only.
+// Continue, a 101's head), onto the queue, encrypted on a TLS connection,
+// and recycles it to bufpool when recycle is set. Loop only.
 func (c *conn) write(b []byte, recycle bool) {
+	if c.w.tls != nil {
+		c.tlsWrite(b)
+		if recycle {
+			bufpool.Put(b)
+		}
+		return
+	}
+	c.writeRaw(b, recycle)
+}
+
+// writeRaw is write for bytes as they go on the wire. Loop only.
+func (c *conn) writeRaw(b []byte, recycle bool) {
 	n := int64(len(b))
 	switch c.w.route(n, fromLoop) {
 	case toGnet:

@@ -40,6 +40,10 @@ func (c *conn) readInput() {
 		}
 		in := c.input()
 		if len(in) == 0 {
+			if c.w.tls != nil && c.w.tls.err != nil {
+				c.tlsFailed()
+				return
+			}
 			break
 		}
 		if !c.proxied {
@@ -111,9 +115,9 @@ func (c *conn) readInput() {
 			c.dispatch()
 		}
 	}
-	if c.st.busy && !c.st.eof && c.gc.InboundBuffered() > c.e.cfg.pipelineLimit {
+	if c.st.busy && !c.st.eof && c.inBuffered() > c.e.cfg.pipelineLimit {
 		c.e.log.Warn("closing connection: too many pipelined bytes while a request is served",
-			"remote", c.w.remoteStr, "buffered", c.gc.InboundBuffered())
+			"remote", c.w.remoteStr, "buffered", c.inBuffered())
 		c.close(ClosePipelineOverflow, "pipelined input over limit")
 	}
 }
@@ -144,6 +148,9 @@ func (c *conn) newRequest(sl *headSlot, fr codec.Framing) *request {
 	x.RemoteStr, x.LocalPort, x.Ctx = c.w.remoteStr, c.local.port, c.w.ctx
 	c.seq++
 	x.ConnID, x.Seq = c.id, c.seq
+	if c.w.tls != nil {
+		x.TLS = c.w.tls.state
+	}
 	if c.e.bare { // only bare handlers (fasthttp's) see the times (ctx.ConnTime, ctx.Time)
 		x.Opened, x.Received = c.lc.openedOf(c), c.lc.timeOf(r.start)
 	}

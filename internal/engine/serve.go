@@ -86,6 +86,21 @@ func (s *Server) serve(ln net.Listener) error {
 		}
 		s.sockets = lns
 	}
+	if len(s.tlsBind) > 0 {
+		lns, err := s.bindListeners(s.tlsBind)
+		if err != nil {
+			for _, ln := range s.sockets {
+				ln.Close()
+			}
+			s.once.Do(func() { s.readyErr = err; close(s.ready) })
+			return err
+		}
+		s.tlsLns = make(map[net.Listener]bool, len(lns))
+		for _, ln := range lns {
+			s.tlsLns[ln] = true
+		}
+		s.sockets = append(s.sockets, lns...)
+	}
 	defer func() {
 		for _, ln := range s.sockets {
 			ln.Close() // after Shutdown, already; on a failed start, now
@@ -288,6 +303,7 @@ func (s *Server) stop(ctx context.Context, closing bool) error {
 	for _, ln := range s.sockets {
 		ln.Close() // stops the accept loops
 	}
+	s.tls.stop()
 	s.collectAll() // responses workers wrote themselves end their flights now, not at the next tick
 	s.log.Info("draining: new connections are refused; waiting for the requests in flight",
 		"open", s.gen.Load().conns.Load())

@@ -50,6 +50,11 @@ type Server struct {
 	// bind are the listen addresses (gnet-style URLs) Serve binds, with
 	// SO_REUSEPORT under reuse_port; none with the sockets option.
 	bind []string
+	// tlsBind are tls_listen's addresses, bound by Serve as bind is, and
+	// tls is their TLS setup (nil without tls_listen).
+	tlsBind []string
+	tls     *tlsServer
+	tlsLns  map[net.Listener]bool // the listeners whose connections start with a TLS handshake
 
 	sockets        []net.Listener // the listeners, bound by Serve or given (the sockets option)
 	onShutdownMu   sync.Mutex
@@ -124,6 +129,16 @@ func newServer(h http.Handler, a Adapter, o limits.Options, log *slog.Logger) (*
 			return nil, err
 		}
 	}
+	var tlsBind []string
+	if len(o.TLSListen) > 0 {
+		if tlsBind, err = listenURLs(context.Background(), o.TLSListen, o.Port, o.IPv4, o.IPv6); err != nil {
+			return nil, fmt.Errorf("waitron: tls_listen: %w", err)
+		}
+	}
+	tlsSrv, err := newTLSServer(&o, log)
+	if err != nil {
+		return nil, err
+	}
 	spoolDir, err := checkSpoolDir(o.SpoolDir)
 	if err != nil {
 		return nil, err
@@ -143,7 +158,7 @@ func newServer(h http.Handler, a Adapter, o limits.Options, log *slog.Logger) (*
 	}
 	s := &Server{env: env{cfg: compile(&o), handler: h, serveX: a.Serve, bare: a.Bare, log: log, disp: disp, tmpDir: spoolDir},
 		opts: o, urls: []string{placeholder}, ready: make(chan struct{}), sockets: sockets, bind: bind,
-		placeholderDir: placeholderDir}
+		placeholderDir: placeholderDir, tlsBind: tlsBind, tls: tlsSrv}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
 	s.refreshDate()
 	s.files = newFileCache(s.tmpDir, &s.clock)
@@ -156,6 +171,7 @@ func newServer(h http.Handler, a Adapter, o limits.Options, log *slog.Logger) (*
 		NoKeepAlive:      s.noKeepAlive.Load,
 		LogRequests:      o.AccessLog != "",
 		URLScheme:        o.URLScheme,
+		TLSScheme:        tlsScheme(&o),
 		ServerName:       o.ServerName,
 		URLPrefix:        o.URLPrefix,
 		SendBytes:        o.SendBytes,
@@ -241,4 +257,13 @@ func checkSpoolDir(dir string) (string, error) {
 	f.Close()
 	os.Remove(f.Name())
 	return dir, nil
+}
+
+// tlsScheme is the URL scheme of requests over TLS: https, unless
+// url_scheme says otherwise.
+func tlsScheme(o *limits.Options) string {
+	if o.IsSet("url_scheme") {
+		return o.URLScheme
+	}
+	return "https"
 }

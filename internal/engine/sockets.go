@@ -99,8 +99,10 @@ func placeholderURL() (string, string, error) {
 // connection. When accept fails (EMFILE, ENFILE, ENOBUFS …), or no
 // descriptor is left to spare, it pauses with a back-off that starts
 // again once accepting succeeds; the connections waiting meanwhile stay
-// in the listen queue.
-func (s *Server) acceptLoop(ln net.Listener) {
+// in the listen queue. On a TLS listener (secure) each connection's
+// handshake runs on a goroutine of its own, which registers it once done;
+// while tls_handshake_limit of them run, the loop waits before accepting.
+func (s *Server) acceptLoop(ln net.Listener, secure bool) {
 	base := s.listenerBaseOf(ln)
 	var p acceptPause
 	var spare spareFD
@@ -113,8 +115,14 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			p.fail(s, ln, err)
 			continue
 		}
+		if secure && !s.tls.slot() {
+			return // stopped
+		}
 		c, err := ln.Accept()
 		if err != nil {
+			if secure {
+				<-s.tls.slots
+			}
 			if s.draining.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -122,8 +130,12 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			continue
 		}
 		p.succeeded()
+		if secure {
+			go s.handshake(c, base)
+			continue
+		}
 		spare.give() // for gnet's duplicate of c's descriptor
-		res, err := s.register(c, base)
+		res, err := s.register(c, baseOf(base))
 		if err != nil {
 			c.Close()
 			if !s.draining.Load() {
@@ -137,6 +149,15 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			s.log.Warn("cannot hand an accepted connection to the event loops", "err", r.Err)
 		}
 	}
+}
+
+// baseOf returns b as register's context: nil (an any holding no pointer)
+// when b is nil.
+func baseOf(b *listenerBase) any {
+	if b == nil {
+		return nil
+	}
+	return b
 }
 
 // spareFD keeps one descriptor slot of the process's limit in reserve: a
@@ -187,10 +208,10 @@ func (f *spareFD) close() {
 // register hands c to the current run of the event loops. While they
 // restart (gnet stopped on its own), it waits for the next run rather than
 // lose the connection; it fails once Serve has returned, or gnet refuses c.
-func (s *Server) register(c net.Conn, base *listenerBase) (<-chan gnet.RegisteredResult, error) {
+func (s *Server) register(c net.Conn, base any) (<-chan gnet.RegisteredResult, error) {
 	ctx := gnet.NewNetConnContext(context.Background(), c)
 	if base != nil {
-		ctx = gnet.NewContext(ctx, base) // OnOpen finds it as the connection's first context
+		ctx = gnet.NewContext(ctx, base) // OnOpen finds it as the connection's first context (listenerBase, tlsOpening)
 	}
 	for {
 		r := s.run.Load()
@@ -312,12 +333,15 @@ func (s *Server) startSockets() {
 			}
 		}
 		s.addrs = append(s.addrs, ln.Addr())
-		if ln.Addr().Network() == "unix" {
+		switch {
+		case ln.Addr().Network() == "unix":
 			s.log.Info("Serving on unix:" + ln.Addr().String())
-		} else {
+		case s.tlsLns[ln]:
+			s.log.Info("Serving on https://" + ln.Addr().String())
+		default:
 			s.log.Info("Serving on http://" + ln.Addr().String())
 		}
-		go s.acceptLoop(ln)
+		go s.acceptLoop(ln, s.tlsLns[ln])
 	}
 }
 

@@ -32,7 +32,7 @@ func (c *conn) checkDeadlines(now time.Time) {
 		if !c.rd.InBody() {
 			if !c.headSince.IsZero() && c.headSince.since(now) > o.headTimeout {
 				// A client that sent nothing at all is simply closed.
-				c.timeout(CloseHeaderTimeout, "request head not complete within request_header_timeout", c.gc.InboundBuffered() > 0)
+				c.timeout(CloseHeaderTimeout, "request head not complete within request_header_timeout", c.inBuffered() > 0)
 				return
 			}
 		} else {

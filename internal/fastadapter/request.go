@@ -79,7 +79,7 @@ func (fe *fastExchange) fillRequest(cfg *adapter.Config, x *adapter.Exchange) er
 	if x.Framing.Close && !hd.ConnectionClose() {
 		hd.SetConnectionClose()
 	}
-	fe.info = adapter.Info{Scheme: cfg.URLScheme, ServerName: cfg.ServerName, PeerAddr: x.RemoteStr, ServerPort: x.LocalPort}
+	fe.info = adapter.Info{Scheme: cfg.Scheme(x), ServerName: cfg.ServerName, PeerAddr: x.RemoteStr, ServerPort: x.LocalPort}
 	if err := fe.applyProxy(cfg, x); err != nil {
 		return err
 	}

@@ -1,0 +1,288 @@
+package engine_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waitron/waitron/internal/engine"
+	"github.com/waitron/waitron/internal/testutil"
+)
+
+// tlsEcho answers with what it saw of the request and its TLS state; /big
+// sends 4 MiB in 64 KiB writes; /hijack takes the connection and echoes a
+// line.
+func tlsEcho(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/big":
+		chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+		for range 64 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		return
+	case "/hijack":
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "echo")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		nc, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(ioTimeout))
+		line, err := brw.ReadString('\n')
+		if err != nil {
+			return
+		}
+		_, _ = fmt.Fprintf(nc, "echo: %s", line)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	state := "none"
+	if st := r.TLS; st != nil {
+		state = fmt.Sprintf("%s alpn=%q complete=%v peers=%d", tls.VersionName(st.Version), st.NegotiatedProtocol,
+			st.HandshakeComplete, len(st.PeerCertificates))
+	}
+	fmt.Fprintf(w, "%s %s tls=[%s] body=%d sha=%x", r.Method, r.URL.Path, state, len(body), sha256.Sum256(body))
+}
+
+// tlsPeer is net/http serving h over TLS with the same certificate.
+func tlsPeer(t *testing.T, certs *testutil.Certs, h http.Handler, mutual bool) string {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(h)
+	ts.TLS = &tls.Config{Certificates: []tls.Certificate{certs.Server}}
+	if mutual {
+		ts.TLS.ClientCAs, ts.TLS.ClientAuth = certs.Pool, tls.RequireAndVerifyClientCert
+	}
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	return ts.Listener.Addr().String()
+}
+
+// startTLS serves h with waitron on a plain and a TLS listener; it returns
+// the server and the TLS address.
+func startTLS(t *testing.T, h http.Handler, certs *testutil.Certs, set ...string) (*testServer, string) {
+	t.Helper()
+	set = append([]string{"tls_listen", "127.0.0.1:0", "certfile", certs.CertFile, "keyfile", certs.KeyFile}, set...)
+	s := start(t, h, set...)
+	return s, s.Addrs()[1].String()
+}
+
+// h1Client is an HTTP/1.1 client trusting the test CA.
+func h1Client(certs *testutil.Certs, cert *tls.Certificate) *http.Client {
+	cfg := certs.ClientConfig()
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return &http.Client{Timeout: ioTimeout, Transport: &http.Transport{TLSClientConfig: cfg,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+}
+
+func get(t *testing.T, c *http.Client, method, url string, body []byte) string {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+	}
+	if len(b) > 1<<10 {
+		return fmt.Sprintf("%d %s len=%d sha=%x", resp.StatusCode, resp.Proto, len(b), sha256.Sum256(b))
+	}
+	return fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Proto, b)
+}
+
+// TestTLSLikeNetHTTP: Go's client over TLS gets from waitron what it gets
+// from net/http with the same certificate: r.TLS as net/http sets it,
+// bodies of many records each way, keep-alive.
+func TestTLSLikeNetHTTP(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	_, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs)
+	peer := tlsPeer(t, certs, http.HandlerFunc(tlsEcho), false)
+	big := bytes.Repeat([]byte("waitron "), 1<<17) // 1 MiB
+	for _, tc := range []struct {
+		method, path string
+		body         []byte
+	}{{"GET", "/", nil}, {"POST", "/echo", big}, {"GET", "/big", nil}, {"POST", "/small", []byte("hello")}} {
+		var got [2]string
+		for i, a := range []string{addr, peer} {
+			c := h1Client(certs, nil)
+			for range 3 { // keep-alive: the same connection again
+				got[i] = get(t, c, tc.method, "https://"+a+tc.path, tc.body)
+			}
+			c.CloseIdleConnections()
+		}
+		if got[0] != got[1] {
+			t.Errorf("%s %s:\nwaitron:  %s\nnet/http: %s", tc.method, tc.path, got[0], got[1])
+		}
+		if !strings.HasPrefix(got[0], "200 HTTP/1.1") {
+			t.Errorf("%s %s: %s", tc.method, tc.path, got[0])
+		}
+	}
+}
+
+// TestTLSPipelinedAndHijacked: three requests in one TLS write are
+// answered in order, and a hijack hands the handler the TLS connection
+// with the bytes sent behind the head already decrypted: as net/http.
+func TestTLSPipelinedAndHijacked(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	_, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs)
+	peer := tlsPeer(t, certs, http.HandlerFunc(tlsEcho), false)
+	exchange := func(a, raw string, responses int) string {
+		c, err := tls.Dial("tcp", a, certs.ClientConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(ioTimeout))
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		var out []string
+		for range responses {
+			resp, body := testutil.ReadResponse(t, br, "GET")
+			out = append(out, fmt.Sprintf("%d %s", resp.StatusCode, body))
+		}
+		rest, _ := io.ReadAll(br)
+		return strings.Join(out, "\n") + "\n" + string(rest)
+	}
+	pipelined := strings.Repeat("GET /p HTTP/1.1\r\nHost: x\r\n\r\n", 2) + "GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	hijack := "GET /hijack HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello\n"
+	for _, tc := range []struct {
+		name, raw string
+		n         int
+	}{{"pipelined", pipelined, 3}, {"hijack", hijack, 1}} {
+		w, n := exchange(addr, tc.raw, tc.n), exchange(peer, tc.raw, tc.n)
+		if w != n {
+			t.Errorf("%s:\nwaitron:\n%s\nnet/http:\n%s", tc.name, w, n)
+		}
+	}
+}
+
+// TestTLSClientCertificates: under client_ca a client without a
+// certificate is refused in the handshake (counted as tls_handshake) and
+// one with a certificate the CA signed is served, its certificate in
+// r.TLS: as net/http with RequireAndVerifyClientCert.
+func TestTLSClientCertificates(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	s, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs, "client_ca", certs.CAFile)
+	peer := tlsPeer(t, certs, http.HandlerFunc(tlsEcho), true)
+	var got [2]string
+	for i, a := range []string{addr, peer} {
+		got[i] = get(t, h1Client(certs, &certs.Client), "GET", "https://"+a+"/", nil)
+		if _, err := h1Client(certs, nil).Get("https://" + a + "/"); err == nil {
+			t.Errorf("%s: a client without a certificate was served", a)
+		}
+	}
+	if got[0] != got[1] || !strings.Contains(got[0], "peers=1") {
+		t.Errorf("waitron:  %s\nnet/http: %s", got[0], got[1])
+	}
+	testutil.WaitFor(t, "the refused handshake counted", func() bool {
+		return s.Stats().Closed[engine.CloseTLSHandshake] >= 1
+	})
+}
+
+// TestTLSPlainRequestToTLSPort: a plain HTTP request on the TLS port gets
+// net/http's answer, a 400 in the clear, and the connection closes.
+func TestTLSPlainRequestToTLSPort(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	s, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs)
+	peer := tlsPeer(t, certs, http.HandlerFunc(tlsEcho), false)
+	var got [2]string
+	for i, a := range []string{addr, peer} {
+		c, err := net.Dial("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(ioTimeout))
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		c.Close()
+		got[i] = string(b)
+	}
+	if got[0] != got[1] || !strings.HasPrefix(got[0], "HTTP/1.0 400 Bad Request") {
+		t.Errorf("waitron:  %q\nnet/http: %q", got[0], got[1])
+	}
+	if n := s.Stats().Closed[engine.CloseTLSHandshake]; n != 1 {
+		t.Errorf("tls_handshake closes: %d, want 1", n)
+	}
+}
+
+// TestTLSStalledHandshakes: clients that open TLS connections and send
+// nothing take the handshake slots, not the plain listener's service, and
+// are closed at tls_handshake_timeout with that reason.
+func TestTLSStalledHandshakes(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	s, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs, "tls_handshake_limit", "2", "tls_handshake_timeout", "1")
+	var stalled []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		stalled = append(stalled, c)
+	}
+	if got := get(t, &http.Client{Timeout: ioTimeout}, "GET", "http://"+s.addr+"/", nil); !strings.HasPrefix(got, "200") {
+		t.Fatalf("plain request while handshakes stall: %s", got)
+	}
+	for _, c := range stalled {
+		_ = c.SetReadDeadline(time.Now().Add(ioTimeout))
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+			t.Fatalf("a stalled handshake read %d bytes, err %v; want a close", n, err)
+		}
+	}
+	testutil.WaitFor(t, "the stalled handshakes counted", func() bool {
+		return s.Stats().Closed[engine.CloseTLSHandshakeTimeout] == 3
+	})
+	if got := get(t, h1Client(certs, nil), "GET", "https://"+addr+"/", nil); !strings.HasPrefix(got, "200") {
+		t.Fatalf("TLS request after the stalls: %s", got)
+	}
+}
+
+// TestTLSCloseNotify: a client that sends close_notify after its request
+// still gets the response, then the server's close_notify and the close.
+func TestTLSCloseNotify(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	s, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs)
+	c, err := tls.Dial("tcp", addr, certs.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(ioTimeout))
+	_, _ = io.WriteString(c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, body := testutil.ReadResponse(t, br, "GET")
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "GET /x tls=[TLS 1.3") {
+		t.Fatalf("response: %d %q", resp.StatusCode, body)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+		t.Fatalf("after the response: %q, %v; want the server's close_notify (EOF)", rest, err)
+	}
+	testutil.WaitFor(t, "the close counted", func() bool {
+		return s.Stats().Closed[engine.CloseTLSCloseNotify] == 1
+	})
+}
