@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,23 @@ type loadSpec struct {
 	script string
 	// only2xx counts only 2xx responses (the noisy profile).
 	only2xx bool
+	// tls: the server speaks HTTPS (its certificate is not verified).
+	tls bool
+}
+
+// dial connects to addr, over TLS (HTTP/1.1 only) when tls is set.
+func dial(addr string, secure bool, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil || !secure {
+		return c, err
+	}
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	tc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 func (s loadSpec) request() []byte {
@@ -74,7 +92,7 @@ func closedLoop(spec loadSpec, addr string, d time.Duration) loadStats {
 			for time.Now().Before(deadline) {
 				if c == nil {
 					var err error
-					if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+					if c, err = dial(addr, spec.tls, 5*time.Second); err != nil {
 						errs++
 						time.Sleep(10 * time.Millisecond)
 						continue
@@ -176,26 +194,30 @@ func readResponse(br *bufio.Reader) (status int, closed bool, err error) {
 	return status, closed, err
 }
 
-// runIdle opens *idleN keep-alive connections, makes one request on each
-// and leaves them open, then reports how much the server's resident
+// runIdle opens *idleN keep-alive connections (*tlsIdleN over TLS), makes
+// one request on each and leaves them open, then reports how much the server's resident
 // memory grew per connection.
-func runIdle(_ workload, addr string, pid int) (float64, string) {
-	warm := loadSpec{path: "/plaintext", conns: 8}
+func runIdle(wl workload, addr string, pid int) (float64, string) {
+	warm := loadSpec{path: "/plaintext", conns: 8, tls: wl.spec.tls}
+	n := *idleN
+	if wl.spec.tls {
+		n = *tlsIdleN
+	}
 	closedLoop(warm, addr, time.Second)
 	time.Sleep(time.Second)
 	before := benchutil.RSSKB(pid)
-	conns := make([]net.Conn, *idleN)
+	conns := make([]net.Conn, n)
 	var failed int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	next := make(chan int)
 	req := []byte("GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-	for w := 0; w < 32; w++ {
+	for range 32 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+				c, err := dial(addr, wl.spec.tls, 10*time.Second)
 				if err == nil {
 					c.SetDeadline(time.Now().Add(30 * time.Second))
 					if _, err = c.Write(req); err == nil {
@@ -224,7 +246,11 @@ func runIdle(_ workload, addr string, pid int) (float64, string) {
 	after := benchutil.RSSKB(pid)
 	for _, c := range conns {
 		if c != nil {
-			if tc, ok := c.(*net.TCPConn); ok {
+			tcp := c
+			if tc, ok := c.(*tls.Conn); ok {
+				tcp = tc.NetConn()
+			}
+			if tc, ok := tcp.(*net.TCPConn); ok {
 				tc.SetLinger(0) // no TIME_WAIT pile-up across rounds
 			}
 			c.Close()
@@ -234,7 +260,7 @@ func runIdle(_ workload, addr string, pid int) (float64, string) {
 	if failed > 0 {
 		note += fmt.Sprintf(", %d connections failed", failed)
 	}
-	return float64(after-before) / float64(*idleN), note
+	return float64(after-before) / float64(n), note
 }
 
 // latencyRate is the fixed request rate of the latency workload.

@@ -36,9 +36,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/waitron/waitron/internal/benchutil"
+	"github.com/waitron/waitron/internal/certgen"
 )
 
 var (
@@ -56,6 +58,7 @@ var (
 	srvCPU    = flag.Int("server-cpu", 0, "the CPU the server runs on, with -pin")
 	loadCPU   = flag.Int("load-cpu", 1, "the CPU the load generator (and this command) runs on, with -pin")
 	warmup    = flag.Duration("warmup", 2*time.Second, "load before each measured run, not counted")
+	tlsIdleN  = flag.Int("tls-idle", 2000, "connections for the idle-memory workload over TLS")
 )
 
 // server is one server under test.
@@ -79,6 +82,38 @@ func peer(kind string) func(bin, addr string) []string {
 		return []string{filepath.Join(bin, "peer"), "-kind", kind, "-addr", addr}
 	}
 }
+
+// waitronTLS is waitron serving HTTPS only, on addr, with the run's
+// certificate.
+func waitronTLS(extra ...string) func(bin, addr string) []string {
+	return func(bin, addr string) []string {
+		c := runCerts()
+		return append([]string{filepath.Join(bin, "waitron"), "--tls-listen", addr, "--certfile", c.CertFile,
+			"--keyfile", c.KeyFile, "--threads", strconv.Itoa(*threads), "--connection-limit", "20000"}, extra...)
+	}
+}
+
+// peerTLS is a peer serving HTTPS with the run's certificate.
+func peerTLS(kind string) func(bin, addr string) []string {
+	return func(bin, addr string) []string {
+		c := runCerts()
+		return append(peer(kind)(bin, addr), "-cert", c.CertFile, "-key", c.KeyFile)
+	}
+}
+
+// runCerts returns the certificate the TLS workloads' servers share,
+// made at the first call in a directory removed when the command ends.
+var runCerts = sync.OnceValue(func() *certgen.Set {
+	dir, err := os.MkdirTemp("", "waitron-bench-certs-")
+	check(err)
+	cleanups = append(cleanups, func() { os.RemoveAll(dir) })
+	s, err := certgen.Generate(dir)
+	check(err)
+	return s
+})
+
+// cleanups run when main returns.
+var cleanups []func()
 
 var (
 	srvWaitron  = server{"waitron", waitron()}
@@ -104,6 +139,11 @@ var (
 	srvWaitronFast        = server{"waitron, fasthttp adapter", waitron("--app", "target-fasthttp")}
 	srvWaitronFastNoFloor = server{"waitron, fasthttp adapter, --gc-floor 0", waitron("--app", "target-fasthttp", "--gc-floor", "0")}
 	standard              = []server{srvWaitron, srvNetHTTP, srvFastHTTP, srvRaw}
+	// The same servers over TLS (HTTP/1.1), one certificate (ECDSA P-256).
+	tlsServers = []server{{"waitron", waitronTLS()}, {"waitron, fasthttp adapter", waitronTLS("--app", "target-fasthttp")},
+		{"net/http", peerTLS("nethttp")}, {"fasthttp", peerTLS("fasthttp")}}
+	tlsIdleServers = []server{{"waitron --gc-floor 0", waitronTLS("--gc-floor", "0")}, {"waitron", waitronTLS()},
+		{"net/http", peerTLS("nethttp")}, {"fasthttp", peerTLS("fasthttp")}}
 	// withFast is standard with the fasthttp adapter beside waitron.
 	withFast = []server{srvWaitron, srvWaitronFast, srvNetHTTP, srvFastHTTP, srvRaw}
 )
@@ -125,11 +165,28 @@ const (
 	groupConns     = "New connections, bodies and blocking handlers (target app)"
 	groupMemory    = "Memory per connection, and upgraded connections"
 	groupLatency   = "Latency at a fixed rate"
+	groupTLS       = "TLS (HTTP/1.1; crypto/tls on every server)"
 	groupArena     = "HttpArena's HTTP/1.1 profiles (arena app)"
 )
 
 // allWorkloads is every workload, in the order they run and are reported.
-func allWorkloads() []workload { return append(workloads(), arenaWorkloads()...) }
+func allWorkloads() []workload {
+	return append(append(workloads(), tlsWorkloads()...), arenaWorkloads()...)
+}
+
+// tlsWorkloads are the TLS ones: keep-alive, a handshake per request, and
+// memory per idle connection. They need wrk (the closed-loop generator
+// speaks TLS only for the idle workload).
+func tlsWorkloads() []workload {
+	return []workload{
+		{name: "tls-plaintext", group: groupTLS, title: "keep-alive plaintext over TLS, 64 connections", unit: "req/s",
+			servers: tlsServers, spec: loadSpec{path: "/plaintext", conns: 64, tls: true}},
+		{name: "tls-handshake", group: groupTLS, title: "a new TLS connection (full handshake) per request, 16 at a time", unit: "req/s",
+			servers: tlsServers, spec: loadSpec{path: "/plaintext", conns: 16, close: true, tls: true}},
+		{name: "tls-idle", group: groupTLS, title: fmt.Sprintf("%d idle keep-alive TLS connections", *tlsIdleN), unit: "KB per connection",
+			lowerBetter: true, servers: tlsIdleServers, spec: loadSpec{tls: true}, run: runIdle},
+	}
+}
 
 func workloads() []workload {
 	return []workload{
@@ -205,6 +262,11 @@ func (sm sample) describe() string {
 
 func main() {
 	flag.Parse()
+	defer func() {
+		for _, f := range cleanups {
+			f()
+		}
+	}()
 	if *replot {
 		ran, all, err := readResults(*write)
 		check(err)
@@ -451,6 +513,13 @@ var (
 	non2xxRE = regexp.MustCompile(`Non-2xx or 3xx responses:\s+([0-9]+)`)
 )
 
+func scheme(spec loadSpec) string {
+	if spec.tls {
+		return "https"
+	}
+	return "http"
+}
+
 // runWrk drives spec with wrk for d, one thread (the server gets the other
 // core).
 func runWrk(wrkPath string, spec loadSpec, addr string, d time.Duration) loadStats {
@@ -462,7 +531,7 @@ func runWrk(wrkPath string, spec loadSpec, addr string, d time.Duration) loadSta
 	ctx, cancel := context.WithTimeout(context.Background(), d+60*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, wrkPath, "-t1", "-c", strconv.Itoa(spec.conns), "-d", d.String(),
-		"--timeout", "10s", "-s", script, "http://"+addr+spec.path).CombinedOutput()
+		"--timeout", "10s", "-s", script, scheme(spec)+"://"+addr+spec.path).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wrk: %v\n%s", err, out)
 		os.Exit(1)

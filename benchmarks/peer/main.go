@@ -26,6 +26,8 @@ func main() {
 	appName := flag.String("app", "target", "target (the target app) or arena (the arena app: net/http's API on nethttp, fasthttp's on fasthttp)")
 	data := flag.String("data", "", "the arena app's data directory")
 	precompressed := flag.Bool("precompressed", false, "the arena app serves .br/.gz siblings of static files")
+	cert := flag.String("cert", "", "serve HTTPS (HTTP/1.1) with this PEM certificate (and -key); nethttp and fasthttp, target app")
+	key := flag.String("key", "", "the PEM key of -cert")
 	flag.Parse()
 	if *appName == "arena" {
 		cfg := arena.Config{Dir: *data, Precompressed: *precompressed}
@@ -49,9 +51,16 @@ func main() {
 		log.Fatalf("unknown -app %q", *appName)
 	}
 	app := targetapp.New()
+	if *cert != "" && *kind != "nethttp" && *kind != "fasthttp" {
+		log.Fatalf("-cert: -kind %q serves no TLS", *kind)
+	}
 	switch *kind {
 	case "nethttp":
-		log.Fatal((&http.Server{Addr: *addr, Handler: app}).ListenAndServe())
+		s := &http.Server{Addr: *addr, Handler: app}
+		if *cert != "" {
+			log.Fatal(s.ListenAndServeTLS(*cert, *key))
+		}
+		log.Fatal(s.ListenAndServe())
 	case "fasthttp":
 		adapted := fasthttpadaptor.NewFastHTTPHandler(app)
 		h := func(ctx *fasthttp.RequestCtx) {
@@ -70,6 +79,9 @@ func main() {
 			adapted(ctx)
 		}
 		s := &fasthttp.Server{Handler: h, Name: "fasthttp", MaxRequestBodySize: 1 << 30}
+		if *cert != "" {
+			log.Fatal(s.ListenAndServeTLS(*addr, *cert, *key))
+		}
 		log.Fatal(s.ListenAndServe(*addr))
 	case "raw":
 		log.Fatal(serveRaw(*addr))
