@@ -2,6 +2,7 @@ package waitron_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -291,5 +292,53 @@ func TestShutdownWaitsLikeNetHTTP(t *testing.T) {
 				t.Errorf("serving returned %v, want http.ErrServerClosed", err)
 			}
 		})
+	}
+}
+
+// TestListenAndServeTLSLikeNetHTTP: the one-line swap for
+// srv.ListenAndServeTLS: files, or a TLSConfig with GetCertificate and no
+// files, serve HTTPS on Addr; srv.Shutdown ends it with
+// http.ErrServerClosed; the same program on net/http behaves the same.
+func TestListenAndServeTLSLikeNetHTTP(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls=%v host=%s", r.TLS != nil, r.TLS.ServerName)
+	})
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: certs.ClientConfig(),
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+	for _, viaConfig := range []bool{false, true} {
+		var got [2]string
+		for i, serve := range []func(srv *http.Server, cert, key string) error{
+			func(srv *http.Server, cert, key string) error { return waitron.ListenAndServeTLS(srv, cert, key) },
+			func(srv *http.Server, cert, key string) error { return srv.ListenAndServeTLS(cert, key) },
+		} {
+			srv := &http.Server{Addr: testutil.FreeAddr(t), Handler: h}
+			cert, key := certs.CertFile, certs.KeyFile
+			if viaConfig {
+				srv.TLSConfig = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &certs.Server, nil }}
+				cert, key = "", ""
+			}
+			served := make(chan error, 1)
+			go func() { served <- serve(srv, cert, key) }()
+			var resp *http.Response
+			testutil.WaitFor(t, "the server listening", func() bool {
+				var err error
+				resp, err = client.Get("https://" + srv.Addr + "/")
+				return err == nil
+			})
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got[i] = string(b)
+			client.CloseIdleConnections()
+			if err := srv.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				t.Fatalf("served: %v, want http.ErrServerClosed", err)
+			}
+		}
+		if got[0] != got[1] || got[0] != "tls=true host=localhost" {
+			t.Errorf("TLSConfig %v: waitron %q, net/http %q", viaConfig, got[0], got[1])
+		}
 	}
 }

@@ -112,6 +112,12 @@ func (s *Server) Conns() int64 { return s.e.Conns() }
 // file away). A no-op without an access log.
 func (s *Server) ReopenAccessLog() error { return s.e.ReopenAccessLog() }
 
+// ReloadTLS reads certfile and keyfile again (the server also does when
+// either file changes): new handshakes get the new pair, open connections
+// keep theirs. When the files do not load, the pair served stays, and the
+// error (also logged) says why. Without certfile it does nothing.
+func (s *Server) ReloadTLS() error { return s.e.ReloadTLS() }
+
 // Stats is a snapshot of a server's counters and gauges (Server.Stats).
 type Stats struct {
 	// Open is the number of client connections open now, parked ones
@@ -344,6 +350,23 @@ func ListenAndServe(srv *http.Server) error {
 	if err != nil {
 		return err
 	}
+	return serveGated(s, srv)
+}
+
+// ListenAndServeTLS serves srv's handler over TLS with waitron, as
+// srv.ListenAndServeTLS(certFile, keyFile) would with net/http:
+// FromHTTPServerTLS(srv, certFile, keyFile, nil), then ListenAndServe,
+// with srv.Shutdown and srv.Close reaching waitron as ListenAndServe says.
+func ListenAndServeTLS(srv *http.Server, certFile, keyFile string) error {
+	s, err := FromHTTPServerTLS(srv, certFile, keyFile, nil)
+	if err != nil {
+		return err
+	}
+	return serveGated(s, srv)
+}
+
+// serveGated serves s until it stops, with srv told of the shutdownGate.
+func serveGated(s *Server, srv *http.Server) error {
 	served := make(chan error, 1)
 	go func() { served <- s.ListenAndServe() }()
 	if s.ReadyErr() != nil {
@@ -358,7 +381,7 @@ func ListenAndServe(srv *http.Server) error {
 		// waitron stops too (a no-op once it has).
 		_ = s.Shutdown(context.Background())
 	}()
-	err = <-served
+	err := <-served
 	close(g.ended)
 	<-gated
 	g.once.Do(func() { close(g.drained) }) // Close never ran: none to wait for
@@ -422,9 +445,27 @@ func (g *shutdownGate) Addr() net.Addr {
 //   - ErrorLog: the server's log lines, written through it.
 //   - ConnState, BaseContext, ConnContext, DisableGeneralOptionsHandler:
 //     as net/http; handlers find srv under http.ServerContextKey.
-//   - TLSConfig, a non-empty TLSNextProto, HTTP2, and Protocols with
-//     anything but HTTP/1: refused (no TLS or HTTP/2 yet).
+//   - TLSConfig: refused here, where net/http would not use it (its
+//     ListenAndServe serves plain HTTP); FromHTTPServerTLS uses it.
+//   - A non-empty TLSNextProto, HTTP2, and Protocols with anything but
+//     HTTP/1: refused (no HTTP/2 yet).
 func FromHTTPServer(srv *http.Server, opts *Options) (*Server, error) {
+	if srv != nil && srv.TLSConfig != nil {
+		return nil, errors.New("waitron: http.Server.TLSConfig is set: serve it with ListenAndServeTLS or FromHTTPServerTLS (net/http's ListenAndServe would not use it)")
+	}
+	return fromHTTPServer(srv, opts, nil)
+}
+
+// FromHTTPServerTLS is FromHTTPServer for serving over TLS, as
+// srv.ListenAndServeTLS(certFile, keyFile) would: Addr (":https" when
+// empty) is the tls_listen address, certFile and keyFile the certfile
+// and keyfile (both empty: srv.TLSConfig must hold the certificates), and
+// srv.TLSConfig, if set, the TLS configuration (Options.TLSConfig).
+func FromHTTPServerTLS(srv *http.Server, certFile, keyFile string, opts *Options) (*Server, error) {
+	return fromHTTPServer(srv, opts, &[2]string{certFile, keyFile})
+}
+
+func fromHTTPServer(srv *http.Server, opts *Options, tlsFiles *[2]string) (*Server, error) {
 	if srv == nil {
 		return nil, errors.New("waitron: FromHTTPServer: srv is nil")
 	}
@@ -433,8 +474,6 @@ func FromHTTPServer(srv *http.Server, opts *Options) (*Server, error) {
 		o = *opts
 	}
 	switch {
-	case srv.TLSConfig != nil:
-		return nil, errors.New("waitron: http.Server.TLSConfig: waitron serves plain HTTP/1.x only for now; terminate TLS in front of it (docs/deployment.md)")
 	case len(srv.TLSNextProto) > 0:
 		return nil, errors.New("waitron: http.Server.TLSNextProto: waitron has no TLS or HTTP/2 yet")
 	case srv.HTTP2 != nil:
@@ -452,16 +491,37 @@ func FromHTTPServer(srv *http.Server, opts *Options) (*Server, error) {
 		}
 		return ""
 	}
-	if where := given("listen", "host", "port", "unix_socket", "sockets"); where != "" {
+	listenOpt, defaultAddr := "listen", ":http"
+	if tlsFiles != nil {
+		listenOpt, defaultAddr = "tls_listen", ":https"
+		for i, name := range []string{"certfile", "keyfile"} {
+			if tlsFiles[i] == "" {
+				continue
+			}
+			if given(name) != "" {
+				return nil, fmt.Errorf("waitron: the %s argument and the options' %s both set it", name, name)
+			}
+			if err := o.Set(name, tlsFiles[i]); err != nil {
+				return nil, err
+			}
+		}
+		if srv.TLSConfig != nil {
+			if o.TLSConfig != nil {
+				return nil, errors.New("waitron: http.Server.TLSConfig and the options' TLSConfig both set it")
+			}
+			o.TLSConfig = srv.TLSConfig
+		}
+	}
+	if where := given(listenOpt, "host", "port", "unix_socket", "sockets"); where != "" {
 		if srv.Addr != "" {
 			return nil, fmt.Errorf("waitron: http.Server.Addr %q and the options' %s both say where to listen", srv.Addr, where)
 		}
 	} else {
-		addr, err := listenAddr(srv.Addr)
+		addr, err := listenAddr(srv.Addr, defaultAddr)
 		if err != nil {
 			return nil, err
 		}
-		if err := o.Set("listen", addr); err != nil {
+		if err := o.Set(listenOpt, addr); err != nil {
 			return nil, fmt.Errorf("waitron: http.Server.Addr %q: %w", srv.Addr, err)
 		}
 	}
@@ -529,10 +589,11 @@ func FromHTTPServer(srv *http.Server, opts *Options) (*Server, error) {
 }
 
 // listenAddr turns an http.Server's Addr into a listen address: empty is
-// ":http", as net/http; a service name for the port becomes its number.
-func listenAddr(addr string) (string, error) {
+// def (":http" or ":https"), as net/http; a service name for the port
+// becomes its number.
+func listenAddr(addr, def string) (string, error) {
 	if addr == "" {
-		addr = ":http"
+		addr = def
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

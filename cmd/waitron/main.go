@@ -188,12 +188,14 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal, started 
 			return 1
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				// logrotate moved the access log away: write to a new one.
+				// logrotate moved the access log away: write to a new one;
+				// and a renewed certificate is read (ReloadTLS logs).
 				if err := srv.ReopenAccessLog(); err != nil {
 					log.Error("cannot reopen the access log", "err", err)
 				} else {
 					log.Info("access log reopened", "signal", s.String())
 				}
+				_ = srv.ReloadTLS()
 				continue
 			}
 			first = s

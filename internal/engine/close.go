@@ -105,7 +105,7 @@ func (c *conn) close(reason CloseReason, detail string) {
 		c.setState(http.StateClosed) // its writer closes the socket once the rest is out
 		return
 	}
-	if c.w.tls != nil && !c.st.busy && !c.w.q.closed.Load() {
+	if c.w.tls != nil && !c.st.busy && !c.w.q.closed.Load() && reason != CloseTLSCloseNotify {
 		c.tlsCloseNotify()
 	}
 	r := c.rares()

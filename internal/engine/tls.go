@@ -540,11 +540,14 @@ func (c *conn) tlsFailed() {
 	err := c.w.tls.err
 	switch {
 	case err == io.EOF:
-		if c.st.busy {
-			c.peerCloses = true // after the response
-			return
+		// The client has closed its side, most often the whole
+		// connection: closed once the response in flight has left (the
+		// next look at the input comes here again), without a
+		// close_notify in reply, which would meet a reset.
+		c.peerCloses = true
+		if !c.st.busy {
+			c.close(CloseTLSCloseNotify, "")
 		}
-		c.close(CloseTLSCloseNotify, "")
 	case strings.Contains(err.Error(), "no renegotiation") || strings.Contains(err.Error(), "unexpected message"):
 		c.close(CloseTLSRenegotiation, err.Error())
 	default:

@@ -10,9 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/waitron/waitron/internal/engine"
 	"github.com/waitron/waitron/internal/testutil"
@@ -260,7 +263,7 @@ func TestTLSStalledHandshakes(t *testing.T) {
 }
 
 // TestTLSCloseNotify: a client that sends close_notify after its request
-// still gets the response, then the server's close_notify and the close.
+// still gets the response, then the close (counted as tls_close_notify).
 func TestTLSCloseNotify(t *testing.T) {
 	certs := testutil.NewCerts(t)
 	s, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs)
@@ -280,9 +283,100 @@ func TestTLSCloseNotify(t *testing.T) {
 		t.Fatalf("response: %d %q", resp.StatusCode, body)
 	}
 	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
-		t.Fatalf("after the response: %q, %v; want the server's close_notify (EOF)", rest, err)
+		t.Fatalf("after the response: %q, %v; want the close", rest, err)
 	}
 	testutil.WaitFor(t, "the close counted", func() bool {
 		return s.Stats().Closed[engine.CloseTLSCloseNotify] == 1
 	})
+}
+
+// TestTLSFasthttpHandler: a fasthttp handler on a TLS connection sees
+// what fasthttp's own server over TLS shows it: IsTLS, the connection
+// state, the https scheme.
+func TestTLSFasthttpHandler(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	h := func(ctx *fasthttp.RequestCtx) {
+		st := ctx.TLSConnectionState()
+		fmt.Fprintf(ctx, "tls=%v scheme=%s uri=%s", ctx.IsTLS(), ctx.URI().Scheme(), ctx.URI().FullURI())
+		if st != nil {
+			fmt.Fprintf(ctx, " version=%s complete=%v", tls.VersionName(st.Version), st.HandshakeComplete)
+		}
+	}
+	s := startFast(t, h, "tls_listen", "127.0.0.1:0", "certfile", certs.CertFile, "keyfile", certs.KeyFile)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &fasthttp.Server{Handler: h}
+	go fs.ServeTLS(ln, certs.CertFile, certs.KeyFile)
+	t.Cleanup(func() { fs.Shutdown() })
+	c := h1Client(certs, nil)
+	w := get(t, c, "GET", "https://"+s.Addrs()[1].String()+"/p?q=1", nil)
+	n := get(t, c, "GET", "https://"+ln.Addr().String()+"/p?q=1", nil)
+	w = strings.ReplaceAll(w, s.Addrs()[1].String(), "ADDR")
+	n = strings.ReplaceAll(n, ln.Addr().String(), "ADDR")
+	if w != n || !strings.Contains(w, "tls=true scheme=https") {
+		t.Errorf("waitron:  %s\nfasthttp: %s", w, n)
+	}
+	if got := get(t, c, "GET", "http://"+s.addr+"/p", nil); !strings.Contains(got, "tls=false scheme=http ") {
+		t.Errorf("plain: %s", got)
+	}
+}
+
+// TestTLSReload: a renewed certificate is served to new handshakes once
+// the files change (the tick notices) or ReloadTLS is called; an open
+// connection keeps working; a pair that does not load leaves the served
+// one in place and says why.
+func TestTLSReload(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	s, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs)
+	served := func(pool *testutil.Certs) error {
+		c, err := tls.Dial("tcp", addr, pool.ClientConfig())
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	old, err := tls.Dial("tcp", addr, certs.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	renewed := testutil.NewCerts(t) // another CA: a client trusting only it tells the pairs apart
+	replace := func(from, to string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := to + ".new"
+		if err := os.WriteFile(tmp, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace(renewed.CertFile, certs.CertFile)
+	replace(renewed.KeyFile, certs.KeyFile)
+	testutil.WaitFor(t, "the renewed certificate served", func() bool { return served(renewed) == nil })
+	if err := served(certs); err == nil {
+		t.Error("the old certificate is still served")
+	}
+	_ = old.SetDeadline(time.Now().Add(ioTimeout))
+	_, _ = io.WriteString(old, "GET /still HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := testutil.ReadResponse(t, bufio.NewReader(old), "GET"); resp.StatusCode != 200 || !strings.HasPrefix(body, "GET /still") {
+		t.Errorf("the connection opened before the reload: %d %q", resp.StatusCode, body)
+	}
+	if err := os.WriteFile(certs.KeyFile, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReloadTLS(); err == nil {
+		t.Error("ReloadTLS with a broken key file: no error")
+	}
+	if err := served(renewed); err != nil {
+		t.Errorf("after a failed reload: %v, want the renewed pair still served", err)
+	}
+	if !strings.Contains(s.logs.String(), "cannot reload the TLS certificate") {
+		t.Error("the failed reload is not logged")
+	}
 }

@@ -13,6 +13,7 @@ package fastadapter
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +35,7 @@ import (
 type fastExchange struct {
 	ctx  fasthttp.RequestCtx
 	conn fastConn
+	tls  fastTLSConn // ctx's connection over TLS: conn, with its TLS state
 	log  fastLogger
 	out  fastWriter
 	bw   *bufio.Writer
@@ -78,6 +80,28 @@ func (c *fastConn) SetReadDeadline(time.Time) error    { return nil } // the bod
 func (c *fastConn) SetWriteDeadline(t time.Time) error { c.out.SetWriteDeadline(t); return nil }
 func (c *fastConn) SetDeadline(t time.Time) error      { return c.SetWriteDeadline(t) }
 
+// fastTLSConn is ctx.Conn() on a TLS connection: fasthttp's IsTLS and
+// TLSConnectionState look for these two methods, as they find them on a
+// *tls.Conn.
+type fastTLSConn struct {
+	*fastConn
+	state *tls.ConnectionState
+}
+
+func (c *fastTLSConn) Handshake() error                     { return nil } // done before the first request
+func (c *fastTLSConn) ConnectionState() tls.ConnectionState { return *c.state }
+
+// connOf returns the adapter's connection behind ctx.Conn(), if it is one.
+func connOf(ctx *fasthttp.RequestCtx) (*fastConn, bool) {
+	switch c := ctx.Conn().(type) {
+	case *fastConn:
+		return c, true
+	case *fastTLSConn:
+		return c.fastConn, true
+	}
+	return nil, false
+}
+
 // fasthttp keeps some of what a server of its own needs unexported, with
 // no accessor: the handler a fasthttp handler passed to ctx.Hijack (and
 // whether it wants a response first), and the request header's content
@@ -97,6 +121,8 @@ var (
 	fastTime             = unexportedField[fasthttp.RequestCtx, time.Time]("time")
 	fastRequestLogger    = unexportedField[fasthttp.Request, fasthttp.Logger]("logger")
 	fastServerLine       = unexportedField[fasthttp.ResponseHeader, []byte]("serverDefaultLine")
+	fastCtxConn          = unexportedField[fasthttp.RequestCtx, net.Conn]("c")
+	fastRequestTLS       = unexportedField[fasthttp.Request, bool]("isTLS")
 )
 
 // setConn gives ctx the connection and request x is of, as fasthttp's
@@ -201,6 +227,12 @@ func Serve(cfg *adapter.Config, h fasthttp.RequestHandler, x *adapter.Exchange) 
 	defer fe.release()
 	ctx := &fe.ctx
 	fe.conn = fastConn{local: x.Local, remote: x.Remote, out: x.Out, info: &fe.info}
+	if x.TLS != nil {
+		// As fasthttp's own server: the ctx's connection is the TLS one,
+		// and the request's URI has the https scheme.
+		fe.tls = fastTLSConn{&fe.conn, x.TLS}
+		*fastCtxConn(ctx), *fastRequestTLS(&ctx.Request) = &fe.tls, true
+	}
 	fe.log.cfg = cfg
 	fe.reinit()
 	setConn(ctx, x)
@@ -242,6 +274,10 @@ func (fe *fastExchange) release() {
 	fe.bw.Reset(&fe.out)
 	fe.out.reset()
 	fe.conn = fastConn{} // fe.log keeps its adapter.Config: a goroutine the handler left behind may still log
+	if fe.tls.state != nil {
+		fe.tls = fastTLSConn{}
+		*fastCtxConn(ctx) = &fe.conn
+	}
 	fastPool.Put(fe)
 }
 

@@ -175,7 +175,7 @@ func hasPrefixFold(b []byte, prefix string) bool {
 // handler has returned). It is reached through ctx.Conn(), the adapter's
 // own, not the ctx's user values, which stay the handler's.
 func RequestInfo(ctx *fasthttp.RequestCtx) (adapter.Info, bool) {
-	if c, ok := ctx.Conn().(*fastConn); ok && c.info != nil {
+	if c, ok := connOf(ctx); ok && c.info != nil {
 		return *c.info, true
 	}
 	return adapter.Info{}, false
@@ -185,7 +185,7 @@ func RequestInfo(ctx *fasthttp.RequestCtx) (adapter.Info, bool) {
 // adapter: it ends when the client is gone or the server closes (false
 // for requests from another server, or once the handler has returned).
 func Context(ctx *fasthttp.RequestCtx) (context.Context, bool) {
-	if c, ok := ctx.Conn().(*fastConn); ok && c.info != nil {
+	if c, ok := connOf(ctx); ok && c.info != nil {
 		if cp, ok := c.out.(interface{ Context() context.Context }); ok {
 			return cp.Context(), true
 		}
