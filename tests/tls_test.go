@@ -1,0 +1,183 @@
+package tests
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	cws "github.com/coder/websocket"
+
+	"github.com/waitron/waitron/internal/testutil"
+)
+
+// tlsServers serves h over TLS with waitron (the options in set) and with
+// net/http (HTTP/1.1, the same certificate; client certificates required
+// when mutual), and returns both.
+func tlsServers(t *testing.T, h http.Handler, certs *testutil.Certs, mutual bool, set ...string) []peerServer {
+	t.Helper()
+	set = append([]string{"tls_listen", "127.0.0.1:0", "certfile", certs.CertFile, "keyfile", certs.KeyFile}, set...)
+	if mutual {
+		set = append(set, "client_ca", certs.CAFile)
+	}
+	w := start(t, h, set...)
+	std := httptest.NewUnstartedServer(h)
+	std.Config.ErrorLog = log.New(io.Discard, "", 0)
+	std.TLS = &tls.Config{Certificates: []tls.Certificate{certs.Server}}
+	for _, o := range set {
+		if o == "1.3" {
+			std.TLS.MinVersion = tls.VersionTLS13
+		}
+	}
+	if mutual {
+		std.TLS.ClientCAs, std.TLS.ClientAuth = certs.Pool, tls.RequireAndVerifyClientCert
+	}
+	std.StartTLS()
+	t.Cleanup(std.Close)
+	return []peerServer{{"waitron", w.Addrs()[1].String()}, {"net/http", std.Listener.Addr().String()}}
+}
+
+func tlsHello(w http.ResponseWriter, r *http.Request) {
+	peers := 0
+	if r.TLS != nil {
+		peers = len(r.TLS.PeerCertificates)
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintf(w, "%s %s %s tls=%v peers=%d\n", r.Method, r.URL.Path, r.Proto, r.TLS != nil, peers)
+}
+
+// curlOut runs curl with args and returns its output: the status line,
+// the head's fields sorted (Date masked, waitron's Server line dropped),
+// the body.
+func curlOut(t *testing.T, curl string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(curl, append([]string{"-sS", "-D", "-", "--max-time", "10"}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("curl failed: %v", err) // the failure is compared, not its wording
+	}
+	// waitron names itself (ident) where net/http names nobody; the
+	// fields' order is not compared.
+	head, body, _ := strings.Cut(string(out), "\r\n\r\n")
+	lines := strings.Split(dateRE.ReplaceAllString(head+"\r\n", "Date: X\r\n"), "\r\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool { return l == "Server: waitron" })
+	slices.Sort(lines[1:])
+	return strings.Join(lines, "\n") + "\n\n" + body
+}
+
+// TestTLSCurl: curl over TLS, HTTP/1.1, with and without a client
+// certificate under client_ca: the same answers from waitron as from
+// net/http.
+func TestTLSCurl(t *testing.T) {
+	curl := testutil.RequireTool(t, "curl")
+	certs := testutil.NewCerts(t)
+	for _, mutual := range []bool{false, true} {
+		srvs := tlsServers(t, http.HandlerFunc(tlsHello), certs, mutual)
+		for _, args := range [][]string{
+			{"--http1.1"},
+			{"--http1.1", "-X", "POST", "--data-binary", "hello"},
+			{"--http1.1", "--cert", certs.ClientCert, "--key", certs.ClientKey},
+		} {
+			var got [2]string
+			for i, s := range srvs {
+				got[i] = curlOut(t, curl, append(args, "--cacert", certs.CAFile, "https://"+s.addr+"/path")...)
+			}
+			if got[0] != got[1] {
+				t.Errorf("mutual=%v curl %v:\nwaitron:\n%s\nnet/http:\n%s", mutual, args, got[0], got[1])
+			}
+		}
+	}
+}
+
+var (
+	protocolRE = regexp.MustCompile(`(?m)^\s*Protocol\s*:\s*(\S+)`)
+	alpnRE     = regexp.MustCompile(`(?m)^(ALPN protocol: \S+|No ALPN negotiated)`)
+)
+
+// TestTLSVersionsAndALPN: openssl s_client's view of each server, TLS 1.2
+// and 1.3, with ALPN offers, and with tls_min_version 1.3 (MinVersion on
+// net/http): the same version and protocol chosen, or the same refusal.
+func TestTLSVersionsAndALPN(t *testing.T) {
+	openssl := testutil.RequireTool(t, "openssl")
+	certs := testutil.NewCerts(t)
+	for _, minVersion := range []string{"1.2", "1.3"} {
+		srvs := tlsServers(t, http.HandlerFunc(tlsHello), certs, false, "tls_min_version", minVersion)
+		for _, args := range [][]string{
+			{"-tls1_2"}, {"-tls1_3"}, {"-tls1_3", "-alpn", "http/1.1"}, {"-tls1_2", "-alpn", "h2,http/1.1"}, {"-alpn", "h2"},
+		} {
+			var got [2]string
+			for i, s := range srvs {
+				cmd := exec.Command(openssl, append([]string{"s_client", "-connect", s.addr, "-CAfile", certs.CAFile, "-brief"}, args...)...)
+				cmd.Stdin = strings.NewReader("")
+				out, _ := cmd.CombinedOutput()
+				p, a := protocolRE.FindSubmatch(out), alpnRE.FindSubmatch(out)
+				switch {
+				case p == nil:
+					got[i] = "refused"
+				case a == nil:
+					got[i] = string(p[1])
+				default:
+					got[i] = string(p[1]) + " " + string(a[1])
+				}
+			}
+			if got[0] != got[1] {
+				t.Errorf("tls_min_version %s, s_client %v: waitron %q, net/http %q", minVersion, args, got[0], got[1])
+			}
+		}
+	}
+}
+
+// TestTLSWebSocket: coder/websocket over wss echoes as over ws, on
+// waitron as on net/http.
+func TestTLSWebSocket(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := cws.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ws.SetReadLimit(1 << 20)
+		for {
+			kind, msg, err := ws.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := ws.Write(r.Context(), kind, msg); err != nil {
+				return
+			}
+		}
+	})
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.ClientConfig()}}
+	for _, s := range tlsServers(t, h, certs, false) {
+		t.Run(s.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+			defer cancel()
+			ws, _, err := cws.Dial(ctx, "wss://"+s.addr+"/", &cws.DialOptions{HTTPClient: client})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.CloseNow()
+			ws.SetReadLimit(1 << 20)
+			for _, msg := range []string{"hello", strings.Repeat("x", 100000)} {
+				if err := ws.Write(ctx, cws.MessageText, []byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				_, got, err := ws.Read(ctx)
+				if err != nil || string(got) != msg {
+					t.Fatalf("echo of %d bytes: %d bytes, %v", len(msg), len(got), err)
+				}
+			}
+			if err := ws.Close(cws.StatusNormalClosure, "bye"); err != nil {
+				t.Fatalf("close handshake: %v", err)
+			}
+		})
+	}
+}
