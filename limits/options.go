@@ -79,6 +79,18 @@ type Options struct {
 	// single processor), so a flood of ClientHellos leaves processor time to the requests of the clients
 	// already connected. Not in waitress.
 	TLSHandshakeLimit int `opt:"tls_handshake_limit" default:"256" min:"1"`
+	// Serve HTTP/2 on tls_listen to clients that offer it by ALPN (h2), with Go's HTTP/2 server
+	// (golang.org/x/net/http2) for the connection and waitron's workers for the handlers: at most threads
+	// handlers run at once across HTTP/1 and HTTP/2. net/http handlers only: the fasthttp adapter offers
+	// HTTP/1.1. Not in waitress.
+	HTTP2 bool `opt:"http2" default:"true"`
+	// On plain listeners, take HTTP/2 from clients that start with its connection preface (h2c by prior
+	// knowledge, as gRPC clients and proxies configured for h2c do) instead of answering 505. An HTTP/1.1
+	// Upgrade: h2c is not taken (as net/http). Needs http2. Not in waitress.
+	H2C bool `opt:"h2c" default:"true"`
+	// The most streams (requests) an HTTP/2 client may have open at once on one connection. Not in
+	// waitress.
+	HTTP2MaxConcurrentStreams int `opt:"http2_max_concurrent_streams" default:"250" min:"1"`
 	// TLSConfig, set from Go, is the TLS configuration of tls_listen (Certificates or GetCertificate,
 	// ClientAuth, CipherSuites …), used instead of certfile and keyfile; tls_min_version and client_ca
 	// still apply when set. NextProtos is the server's. Not settable by name.

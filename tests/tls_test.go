@@ -20,8 +20,9 @@ import (
 )
 
 // tlsServers serves h over TLS with waitron (the options in set) and with
-// net/http (HTTP/1.1, the same certificate; client certificates required
-// when mutual), and returns both.
+// net/http (HTTP/2 by ALPN as ListenAndServeTLS offers it, the same
+// certificate; client certificates required when mutual), and returns
+// both.
 func tlsServers(t *testing.T, h http.Handler, certs *testutil.Certs, mutual bool, set ...string) []peerServer {
 	t.Helper()
 	set = append([]string{"tls_listen", "127.0.0.1:0", "certfile", certs.CertFile, "keyfile", certs.KeyFile}, set...)
@@ -31,7 +32,9 @@ func tlsServers(t *testing.T, h http.Handler, certs *testutil.Certs, mutual bool
 	w := start(t, h, set...)
 	std := httptest.NewUnstartedServer(h)
 	std.Config.ErrorLog = log.New(io.Discard, "", 0)
-	std.TLS = &tls.Config{Certificates: []tls.Certificate{certs.Server}}
+	std.EnableHTTP2 = true
+	// What ListenAndServeTLS offers (httptest would offer h2 alone).
+	std.TLS = &tls.Config{Certificates: []tls.Certificate{certs.Server}, NextProtos: []string{"h2", "http/1.1"}}
 	for _, o := range set {
 		if o == "1.3" {
 			std.TLS.MinVersion = tls.VersionTLS13
@@ -97,8 +100,8 @@ func TestTLSCurl(t *testing.T) {
 }
 
 var (
-	protocolRE = regexp.MustCompile(`(?m)^\s*Protocol\s*:\s*(\S+)`)
-	alpnRE     = regexp.MustCompile(`(?m)^(ALPN protocol: \S+|No ALPN negotiated)`)
+	sessionRE = regexp.MustCompile(`(?m)^New, (\S+), Cipher is (\S+)`)
+	alpnRE    = regexp.MustCompile(`(?m)^(ALPN protocol: \S+|No ALPN negotiated)`)
 )
 
 // TestTLSVersionsAndALPN: openssl s_client's view of each server, TLS 1.2
@@ -107,6 +110,7 @@ var (
 func TestTLSVersionsAndALPN(t *testing.T) {
 	openssl := testutil.RequireTool(t, "openssl")
 	certs := testutil.NewCerts(t)
+	established := 0
 	for _, minVersion := range []string{"1.2", "1.3"} {
 		srvs := tlsServers(t, http.HandlerFunc(tlsHello), certs, false, "tls_min_version", minVersion)
 		for _, args := range [][]string{
@@ -114,23 +118,27 @@ func TestTLSVersionsAndALPN(t *testing.T) {
 		} {
 			var got [2]string
 			for i, s := range srvs {
-				cmd := exec.Command(openssl, append([]string{"s_client", "-connect", s.addr, "-CAfile", certs.CAFile, "-brief"}, args...)...)
+				cmd := exec.Command(openssl, append([]string{"s_client", "-connect", s.addr, "-CAfile", certs.CAFile}, args...)...)
 				cmd.Stdin = strings.NewReader("")
 				out, _ := cmd.CombinedOutput()
-				p, a := protocolRE.FindSubmatch(out), alpnRE.FindSubmatch(out)
+				p, a := sessionRE.FindSubmatch(out), alpnRE.FindSubmatch(out)
 				switch {
-				case p == nil:
+				case p == nil || string(p[1]) == "(NONE)":
 					got[i] = "refused"
 				case a == nil:
-					got[i] = string(p[1])
+					got[i] = string(p[1]) + " " + string(p[2])
 				default:
-					got[i] = string(p[1]) + " " + string(a[1])
+					got[i] = string(p[1]) + " " + string(p[2]) + " " + string(a[1])
+					established++
 				}
 			}
 			if got[0] != got[1] {
 				t.Errorf("tls_min_version %s, s_client %v: waitron %q, net/http %q", minVersion, args, got[0], got[1])
 			}
 		}
+	}
+	if established < 12 {
+		t.Errorf("%d connections established with an ALPN answer, want 12: the output was not understood", established)
 	}
 }
 

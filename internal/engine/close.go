@@ -220,7 +220,9 @@ func (c *conn) onClose(err error) {
 		c.w.q.gone.Store(true)
 		c.endWatches()
 		c.lc.unwatch(c)
-		c.counted(CloseHijacked)
+		if !c.h2 { // an HTTP/2 connection goes on, and is counted when it ends
+			c.counted(CloseHijacked)
+		}
 		return
 	}
 	c.collect()

@@ -98,6 +98,9 @@ func (s *Server) Stats() Stats {
 	st := Stats{Closed: make(map[CloseReason]uint64, numCloseReasons), Draining: s.draining.Load()}
 	if g := s.gen.Load(); g != nil {
 		st.Open = g.conns.Load()
+		if s.h2 != nil {
+			st.Open += s.h2.open.Load()
+		}
 		g.adm.mu.Lock()
 		st.Parked = int64(len(g.adm.parked))
 		g.adm.mu.Unlock()

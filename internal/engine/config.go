@@ -30,6 +30,7 @@ type config struct {
 	logSocketErrs  bool
 	queueLimit     int64         // queue_limit: requests waiting for a worker, at most; 0: no bound
 	queueTimeout   time.Duration // queue_timeout: how long one may wait; 0: no bound
+	h2c            bool          // a connection that opens with the HTTP/2 preface goes to the HTTP/2 server
 }
 
 func compile(o *limits.Options) config {

@@ -56,6 +56,7 @@ type conn struct {
 	proxied    bool   // the PROXY protocol header is handled (or absent, or proxy_protocol off)
 	nfree      uint8  // slots in free
 	sentIdle   bool   // nothing was pending at the last check: the kernel need not be asked again
+	h2         bool   // handed to the HTTP/2 server (h2c): its slot and its close are that server's
 	active     stamp  // last sign of life: bytes in, a response handed over, output draining
 	tick       stamp  // now, for the stamps of one onTraffic call (zero outside one: read the clock)
 	headSince  stamp  // when the request head being read started (zero: none)

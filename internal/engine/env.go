@@ -27,6 +27,7 @@ type env struct {
 	serveX  func(cfg *adapter.Config, x *adapter.Exchange) // …how another adapter serves (Adapter.Serve)
 	bare    bool                                           // Adapter.Bare: no request context or net/http state
 	disp    *dispatcher
+	h2      *h2Server   // HTTP/2 (nil: http2 off, or not net/http handlers)
 	counts  counters    // responses, durations, bytes, restarts, spools
 	closes  closeCounts // closed connections by reason
 	access  *accessLog  // access_log; nil when off (set by Serve before the loops start)

@@ -102,6 +102,7 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		c.w.gen.conns.Add(-1)
 		c.lc.remove(c) // the set it joined in OnOpen (a restart of the loops makes new sets)
 		switch {
+		case c.h2: // its connection_limit slot went with it to the HTTP/2 server
 		case c.st.refused():
 		case c.st.parked():
 			c.unparkRemove()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"runtime"
@@ -54,6 +55,13 @@ func (c *conn) readInput() {
 			} else {
 				continue // the input after the header
 			}
+		}
+		if c.seq == 0 && c.cur == nil && e.cfg.h2c && c.w.tls == nil && bytes.HasPrefix(h2Preface, in[:min(len(in), len(h2Preface))]) {
+			if len(in) < len(h2Preface) {
+				return // perhaps the HTTP/2 preface: wait for the rest
+			}
+			c.handOffH2(in[len(h2Preface):])
+			return
 		}
 		if !c.rd.InBody() {
 			if e.draining.Load() {

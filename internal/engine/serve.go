@@ -304,6 +304,8 @@ func (s *Server) stop(ctx context.Context, closing bool) error {
 		ln.Close() // stops the accept loops
 	}
 	s.tls.stop()
+	h2done := make(chan struct{}) // GOAWAY on every HTTP/2 connection, and their drain
+	go func() { s.h2.shutdown(ctx, closing); close(h2done) }()
 	s.collectAll() // responses workers wrote themselves end their flights now, not at the next tick
 	s.log.Info("draining: new connections are refused; waiting for the requests in flight",
 		"open", s.gen.Load().conns.Load())
@@ -334,6 +336,7 @@ func (s *Server) stop(ctx context.Context, closing bool) error {
 				"workers_running", running, "queued", queued, "open", g.conns.Load())
 		}
 	}
+	<-h2done // bounded by ctx too
 	s.stopping.Store(true)
 	// gnet's Stop polls on an interval of its own (shutdownPollInterval)
 	// for the end it started; the event loops end sooner. So Stop is only asked to start it (with a context

@@ -160,6 +160,13 @@ func newServer(h http.Handler, a Adapter, o limits.Options, log *slog.Logger) (*
 		opts: o, urls: []string{placeholder}, ready: make(chan struct{}), sockets: sockets, bind: bind,
 		placeholderDir: placeholderDir, tlsBind: tlsBind, tls: tlsSrv}
 	s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, describe(h, &o))
+	if s.h2, err = newH2Server(s); err != nil {
+		return nil, err
+	}
+	if s.h2 != nil && s.tls != nil {
+		s.tls.cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	s.cfg.h2c = s.h2 != nil && o.H2C
 	s.refreshDate()
 	s.files = newFileCache(s.tmpDir, &s.clock)
 	s.acfg = adapter.Config{

@@ -252,6 +252,17 @@ func (s *Server) handshake(nc net.Conn, base *listenerBase) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
+	if st.NegotiatedProtocol == "h2" {
+		if g := s.gen.Load(); s.admitH2(g) {
+			go s.h2.serve(nc, tc, nil, false, g)
+		} else {
+			s.closes[CloseOverload].Add(1)
+			s.log.Debug("connection closed", "remote", nc.RemoteAddr().String(), "reason", CloseOverload.String(),
+				"detail", "HTTP/2 connection over connection_limit")
+			nc.Close()
+		}
+		return
+	}
 	res, err := s.register(nc, &tlsOpening{base: base, tc: tc, tr: tr, state: &st})
 	if err != nil {
 		nc.Close()

@@ -1,0 +1,340 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/waitron/waitron/internal/adapter"
+)
+
+// HTTP/2
+//
+// A connection that speaks HTTP/2 — a TLS client that chose h2 by ALPN,
+// or a plain one that opened with the HTTP/2 connection preface (h2c by
+// prior knowledge) — is served by Go's own HTTP/2 server
+// (golang.org/x/net/http2, ServeConn), on Go's network poller like a
+// hijacked connection: frames, flow control, HPACK and the defences of
+// that server (rapid reset, CONTINUATION floods, SETTINGS floods) are
+// Go's, not reimplemented. What waitron adds is its serving model: each
+// stream's handler runs on one of waitron's workers (the stream's
+// goroutine hands it to the dispatcher and waits), so at most threads
+// handlers run at once across HTTP/1 and HTTP/2; queue_limit and
+// queue_timeout shed them as any request; the connection takes a slot of
+// connection_limit; its preface (and SETTINGS) must arrive within
+// request_header_timeout; channel_timeout is its idle timeout and
+// send_timeout its write timeout; Shutdown sends GOAWAY and waits for the
+// streams in flight; responses are counted and logged as HTTP/1 ones.
+
+// h2Preface is the start of an HTTP/2 connection (RFC 9113 §3.4).
+var h2Preface = []byte(http2.ClientPreface)
+
+// h2Server is a server's HTTP/2 side.
+type h2Server struct {
+	s     *Server
+	hs    *http.Server // the HTTP/2 server's base configuration
+	h2    *http2.Server
+	q     *runQueue // the dispatcher's queue for HTTP/2 requests
+	open  atomic.Int64
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// newH2Server sets HTTP/2 up for s: nil when http2 is off or the
+// handlers are not net/http's.
+func newH2Server(s *Server) (*h2Server, error) {
+	o := &s.opts
+	if !o.HTTP2 {
+		return nil, nil
+	}
+	if s.handler == nil {
+		if o.IsSet("http2") || o.IsSet("h2c") {
+			return nil, errors.New("waitron: http2 and h2c are for net/http handlers: the fasthttp adapter serves HTTP/1.1 only")
+		}
+		return nil, nil
+	}
+	h := &h2Server{s: s, q: s.disp.newQueue(), conns: map[net.Conn]struct{}{}}
+	h.hs = &http.Server{MaxHeaderBytes: o.MaxRequestHeaderSize, IdleTimeout: o.ChannelTimeout,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	h.h2 = &http2.Server{MaxConcurrentStreams: uint32(o.HTTP2MaxConcurrentStreams), IdleTimeout: o.ChannelTimeout,
+		WriteByteTimeout: o.SendTimeout}
+	if err := http2.ConfigureServer(h.hs, h.h2); err != nil {
+		return nil, fmt.Errorf("waitron: http2: %w", err)
+	}
+	return h, nil
+}
+
+// h2Conn is an HTTP/2 connection's socket (a *tls.Conn or a plain one)
+// as the HTTP/2 server gets it: with the bytes read before the hand-over
+// first.
+type h2Conn struct {
+	net.Conn
+	pre     []byte
+	started atomic.Bool // a request has begun: the head timeout is over
+}
+
+func (c *h2Conn) Read(b []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(b, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// h2TLSConn is an h2Conn over TLS: ConnectionState is how the HTTP/2
+// server finds the TLS state (r.TLS, and its checks of the version and
+// cipher suite).
+type h2TLSConn struct {
+	*h2Conn
+	tc *tls.Conn
+}
+
+func (c h2TLSConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+
+// h2ConnKey finds the h2Conn of a request (its base context).
+type h2ConnKey struct{}
+
+// serve serves nc with the HTTP/2 server once its preface has arrived
+// (read here, unless sawPreface), holding a slot of g's connection_limit,
+// which it gives back. Its own goroutine.
+func (h *h2Server) serve(nc net.Conn, tc *tls.Conn, pre []byte, sawPreface bool, g *generation) {
+	s := h.s
+	c := &h2Conn{Conn: nc, pre: pre}
+	var sc net.Conn = c // what the HTTP/2 server serves
+	if tc != nil {
+		c.Conn = tc
+		sc = h2TLSConn{c, tc}
+	}
+	h.mu.Lock()
+	if s.draining.Load() {
+		h.mu.Unlock()
+		nc.Close()
+		s.release(g)
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	h.open.Add(1)
+	defer func() {
+		h.mu.Lock()
+		delete(h.conns, c)
+		h.mu.Unlock()
+		c.Close()
+		h.open.Add(-1)
+		reason := CloseClientClosed
+		if s.draining.Load() {
+			reason = CloseShutdown
+		}
+		s.closes[reason].Add(1)
+		s.release(g)
+		h.wg.Done()
+	}()
+	// The preface, then the first request's head, within
+	// request_header_timeout (the first handler lifts the deadline).
+	_ = c.SetReadDeadline(time.Now().Add(s.cfg.headTimeout))
+	if !sawPreface {
+		var buf [len(http2.ClientPreface)]byte
+		if _, err := io.ReadFull(c, buf[:]); err != nil || !bytes.Equal(buf[:], h2Preface) {
+			s.log.Debug("HTTP/2 connection without its preface in time", "remote", nc.RemoteAddr().String(), "err", err)
+			return
+		}
+	}
+	ctx := context.WithValue(s.baseCtx, h2ConnKey{}, c)
+	h.h2.ServeConn(sc, &http2.ServeConnOpts{Context: ctx, BaseConfig: h.hs, Handler: h, SawClientPreface: true})
+}
+
+// handOffH2 hands a connection that opened with the HTTP/2 preface (h2c
+// by prior knowledge) to the HTTP/2 server, with rest, the input after
+// the preface; its connection_limit slot goes with it. As for a hijack,
+// the socket is duplicated and gnet closes its own descriptor. Loop only.
+func (c *conn) handOffH2(rest []byte) {
+	fd, err := c.gc.Dup()
+	if err != nil {
+		c.close(CloseInternalError, "cannot hand the connection to HTTP/2: "+err.Error())
+		return
+	}
+	f := os.NewFile(uintptr(fd), "waitron-h2c")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		c.close(CloseInternalError, "cannot hand the connection to HTTP/2: "+err.Error())
+		return
+	}
+	pre := bytes.Clone(rest)
+	c.h2 = true
+	c.st.hijack()
+	c.e.log.Debug("connection taken by HTTP/2 (h2c)", "remote", c.w.remoteStr)
+	_ = c.gc.EventLoop().Close(c.gc) // synchronous: OnClose sees it taken, and counts and releases nothing
+	go c.e.h2.serve(nc, nil, pre, true, c.w.gen)
+}
+
+// admitH2 takes a connection_limit slot for an HTTP/2 connection that
+// never was, or no longer is, on an event loop: false when none is free
+// (HTTP/2 connections are refused, not parked). Any goroutine.
+func (s *Server) admitH2(g *generation) bool {
+	a := &g.adm
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.active < s.cfg.connLimit && len(a.parked) == 0 {
+		a.active++
+		return true
+	}
+	return false
+}
+
+// shutdown sends GOAWAY on every HTTP/2 connection and waits, until ctx
+// ends, for their streams to finish; hard closes them at once.
+func (h *h2Server) shutdown(ctx context.Context, hard bool) {
+	if h == nil {
+		return
+	}
+	if hard {
+		h.mu.Lock()
+		for c := range h.conns {
+			c.Close()
+		}
+		h.mu.Unlock()
+	} else {
+		_ = h.hs.Shutdown(ctx) // runs the HTTP/2 server's graceful shutdown: GOAWAY
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.mu.Lock()
+		for c := range h.conns {
+			c.Close()
+		}
+		h.mu.Unlock()
+		<-done
+	}
+}
+
+// ServeHTTP runs a stream's request on one of waitron's workers and waits
+// for it, then counts and logs the response. The stream's goroutine.
+func (h *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := h.s
+	if c, ok := r.Context().Value(h2ConnKey{}).(*h2Conn); ok && !c.started.Swap(true) {
+		_ = c.SetReadDeadline(time.Time{}) // the head timeout ends with the first request
+	}
+	start := s.clock.stamp()
+	rw := &h2Writer{ResponseWriter: w}
+	defer func() {
+		if rw.status == 0 {
+			return
+		}
+		d := time.Duration(s.clock.stamp() - start)
+		s.counts.response(methodIndex([]byte(r.Method)), rw.status, d)
+		s.counts.bytesOut.Add(uint64(rw.bytes))
+		if s.access != nil {
+			s.access.log(&entry{remote: r.RemoteAddr, method: r.Method, target: r.RequestURI, proto: r.Proto,
+				status: rw.status, bytes: rw.bytes, dur: d, referer: r.Referer(), agent: r.UserAgent()}, true)
+		}
+	}()
+	if lim := s.cfg.queueLimit; lim > 0 && s.disp.queued() >= lim {
+		s.noteShed("queue_limit")
+		h2Refuse(rw, http.StatusServiceUnavailable, "Too many requests are waiting for a worker (queue_limit)")
+		return
+	}
+	if r.ContentLength > s.cfg.maxBody {
+		h2Refuse(rw, http.StatusRequestEntityTooLarge, "Request body exceeds max_request_body_size")
+		return
+	}
+	r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.maxBody)
+	r2, err := adapter.PrepareHTTP2(&s.acfg, rw, r, s.baseCtx.Value(http.ServerContextKey))
+	if err != nil {
+		h2Refuse(rw, http.StatusBadRequest, err.Error())
+		return
+	}
+	t := &h2Task{h: h, w: rw, r: r2, queued: start, done: make(chan struct{})}
+	h.s.disp.push(h.q, t)
+	<-t.done
+	if t.panicked != nil {
+		panic(t.panicked) // the HTTP/2 server's own recovery, as for its own handlers
+	}
+}
+
+func h2Refuse(w http.ResponseWriter, status int, detail string) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	http.Error(w, detail, status)
+}
+
+// h2Task is a stream's request as a worker's task.
+type h2Task struct {
+	h        *h2Server
+	w        *h2Writer
+	r        *http.Request
+	queued   stamp
+	done     chan struct{}
+	panicked any
+}
+
+func (t *h2Task) run(*worker) {
+	s := t.h.s
+	defer func() {
+		if p := recover(); p != nil {
+			t.panicked = p
+		}
+		close(t.done)
+	}()
+	if qt := s.cfg.queueTimeout; qt > 0 && time.Duration(s.clock.stamp()-t.queued) > qt {
+		s.noteShed("queue_timeout")
+		h2Refuse(t.w, http.StatusServiceUnavailable, "The request waited too long for a worker (queue_timeout)")
+		return
+	}
+	s.handler.ServeHTTP(t.w, t.r)
+}
+
+// h2Writer records a stream's status and body bytes for the counters and
+// the access log; Unwrap gives http.ResponseController the stream's own
+// writer (Flush, deadlines).
+type h2Writer struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *h2Writer) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *h2Writer) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *h2Writer) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *h2Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }

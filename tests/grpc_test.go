@@ -1,0 +1,119 @@
+package tests
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+
+	"github.com/waitron/waitron/internal/testutil"
+)
+
+// echoService answers UnaryCall with its payload and FullDuplexCall with
+// each message's payload, as it comes.
+type echoService struct {
+	testgrpc.UnimplementedTestServiceServer
+}
+
+func (echoService) UnaryCall(_ context.Context, in *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	return &testgrpc.SimpleResponse{Payload: in.GetPayload()}, nil
+}
+
+func (echoService) FullDuplexCall(stream testgrpc.TestService_FullDuplexCallServer) error {
+	for {
+		in, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&testgrpc.StreamingOutputCallResponse{Payload: in.GetPayload()}); err != nil {
+			return err
+		}
+	}
+}
+
+// TestGRPCThroughServeHTTP: a grpc-go server mounted as an http.Handler
+// (grpc.Server's ServeHTTP) answers a grpc-go client's unary call and
+// bidi stream over h2 (TLS) and h2c (prior knowledge), on waitron as on
+// net/http.
+func TestGRPCThroughServeHTTP(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	gs := grpc.NewServer()
+	testgrpc.RegisterTestServiceServer(gs, echoService{})
+	w := start(t, gs, "tls_listen", "127.0.0.1:0", "certfile", certs.CertFile, "keyfile", certs.KeyFile)
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	std := &http.Server{Handler: gs, Protocols: p, ErrorLog: log.New(io.Discard, "", 0),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{certs.Server}}}
+	plainLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go std.Serve(plainLn)
+	go std.ServeTLS(tlsLn, "", "")
+	t.Cleanup(func() { std.Close() })
+	for _, c := range []struct {
+		name, addr string
+		secure     bool
+	}{
+		{"waitron/h2", w.Addrs()[1].String(), true}, {"waitron/h2c", w.addr, false},
+		{"net/http/h2", tlsLn.Addr().String(), true}, {"net/http/h2c", plainLn.Addr().String(), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			creds := insecure.NewCredentials()
+			if c.secure {
+				creds = credentials.NewTLS(certs.ClientConfig())
+			}
+			cc, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(creds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			client := testgrpc.NewTestServiceClient(cc)
+			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+			defer cancel()
+			resp, err := client.UnaryCall(ctx, &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte("unary")}})
+			if err != nil || string(resp.GetPayload().GetBody()) != "unary" {
+				t.Fatalf("unary: %v, %v", resp, err)
+			}
+			stream, err := client.FullDuplexCall(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				msg := fmt.Sprintf("message %d", i)
+				if err := stream.Send(&testgrpc.StreamingOutputCallRequest{Payload: &testgrpc.Payload{Body: []byte(msg)}}); err != nil {
+					t.Fatal(err)
+				}
+				got, err := stream.Recv()
+				if err != nil || string(got.GetPayload().GetBody()) != msg {
+					t.Fatalf("bidi message %d: %v, %v", i, got, err)
+				}
+			}
+			if err := stream.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after CloseSend: %v, want io.EOF", err)
+			}
+		})
+	}
+}
