@@ -16,14 +16,15 @@ import (
 
 	cws "github.com/coder/websocket"
 
+	"github.com/waitron/waitron"
 	"github.com/waitron/waitron/internal/testutil"
 )
 
 // tlsServers serves h over TLS with waitron (the options in set) and with
 // net/http (HTTP/2 by ALPN as ListenAndServeTLS offers it, the same
 // certificate; client certificates required when mutual), and returns
-// both.
-func tlsServers(t *testing.T, h http.Handler, certs *testutil.Certs, mutual bool, set ...string) []peerServer {
+// both, and waitron's server.
+func tlsServers(t *testing.T, h http.Handler, certs *testutil.Certs, mutual bool, set ...string) ([]peerServer, *server) {
 	t.Helper()
 	set = append([]string{"tls_listen", "127.0.0.1:0", "certfile", certs.CertFile, "keyfile", certs.KeyFile}, set...)
 	if mutual {
@@ -45,10 +46,11 @@ func tlsServers(t *testing.T, h http.Handler, certs *testutil.Certs, mutual bool
 	}
 	std.StartTLS()
 	t.Cleanup(std.Close)
-	return []peerServer{{"waitron", w.Addrs()[1].String()}, {"net/http", std.Listener.Addr().String()}}
+	return []peerServer{{"waitron", w.Addrs()[1].String()}, {"net/http", std.Listener.Addr().String()}}, w
 }
 
 func tlsHello(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body) // unread, HTTP/2 servers reset the stream after the response (curl: exit 92)
 	peers := 0
 	if r.TLS != nil {
 		peers = len(r.TLS.PeerCertificates)
@@ -64,13 +66,13 @@ func curlOut(t *testing.T, curl string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(curl, append([]string{"-sS", "-D", "-", "--max-time", "10"}, args...)...).CombinedOutput()
 	if err != nil {
-		return fmt.Sprintf("curl failed: %v", err) // the failure is compared, not its wording
+		return "curl failed" // the failure is compared, not its exit code (which side saw the close first)
 	}
 	// waitron names itself (ident) where net/http names nobody; the
 	// fields' order is not compared.
 	head, body, _ := strings.Cut(string(out), "\r\n\r\n")
-	lines := strings.Split(dateRE.ReplaceAllString(head+"\r\n", "Date: X\r\n"), "\r\n")
-	lines = slices.DeleteFunc(lines, func(l string) bool { return l == "Server: waitron" })
+	lines := strings.Split(anyDateRE.ReplaceAllString(head+"\r\n", "Date: X\r\n"), "\r\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.EqualFold(l, "Server: waitron") })
 	slices.Sort(lines[1:])
 	return strings.Join(lines, "\n") + "\n\n" + body
 }
@@ -82,9 +84,9 @@ func TestTLSCurl(t *testing.T) {
 	curl := testutil.RequireTool(t, "curl")
 	certs := testutil.NewCerts(t)
 	for _, mutual := range []bool{false, true} {
-		srvs := tlsServers(t, http.HandlerFunc(tlsHello), certs, mutual)
+		srvs, _ := tlsServers(t, http.HandlerFunc(tlsHello), certs, mutual)
 		for _, args := range [][]string{
-			{"--http1.1"},
+			{"--http1.1"}, {"--http2"}, {"--http2", "-X", "POST", "--data-binary", "hello"},
 			{"--http1.1", "-X", "POST", "--data-binary", "hello"},
 			{"--http1.1", "--cert", certs.ClientCert, "--key", certs.ClientKey},
 		} {
@@ -95,9 +97,15 @@ func TestTLSCurl(t *testing.T) {
 			if got[0] != got[1] {
 				t.Errorf("mutual=%v curl %v:\nwaitron:\n%s\nnet/http:\n%s", mutual, args, got[0], got[1])
 			}
+			if want := strings.TrimPrefix(args[0], "--http"); !mutual && !strings.Contains(got[0], "HTTP/"+want) {
+				t.Errorf("curl %v: not over HTTP/%s:\n%s", args, want, got[0])
+			}
 		}
 	}
 }
+
+// anyDateRE is dateRE for HTTP/2's lower-case field names too.
+var anyDateRE = regexp.MustCompile(`(?i)Date: [^\r]*\r\n`)
 
 var (
 	sessionRE = regexp.MustCompile(`(?m)^New, (\S+), Cipher is (\S+)`)
@@ -112,7 +120,7 @@ func TestTLSVersionsAndALPN(t *testing.T) {
 	certs := testutil.NewCerts(t)
 	established := 0
 	for _, minVersion := range []string{"1.2", "1.3"} {
-		srvs := tlsServers(t, http.HandlerFunc(tlsHello), certs, false, "tls_min_version", minVersion)
+		srvs, _ := tlsServers(t, http.HandlerFunc(tlsHello), certs, false, "tls_min_version", minVersion)
 		for _, args := range [][]string{
 			{"-tls1_2"}, {"-tls1_3"}, {"-tls1_3", "-alpn", "http/1.1"}, {"-tls1_2", "-alpn", "h2,http/1.1"}, {"-alpn", "h2"},
 		} {
@@ -164,7 +172,8 @@ func TestTLSWebSocket(t *testing.T) {
 		}
 	})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.ClientConfig()}}
-	for _, s := range tlsServers(t, h, certs, false) {
+	srvs, _ := tlsServers(t, h, certs, false)
+	for _, s := range srvs {
 		t.Run(s.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 			defer cancel()
@@ -187,5 +196,61 @@ func TestTLSWebSocket(t *testing.T) {
 				t.Fatalf("close handshake: %v", err)
 			}
 		})
+	}
+}
+
+// TestTLSRenegotiationRefused: a TLS 1.2 client that asks to renegotiate
+// (openssl s_client's R command) is refused with an alert and closed, on
+// waitron (close reason tls_renegotiation) as on net/http.
+func TestTLSRenegotiationRefused(t *testing.T) {
+	openssl := testutil.RequireTool(t, "openssl")
+	certs := testutil.NewCerts(t)
+	srvs, w := tlsServers(t, http.HandlerFunc(tlsHello), certs, false)
+	for _, s := range srvs {
+		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+		cmd := exec.CommandContext(ctx, openssl, "s_client", "-tls1_2", "-connect", s.addr, "-CAfile", certs.CAFile)
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(in, "R\n") // stdin stays open: s_client ends when the server closes
+		_ = cmd.Wait()
+		in.Close()
+		cancel()
+		if !strings.Contains(out.String(), "RENEGOTIATING") || !strings.Contains(out.String(), "alert") {
+			t.Errorf("%s: s_client said:\n%s", s.name, out.String())
+		}
+	}
+	testutil.WaitFor(t, "the refusal counted as tls_renegotiation", func() bool {
+		return w.Stats().Closed[waitron.CloseTLSRenegotiation] == 1
+	})
+}
+
+// TestH2CCurl: curl --http2-prior-knowledge (h2c) gets the same answers
+// from waitron's plain listener as from net/http with
+// Protocols.UnencryptedHTTP2.
+func TestH2CCurl(t *testing.T) {
+	curl := testutil.RequireTool(t, "curl")
+	w := start(t, http.HandlerFunc(tlsHello))
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	std := httptest.NewUnstartedServer(http.HandlerFunc(tlsHello))
+	std.Config.Protocols = p
+	std.Start()
+	t.Cleanup(std.Close)
+	for _, args := range [][]string{{"--http2-prior-knowledge"}, {"--http2-prior-knowledge", "-X", "POST", "--data-binary", "hello"}, {"--http1.1"}} {
+		var got [2]string
+		for i, a := range []string{w.addr, std.Listener.Addr().String()} {
+			got[i] = curlOut(t, curl, append(args, "http://"+a+"/path")...)
+		}
+		if got[0] != got[1] || !strings.Contains(got[0], "tls=false") || strings.Contains(args[0], "http2") && !strings.Contains(got[0], "HTTP/2.0") {
+			t.Errorf("curl %v:\nwaitron:\n%s\nnet/http:\n%s", args, got[0], got[1])
+		}
 	}
 }

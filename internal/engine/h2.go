@@ -295,6 +295,9 @@ func (t *h2Task) run(*worker) {
 		}
 		close(t.done)
 	}()
+	if t.r.Context().Err() != nil {
+		return // the stream was reset (or its connection lost) while it waited: nobody is there to answer
+	}
 	if qt := s.cfg.queueTimeout; qt > 0 && time.Duration(s.clock.stamp()-t.queued) > qt {
 		s.noteShed("queue_timeout")
 		h2Refuse(t.w, http.StatusServiceUnavailable, "The request waited too long for a worker (queue_timeout)")

@@ -559,7 +559,9 @@ func (c *conn) tlsFailed() {
 		if !c.st.busy {
 			c.close(CloseTLSCloseNotify, "")
 		}
-	case strings.Contains(err.Error(), "no renegotiation") || strings.Contains(err.Error(), "unexpected message"):
+	case strings.Contains(err.Error(), "unexpected handshake message") || strings.Contains(err.Error(), "renegotiation"):
+		// crypto/tls's words for a handshake message after the handshake
+		// (a ClientHello: a renegotiation attempt), which it refuses.
 		c.close(CloseTLSRenegotiation, err.Error())
 	default:
 		c.close(CloseTLSError, err.Error())
