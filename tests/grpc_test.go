@@ -117,3 +117,48 @@ func TestGRPCThroughServeHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestGRPCBidiStreamsFewThreads: with threads=1, three bidi streams open
+// at once (each flushing while its request goes on) leave the worker to a
+// unary call: full-duplex streams leave the count of threads, as hijacked
+// WebSockets do.
+func TestGRPCBidiStreamsFewThreads(t *testing.T) {
+	gs := grpc.NewServer()
+	testgrpc.RegisterTestServiceServer(gs, echoService{})
+	w := start(t, gs, "threads", "1")
+	cc, err := grpc.NewClient(w.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := testgrpc.NewTestServiceClient(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	var streams []testgrpc.TestService_FullDuplexCallClient
+	for i := range 3 {
+		stream, err := client.FullDuplexCall(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := fmt.Sprintf("stream %d", i)
+		if err := stream.Send(&testgrpc.StreamingOutputCallRequest{Payload: &testgrpc.Payload{Body: []byte(msg)}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := stream.Recv(); err != nil || string(got.GetPayload().GetBody()) != msg {
+			t.Fatalf("%s: %v, %v", msg, got, err)
+		}
+		streams = append(streams, stream)
+	}
+	resp, err := client.UnaryCall(ctx, &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte("unary")}})
+	if err != nil || string(resp.GetPayload().GetBody()) != "unary" {
+		t.Fatalf("unary call beside three open streams: %v, %v", resp, err)
+	}
+	for _, s := range streams {
+		if err := s.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Recv(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after CloseSend: %v", err)
+		}
+	}
+}

@@ -256,13 +256,15 @@ func (h *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h2Refuse(rw, http.StatusRequestEntityTooLarge, "Request body exceeds max_request_body_size")
 		return
 	}
-	r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.maxBody)
+	body := &h2Body{ReadCloser: http.MaxBytesReader(rw, r.Body, s.cfg.maxBody)}
+	r.Body, rw.body = body, body
 	r2, err := adapter.PrepareHTTP2(&s.acfg, rw, r, s.baseCtx.Value(http.ServerContextKey))
 	if err != nil {
 		h2Refuse(rw, http.StatusBadRequest, err.Error())
 		return
 	}
 	t := &h2Task{h: h, w: rw, r: r2, queued: start, done: make(chan struct{})}
+	rw.task = t
 	h.s.disp.push(h.q, t)
 	<-t.done
 	if t.panicked != nil {
@@ -285,10 +287,20 @@ type h2Task struct {
 	queued   stamp
 	done     chan struct{}
 	panicked any
+	mu       sync.Mutex // wk: the handler may flush from a goroutine of its own
+	wk       *worker    // the worker running it, while it runs
 }
 
-func (t *h2Task) run(*worker) {
+func (t *h2Task) run(wk *worker) {
 	s := t.h.s
+	t.mu.Lock()
+	t.wk = wk
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.wk = nil // after this, drain reads wk.detached
+		t.mu.Unlock()
+	}()
 	defer func() {
 		if p := recover(); p != nil {
 			t.panicked = p
@@ -309,10 +321,36 @@ func (t *h2Task) run(*worker) {
 // h2Writer records a stream's status and body bytes for the counters and
 // the access log; Unwrap gives http.ResponseController the stream's own
 // writer (Flush, deadlines).
+//
+// A handler that flushes its response while its request is still coming
+// (a full-duplex stream: gRPC's bidirectional calls) holds a conversation,
+// not an exchange, as a hijacked WebSocket does: like a hijacking
+// handler's, its worker then leaves the count of threads, and another
+// starts in its place if requests wait. So long-lived streams do not take
+// every worker; a stream that reads its whole request first, or that
+// never flushes, holds its worker until it returns, as an HTTP/1 handler
+// does.
 type h2Writer struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	body   *h2Body
+	task   *h2Task
+}
+
+// h2Body is a stream's request body, and whether the handler has read it
+// to its end.
+type h2Body struct {
+	io.ReadCloser
+	ended atomic.Bool
+}
+
+func (b *h2Body) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.ended.Store(true)
+	}
+	return n, err
 }
 
 func (w *h2Writer) WriteHeader(code int) {
@@ -337,6 +375,13 @@ func (w *h2Writer) Flush() {
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
+	}
+	if t := w.task; t != nil && w.body != nil && !w.body.ended.Load() {
+		t.mu.Lock()
+		if wk := t.wk; wk != nil && !wk.detached {
+			wk.detach() // a full-duplex stream: see h2Writer
+		}
+		t.mu.Unlock()
 	}
 }
 
