@@ -32,6 +32,10 @@ type loadSpec struct {
 	only2xx bool
 	// tls: the server speaks HTTPS (its certificate is not verified).
 	tls bool
+	// streams, when set, makes the load HTTP/2 (h2load): that many
+	// concurrent streams per connection, over TLS (h2) or in the clear
+	// (h2c by prior knowledge).
+	streams int
 }
 
 // dial connects to addr, over TLS (HTTP/1.1 only) when tls is set.

@@ -165,7 +165,7 @@ const (
 	groupConns     = "New connections, bodies and blocking handlers (target app)"
 	groupMemory    = "Memory per connection, and upgraded connections"
 	groupLatency   = "Latency at a fixed rate"
-	groupTLS       = "TLS (HTTP/1.1; crypto/tls on every server)"
+	groupTLS       = "TLS and HTTP/2 (crypto/tls on every server)"
 	groupArena     = "HttpArena's HTTP/1.1 profiles (arena app)"
 )
 
@@ -183,6 +183,12 @@ func tlsWorkloads() []workload {
 			servers: tlsServers, spec: loadSpec{path: "/plaintext", conns: 64, tls: true}},
 		{name: "tls-handshake", group: groupTLS, title: "a new TLS connection (full handshake) per request, 16 at a time", unit: "req/s",
 			servers: tlsServers, spec: loadSpec{path: "/plaintext", conns: 16, close: true, tls: true}},
+		{name: "h2c-plaintext", group: groupTLS, title: "HTTP/2 in the clear (h2c), 16 connections × 32 streams", unit: "req/s",
+			servers: []server{{"waitron", waitron()}, {"net/http", func(bin, addr string) []string { return append(peer("nethttp")(bin, addr), "-h2c") }}},
+			spec:    loadSpec{path: "/plaintext", conns: 16, streams: 32}},
+		{name: "h2-plaintext", group: groupTLS, title: "HTTP/2 over TLS (h2), 16 connections × 32 streams", unit: "req/s",
+			servers: []server{{"waitron", waitronTLS()}, {"net/http", peerTLS("nethttp")}},
+			spec:    loadSpec{path: "/plaintext", conns: 16, streams: 32, tls: true}},
 		{name: "tls-idle", group: groupTLS, title: fmt.Sprintf("%d idle keep-alive TLS connections", *tlsIdleN), unit: "KB per connection",
 			lowerBetter: true, servers: tlsIdleServers, spec: loadSpec{tls: true}, run: runIdle},
 	}
@@ -448,6 +454,9 @@ func parseCPUStat(b []byte, cpu int) (busy, total uint64) {
 // load runs spec against addr for d with wrk, or with the Go generator
 // when wrkPath is empty.
 func load(wrkPath string, spec loadSpec, addr string, d time.Duration) loadStats {
+	if spec.streams > 0 {
+		return runH2load(spec, addr, d)
+	}
 	if wrkPath != "" {
 		return runWrk(wrkPath, spec, addr, d)
 	}
@@ -518,6 +527,37 @@ func scheme(spec loadSpec) string {
 		return "https"
 	}
 	return "http"
+}
+
+var h2loadRE = regexp.MustCompile(`requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded`)
+
+// runH2load drives spec over HTTP/2 with h2load (Debian package
+// nghttp2-client), one thread.
+func runH2load(spec loadSpec, addr string, d time.Duration) loadStats {
+	path, err := exec.LookPath("h2load")
+	if err != nil {
+		check(fmt.Errorf("the HTTP/2 workloads need h2load (Debian package nghttp2-client): %v", err))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d+60*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	out, err := exec.CommandContext(ctx, path, "-t1", "-c", strconv.Itoa(spec.conns), "-m", strconv.Itoa(spec.streams),
+		"-D", strconv.Itoa(int(d.Seconds())), scheme(spec)+"://"+addr+spec.path).CombinedOutput()
+	elapsed := time.Since(t0)
+	m := h2loadRE.FindSubmatch(out)
+	if err != nil || m == nil {
+		fmt.Fprintf(os.Stderr, "h2load: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	if elapsed > d {
+		elapsed = d // h2load's own time: -D, after its connections are up
+	}
+	st := loadStats{responses: n, elapsed: elapsed}
+	if fails := regexp.MustCompile(`(\d+) failed, (\d+) errored`).FindSubmatch(out); fails != nil && (string(fails[1]) != "0" || string(fails[2]) != "0") {
+		st.note = fmt.Sprintf("%s failed, %s errored", fails[1], fails[2])
+	}
+	return st
 }
 
 // runWrk drives spec with wrk for d, one thread (the server gets the other

@@ -28,6 +28,7 @@ func main() {
 	precompressed := flag.Bool("precompressed", false, "the arena app serves .br/.gz siblings of static files")
 	cert := flag.String("cert", "", "serve HTTPS (HTTP/1.1) with this PEM certificate (and -key); nethttp and fasthttp, target app")
 	key := flag.String("key", "", "the PEM key of -cert")
+	h2c := flag.Bool("h2c", false, "nethttp: also take HTTP/2 by prior knowledge (Protocols.UnencryptedHTTP2)")
 	flag.Parse()
 	if *appName == "arena" {
 		cfg := arena.Config{Dir: *data, Precompressed: *precompressed}
@@ -57,6 +58,11 @@ func main() {
 	switch *kind {
 	case "nethttp":
 		s := &http.Server{Addr: *addr, Handler: app}
+		if *h2c {
+			s.Protocols = new(http.Protocols)
+			s.Protocols.SetHTTP1(true)
+			s.Protocols.SetUnencryptedHTTP2(true)
+		}
 		if *cert != "" {
 			log.Fatal(s.ListenAndServeTLS(*cert, *key))
 		}

@@ -234,7 +234,9 @@ func (h *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = c.SetReadDeadline(time.Time{}) // the head timeout ends with the first request
 	}
 	start := s.clock.stamp()
-	rw := &h2Writer{ResponseWriter: w}
+	x := &h2Exchange{}
+	rw, t := &x.w, &x.task
+	rw.ResponseWriter = w
 	defer func() {
 		if rw.status == 0 {
 			return
@@ -256,17 +258,31 @@ func (h *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h2Refuse(rw, http.StatusRequestEntityTooLarge, "Request body exceeds max_request_body_size")
 		return
 	}
-	body := &h2Body{ReadCloser: http.MaxBytesReader(rw, r.Body, s.cfg.maxBody)}
-	r.Body, rw.body = body, body
-	r2, err := adapter.PrepareHTTP2(&s.acfg, rw, r, s.baseCtx.Value(http.ServerContextKey))
+	x.body = h2Body{ReadCloser: r.Body, left: s.cfg.maxBody, limit: s.cfg.maxBody}
+	r.Body, rw.body = &x.body, &x.body
+	r2, err := adapter.PrepareHTTP2(&s.acfg, &x.prep, rw, r, s.baseCtx.Value(http.ServerContextKey))
 	if err != nil {
 		h2Refuse(rw, http.StatusBadRequest, err.Error())
 		return
 	}
-	t := &h2Task{h: h, w: rw, r: r2, queued: start, done: make(chan struct{})}
+	*t = h2Task{h: h, w: rw, r: r2, queued: start}
 	rw.task = t
-	h.s.disp.push(h.q, t)
-	<-t.done
+	if d := s.disp; d.queued() == 0 && d.rejoin() {
+		// A worker's place is free and nothing waits for one: the
+		// stream's goroutine takes it and runs the handler itself, as a
+		// worker would, without two hand-offs between goroutines.
+		wk := workerPool.Get().(*worker)
+		*wk = worker{d: d}
+		t.run(wk)
+		if !wk.detached {
+			wk.detach() // leaves the count, and starts a worker if requests came meanwhile
+		}
+		workerPool.Put(wk)
+	} else {
+		t.done = make(chan struct{})
+		d.push(h.q, t)
+		<-t.done
+	}
 	if t.panicked != nil {
 		panic(t.panicked) // the HTTP/2 server's own recovery, as for its own handlers
 	}
@@ -279,13 +295,22 @@ func h2Refuse(w http.ResponseWriter, status int, detail string) {
 	http.Error(w, detail, status)
 }
 
+// h2Exchange is what a stream's request needs of waitron's, in one
+// allocation.
+type h2Exchange struct {
+	w    h2Writer
+	body h2Body
+	task h2Task
+	prep adapter.HTTP2State
+}
+
 // h2Task is a stream's request as a worker's task.
 type h2Task struct {
 	h        *h2Server
 	w        *h2Writer
 	r        *http.Request
 	queued   stamp
-	done     chan struct{}
+	done     chan struct{} // closed when it ran on a worker (nil: on the stream's own goroutine)
 	panicked any
 	mu       sync.Mutex // wk: the handler may flush from a goroutine of its own
 	wk       *worker    // the worker running it, while it runs
@@ -305,7 +330,9 @@ func (t *h2Task) run(wk *worker) {
 		if p := recover(); p != nil {
 			t.panicked = p
 		}
-		close(t.done)
+		if t.done != nil {
+			close(t.done)
+		}
 	}()
 	if t.r.Context().Err() != nil {
 		return // the stream was reset (or its connection lost) while it waited: nobody is there to answer
@@ -338,15 +365,28 @@ type h2Writer struct {
 	task   *h2Task
 }
 
-// h2Body is a stream's request body, and whether the handler has read it
-// to its end.
+// h2Body is a stream's request body, bounded by max_request_body_size
+// (an *http.MaxBytesError past it, as http.MaxBytesReader gives), and
+// whether the handler has read it to its end.
 type h2Body struct {
 	io.ReadCloser
+	left  int64 // bytes it may still give before max_request_body_size
+	limit int64 // max_request_body_size
 	ended atomic.Bool
 }
 
 func (b *h2Body) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, &http.MaxBytesError{Limit: b.limit}
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one more than allowed tells an overrun
+	}
 	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n - 1, &http.MaxBytesError{Limit: b.limit}
+	}
 	if err == io.EOF {
 		b.ended.Store(true)
 	}
