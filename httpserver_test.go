@@ -117,8 +117,10 @@ func TestFromHTTPServerRefuses(t *testing.T) {
 		opts *waitron.Options
 		want string
 	}{
-		{&http.Server{TLSConfig: nil, Protocols: protocols(true, true)}, nil, "Protocols"},
-		{&http.Server{HTTP2: &http.HTTP2Config{}}, nil, "HTTP2"},
+		{&http.Server{Protocols: protocols(false, true)}, nil, "Protocols"},
+		{&http.Server{HTTP2: &http.HTTP2Config{PingTimeout: time.Second}}, nil, "HTTP2"},
+		{&http.Server{TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){"x": nil}}, nil, "TLSNextProto"},
+		{&http.Server{TLSConfig: &tls.Config{}}, nil, "TLSConfig"},
 		{&http.Server{ReadHeaderTimeout: 500 * time.Millisecond}, nil, "ReadHeaderTimeout"},
 		{&http.Server{IdleTimeout: 1500 * time.Millisecond}, nil, "IdleTimeout"},
 		{&http.Server{Addr: "127.0.0.1:8081"}, &withListen, "Addr"},
@@ -131,8 +133,56 @@ func TestFromHTTPServerRefuses(t *testing.T) {
 			t.Errorf("%s: got %v, want an error naming it", c.want, err)
 		}
 	}
-	if _, err := waitron.FromHTTPServer(&http.Server{Protocols: protocols(true, false)}, &withListen); err != nil {
-		t.Errorf("Protocols with HTTP/1 only: %v", err)
+	for range 2 { // and the options given are left as they were
+		if _, err := waitron.FromHTTPServer(&http.Server{Protocols: protocols(true, false)}, &withListen); err != nil {
+			t.Errorf("Protocols with HTTP/1 only: %v", err)
+		}
+	}
+	if withListen.IsSet("http2") || withListen.IsSet("h2c") {
+		t.Error("FromHTTPServer changed the options it was given")
+	}
+}
+
+// TestFromHTTPServerProtocols: as net/http, h2c by prior knowledge is
+// served only when Protocols asks for it; HTTP2.MaxConcurrentStreams is
+// taken.
+func TestFromHTTPServerProtocols(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })
+	h2cOnly := new(http.Protocols)
+	h2cOnly.SetUnencryptedHTTP2(true)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Protocols: h2cOnly}}
+	withH2C := protocols(true, true)
+	withH2C.SetUnencryptedHTTP2(true)
+	for _, c := range []struct {
+		p    *http.Protocols
+		want string
+	}{{nil, ""}, {withH2C, "HTTP/2.0"}} {
+		srv := &http.Server{Handler: h, Protocols: c.p, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 10}}
+		opts := waitron.DefaultOptions()
+		if err := opts.Set("listen", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		s, err := waitron.FromHTTPServer(srv, &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- s.ListenAndServe() }()
+		<-s.Ready()
+		got := ""
+		if resp, err := client.Get("http://" + s.Addrs()[0].String() + "/"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got = string(b)
+		}
+		client.CloseIdleConnections()
+		if got != c.want {
+			t.Errorf("Protocols %v: an h2c client got %q, want %q", c.p, got, c.want)
+		}
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		<-served
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -447,8 +448,11 @@ func (g *shutdownGate) Addr() net.Addr {
 //     as net/http; handlers find srv under http.ServerContextKey.
 //   - TLSConfig: refused here, where net/http would not use it (its
 //     ListenAndServe serves plain HTTP); FromHTTPServerTLS uses it.
-//   - A non-empty TLSNextProto, HTTP2, and Protocols with anything but
-//     HTTP/1: refused (no HTTP/2 yet).
+//   - Protocols: HTTP2 is the http2 option (HTTP/2 by ALPN over TLS,
+//     net/http's default), UnencryptedHTTP2 the h2c option (off unless
+//     asked, as net/http); Protocols without HTTP1 is refused.
+//     HTTP2.MaxConcurrentStreams is http2_max_concurrent_streams; any other
+//     HTTP2 field, and a non-empty TLSNextProto, is refused.
 func FromHTTPServer(srv *http.Server, opts *Options) (*Server, error) {
 	if srv != nil && srv.TLSConfig != nil {
 		return nil, errors.New("waitron: http.Server.TLSConfig is set: serve it with ListenAndServeTLS or FromHTTPServerTLS (net/http's ListenAndServe would not use it)")
@@ -471,15 +475,10 @@ func fromHTTPServer(srv *http.Server, opts *Options, tlsFiles *[2]string) (*Serv
 	}
 	o := limits.Default()
 	if opts != nil {
-		o = *opts
+		o = opts.Clone() // the caller's opts stay as they were
 	}
-	switch {
-	case len(srv.TLSNextProto) > 0:
-		return nil, errors.New("waitron: http.Server.TLSNextProto: waitron has no TLS or HTTP/2 yet")
-	case srv.HTTP2 != nil:
-		return nil, errors.New("waitron: http.Server.HTTP2: waitron has no HTTP/2 yet")
-	case srv.Protocols != nil && (srv.Protocols.HTTP2() || srv.Protocols.UnencryptedHTTP2() || !srv.Protocols.HTTP1()):
-		return nil, fmt.Errorf("waitron: http.Server.Protocols %v: waitron serves HTTP/1 only for now", srv.Protocols)
+	if err := applyProtocols(srv, &o, opts); err != nil {
+		return nil, err
 	}
 	// Where opts and srv both set something, it is an error, not a
 	// precedence rule.
@@ -586,6 +585,56 @@ func fromHTTPServer(srv *http.Server, opts *Options, tlsFiles *[2]string) (*Serv
 		return nil, err
 	}
 	return &Server{e: e}, nil
+}
+
+// applyProtocols maps srv's Protocols and HTTP2 to the http2, h2c and
+// http2_max_concurrent_streams options: as net/http, HTTP/2 is offered by
+// ALPN over TLS, and h2c only when Protocols asks for it.
+func applyProtocols(srv *http.Server, o *Options, opts *Options) error {
+	if len(srv.TLSNextProto) > 0 {
+		return errors.New("waitron: http.Server.TLSNextProto: waitron serves HTTP/1 and HTTP/2 itself and takes no other ALPN protocol handlers")
+	}
+	given := func(n string) bool { return opts != nil && opts.IsSet(n) }
+	h2, h2c := true, false // net/http's defaults
+	if p := srv.Protocols; p != nil {
+		switch {
+		case !p.HTTP1():
+			return fmt.Errorf("waitron: http.Server.Protocols %v: waitron always serves HTTP/1", p)
+		case p.UnencryptedHTTP2() && !p.HTTP2():
+			return fmt.Errorf("waitron: http.Server.Protocols %v: waitron takes unencrypted HTTP/2 only beside HTTP/2 over TLS", p)
+		}
+		h2, h2c = p.HTTP2(), p.UnencryptedHTTP2()
+	}
+	for _, s := range []struct {
+		name string
+		v    bool
+	}{{"http2", h2}, {"h2c", h2c}} {
+		if given(s.name) {
+			if srv.Protocols != nil {
+				return fmt.Errorf("waitron: http.Server.Protocols and the options' %s both set it", s.name)
+			}
+			continue // the options say
+		}
+		if err := o.Set(s.name, strconv.FormatBool(s.v)); err != nil {
+			return err
+		}
+	}
+	if c := srv.HTTP2; c != nil {
+		rest := *c
+		rest.MaxConcurrentStreams = 0
+		if !reflect.ValueOf(rest).IsZero() {
+			return errors.New("waitron: http.Server.HTTP2: only MaxConcurrentStreams is taken (http2_max_concurrent_streams); Go's HTTP/2 defaults stand for the rest")
+		}
+		if c.MaxConcurrentStreams > 0 {
+			if given("http2_max_concurrent_streams") {
+				return errors.New("waitron: http.Server.HTTP2.MaxConcurrentStreams and the options' http2_max_concurrent_streams both set it")
+			}
+			if err := o.Set("http2_max_concurrent_streams", strconv.Itoa(c.MaxConcurrentStreams)); err != nil {
+				return fmt.Errorf("waitron: http.Server.HTTP2.MaxConcurrentStreams: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // listenAddr turns an http.Server's Addr into a listen address: empty is

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -496,6 +497,18 @@ func (o *Options) Get(name string) string {
 		return ""
 	}
 	return opt.get(o)
+}
+
+// Clone returns a copy of o that shares nothing Set changes with it: its
+// lists and its record of the options given. (A plain copy shares both.)
+func (o *Options) Clone() Options {
+	c := *o
+	c.Listen = slices.Clone(o.Listen)
+	c.TrustedProxyHeaders = slices.Clone(o.TrustedProxyHeaders)
+	c.TLSListen = slices.Clone(o.TLSListen)
+	c.Sockets = slices.Clone(o.Sockets)
+	c.given = maps.Clone(o.given)
+	return c
 }
 
 // Given reports whether the option was set through Set.

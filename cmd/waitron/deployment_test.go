@@ -108,3 +108,57 @@ func TestDeploymentSystemdUnits(t *testing.T) {
 		t.Fatal("no exit within 20 s of SIGTERM")
 	}
 }
+
+// TestDeploymentTLS: the command with docs/deployment/waitron-tls.ini
+// serves HTTPS and HTTP/2 on its tls_listen address beside the plain one,
+// and after the pair is renewed on disk, SIGHUP makes new handshakes get
+// the new one.
+func TestDeploymentTLS(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	plain, secure := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
+	copyFile := func(from, to string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to+".new", b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(to+".new", to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(certs.CertFile, cert)
+	copyFile(certs.KeyFile, key)
+	ini := filepath.Join(dir, "waitron.ini")
+	conf := testutil.DeployedConfig(t, "waitron-tls.ini", "127.0.0.1:8080", plain, "0.0.0.0:8443", secure,
+		"/etc/waitron/tls/fullchain.pem", cert, "/etc/waitron/tls/privkey.pem", key)
+	if err := os.WriteFile(ini, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ch := startChildAt(t, plain, "--config", ini)
+	ch.waitLog(t, "Serving on https://"+secure)
+	get := func(pki *testutil.Certs) (string, error) {
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: pki.ClientConfig(), ForceAttemptHTTP2: true}}
+		defer c.CloseIdleConnections()
+		resp, err := c.Get("https://" + secure + "/plaintext")
+		if err != nil {
+			return "", err
+		}
+		resp.Body.Close()
+		return resp.Proto, nil
+	}
+	if proto, err := get(certs); err != nil || proto != "HTTP/2.0" {
+		t.Fatalf("HTTPS: %q, %v", proto, err)
+	}
+	renewed := testutil.NewCerts(t)
+	copyFile(renewed.CertFile, cert)
+	copyFile(renewed.KeyFile, key)
+	ch.cmd.Process.Signal(syscall.SIGHUP)
+	ch.waitLog(t, "TLS certificate loaded")
+	if _, err := get(renewed); err != nil {
+		t.Fatalf("after the renewal and SIGHUP: %v", err)
+	}
+}

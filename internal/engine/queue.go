@@ -39,9 +39,10 @@ import (
 // While more than outbuf_high_watermark bytes are pending, a worker's push
 // waits for the loop's drained event (waitBelowWatermark).
 //
-// TLS would encrypt in push: the slices become records before route, so
-// every backend carries ciphertext, and a file section is refused (push
-// returns 0), so the adapter reads it and pushes it as slices.
+// On a TLS connection push encrypts: under the seal lock the slices
+// become records and are routed before it is let go, so every backend
+// carries ciphertext in record order, and a file section is refused (push
+// returns 0), so the adapter reads it and pushes it as slices (tls.go).
 
 // outQueue is the state of a connection's output queue, which the worker,
 // the loop and the backends' goroutines share: atomic, or under mu.
