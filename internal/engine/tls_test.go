@@ -263,7 +263,8 @@ func TestTLSStalledHandshakes(t *testing.T) {
 }
 
 // TestTLSCloseNotify: a client that sends close_notify after its request
-// still gets the response, then the close (counted as tls_close_notify).
+// still gets the response, then the close (counted as tls_close_notify),
+// also when a record follows the close_notify.
 func TestTLSCloseNotify(t *testing.T) {
 	certs := testutil.NewCerts(t)
 	s, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs)
@@ -287,6 +288,26 @@ func TestTLSCloseNotify(t *testing.T) {
 	}
 	testutil.WaitFor(t, "the close counted", func() bool {
 		return s.Stats().Closed[engine.CloseTLSCloseNotify] == 1
+	})
+
+	// A record after close_notify, with a request in flight: the response
+	// still leaves, the record is not read, and the close is the same.
+	c2, err := tls.Dial("tcp", addr, certs.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_ = c2.SetDeadline(time.Now().Add(ioTimeout))
+	_, _ = io.WriteString(c2, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+	_ = c2.CloseWrite()
+	_, _ = c2.NetConn().Write(append([]byte{23, 3, 3, 0, 30}, bytes.Repeat([]byte{1}, 30)...))
+	resp, body = testutil.ReadResponse(t, bufio.NewReader(c2), "GET")
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "GET /after") {
+		t.Fatalf("response before a record after close_notify: %d %q", resp.StatusCode, body)
+	}
+	testutil.WaitFor(t, "the second close counted", func() bool {
+		st := s.Stats()
+		return st.Closed[engine.CloseTLSCloseNotify] == 2 && st.Closed[engine.CloseTLSError] == 0
 	})
 }
 
