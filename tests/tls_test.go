@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -251,6 +252,47 @@ func TestH2CCurl(t *testing.T) {
 		}
 		if got[0] != got[1] || !strings.Contains(got[0], "tls=false") || strings.Contains(args[0], "http2") && !strings.Contains(got[0], "HTTP/2.0") {
 			t.Errorf("curl %v:\nwaitron:\n%s\nnet/http:\n%s", args, got[0], got[1])
+		}
+	}
+}
+
+// TestTLSKeyUpdate: a TLS 1.3 client's KeyUpdate that asks for the
+// server's (openssl s_client's K) is answered — crypto/tls writes it while
+// the loop reads, outside any response — and the response after it is
+// sealed with the new keys, on waitron as on net/http.
+func TestTLSKeyUpdate(t *testing.T) {
+	openssl := testutil.RequireTool(t, "openssl")
+	certs := testutil.NewCerts(t)
+	srvs, _ := tlsServers(t, http.HandlerFunc(tlsHello), certs, false)
+	for _, s := range srvs {
+		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+		cmd := exec.CommandContext(ctx, openssl, "s_client", "-tls1_3", "-crlf", "-connect", s.addr, "-CAfile", certs.CAFile)
+		in, _ := cmd.StdinPipe()
+		out, w := io.Pipe() // s_client says KEYUPDATE on standard error, the rest on standard output
+		cmd.Stdout, cmd.Stderr = w, w
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = cmd.Wait(); w.Close() }()
+		lines := bufio.NewScanner(out)
+		await := func(prefix string) bool {
+			for lines.Scan() {
+				if strings.HasPrefix(lines.Text(), prefix) {
+					return true
+				}
+			}
+			return false
+		}
+		ok := await("New, TLSv1.3") // the session's summary: the handshake is done
+		_, _ = io.WriteString(in, "K\n")
+		ok = ok && await("KEYUPDATE")
+		_, _ = io.WriteString(in, "GET /after-update HTTP/1.1\nHost: x\nConnection: close\n\n")
+		ok = ok && await("GET /after-update HTTP/1.1 tls=true")
+		in.Close()
+		_, _ = io.Copy(io.Discard, out) // until s_client has exited
+		cancel()
+		if !ok {
+			t.Errorf("%s: no answer after the KeyUpdate", s.name)
 		}
 	}
 }

@@ -510,9 +510,16 @@ func (t *tlsConn) consume(n int) {
 }
 
 // tlsFlush routes what crypto/tls wrote on its own (while the loop read)
-// into the queue. Loop only.
+// into the queue, if it wrote anything: most reads write nothing, and the
+// seal lock may be held by a worker's write. Loop only.
 func (c *conn) tlsFlush() {
 	t := c.w.tls
+	t.tr.mu.Lock()
+	none := len(t.tr.out) == 0
+	t.tr.mu.Unlock()
+	if none {
+		return
+	}
 	t.seal.Lock()
 	for _, b := range t.tr.take() {
 		c.writeRaw(b, true)
