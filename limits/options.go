@@ -209,7 +209,8 @@ type Options struct {
 	// waitress, where such a client pins a worker forever.
 	SendTimeout time.Duration `opt:"send_timeout" default:"60" unit:"seconds" min:"1"`
 	// Accept a PROXY protocol header (v1 or v2: HAProxy send-proxy/send-proxy-v2, AWS NLB, nginx
-	// proxy_protocol) at the start of connections from trusted_proxy peers: the client it names becomes
+	// proxy_protocol) at the start of connections from trusted_proxy peers (on tls_listen, before the TLS
+	// handshake): the client it names becomes
 	// the request's RemoteAddr, for the proxy-header rules and the access log too. A header from any other
 	// peer, or a malformed, truncated or over-long one, closes the connection with a logged reason before
 	// any handler sees it; connections without one are served as usual. Needs trusted_proxy. Not in
@@ -649,9 +650,7 @@ func (o *Options) validateTLS(conflict func(opt, text string)) {
 	if o.UnixSocket != "" || len(o.Sockets) > 0 || o.SocketsFrom != "" {
 		conflict("tls_listen", "tls_listen may not be set with unix_socket or sockets")
 	}
-	if o.ProxyProtocol {
-		conflict("proxy_protocol", "proxy_protocol may not be set with tls_listen (not supported on TLS listeners yet)")
-	}
+
 }
 
 // ProxyHeaders are the forwarding headers waitress knows, lower-case: the

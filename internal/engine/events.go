@@ -74,7 +74,10 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		// connection is woken to look at it.
 		tlsOpen.tr.gc, tlsOpen.tr.nc = gc, nil
 		c.w.tls = &tlsConn{tc: tlsOpen.tc, tr: tlsOpen.tr, state: tlsOpen.state}
-		c.proxied = true
+		c.proxied = true // a PROXY protocol header came before the handshake, or none
+		if a := tlsOpen.remote; a != nil {
+			c.remote, c.w.remoteStr = a, a.String()
+		}
 		_ = gc.Wake(nil)
 	}
 	if ctx := c.connCtx(base); ctx != nil {

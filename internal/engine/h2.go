@@ -83,7 +83,15 @@ func newH2Server(s *Server) (*h2Server, error) {
 type h2Conn struct {
 	net.Conn
 	pre     []byte
+	remote  net.Addr    // the client a PROXY protocol header named (nil: the socket's peer)
 	started atomic.Bool // a request has begun: the head timeout is over
+}
+
+func (c *h2Conn) RemoteAddr() net.Addr {
+	if c.remote != nil {
+		return c.remote
+	}
+	return c.Conn.RemoteAddr()
 }
 
 func (c *h2Conn) Read(b []byte) (int, error) {
@@ -111,9 +119,9 @@ type h2ConnKey struct{}
 // serve serves nc with the HTTP/2 server once its preface has arrived
 // (read here, unless sawPreface), holding a slot of g's connection_limit,
 // which it gives back. Its own goroutine.
-func (h *h2Server) serve(nc net.Conn, tc *tls.Conn, pre []byte, sawPreface bool, g *generation) {
+func (h *h2Server) serve(nc net.Conn, tc *tls.Conn, pre []byte, sawPreface bool, g *generation, remote net.Addr) {
 	s := h.s
-	c := &h2Conn{Conn: nc, pre: pre}
+	c := &h2Conn{Conn: nc, pre: pre, remote: remote}
 	var sc net.Conn = c // what the HTTP/2 server serves
 	if tc != nil {
 		c.Conn = tc
@@ -180,7 +188,11 @@ func (c *conn) handOffH2(rest []byte) {
 	c.st.hijack()
 	c.e.log.Debug("connection taken by HTTP/2 (h2c)", "remote", c.w.remoteStr)
 	_ = c.gc.EventLoop().Close(c.gc) // synchronous: OnClose sees it taken, and counts and releases nothing
-	go c.e.h2.serve(nc, nil, pre, true, c.w.gen)
+	var remote net.Addr
+	if c.remote != c.gc.RemoteAddr() {
+		remote = c.remote // a PROXY protocol header named it
+	}
+	go c.e.h2.serve(nc, nil, pre, true, c.w.gen, remote)
 }
 
 // admitH2 takes a connection_limit slot for an HTTP/2 connection that

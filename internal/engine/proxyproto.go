@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"net"
 
 	"github.com/pires/go-proxyproto"
 )
@@ -65,6 +66,45 @@ func proxyHeaderLen(in []byte) (n int, present bool, err error) {
 func startsLike(in, sig []byte) bool {
 	k := min(len(in), len(sig))
 	return k > 0 && bytes.Equal(in[:k], sig[:k])
+}
+
+// readProxyPrefix reads a PROXY protocol header, if one comes, from the
+// start of nc, a TLS listener's connection before its handshake (on the
+// handshake's goroutine, under its deadline): it returns the client the
+// header names (nil: none, or UNKNOWN/LOCAL), and the bytes read past the
+// header, which are the handshake's. An error closes the connection, as
+// readProxyHeader's do.
+func (s *Server) readProxyPrefix(nc net.Conn) (remote net.Addr, rest []byte, err error) {
+	buf := make([]byte, 0, 512)
+	for {
+		n, present, perr := proxyHeaderLen(buf)
+		switch {
+		case perr != nil:
+			return nil, nil, perr
+		case !present && len(buf) > 0:
+			return nil, buf, nil // no header: TLS from the first byte
+		case present && n > 0:
+			if s.acfg.Proxy == nil || !s.acfg.Proxy.Trusts(nc.RemoteAddr()) {
+				return nil, nil, errProxyUntrusted
+			}
+			h, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(buf[:n]), max(16, n)))
+			if err != nil {
+				return nil, nil, err
+			}
+			if h.Command == proxyproto.PROXY && h.SourceAddr != nil {
+				remote = h.SourceAddr
+			}
+			return remote, buf[n:], nil
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow: a v2 header may be up to maxProxyV2
+		}
+		k, err := nc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err != nil && k == 0 {
+			return nil, nil, err
+		}
+	}
 }
 
 // readProxyHeader handles a PROXY header at the start of the connection's

@@ -228,6 +228,25 @@ func (s *Server) handshake(nc net.Conn, base *listenerBase) {
 	deadline := time.Now().Add(t.timeout)
 	_ = nc.SetDeadline(deadline)
 	tr := &tlsTransport{nc: nc, srv: t, deadline: deadline}
+	var remote net.Addr // the client a PROXY protocol header names
+	if s.cfg.proxyProtocol {
+		var err error
+		if remote, tr.pre, err = s.readProxyPrefix(nc); err != nil {
+			t.mu.Lock()
+			delete(t.pending, nc)
+			t.mu.Unlock()
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				s.closes[CloseTLSHandshakeTimeout].Add(1) // nothing came: a stalled handshake
+				s.log.Debug("connection closed", "remote", nc.RemoteAddr().String(), "reason", CloseTLSHandshakeTimeout.String())
+			} else {
+				s.closes[CloseProxyProtocol].Add(1)
+				s.log.Warn("closing connection: "+err.Error(), "remote", nc.RemoteAddr().String())
+			}
+			nc.Close()
+			return
+		}
+	}
 	tc := tls.Server(tr, t.cfg)
 	err := tc.Handshake()
 	tr.giveCPU()
@@ -254,7 +273,7 @@ func (s *Server) handshake(nc net.Conn, base *listenerBase) {
 	st := tc.ConnectionState()
 	if st.NegotiatedProtocol == "h2" {
 		if g := s.gen.Load(); s.admitH2(g) {
-			go s.h2.serve(nc, tc, nil, false, g)
+			go s.h2.serve(nc, tc, nil, false, g, remote)
 		} else {
 			s.closes[CloseOverload].Add(1)
 			s.log.Debug("connection closed", "remote", nc.RemoteAddr().String(), "reason", CloseOverload.String(),
@@ -263,7 +282,7 @@ func (s *Server) handshake(nc net.Conn, base *listenerBase) {
 		}
 		return
 	}
-	res, err := s.register(nc, &tlsOpening{base: base, tc: tc, tr: tr, state: &st})
+	res, err := s.register(nc, &tlsOpening{base: base, tc: tc, tr: tr, state: &st, remote: remote})
 	if err != nil {
 		nc.Close()
 		if !s.draining.Load() {
@@ -289,10 +308,11 @@ func looksLikeHTTP(h [5]byte) bool {
 // tlsOpening is what a TLS connection's handshake hands OnOpen with it
 // (through gnet's Register), in place of the bare listenerBase.
 type tlsOpening struct {
-	base  *listenerBase
-	tc    *tls.Conn
-	tr    *tlsTransport
-	state *tls.ConnectionState
+	base   *listenerBase
+	tc     *tls.Conn
+	tr     *tlsTransport
+	state  *tls.ConnectionState
+	remote net.Addr // the client its PROXY protocol header named, if any
 }
 
 // errNoInput is the transport's answer when the loop has no more

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
@@ -400,4 +401,106 @@ func TestTLSReload(t *testing.T) {
 	if !strings.Contains(s.logs.String(), "cannot reload the TLS certificate") {
 		t.Error("the failed reload is not logged")
 	}
+}
+
+// TestTLSProxyProtocol: on a TLS listener a PROXY protocol header before
+// the handshake (HAProxy's send-proxy in front of TLS passthrough) names
+// the client, over HTTP/1.1 and HTTP/2; from a peer not in trusted_proxy
+// it closes the connection with the proxy_protocol reason; without one
+// the handshake goes on as usual.
+func TestTLSProxyProtocol(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s %s", r.Proto, r.RemoteAddr) })
+	s, addr := startTLS(t, h, certs, "proxy_protocol", "true", "trusted_proxy", "127.0.0.1")
+	s.addr = s.Addrs()[0].String() // the plain listener, for h2c below
+	dial := func(header string, protos ...string) (*tls.Conn, error) {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		_ = nc.SetDeadline(time.Now().Add(ioTimeout))
+		if _, err := io.WriteString(nc, header); err != nil {
+			return nil, err
+		}
+		cfg := certs.ClientConfig()
+		cfg.NextProtos = protos
+		tc := tls.Client(nc, cfg)
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+	for _, c := range []struct{ header, want string }{
+		{"PROXY TCP4 192.0.2.7 127.0.0.1 4711 443\r\n", "HTTP/1.1 192.0.2.7:4711"},
+		{"", "HTTP/1.1 127.0.0.1:"},
+	} {
+		tc, err := dial(c.header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(tc, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if _, body := testutil.ReadResponse(t, bufio.NewReader(tc), "GET"); !strings.HasPrefix(body, c.want) {
+			t.Errorf("header %q: %q, want %q…", c.header, body, c.want)
+		}
+		tc.Close()
+	}
+	// HTTP/2 over TLS, after the header.
+	tr := &http2Transport{dial: func() (net.Conn, error) { return dial("PROXY TCP4 192.0.2.8 127.0.0.1 4712 443\r\n", "h2") }}
+	if got := tr.get(t); got != "HTTP/2.0 192.0.2.8:4712" {
+		t.Errorf("HTTP/2 after a PROXY header: %q", got)
+	}
+	// h2c by prior knowledge on the plain listener, after the header.
+	tr = &http2Transport{plain: true, dial: func() (net.Conn, error) {
+		nc, err := net.Dial("tcp", s.addr)
+		if err == nil {
+			_, err = io.WriteString(nc, "PROXY TCP4 192.0.2.9 127.0.0.1 4713 80\r\n")
+		}
+		return nc, err
+	}}
+	if got := tr.get(t); got != "HTTP/2.0 192.0.2.9:4713" {
+		t.Errorf("h2c after a PROXY header: %q", got)
+	}
+	untrusted, _ := startTLS(t, h, certs, "proxy_protocol", "true", "trusted_proxy", "192.0.2.1")
+	nc, err := net.Dial("tcp", untrusted.Addrs()[1].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(ioTimeout))
+	_, _ = io.WriteString(nc, "PROXY TCP4 192.0.2.7 127.0.0.1 4711 443\r\n")
+	if n, _ := nc.Read(make([]byte, 1)); n != 0 {
+		t.Error("an untrusted PROXY header was answered")
+	}
+	testutil.WaitFor(t, "the refusal counted", func() bool { return untrusted.Stats().Closed[engine.CloseProxyProtocol] == 1 })
+}
+
+// http2Transport makes one HTTP/2 request over a connection dial gives:
+// a TLS one, or a plain one for h2c by prior knowledge.
+type http2Transport struct {
+	dial  func() (net.Conn, error)
+	plain bool
+}
+
+func (h *http2Transport) get(t *testing.T) string {
+	t.Helper()
+	p := new(http.Protocols)
+	tr, url := &http.Transport{Protocols: p}, "https://localhost/"
+	dial := func(context.Context, string, string) (net.Conn, error) { return h.dial() }
+	if h.plain {
+		p.SetUnencryptedHTTP2(true)
+		tr.DialContext, url = dial, "http://localhost/"
+	} else {
+		p.SetHTTP2(true)
+		tr.DialTLSContext = dial
+	}
+	c := &http.Client{Timeout: ioTimeout, Transport: tr}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
