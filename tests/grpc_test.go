@@ -2,13 +2,9 @@ package tests
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
-	"net/http"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -52,30 +48,13 @@ func TestGRPCThroughServeHTTP(t *testing.T) {
 	certs := testutil.NewCerts(t)
 	gs := grpc.NewServer()
 	testgrpc.RegisterTestServiceServer(gs, echoService{})
-	w := start(t, gs, "tls_listen", "127.0.0.1:0", "certfile", certs.CertFile, "keyfile", certs.KeyFile)
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetHTTP2(true)
-	p.SetUnencryptedHTTP2(true)
-	std := &http.Server{Handler: gs, Protocols: p, ErrorLog: log.New(io.Discard, "", 0),
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{certs.Server}}}
-	plainLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go std.Serve(plainLn)
-	go std.ServeTLS(tlsLn, "", "")
-	t.Cleanup(func() { std.Close() })
+	w, stdPlain, stdTLS := h2Servers(t, gs, certs)
 	for _, c := range []struct {
 		name, addr string
 		secure     bool
 	}{
 		{"waitron/h2", w.Addrs()[1].String(), true}, {"waitron/h2c", w.addr, false},
-		{"net/http/h2", tlsLn.Addr().String(), true}, {"net/http/h2c", plainLn.Addr().String(), false},
+		{"net/http/h2", stdTLS, true}, {"net/http/h2c", stdPlain, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			creds := insecure.NewCredentials()

@@ -1,11 +1,9 @@
 package tests
 
 import (
-	"crypto/tls"
 	"encoding/xml"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -77,24 +75,7 @@ func TestH2Spec(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "Hello, World!")
 	})
-	w := start(t, hello, "tls_listen", "127.0.0.1:0", "certfile", certs.CertFile, "keyfile", certs.KeyFile)
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetHTTP2(true)
-	p.SetUnencryptedHTTP2(true)
-	std := &http.Server{Handler: hello, Protocols: p, ErrorLog: log.New(io.Discard, "", 0),
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{certs.Server}}}
-	plainLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go std.Serve(plainLn)
-	go std.ServeTLS(tlsLn, "", "")
-	t.Cleanup(func() { std.Close() })
+	w, stdPlain, stdTLS := h2Servers(t, hello, certs)
 	type run struct {
 		failed []string
 		ran    int
@@ -105,8 +86,8 @@ func TestH2Spec(t *testing.T) {
 		addr   string
 		secure bool
 	}{
-		{"waitron h2c", w.addr, false}, {"net/http h2c", plainLn.Addr().String(), false},
-		{"waitron h2", w.Addrs()[1].String(), true}, {"net/http h2", tlsLn.Addr().String(), true},
+		{"waitron h2c", w.addr, false}, {"net/http h2c", stdPlain, false},
+		{"waitron h2", w.Addrs()[1].String(), true}, {"net/http h2", stdTLS, true},
 	}
 	runs := make([]run, len(targets))
 	var wg sync.WaitGroup

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -10,9 +11,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	cws "github.com/coder/websocket"
 	"github.com/valyala/fasthttp"
 
 	"github.com/waitron/waitron"
@@ -144,5 +147,59 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 	case <-time.After(ioTimeout):
 		t.Fatal("timed out waiting on a channel")
 		panic("unreachable")
+	}
+}
+
+// h2Servers serves h with waitron on a plain listener and a TLS one
+// (HTTP/2 by ALPN and h2c by default), and with net/http, whose Protocols
+// take HTTP/1, HTTP/2 and unencrypted HTTP/2, on a plain listener and a
+// TLS one with the same certificate. It returns waitron's server and
+// net/http's plain and TLS addresses.
+func h2Servers(t *testing.T, h http.Handler, certs *testutil.Certs) (w *server, stdPlain, stdTLS string) {
+	t.Helper()
+	w = start(t, h, "tls_listen", "127.0.0.1:0", "certfile", certs.CertFile, "keyfile", certs.KeyFile)
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	std := &http.Server{Handler: h, Protocols: p, ErrorLog: log.New(io.Discard, "", 0),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{certs.Server}}}
+	plainLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go std.Serve(plainLn)
+	go std.ServeTLS(tlsLn, "", "")
+	t.Cleanup(func() { std.Close() })
+	return w, plainLn.Addr().String(), tlsLn.Addr().String()
+}
+
+// coderEcho has coder/websocket echo a short and a 100,000-byte message
+// through url (dialled with opts) and close cleanly.
+func coderEcho(t *testing.T, url string, opts *cws.DialOptions) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	ws, _, err := cws.Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(1 << 20)
+	for _, msg := range []string{"hello", strings.Repeat("x", 100000)} {
+		if err := ws.Write(ctx, cws.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := ws.Read(ctx)
+		if err != nil || string(got) != msg {
+			t.Fatalf("echo of %d bytes: %d bytes, %v", len(msg), len(got), err)
+		}
+	}
+	if err := ws.Close(cws.StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("close handshake: %v", err)
 	}
 }

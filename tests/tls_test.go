@@ -155,48 +155,11 @@ func TestTLSVersionsAndALPN(t *testing.T) {
 // waitron as on net/http.
 func TestTLSWebSocket(t *testing.T) {
 	certs := testutil.NewCerts(t)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := cws.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.CloseNow()
-		ws.SetReadLimit(1 << 20)
-		for {
-			kind, msg, err := ws.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if err := ws.Write(r.Context(), kind, msg); err != nil {
-				return
-			}
-		}
-	})
+	h := http.HandlerFunc(coderEchoHandler)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.ClientConfig()}}
 	srvs, _ := tlsServers(t, h, certs, false)
 	for _, s := range srvs {
-		t.Run(s.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-			defer cancel()
-			ws, _, err := cws.Dial(ctx, "wss://"+s.addr+"/", &cws.DialOptions{HTTPClient: client})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ws.CloseNow()
-			ws.SetReadLimit(1 << 20)
-			for _, msg := range []string{"hello", strings.Repeat("x", 100000)} {
-				if err := ws.Write(ctx, cws.MessageText, []byte(msg)); err != nil {
-					t.Fatal(err)
-				}
-				_, got, err := ws.Read(ctx)
-				if err != nil || string(got) != msg {
-					t.Fatalf("echo of %d bytes: %d bytes, %v", len(msg), len(got), err)
-				}
-			}
-			if err := ws.Close(cws.StatusNormalClosure, "bye"); err != nil {
-				t.Fatalf("close handshake: %v", err)
-			}
-		})
+		t.Run(s.name, func(t *testing.T) { coderEcho(t, "wss://"+s.addr+"/", &cws.DialOptions{HTTPClient: client}) })
 	}
 }
 
