@@ -392,3 +392,54 @@ func TestListenAndServeTLSLikeNetHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestServeTLSLikeNetHTTP: Server.ServeTLS on a listener the program made
+// serves HTTPS and HTTP/2 by ALPN with the given pair, as net/http's
+// ServeTLS does.
+func TestServeTLSLikeNetHTTP(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s tls=%v", r.Proto, r.TLS != nil)
+	})
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: certs.ClientConfig(), ForceAttemptHTTP2: true}}
+	var got [2]string
+	for i := range got {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: h}
+		var serve func() error
+		var stop func() error
+		if i == 0 {
+			ws, err := waitron.FromHTTPServer(srv, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serve = func() error { return ws.ServeTLS(ln, certs.CertFile, certs.KeyFile) }
+			stop = func() error { return ws.Shutdown(context.Background()) }
+		} else {
+			serve = func() error { return srv.ServeTLS(ln, certs.CertFile, certs.KeyFile) }
+			stop = func() error { return srv.Shutdown(context.Background()) }
+		}
+		served := make(chan error, 1)
+		go func() { served <- serve() }()
+		resp, err := client.Get("https://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got[i] = string(b)
+		client.CloseIdleConnections()
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Fatalf("served: %v", err)
+		}
+	}
+	if got[0] != got[1] || got[0] != "HTTP/2.0 tls=true" {
+		t.Errorf("waitron %q, net/http %q", got[0], got[1])
+	}
+}

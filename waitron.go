@@ -71,6 +71,13 @@ func (s *Server) ListenAndServe() error { return s.e.ListenAndServe() }
 // http.ErrServerClosed. ln must be a TCP or UNIX stream listener.
 func (s *Server) Serve(ln net.Listener) error { return s.e.Serve(ln) }
 
+// ServeTLS serves ln's connections over TLS, as net/http's ServeTLS: with
+// the pair of certFile and keyFile, or (both empty) the options' certfile
+// and keyfile or TLSConfig; HTTP/2 is offered by ALPN.
+func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	return s.e.ServeTLS(ln, certFile, keyFile)
+}
+
 // Shutdown stops accepting connections, stops reading new requests, lets
 // every request already being served finish and its response drain, then
 // stops. RegisterOnShutdown's functions start as it begins. If ctx ends

@@ -29,7 +29,7 @@ import (
 // accept error never reaches gnet; should the event loops still stop
 // without Shutdown, it logs why and starts them again, backing off up to
 // 5 s between attempts.
-func (s *Server) ListenAndServe() error { return s.serve(nil) }
+func (s *Server) ListenAndServe() error { return s.serve(nil, false) }
 
 // Serve serves the connections ln accepts, instead of the options'
 // addresses, until Shutdown or Close, which close ln; otherwise it is
@@ -38,10 +38,40 @@ func (s *Server) Serve(ln net.Listener) error {
 	if ln == nil {
 		return errors.New("waitron: Serve: the listener is nil")
 	}
-	return s.serve(ln)
+	return s.serve(ln, false)
 }
 
-func (s *Server) serve(ln net.Listener) error {
+// ServeTLS is Serve over TLS, as net/http's ServeTLS: ln's connections
+// start with a TLS handshake, with the certificate pair of certFile and
+// keyFile, or (both empty) the options' (certfile and keyfile, or
+// TLSConfig); the other TLS options apply, HTTP/2 is offered by ALPN, and
+// tls_listen's addresses, if set, are served beside ln.
+func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	if ln == nil {
+		return errors.New("waitron: ServeTLS: the listener is nil")
+	}
+	if s.tls == nil || certFile != "" || keyFile != "" {
+		o := s.opts.Clone()
+		o.TLSListen = []string{ln.Addr().String()} // (newTLSServer sets TLS up for tls_listen)
+		if certFile != "" || keyFile != "" {
+			o.CertFile, o.KeyFile = certFile, keyFile
+		}
+		if o.CertFile == "" && o.TLSConfig == nil {
+			return errors.New("waitron: ServeTLS: no certificate: give certFile and keyFile, or set certfile and keyfile (or TLSConfig) in the options")
+		}
+		t, err := newTLSServer(&o, s.log)
+		if err != nil {
+			return err
+		}
+		if s.h2 != nil {
+			t.cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
+		s.tls = t // before serving: nothing reads it yet
+	}
+	return s.serve(ln, true)
+}
+
+func (s *Server) serve(ln net.Listener, secure bool) error {
 	s.stopMu.Lock()
 	switch {
 	case s.stopped:
@@ -95,11 +125,17 @@ func (s *Server) serve(ln net.Listener) error {
 			s.once.Do(func() { s.readyErr = err; close(s.ready) })
 			return err
 		}
-		s.tlsLns = make(map[net.Listener]bool, len(lns))
+		s.tlsLns = make(map[net.Listener]bool, len(lns)+1)
 		for _, ln := range lns {
 			s.tlsLns[ln] = true
 		}
 		s.sockets = append(s.sockets, lns...)
+	}
+	if secure {
+		if s.tlsLns == nil {
+			s.tlsLns = map[net.Listener]bool{}
+		}
+		s.tlsLns[ln] = true
 	}
 	defer func() {
 		for _, ln := range s.sockets {
