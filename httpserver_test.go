@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -441,5 +442,84 @@ func TestServeTLSLikeNetHTTP(t *testing.T) {
 	}
 	if got[0] != got[1] || got[0] != "HTTP/2.0 tls=true" {
 		t.Errorf("waitron %q, net/http %q", got[0], got[1])
+	}
+}
+
+// TestHTTP2ConnHooks: over HTTP/2 (TLS, and h2c) ConnContext's value
+// reaches the handler and ConnState sees every connection from StateNew
+// to an end (StateClosed, or StateHijacked for the HTTP/1 connection an
+// h2c one was handed over from), as net/http's do.
+func TestHTTP2ConnHooks(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	var mu sync.Mutex
+	states := map[net.Conn][]http.ConnState{}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s %v", r.Proto, r.Context().Value(ctxKey("conn")))
+		}),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, ctxKey("conn"), "marked")
+		},
+		ConnState: func(c net.Conn, st http.ConnState) {
+			mu.Lock()
+			states[c] = append(states[c], st)
+			mu.Unlock()
+		},
+		Protocols: protocols(true, true),
+	}
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	ws, err := waitron.FromHTTPServer(srv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws2, err := waitron.FromHTTPServer(srv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 2)
+	go func() { served <- ws.ServeTLS(tlsLn, certs.CertFile, certs.KeyFile) }()
+	go func() { served <- ws2.Serve(plainLn) }()
+	<-ws.Ready()
+	<-ws2.Ready()
+	p := new(http.Protocols)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: certs.ClientConfig(), Protocols: p}}
+	for _, url := range []string{"https://" + tlsLn.Addr().String() + "/", "http://" + plainLn.Addr().String() + "/"} {
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "HTTP/2.0 marked" {
+			t.Errorf("%s: %q", url, b)
+		}
+	}
+	client.CloseIdleConnections()
+	for _, s := range []*waitron.Server{ws, ws2} {
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		<-served
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(states) != 3 { // the TLS connection, and the h2c one before and after its hand-over
+		t.Errorf("ConnState saw %d connections, want 3", len(states))
+	}
+	for c, seq := range states {
+		last := seq[len(seq)-1]
+		if seq[0] != http.StateNew || last != http.StateClosed && last != http.StateHijacked {
+			t.Errorf("%v: states %v", c.RemoteAddr(), seq)
+		}
 	}
 }

@@ -118,8 +118,12 @@ type h2ConnKey struct{}
 
 // serve serves nc with the HTTP/2 server once its preface has arrived
 // (read here, unless sawPreface), holding a slot of g's connection_limit,
-// which it gives back. Its own goroutine.
-func (h *h2Server) serve(nc net.Conn, tc *tls.Conn, pre []byte, sawPreface bool, g *generation, remote net.Addr) {
+// which it gives back. ctx is the connection's base context: its
+// listener's (BaseContext), to which ConnContext is applied here, or (h2c)
+// the one its event loop made, ConnContext applied already (made). Its own
+// goroutine.
+func (h *h2Server) serve(nc net.Conn, tc *tls.Conn, pre []byte, sawPreface bool, g *generation, remote net.Addr,
+	ctx context.Context, made bool) {
 	s := h.s
 	c := &h2Conn{Conn: nc, pre: pre, remote: remote}
 	var sc net.Conn = c // what the HTTP/2 server serves
@@ -143,6 +147,9 @@ func (h *h2Server) serve(nc net.Conn, tc *tls.Conn, pre []byte, sawPreface bool,
 		delete(h.conns, c)
 		h.mu.Unlock()
 		c.Close()
+		if cs := s.netHTTP.ConnState; cs != nil {
+			cs(sc, http.StateClosed) // as net/http's connection does after its HTTP/2 server returns
+		}
 		h.open.Add(-1)
 		reason := CloseClientClosed
 		if s.draining.Load() {
@@ -162,7 +169,15 @@ func (h *h2Server) serve(nc net.Conn, tc *tls.Conn, pre []byte, sawPreface bool,
 			return
 		}
 	}
-	ctx := context.WithValue(s.baseCtx, h2ConnKey{}, c)
+	if cs := s.netHTTP.ConnState; cs != nil {
+		cs(sc, http.StateNew) // the HTTP/2 server reports the rest, StateClosed last
+	}
+	if cc := s.netHTTP.ConnContext; cc != nil && !made {
+		if ctx = cc(ctx, sc); ctx == nil {
+			panic("waitron: ConnContext returned a nil context") // as net/http
+		}
+	}
+	ctx = context.WithValue(ctx, h2ConnKey{}, c)
 	h.h2.ServeConn(sc, &http2.ServeConnOpts{Context: ctx, BaseConfig: h.hs, Handler: h, SawClientPreface: true})
 }
 
@@ -192,7 +207,8 @@ func (c *conn) handOffH2(rest []byte) {
 	if c.remote != c.gc.RemoteAddr() {
 		remote = c.remote // a PROXY protocol header named it
 	}
-	go c.e.h2.serve(nc, nil, pre, true, c.w.gen, remote)
+	c.setState(http.StateHijacked) // for ConnState, the connection the loop had ends here; the HTTP/2 one starts
+	go c.e.h2.serve(nc, nil, pre, true, c.w.gen, remote, c.w.ctx, true)
 }
 
 // admitH2 takes a connection_limit slot for an HTTP/2 connection that

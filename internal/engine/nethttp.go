@@ -61,6 +61,9 @@ func (s *Server) SetNetHTTP(h NetHTTP) error {
 		return errors.New("waitron: WriteTimeout is negative")
 	}
 	s.netHTTP = h
+	if s.h2 != nil {
+		s.h2.hs.ConnState = h.ConnState // the HTTP/2 server reports its connections' states
+	}
 	s.acfg.WriteTimeout, s.acfg.PassOptionsStar = h.WriteTimeout, h.DisableGeneralOptionsHandler
 	if h.Server != nil {
 		s.baseCtx = context.WithValue(context.Background(), http.ServerContextKey, h.Server)

@@ -273,7 +273,11 @@ func (s *Server) handshake(nc net.Conn, base *listenerBase) {
 	st := tc.ConnectionState()
 	if st.NegotiatedProtocol == "h2" {
 		if g := s.gen.Load(); s.admitH2(g) {
-			go s.h2.serve(nc, tc, nil, false, g, remote)
+			ctx := s.baseCtx
+			if base != nil {
+				ctx = base.ctx
+			}
+			go s.h2.serve(nc, tc, nil, false, g, remote, ctx, false)
 		} else {
 			s.closes[CloseOverload].Add(1)
 			s.log.Debug("connection closed", "remote", nc.RemoteAddr().String(), "reason", CloseOverload.String(),
