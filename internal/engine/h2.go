@@ -286,7 +286,8 @@ func (h *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h2Refuse(rw, http.StatusRequestEntityTooLarge, "Request body exceeds max_request_body_size")
 		return
 	}
-	x.body = h2Body{ReadCloser: r.Body, left: s.cfg.maxBody, limit: s.cfg.maxBody}
+	x.body = h2Body{ReadCloser: r.Body, left: s.cfg.maxBody, limit: s.cfg.maxBody, stall: s.cfg.bodyTimeout}
+	x.body.deadline, _ = w.(readDeadliner)
 	r.Body, rw.body = &x.body, &x.body
 	r2, err := adapter.PrepareHTTP2(&s.acfg, &x.prep, rw, r, s.baseCtx.Value(http.ServerContextKey))
 	if err != nil {
@@ -394,16 +395,34 @@ type h2Writer struct {
 }
 
 // h2Body is a stream's request body, bounded by max_request_body_size
-// (an *http.MaxBytesError past it, as http.MaxBytesReader gives), and
-// whether the handler has read it to its end.
+// (an *http.MaxBytesError past it, as http.MaxBytesReader gives), whose
+// reads fail (os.ErrDeadlineExceeded) once it stalls for
+// request_body_timeout; and whether the handler has read it to its end.
+//
+// The stall is the stream's read deadline, which the HTTP/2 server keeps
+// on its own goroutine (each change is a message to it): it is pushed on
+// while the handler reads, at most every tenth of the timeout, so a body
+// that stalls is cut after between 0.9 and 1 times request_body_timeout.
 type h2Body struct {
 	io.ReadCloser
-	left  int64 // bytes it may still give before max_request_body_size
-	limit int64 // max_request_body_size
-	ended atomic.Bool
+	left     int64 // bytes it may still give before max_request_body_size
+	limit    int64 // max_request_body_size
+	stall    time.Duration
+	deadline readDeadliner // the stream's
+	renew    time.Time     // when the deadline is next pushed on
+	ended    atomic.Bool
 }
 
+// readDeadliner is the HTTP/2 server's ResponseWriter's read deadline.
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
 func (b *h2Body) Read(p []byte) (int, error) {
+	if b.deadline != nil {
+		if now := time.Now(); now.After(b.renew) {
+			_ = b.deadline.SetReadDeadline(now.Add(b.stall))
+			b.renew = now.Add(b.stall / 10)
+		}
+	}
 	if b.left < 0 {
 		return 0, &http.MaxBytesError{Limit: b.limit}
 	}

@@ -77,7 +77,8 @@ func probe(t *testing.T, s *testServer) {
 // SETTINGS floods, oversized header blocks, a stalled preface — leave the
 // server serving other clients, and the attacking connection is freed.
 func TestHTTP2Hostile(t *testing.T) {
-	s := start(t, http.HandlerFunc(tlsEcho), "max_request_header_size", "16384", "request_header_timeout", "1")
+	s := start(t, http.HandlerFunc(tlsEcho), "max_request_header_size", "16384", "request_header_timeout", "1",
+		"request_body_timeout", "1")
 	t.Run("rapid reset", func(t *testing.T) {
 		c, fr := h2Raw(t, s.addr)
 		block := headerBlock("/")
@@ -139,6 +140,35 @@ func TestHTTP2Hostile(t *testing.T) {
 		}
 		if status != "431" {
 			t.Errorf("status %s, want 431", status)
+		}
+		probe(t, s)
+	})
+	t.Run("stalled body", func(t *testing.T) {
+		_, fr := h2Raw(t, s.addr)
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		for _, f := range []hpack.HeaderField{{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
+			{Name: ":authority", Value: "x"}, {Name: ":path", Value: "/stall"}} {
+			_ = enc.WriteField(f)
+		}
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b.Bytes(), EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := fr.WriteData(1, false, []byte("hello")); err != nil { // and no more: the body stalls
+			t.Fatal(err)
+		}
+		fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("no answer once the body stalled past request_body_timeout: %v", err)
+			}
+			if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+				if !strings.Contains(string(d.Data()), "body=5") {
+					t.Errorf("handler saw %q", d.Data())
+				}
+				break
+			}
 		}
 		probe(t, s)
 	})
