@@ -196,12 +196,12 @@ type Options struct {
 	// request) or from its first byte (later requests); otherwise 408 and close. Not in waitress, whose
 	// single idle timer lets a slowloris client hold a slot forever.
 	RequestHeaderTimeout time.Duration `opt:"request_header_timeout" default:"60" unit:"seconds" min:"1"`
-	// A request body may not stall longer than this between two reads; otherwise 408 and close. Not in
-	// waitress.
+	// A request body may not stall longer than this between two reads; otherwise 408 and close (over
+	// HTTP/2, where the body streams to the handler, the handler's read fails instead). Not in waitress.
 	RequestBodyTimeout time.Duration `opt:"request_body_timeout" default:"60" unit:"seconds" min:"1"`
 	// After request_body_timeout seconds, a request body must have averaged at least this rate; otherwise
-	// 408 and close, so trickled bodies cannot hold connection slots. 0 turns the rate check off. Not in
-	// waitress.
+	// 408 and close, so trickled bodies cannot hold connection slots. 0 turns the rate check off.
+	// HTTP/1 only. Not in waitress.
 	RequestBodyMinRate int `opt:"request_body_min_rate" default:"1024" unit:"bytes/second" min:"0"`
 	// A connection with response bytes pending whose client acknowledges none for this long is closed
 	// (judged by what the client took, the kernel's unsent and unacknowledged bytes included, so a slow but
