@@ -504,9 +504,14 @@ func (c *conn) tlsFill(limit int) {
 		n, err := t.tc.Read(t.pt[len(t.pt):cap(t.pt)])
 		t.pt = t.pt[:len(t.pt)+n]
 		if err != nil {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Temporary() { //nolint:staticcheck // crypto/tls's own test
-				t.err = err
+			// The transport's "no more for now" comes back as it was
+			// returned (the common end of a fill: a look before
+			// errors.As, which costs a reflective walk).
+			if err != errNoInput {
+				var ne net.Error
+				if !errors.As(err, &ne) || !ne.Temporary() { //nolint:staticcheck // crypto/tls's own test
+					t.err = err
+				}
 			}
 			break
 		}
