@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,6 +223,39 @@ func TestHTTP2PrefaceTimeout(t *testing.T) {
 		_ = c.SetReadDeadline(time.Now().Add(ioTimeout))
 		if _, err := io.ReadAll(c); err != nil && !errors.Is(err, io.EOF) && !strings.Contains(err.Error(), "reset") {
 			t.Fatalf("%v: %v, want the server's close", c.RemoteAddr(), err)
+		}
+	}
+}
+
+// TestHTTP2AccessLog: responses over HTTP/2 (TLS and h2c) have their
+// access-log lines, with HTTP/2.0 as the protocol, beside HTTP/1.1's
+// over TLS.
+func TestHTTP2AccessLog(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	path := filepath.Join(t.TempDir(), "access.log")
+	s, tlsAddr := startTLS(t, http.HandlerFunc(tlsEcho), certs, "access_log", path)
+	for _, c := range []struct {
+		client *http.Client
+		url    string
+	}{
+		{h2Client(certs), "https://" + tlsAddr + "/over-h2"},
+		{h2Client(certs), "http://" + s.addr + "/over-h2c"},
+		{h1Client(certs, nil), "https://" + tlsAddr + "/over-tls"},
+	} {
+		get(t, c.client, "GET", c.url, nil)
+		c.client.CloseIdleConnections()
+	}
+	if err := s.Shutdown(context.Background()); err != nil { // writes the log out
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	for _, want := range []string{`"GET /over-h2 HTTP/2.0" 200`, `"GET /over-h2c HTTP/2.0" 200`, `"GET /over-tls HTTP/1.1" 200`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("no %s in the access log:\n%s", want, log)
 		}
 	}
 }
