@@ -53,8 +53,8 @@ type Options struct {
 	UnixSocket string `opt:"unix_socket" default:""`
 	// Permission bits (octal) of the unix_socket file, applied right after it is created.
 	UnixSocketPerms os.FileMode `opt:"unix_socket_perms" default:"600" min:"000" max:"777"`
-	// Space- or comma-separated host:port entries to serve HTTPS on (TLS, then HTTP/1.1), written as
-	// listen's, beside listen's plain ones; when tls_listen is set and neither listen nor host/port is,
+	// Space- or comma-separated host:port entries to serve HTTPS on (TLS, then HTTP/1.1, or HTTP/2 by
+	// ALPN: http2), written as listen's, beside listen's plain ones; when tls_listen is set and neither listen nor host/port is,
 	// only these are served. Needs certfile and keyfile (from Go: or TLSConfig). Not with unix_socket or
 	// sockets. Not in waitress.
 	TLSListen []string `opt:"tls_listen" default:""`
