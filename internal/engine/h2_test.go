@@ -245,17 +245,19 @@ func TestHTTP2AccessLog(t *testing.T) {
 		get(t, c.client, "GET", c.url, nil)
 		c.client.CloseIdleConnections()
 	}
-	if err := s.Shutdown(context.Background()); err != nil { // writes the log out
+	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := string(b)
-	for _, want := range []string{`"GET /over-h2 HTTP/2.0" 200`, `"GET /over-h2c HTTP/2.0" 200`, `"GET /over-tls HTTP/1.1" 200`} {
-		if !strings.Contains(log, want) {
-			t.Errorf("no %s in the access log:\n%s", want, log)
+	// The log is written out by its goroutine as Serve returns, which is
+	// after Shutdown returns.
+	wants := []string{`"GET /over-h2 HTTP/2.0" 200`, `"GET /over-h2c HTTP/2.0" 200`, `"GET /over-tls HTTP/1.1" 200`}
+	testutil.WaitFor(t, "the three lines in the access log", func() bool {
+		b, _ := os.ReadFile(path)
+		for _, want := range wants {
+			if !strings.Contains(string(b), want) {
+				return false
+			}
 		}
-	}
+		return true
+	})
 }
