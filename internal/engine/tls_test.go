@@ -504,3 +504,32 @@ func (h *http2Transport) get(t *testing.T) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestTLSHalfClose: a TLS client that sends its request and shuts down
+// its sending side (TCP, no close_notify) still gets the whole response,
+// a large one too, as from net/http.
+func TestTLSHalfClose(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	_, addr := startTLS(t, http.HandlerFunc(tlsEcho), certs)
+	peer := tlsPeer(t, certs, http.HandlerFunc(tlsEcho), false)
+	for _, path := range []string{"/small", "/big"} {
+		var got [2]string
+		for i, a := range []string{addr, peer} {
+			c, err := tls.Dial("tcp", a, certs.ClientConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetDeadline(time.Now().Add(ioTimeout))
+			_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			if err := c.NetConn().(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			resp, body := testutil.ReadResponse(t, bufio.NewReader(c), "GET")
+			got[i] = fmt.Sprintf("%d len=%d sha=%x", resp.StatusCode, len(body), sha256.Sum256([]byte(body)))
+			c.Close()
+		}
+		if got[0] != got[1] {
+			t.Errorf("%s: waitron %s, net/http %s", path, got[0], got[1])
+		}
+	}
+}
