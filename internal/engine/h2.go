@@ -29,9 +29,10 @@ import (
 // hijacked connection: frames, flow control, HPACK and the defences of
 // that server (rapid reset, CONTINUATION floods, SETTINGS floods) are
 // Go's, not reimplemented. What waitron adds is its serving model: each
-// stream's handler runs on one of waitron's workers (the stream's
-// goroutine hands it to the dispatcher and waits), so at most threads
-// handlers run at once across HTTP/1 and HTTP/2; queue_limit and
+// stream's handler runs in one of waitron's threads places (the stream's
+// goroutine takes a free one itself, or hands the request to the
+// dispatcher and waits for a worker), so at most threads handlers run at
+// once across HTTP/1 and HTTP/2; queue_limit and
 // queue_timeout shed them as any request; the connection takes a slot of
 // connection_limit; its preface (and SETTINGS) must arrive within
 // request_header_timeout; channel_timeout is its idle timeout and
@@ -254,8 +255,9 @@ func (h *h2Server) shutdown(ctx context.Context, hard bool) {
 	}
 }
 
-// ServeHTTP runs a stream's request on one of waitron's workers and waits
-// for it, then counts and logs the response. The stream's goroutine.
+// ServeHTTP runs a stream's request in one of threads places — here, when
+// one is free and nothing waits, else on a worker while it waits — then
+// counts and logs the response. The stream's goroutine.
 func (h *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := h.s
 	if c, ok := r.Context().Value(h2ConnKey{}).(*h2Conn); ok && !c.started.Swap(true) {

@@ -33,7 +33,7 @@ import (
 // ciphertext gnet has read, and returns a temporary net.Error when there
 // is no more, which crypto/tls treats as "try again" (it keeps a partial
 // record and does not fail the connection). The loop decrypts into a
-// plaintext buffer (tlsConn.fill) that the codec reads as it reads gnet's
+// plaintext buffer (conn.tlsFill) that the codec reads as it reads gnet's
 // buffer on a plain connection. Every byte out is encrypted in one place,
 // on its way into the output queue (writer.push, conn.write), under the
 // connection's seal lock, so records leave in the order their sequence
