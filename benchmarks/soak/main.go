@@ -6,13 +6,16 @@
 //
 // Load (all on 127.0.0.1, every loop bounded by the duration): keep-alive
 // clients, pipelining clients, slowloris heads, clients that reset
-// mid-request, 1 MiB uploads that spill to disk, and readers that stall on
-// a large response. It prints a Markdown table of the samples and exits 1
+// mid-request, 1 MiB uploads that spill to disk, readers that stall on a
+// large response; and on a TLS listener beside it, keep-alive clients, a
+// handshake per request, HTTP/2 clients (over TLS, and h2c on the plain
+// listener) and clients that never finish their handshake. It prints a Markdown table of the samples and exits 1
 // if the last minute's figures are well above the first minute's.
 package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -28,6 +31,7 @@ import (
 	"time"
 
 	"github.com/waitron/waitron/internal/benchutil"
+	"github.com/waitron/waitron/internal/certgen"
 )
 
 var (
@@ -57,7 +61,13 @@ func main() {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
+	l, _ = net.Listen("tcp", "127.0.0.1:0")
+	tlsAddr := l.Addr().String()
+	l.Close()
+	certs, err := certgen.Generate(bin)
+	check(err)
 	srv := exec.Command(filepath.Join(bin, "waitron"), "--listen", addr, "--threads", "8", "--connection-limit", "500",
+		"--tls-listen", tlsAddr, "--certfile", certs.CertFile, "--keyfile", certs.KeyFile, "--tls-handshake-timeout", "3",
 		"--inbuf-overflow", "262144", "--outbuf-overflow", "262144", "--outbuf-high-watermark", "2097152",
 		"--request-header-timeout", "5", "--request-body-timeout", "5", "--send-timeout", "5", "--channel-timeout", "10",
 		"--cleanup-interval", "2")
@@ -184,6 +194,40 @@ func main() {
 			fail("upload echo length "+resp.Status, nil)
 		}
 		requests.Add(1)
+	})
+	h1TLS := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64,
+		TLSClientConfig: certs.ClientConfig(), TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+	h2 := new(http.Protocols)
+	h2.SetHTTP2(true)
+	h2.SetUnencryptedHTTP2(true)
+	h2Client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: certs.ClientConfig(), Protocols: h2}}
+	get := func(kind string, c *http.Client, url string) {
+		resp, err := c.Get(url)
+		if err != nil {
+			fail(kind, err)
+			time.Sleep(10 * time.Millisecond)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		requests.Add(1)
+	}
+	spawn(4, func() { get("tls keep-alive", h1TLS, "https://"+tlsAddr+"/plaintext") })
+	spawn(2, func() { // a handshake per request
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+			TLSClientConfig: certs.ClientConfig(), TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+		get("tls handshake", c, "https://"+tlsAddr+"/json")
+	})
+	spawn(8, func() { get("h2", h2Client, "https://"+tlsAddr+"/request?x=2") })
+	spawn(4, func() { get("h2c", h2Client, "http://"+addr+"/plaintext") })
+	spawn(4, func() { // stalled handshakes: cut off by tls_handshake_timeout
+		c, err := net.DialTimeout("tcp", tlsAddr, 5*time.Second)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		c.Read(make([]byte, 1))
 	})
 	spawn(2, func() { // stalled readers of a 50 MB response: cut off by send_timeout
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
