@@ -49,6 +49,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	h.s.checkDeadlines(now)
 	h.s.disp.prune()
 	h.s.tls.tick()
+	h.s.h2.unblock(h.s.clock.stamp())
 	if st := h.s.clock.stamp(); h.s.files.idle(st) {
 		go h.s.files.trim(st)
 	}

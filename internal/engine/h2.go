@@ -44,14 +44,16 @@ var h2Preface = []byte(http2.ClientPreface)
 
 // h2Server is a server's HTTP/2 side.
 type h2Server struct {
-	s     *Server
-	hs    *http.Server // the HTTP/2 server's base configuration
-	h2    *http2.Server
-	q     *runQueue // the dispatcher's queue for HTTP/2 requests
-	open  atomic.Int64
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	s       *Server
+	runMu   sync.Mutex
+	running map[*h2Task]struct{} // the requests whose handlers run, for unblock
+	hs      *http.Server         // the HTTP/2 server's base configuration
+	h2      *http2.Server
+	q       *runQueue // the dispatcher's queue for HTTP/2 requests
+	open    atomic.Int64
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
 }
 
 // newH2Server sets HTTP/2 up for s: nil when http2 is off or the
@@ -67,7 +69,7 @@ func newH2Server(s *Server) (*h2Server, error) {
 		}
 		return nil, nil
 	}
-	h := &h2Server{s: s, q: s.disp.newQueue(), conns: map[net.Conn]struct{}{}}
+	h := &h2Server{s: s, q: s.disp.newQueue(), conns: map[net.Conn]struct{}{}, running: map[*h2Task]struct{}{}}
 	h.hs = &http.Server{MaxHeaderBytes: o.MaxRequestHeaderSize, IdleTimeout: o.ChannelTimeout,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	h.h2 = &http2.Server{MaxConcurrentStreams: uint32(o.HTTP2MaxConcurrentStreams), IdleTimeout: o.ChannelTimeout,
@@ -343,8 +345,9 @@ type h2Task struct {
 	queued   stamp
 	done     chan struct{} // closed when it ran on a worker (nil: on the stream's own goroutine)
 	panicked any
-	mu       sync.Mutex // wk: the handler may flush from a goroutine of its own
-	wk       *worker    // the worker running it, while it runs
+	mu       sync.Mutex   // wk: the handler may flush from a goroutine of its own
+	wk       *worker      // the worker running it, while it runs
+	writing  atomic.Int64 // when the handler's write under way began (a stamp); 0: none
 }
 
 func (t *h2Task) run(wk *worker) {
@@ -352,7 +355,14 @@ func (t *h2Task) run(wk *worker) {
 	t.mu.Lock()
 	t.wk = wk
 	t.mu.Unlock()
+	h := t.h
+	h.runMu.Lock()
+	h.running[t] = struct{}{}
+	h.runMu.Unlock()
 	defer func() {
+		h.runMu.Lock()
+		delete(h.running, t)
+		h.runMu.Unlock()
 		t.mu.Lock()
 		t.wk = nil // after this, drain reads wk.detached
 		t.mu.Unlock()
@@ -395,6 +405,39 @@ type h2Writer struct {
 	body   *h2Body
 	task   *h2Task
 }
+
+// unblock lets the workers go whose handlers have been blocked in a write
+// for blockedWrite: their client's flow-control window stays closed (a
+// slow or stalled reader). As a handler blocked above
+// outbuf_high_watermark does over HTTP/1, the worker leaves the count of
+// threads and another starts for the requests waiting, so slow readers
+// cannot hold every worker; the handler goes on, outside threads, until
+// its write completes or fails (send_timeout). The ticker's goroutine.
+func (h *h2Server) unblock(now stamp) {
+	if h == nil {
+		return
+	}
+	var blocked []*h2Task
+	h.runMu.Lock()
+	for t := range h.running {
+		if w := t.writing.Load(); w != 0 && time.Duration(now-stamp(w)) >= blockedWrite {
+			blocked = append(blocked, t)
+		}
+	}
+	h.runMu.Unlock()
+	for _, t := range blocked {
+		t.mu.Lock()
+		if wk := t.wk; wk != nil && !wk.detached {
+			wk.detach()
+		}
+		t.mu.Unlock()
+	}
+}
+
+// blockedWrite is how long a handler's write may block before its worker
+// leaves the count of threads (unblock; checked every tick, so within a
+// second more).
+const blockedWrite = time.Second
 
 // h2Body is a stream's request body, bounded by max_request_body_size
 // (an *http.MaxBytesError past it, as http.MaxBytesReader gives), whose
@@ -453,6 +496,10 @@ func (w *h2Writer) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	if t := w.task; t != nil {
+		t.writing.Store(int64(t.h.s.clock.stamp()))
+		defer t.writing.Store(0)
+	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -463,6 +510,10 @@ func (w *h2Writer) Flush() {
 		w.status = http.StatusOK
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		if t := w.task; t != nil {
+			t.writing.Store(int64(t.h.s.clock.stamp()))
+			defer t.writing.Store(0)
+		}
 		f.Flush()
 	}
 	if t := w.task; t != nil && w.body != nil && !w.body.ended.Load() {

@@ -236,3 +236,47 @@ func TestTLSHostile(t *testing.T) {
 		t.Error("no handshake completed during the flood")
 	}
 }
+
+// TestHTTP2SlowReadersKeepNoWorker: with threads=1, an HTTP/2 client
+// whose flow-control window stays closed blocks its handler's writes; the
+// worker leaves the count of threads (as over HTTP/1 above
+// outbuf_high_watermark), so another client is served.
+func TestHTTP2SlowReadersKeepNoWorker(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			chunk := bytes.Repeat([]byte("x"), 64<<10)
+			for range 160 { // 10 MiB
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+			return
+		}
+		io.WriteString(w, "served")
+	})
+	s := start(t, h, "threads", "1")
+	for range 2 { // two stalled readers: more than threads
+		c, fr := h2Raw(t, s.addr)
+		_ = c.SetDeadline(time.Now().Add(ioTimeout))
+		if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: headerBlock("/big"), EndStream: true, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		// Its response's head arrives; its body cannot (a window of 0).
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := f.(*http2.HeadersFrame); ok {
+				break
+			}
+		}
+	}
+	c := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	if got := get(t, c, "GET", "http://"+s.addr+"/other", nil); got != "200 HTTP/1.1 served" {
+		t.Fatalf("another client beside two stalled HTTP/2 readers, threads=1: %s", got)
+	}
+}
