@@ -44,16 +44,14 @@ var h2Preface = []byte(http2.ClientPreface)
 
 // h2Server is a server's HTTP/2 side.
 type h2Server struct {
-	s       *Server
-	runMu   sync.Mutex
-	running map[*h2Task]struct{} // the requests whose handlers run, for unblock
-	hs      *http.Server         // the HTTP/2 server's base configuration
-	h2      *http2.Server
-	q       *runQueue // the dispatcher's queue for HTTP/2 requests
-	open    atomic.Int64
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	s     *Server
+	hs    *http.Server // the HTTP/2 server's base configuration
+	h2    *http2.Server
+	q     *runQueue // the dispatcher's queue for HTTP/2 requests
+	open  atomic.Int64
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
 }
 
 // newH2Server sets HTTP/2 up for s: nil when http2 is off or the
@@ -69,7 +67,7 @@ func newH2Server(s *Server) (*h2Server, error) {
 		}
 		return nil, nil
 	}
-	h := &h2Server{s: s, q: s.disp.newQueue(), conns: map[net.Conn]struct{}{}, running: map[*h2Task]struct{}{}}
+	h := &h2Server{s: s, q: s.disp.newQueue(), conns: map[net.Conn]struct{}{}}
 	h.hs = &http.Server{MaxHeaderBytes: o.MaxRequestHeaderSize, IdleTimeout: o.ChannelTimeout,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	h.h2 = &http2.Server{MaxConcurrentStreams: uint32(o.HTTP2MaxConcurrentStreams), IdleTimeout: o.ChannelTimeout,
@@ -88,6 +86,9 @@ type h2Conn struct {
 	pre     []byte
 	remote  net.Addr    // the client a PROXY protocol header named (nil: the socket's peer)
 	started atomic.Bool // a request has begun: the head timeout is over
+
+	mu      sync.Mutex
+	running map[*h2Task]struct{} // its requests whose handlers run, for unblock (a lock per connection, not per server)
 }
 
 func (c *h2Conn) RemoteAddr() net.Addr {
@@ -262,8 +263,9 @@ func (h *h2Server) shutdown(ctx context.Context, hard bool) {
 // counts and logs the response. The stream's goroutine.
 func (h *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := h.s
-	if c, ok := r.Context().Value(h2ConnKey{}).(*h2Conn); ok && !c.started.Swap(true) {
-		_ = c.SetReadDeadline(time.Time{}) // the head timeout ends with the first request
+	hc, _ := r.Context().Value(h2ConnKey{}).(*h2Conn)
+	if hc != nil && !hc.started.Swap(true) {
+		_ = hc.SetReadDeadline(time.Time{}) // the head timeout ends with the first request
 	}
 	start := s.clock.stamp()
 	x := &h2Exchange{}
@@ -298,7 +300,7 @@ func (h *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h2Refuse(rw, http.StatusBadRequest, err.Error())
 		return
 	}
-	*t = h2Task{h: h, w: rw, r: r2, queued: start}
+	*t = h2Task{h: h, w: rw, r: r2, queued: start, conn: hc}
 	rw.task = t
 	if d := s.disp; d.queued() == 0 && d.rejoin() {
 		// A worker's place is free and nothing waits for one: the
@@ -347,6 +349,7 @@ type h2Task struct {
 	panicked any
 	mu       sync.Mutex   // wk: the handler may flush from a goroutine of its own
 	wk       *worker      // the worker running it, while it runs
+	conn     *h2Conn      // its connection
 	writing  atomic.Int64 // when the handler's write under way began (a stamp); 0: none
 }
 
@@ -355,14 +358,20 @@ func (t *h2Task) run(wk *worker) {
 	t.mu.Lock()
 	t.wk = wk
 	t.mu.Unlock()
-	h := t.h
-	h.runMu.Lock()
-	h.running[t] = struct{}{}
-	h.runMu.Unlock()
+	if c := t.conn; c != nil {
+		c.mu.Lock()
+		if c.running == nil {
+			c.running = map[*h2Task]struct{}{}
+		}
+		c.running[t] = struct{}{}
+		c.mu.Unlock()
+	}
 	defer func() {
-		h.runMu.Lock()
-		delete(h.running, t)
-		h.runMu.Unlock()
+		if c := t.conn; c != nil {
+			c.mu.Lock()
+			delete(c.running, t)
+			c.mu.Unlock()
+		}
 		t.mu.Lock()
 		t.wk = nil // after this, drain reads wk.detached
 		t.mu.Unlock()
@@ -417,14 +426,22 @@ func (h *h2Server) unblock(now stamp) {
 	if h == nil {
 		return
 	}
-	var blocked []*h2Task
-	h.runMu.Lock()
-	for t := range h.running {
-		if w := t.writing.Load(); w != 0 && time.Duration(now-stamp(w)) >= blockedWrite {
-			blocked = append(blocked, t)
-		}
+	var conns []*h2Conn
+	h.mu.Lock()
+	for c := range h.conns {
+		conns = append(conns, c.(*h2Conn))
 	}
-	h.runMu.Unlock()
+	h.mu.Unlock()
+	var blocked []*h2Task
+	for _, c := range conns {
+		c.mu.Lock()
+		for t := range c.running {
+			if w := t.writing.Load(); w != 0 && time.Duration(now-stamp(w)) >= blockedWrite {
+				blocked = append(blocked, t)
+			}
+		}
+		c.mu.Unlock()
+	}
 	for _, t := range blocked {
 		t.mu.Lock()
 		if wk := t.wk; wk != nil && !wk.detached {
@@ -496,11 +513,14 @@ func (w *h2Writer) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if t := w.task; t != nil {
+	t := w.task
+	if t != nil {
 		t.writing.Store(int64(t.h.s.clock.stamp()))
-		defer t.writing.Store(0)
 	}
 	n, err := w.ResponseWriter.Write(b)
+	if t != nil {
+		t.writing.Store(0)
+	}
 	w.bytes += int64(n)
 	return n, err
 }
