@@ -9,6 +9,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,8 +455,13 @@ func TestHTTP2ConnHooks(t *testing.T) {
 	certs := testutil.NewCerts(t)
 	var mu sync.Mutex
 	states := map[net.Conn][]http.ConnState{}
+	var infos []string // RequestInfo's scheme and port, per request
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			info, _ := waitron.RequestInfo(r)
+			mu.Lock()
+			infos = append(infos, info.Scheme+" "+info.ServerPort)
+			mu.Unlock()
 			fmt.Fprintf(w, "%s %v", r.Proto, r.Context().Value(ctxKey("conn")))
 		}),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -513,6 +520,10 @@ func TestHTTP2ConnHooks(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	port := func(ln net.Listener) string { return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) }
+	if want := []string{"https " + port(tlsLn), "http " + port(plainLn)}; !slices.Equal(infos, want) {
+		t.Errorf("RequestInfo over HTTP/2: %q, want %q", infos, want)
+	}
 	if len(states) != 3 { // the TLS connection, and the h2c one before and after its hand-over
 		t.Errorf("ConnState saw %d connections, want 3", len(states))
 	}

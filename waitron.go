@@ -297,8 +297,8 @@ var ErrWriteDeadline = adapter.ErrWriteDeadline
 // Info is what a handler can learn beyond *http.Request (waitress's WSGI
 // environ keys that net/http has no place for).
 type Info struct {
-	// Scheme is url_scheme ("http" by default), or the scheme a trusted
-	// proxy reported.
+	// Scheme is url_scheme ("http" by default; "https" over TLS unless
+	// url_scheme is set), or the scheme a trusted proxy reported.
 	Scheme string
 	// ServerName is server_name, or the host a trusted proxy reported.
 	ServerName string

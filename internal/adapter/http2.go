@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 )
 
@@ -40,18 +39,16 @@ func (c *h2Ctx) Value(key any) any {
 // handler, as Serve readies an HTTP/1 one: the request's Info (scheme,
 // server name and port, peer), the trusted-proxy rules when a proxy
 // header is present, url_prefix stripped, the default Server field, and
-// http.ServerContextKey holding srv; st holds what it makes. The error is
-// a proxy header that the rules refuse (a 400).
-func PrepareHTTP2(cfg *Config, st *HTTP2State, w http.ResponseWriter, r *http.Request, srv any) (*http.Request, error) {
+// http.ServerContextKey holding srv; port is the connection's local port
+// ("" for none), st holds what it makes. The error is a proxy header that
+// the rules refuse (a 400).
+func PrepareHTTP2(cfg *Config, st *HTTP2State, w http.ResponseWriter, r *http.Request, srv any, port string) (*http.Request, error) {
 	scheme := cfg.URLScheme
 	if r.TLS != nil && cfg.TLSScheme != "" {
 		scheme = cfg.TLSScheme
 	}
 	info := &st.info
-	*info = Info{Scheme: scheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr}
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
-		info.ServerPort = strconv.Itoa(a.Port)
-	}
+	*info = Info{Scheme: scheme, ServerName: cfg.ServerName, PeerAddr: r.RemoteAddr, ServerPort: port}
 	if cfg.Proxy != nil && hasProxyHeader(r.Header) {
 		peer, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
 		if err := cfg.Proxy.Apply(r, info, peer, cfg.Log); err != nil {

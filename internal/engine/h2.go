@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,7 @@ var h2Preface = []byte(http2.ClientPreface)
 // h2Server is a server's HTTP/2 side.
 type h2Server struct {
 	s     *Server
+	srv   any          // what handlers find under http.ServerContextKey (set as Serve starts)
 	hs    *http.Server // the HTTP/2 server's base configuration
 	h2    *http2.Server
 	q     *runQueue // the dispatcher's queue for HTTP/2 requests
@@ -85,6 +87,7 @@ type h2Conn struct {
 	net.Conn
 	pre     []byte
 	remote  net.Addr    // the client a PROXY protocol header named (nil: the socket's peer)
+	port    string      // its local port, for its requests' Info ("" for a unix socket)
 	started atomic.Bool // a request has begun: the head timeout is over
 
 	mu      sync.Mutex
@@ -130,6 +133,9 @@ func (h *h2Server) serve(nc net.Conn, tc *tls.Conn, pre []byte, sawPreface bool,
 	ctx context.Context, made bool) {
 	s := h.s
 	c := &h2Conn{Conn: nc, pre: pre, remote: remote}
+	if a, ok := nc.LocalAddr().(*net.TCPAddr); ok {
+		c.port = strconv.Itoa(a.Port)
+	}
 	var sc net.Conn = c // what the HTTP/2 server serves
 	if tc != nil {
 		c.Conn = tc
@@ -295,7 +301,11 @@ func (h *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.body = h2Body{ReadCloser: r.Body, left: s.cfg.maxBody, limit: s.cfg.maxBody, stall: s.cfg.bodyTimeout}
 	x.body.deadline, _ = w.(readDeadliner)
 	r.Body, rw.body = &x.body, &x.body
-	r2, err := adapter.PrepareHTTP2(&s.acfg, &x.prep, rw, r, s.baseCtx.Value(http.ServerContextKey))
+	port := ""
+	if hc != nil {
+		port = hc.port
+	}
+	r2, err := adapter.PrepareHTTP2(&s.acfg, &x.prep, rw, r, h.srv, port)
 	if err != nil {
 		h2Refuse(rw, http.StatusBadRequest, err.Error())
 		return

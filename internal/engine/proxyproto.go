@@ -68,6 +68,24 @@ func startsLike(in, sig []byte) bool {
 	return k > 0 && bytes.Equal(in[:k], sig[:k])
 }
 
+// parseProxyHeader parses hdr, a complete PROXY protocol header from
+// peer, and returns the client it names (nil for UNKNOWN and LOCAL: the
+// peer stays), or why it is refused: the peer is not in trusted_proxy, or
+// the header does not parse. Any goroutine.
+func (e *env) parseProxyHeader(hdr []byte, peer net.Addr) (net.Addr, error) {
+	if e.acfg.Proxy == nil || !e.acfg.Proxy.Trusts(peer) {
+		return nil, errProxyUntrusted
+	}
+	h, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(hdr), max(16, len(hdr))))
+	if err != nil {
+		return nil, err
+	}
+	if h.Command == proxyproto.PROXY && h.SourceAddr != nil {
+		return h.SourceAddr, nil
+	}
+	return nil, nil
+}
+
 // readProxyPrefix reads a PROXY protocol header, if one comes, from the
 // start of nc, a TLS listener's connection before its handshake (on the
 // handshake's goroutine, under its deadline): it returns the client the
@@ -84,15 +102,9 @@ func (s *Server) readProxyPrefix(nc net.Conn) (remote net.Addr, rest []byte, err
 		case !present && len(buf) > 0:
 			return nil, buf, nil // no header: TLS from the first byte
 		case present && n > 0:
-			if s.acfg.Proxy == nil || !s.acfg.Proxy.Trusts(nc.RemoteAddr()) {
-				return nil, nil, errProxyUntrusted
-			}
-			h, err := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(buf[:n]), max(16, n)))
+			remote, err := s.parseProxyHeader(buf[:n], nc.RemoteAddr())
 			if err != nil {
 				return nil, nil, err
-			}
-			if h.Command == proxyproto.PROXY && h.SourceAddr != nil {
-				remote = h.SourceAddr
 			}
 			return remote, buf[n:], nil
 		}
@@ -118,16 +130,14 @@ func (c *conn) readProxyHeader(in []byte) bool {
 		return true
 	case err == nil && n == 0:
 		return false // incomplete: the head timeout bounds the wait
-	case err == nil && (c.e.acfg.Proxy == nil || !c.e.acfg.Proxy.Trusts(c.remote)):
-		err = errProxyUntrusted
 	}
 	if err == nil {
-		var h *proxyproto.Header
-		if h, err = proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(in[:n]), max(16, n))); err == nil {
+		var a net.Addr
+		if a, err = c.e.parseProxyHeader(in[:n], c.remote); err == nil {
 			c.proxied = true
 			c.consume(n)
-			if h.Command == proxyproto.PROXY && h.SourceAddr != nil {
-				c.remote, c.w.remoteStr = h.SourceAddr, h.SourceAddr.String()
+			if a != nil {
+				c.remote, c.w.remoteStr = a, a.String()
 			}
 			return true
 		}

@@ -89,6 +89,9 @@ func (s *Server) serve(ln net.Listener, secure bool) error {
 		s.sockets, s.bind = []net.Listener{ln}, nil
 	}
 	s.serving = true
+	if s.h2 != nil {
+		s.h2.srv = s.baseCtx.Value(http.ServerContextKey) // SetNetHTTP may have changed it until now
+	}
 	s.stopMu.Unlock()
 	s.notes()
 	defer s.disp.release()

@@ -546,24 +546,24 @@ func (c *conn) tlsFlush() {
 	t.tr.mu.Lock()
 	none := len(t.tr.out) == 0
 	t.tr.mu.Unlock()
-	if none {
-		return
+	if !none {
+		c.tlsSeal(func(*tls.Conn) {})
 	}
-	t.seal.Lock()
-	for _, b := range t.tr.take() {
-		c.writeRaw(b, true)
-	}
-	t.seal.Unlock()
 }
 
 // tlsWrite encrypts b, an answer of the loop's own, and routes it. Loop
 // only.
-func (c *conn) tlsWrite(b []byte) {
+func (c *conn) tlsWrite(b []byte) { c.tlsSeal(func(tc *tls.Conn) { _, _ = tc.Write(b) }) }
+
+// tlsSeal runs write, which gives crypto/tls something to encrypt, under
+// the seal lock, and routes the records crypto/tls has written since the
+// last were taken (its own among them), in order. Loop only.
+func (c *conn) tlsSeal(write func(tc *tls.Conn)) {
 	t := c.w.tls
 	t.seal.Lock()
-	_, _ = t.tc.Write(b)
-	for _, cb := range t.tr.take() {
-		c.writeRaw(cb, true)
+	write(t.tc)
+	for _, b := range t.tr.take() {
+		c.writeRaw(b, true)
 	}
 	t.seal.Unlock()
 }
@@ -606,15 +606,7 @@ func (c *conn) tlsFailed() {
 
 // tlsCloseNotify sends close_notify ahead of a close that lets the output
 // drain. Loop only.
-func (c *conn) tlsCloseNotify() {
-	t := c.w.tls
-	t.seal.Lock()
-	_ = t.tc.CloseWrite()
-	for _, cb := range t.tr.take() {
-		c.writeRaw(cb, true)
-	}
-	t.seal.Unlock()
-}
+func (c *conn) tlsCloseNotify() { c.tlsSeal(func(tc *tls.Conn) { _ = tc.CloseWrite() }) }
 
 // tlsDetach switches the transport of a connection being hijacked to its
 // socket nc, with the ciphertext gnet had read first, and returns the
