@@ -484,9 +484,6 @@ func fromHTTPServer(srv *http.Server, opts *Options, tlsFiles *[2]string) (*Serv
 	if opts != nil {
 		o = opts.Clone() // the caller's opts stay as they were
 	}
-	if err := applyProtocols(srv, &o, opts); err != nil {
-		return nil, err
-	}
 	// Where opts and srv both set something, it is an error, not a
 	// precedence rule.
 	given := func(names ...string) string {
@@ -496,6 +493,9 @@ func fromHTTPServer(srv *http.Server, opts *Options, tlsFiles *[2]string) (*Serv
 			}
 		}
 		return ""
+	}
+	if err := applyProtocols(srv, &o, given); err != nil {
+		return nil, err
 	}
 	listenOpt, defaultAddr := "listen", ":http"
 	if tlsFiles != nil {
@@ -597,11 +597,10 @@ func fromHTTPServer(srv *http.Server, opts *Options, tlsFiles *[2]string) (*Serv
 // applyProtocols maps srv's Protocols and HTTP2 to the http2, h2c and
 // http2_max_concurrent_streams options: as net/http, HTTP/2 is offered by
 // ALPN over TLS, and h2c only when Protocols asks for it.
-func applyProtocols(srv *http.Server, o *Options, opts *Options) error {
+func applyProtocols(srv *http.Server, o *Options, given func(names ...string) string) error {
 	if len(srv.TLSNextProto) > 0 {
 		return errors.New("waitron: http.Server.TLSNextProto: waitron serves HTTP/1 and HTTP/2 itself and takes no other ALPN protocol handlers")
 	}
-	given := func(n string) bool { return opts != nil && opts.IsSet(n) }
 	h2, h2c := true, false // net/http's defaults
 	if p := srv.Protocols; p != nil {
 		switch {
@@ -616,7 +615,7 @@ func applyProtocols(srv *http.Server, o *Options, opts *Options) error {
 		name string
 		v    bool
 	}{{"http2", h2}, {"h2c", h2c}} {
-		if given(s.name) {
+		if given(s.name) != "" {
 			if srv.Protocols != nil {
 				return fmt.Errorf("waitron: http.Server.Protocols and the options' %s both set it", s.name)
 			}
@@ -633,7 +632,7 @@ func applyProtocols(srv *http.Server, o *Options, opts *Options) error {
 			return errors.New("waitron: http.Server.HTTP2: only MaxConcurrentStreams is taken (http2_max_concurrent_streams); Go's HTTP/2 defaults stand for the rest")
 		}
 		if c.MaxConcurrentStreams > 0 {
-			if given("http2_max_concurrent_streams") {
+			if given("http2_max_concurrent_streams") != "" {
 				return errors.New("waitron: http.Server.HTTP2.MaxConcurrentStreams and the options' http2_max_concurrent_streams both set it")
 			}
 			if err := o.Set("http2_max_concurrent_streams", strconv.Itoa(c.MaxConcurrentStreams)); err != nil {
