@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -260,4 +261,30 @@ func TestHTTP2AccessLog(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestH2CUpgradeRefused: an HTTP/1.1 request asking to upgrade to h2c is
+// answered over HTTP/1.1, as net/http with Protocols.UnencryptedHTTP2
+// answers it.
+func TestH2CUpgradeRefused(t *testing.T) {
+	certs := testutil.NewCerts(t)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.Proto) })
+	s := start(t, h)
+	_, peerPlain := h2Peer(t, certs, h)
+	var got [2]string
+	for i, a := range []string{s.addr, peerPlain} {
+		c, err := net.Dial("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(ioTimeout))
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"+
+			"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+		resp, body := testutil.ReadResponse(t, bufio.NewReader(c), "GET")
+		got[i] = fmt.Sprintf("%s %d %s", resp.Proto, resp.StatusCode, body)
+		c.Close()
+	}
+	if got[0] != got[1] || got[0] != "HTTP/1.1 200 HTTP/1.1" {
+		t.Errorf("waitron %q, net/http %q", got[0], got[1])
+	}
 }
